@@ -1,0 +1,321 @@
+package llama
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+)
+
+// segment is one sequence inside a packed batch: rows [off, off+n) of every activation matrix, at positions
+// pos0, pos0+1, .... Packing all sequences of a batch into one matrix makes every projection a single large
+// matrix product; only attention looks at sequence boundaries.
+type segment struct{ off, n, pos0 int }
+
+// kvCache holds the rotated keys and the values of one sequence, per block, for incremental decoding.
+type kvCache struct {
+	k, v [][]float32 // [layer][position·kvDim]
+	n    int         // positions filled
+}
+
+// layerActs are the activations of one block over a packed batch, the ones its backward needs.
+type layerActs struct {
+	x          []float32 // block input, [n][dim]
+	inv1, inv2 []float32 // inverse RMS of x and of xmid, [n]
+	xn1        []float32 // attention norm output, [n][dim]
+	q, k, v    []float32 // rotated queries and keys, values: [n][dim], [n][kvDim], [n][kvDim]
+	attMax     []float32 // softmax maxima, [n][heads]
+	attInv     []float32 // softmax inverse sums, [n][heads]
+	ao         []float32 // attention output before attn_output, [n][dim]
+	xmid       []float32 // residual after attention, [n][dim]
+	xn2        []float32 // ffn norm output, [n][dim]
+	g, u, h    []float32 // gate, up and silu(gate)⊙up, [n][hidden]
+	xa         [7][]float32
+	// xa holds A·x of each LoRA target (by linearNames index), [n][rank].
+}
+
+// pass is one forward (and possibly backward) evaluation over a packed batch.
+type pass struct {
+	m     *Model
+	a     *Adapter
+	n     int       // rows in the batch
+	segs  []segment // the sequences
+	keep  bool      // keep every block's activations for the backward
+	cache *kvCache  // with one segment: read and extend this cache
+	rope  *ropeTable
+	acts  []layerActs
+	tmp   []float32 // [n][max(dim, hidden)] scratch for projection outputs
+
+	xL, invF, xnF []float32 // final residual, its inverse RMS, the output norm's result
+}
+
+func (p *pass) dims() attnDims {
+	c := p.m.Config
+	return attnDims{heads: c.Heads, kvHeads: c.KVHeads, headDim: p.m.headDim, scale: 1 / float32(math.Sqrt(float64(p.m.headDim)))}
+}
+
+// newActs allocates the activations of one block for n rows.
+func (p *pass) newActs() layerActs {
+	c, n := p.m.Config, p.n
+	d, kv, f := c.Dim, p.m.kvDim, c.Hidden
+	la := layerActs{
+		inv1: make([]float32, n), inv2: make([]float32, n),
+		xn1: make([]float32, n*d), q: make([]float32, n*d), k: make([]float32, n*kv), v: make([]float32, n*kv),
+		ao: make([]float32, n*d), xn2: make([]float32, n*d),
+		g: make([]float32, n*f), u: make([]float32, n*f), h: make([]float32, n*f),
+	}
+	if p.keep {
+		la.attMax = make([]float32, n*c.Heads)
+		la.attInv = make([]float32, n*c.Heads)
+	}
+	if p.a != nil {
+		for i := range la.xa {
+			la.xa[i] = make([]float32, n*p.a.Config.Rank)
+		}
+	}
+	return la
+}
+
+// run computes the forward pass of tokens (the packed rows of p.segs) up to the output norm, leaving the
+// normalized final hidden states in p.xnF.
+func (p *pass) run(ctx context.Context, tokens []int32) error {
+	m := p.m
+	c := m.Config
+	d := c.Dim
+	p.tmp = make([]float32, p.n*max(d, c.Hidden))
+	x := make([]float32, p.n*d)
+	for i, t := range tokens {
+		copy(x[i*d:(i+1)*d], m.tokEmbd.Data[int(t)*d:])
+	}
+	var shared layerActs
+	if p.keep {
+		p.acts = make([]layerActs, c.Layers)
+	} else {
+		shared = p.newActs()
+	}
+	for l := range m.layers {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		la := &shared
+		if p.keep {
+			p.acts[l] = p.newActs()
+			la = &p.acts[l]
+		}
+		la.x = x
+		x = p.block(l, la)
+	}
+	p.xL = x
+	p.invF = make([]float32, p.n)
+	p.xnF = make([]float32, p.n*d)
+	rmsNormForward(p.xnF, p.invF, x, m.outNorm.Data, p.n, d, c.NormEps)
+	return nil
+}
+
+// block runs transformer block l on la.x and returns its output:
+//
+//	xmid = x + attn_output(attention(rope(attn_q(n1)), rope(attn_k(n1)), attn_v(n1))), n1 = attn_norm(x)
+//	out  = xmid + ffn_down(silu(ffn_gate(n2)) ⊙ ffn_up(n2)),                         n2 = ffn_norm(xmid)
+//
+// When activations are not kept, the residual is updated in place.
+func (p *pass) block(l int, la *layerActs) []float32 {
+	m, c, n := p.m, p.m.Config, p.n
+	d, kv, f := c.Dim, m.kvDim, c.Hidden
+	lw := &m.layers[l]
+
+	rmsNormForward(la.xn1, la.inv1, la.x, lw.attnNorm.Data, n, d, c.NormEps)
+	p.linear(la.q, la.xn1, l, 0, la)
+	p.linear(la.k, la.xn1, l, 1, la)
+	p.linear(la.v, la.xn1, l, 2, la)
+	for _, s := range p.segs {
+		ropeForward(la.q[s.off*d:], s.n, c.Heads, p.rope, s.pos0)
+		ropeForward(la.k[s.off*kv:], s.n, c.KVHeads, p.rope, s.pos0)
+	}
+	if p.cache != nil {
+		s := p.segs[0]
+		copy(p.cache.k[l][s.pos0*kv:], la.k[:s.n*kv])
+		copy(p.cache.v[l][s.pos0*kv:], la.v[:s.n*kv])
+	}
+	// keys returns the keys and values a segment attends to: its own rows, or the whole cache.
+	keys := func(s segment) (ks, vs []float32) {
+		if p.cache != nil {
+			return p.cache.k[l][:(s.pos0+s.n)*kv], p.cache.v[l][:(s.pos0+s.n)*kv]
+		}
+		return la.k[s.off*kv : (s.off+s.n)*kv], la.v[s.off*kv : (s.off+s.n)*kv]
+	}
+	dims := p.dims()
+	parallelFor(len(p.segs)*c.Heads, func(i int) {
+		s, h := p.segs[i/c.Heads], i%c.Heads
+		ks, vs := keys(s)
+		var mx, inv []float32
+		if la.attMax != nil {
+			mx, inv = la.attMax[s.off*c.Heads:], la.attInv[s.off*c.Heads:]
+		}
+		attentionForward(la.ao[s.off*d:], mx, inv, la.q[s.off*d:], ks, vs, s.n, s.pos0, h, dims)
+	})
+
+	o := p.tmp[:n*d]
+	p.linear(o, la.ao, l, 3, la)
+	la.xmid = la.x
+	if p.keep {
+		la.xmid = make([]float32, n*d)
+	}
+	for i, v := range la.x {
+		la.xmid[i] = v + o[i]
+	}
+
+	rmsNormForward(la.xn2, la.inv2, la.xmid, lw.ffnNorm.Data, n, d, c.NormEps)
+	p.linear(la.g, la.xn2, l, 4, la)
+	p.linear(la.u, la.xn2, l, 5, la)
+	swigluForward(la.h[:n*f], la.g[:n*f], la.u[:n*f])
+	p.linear(o, la.h, l, 6, la)
+	out := la.xmid
+	if p.keep {
+		out = make([]float32, n*d)
+	}
+	for i, v := range la.xmid {
+		out[i] = v + o[i]
+	}
+	return out
+}
+
+// linear computes y = x·Wᵀ for block l's matrix i (of linearNames), plus Scale·(x·Aᵀ)·Bᵀ when the adapter
+// targets it, in llama.cpp's order (the LoRA term is scaled, then added).
+func (p *pass) linear(y, x []float32, l, i int, la *layerActs) {
+	w := p.m.layers[l].linear(linearNames[i])
+	in, out := w.Shape[0], w.Shape[1]
+	matMul(y, x, w.Data, p.n, in, out)
+	lp := p.a.pair(l, i)
+	if lp == nil {
+		return
+	}
+	r := p.a.Config.Rank
+	xa := la.xa[i]
+	matMul(xa, x, lp.a.Data, p.n, in, r)
+	t := getScratch(p.n * out)
+	matMul(t, xa, lp.b.Data, p.n, r, out)
+	s := p.a.scale
+	for j, v := range t {
+		y[j] += s * v
+	}
+	putScratch(t)
+}
+
+// Logits runs the full causal forward over tokens and returns the next-token logits of every position,
+// [len(tokens)][Vocab] row-major. a may be nil.
+func (m *Model) Logits(tokens []int32, a *Adapter) ([]float32, error) {
+	p, err := m.newPass([][]int32{tokens}, a, false)
+	if err != nil {
+		return nil, fmt.Errorf("llama: logits: %w", err)
+	}
+	if err := p.run(context.Background(), tokens); err != nil {
+		return nil, fmt.Errorf("llama: logits: %w", err)
+	}
+	c := m.Config
+	logits := make([]float32, p.n*c.Vocab)
+	matMul(logits, p.xnF, m.output.Data, p.n, c.Dim, c.Vocab)
+	return logits, nil
+}
+
+// newPass checks the sequences and the adapter and lays the sequences out as one packed batch.
+func (m *Model) newPass(seqs [][]int32, a *Adapter, keep bool) (*pass, error) {
+	if err := a.check(m); err != nil {
+		return nil, err
+	}
+	p := &pass{m: m, a: a, keep: keep}
+	longest := 0
+	for i, s := range seqs {
+		if len(s) == 0 {
+			return nil, fmt.Errorf("sequence %d is empty", i)
+		}
+		if len(s) > m.Config.ContextLength {
+			return nil, fmt.Errorf("sequence %d has %d tokens, context length is %d", i, len(s), m.Config.ContextLength)
+		}
+		if err := m.checkTokens(s); err != nil {
+			return nil, fmt.Errorf("sequence %d: %w", i, err)
+		}
+		p.segs = append(p.segs, segment{off: p.n, n: len(s)})
+		p.n += len(s)
+		longest = max(longest, len(s))
+	}
+	if p.n == 0 {
+		return nil, errors.New("no tokens")
+	}
+	p.rope = newRopeTable(0, longest, m.headDim, m.Config.RopeBase)
+	return p, nil
+}
+
+// LogLikelihood returns the sum over the completion's tokens of log p(token | everything before it), and
+// the number of tokens scored. The prompt must not be empty (the first completion token needs a context).
+func (m *Model) LogLikelihood(prompt, completion []int32, a *Adapter) (sum float64, n int, err error) {
+	if len(prompt) == 0 {
+		return 0, 0, errors.New("llama: log likelihood: empty prompt")
+	}
+	if len(completion) == 0 {
+		return 0, 0, nil
+	}
+	tokens := append(append(make([]int32, 0, len(prompt)+len(completion)), prompt...), completion...)
+	p, err := m.newPass([][]int32{tokens}, a, false)
+	if err != nil {
+		return 0, 0, fmt.Errorf("llama: log likelihood: %w", err)
+	}
+	if err := p.run(context.Background(), tokens); err != nil {
+		return 0, 0, fmt.Errorf("llama: log likelihood: %w", err)
+	}
+	rows := make([]int, len(completion))
+	targets := make([]int32, len(completion))
+	for i := range completion {
+		rows[i] = len(prompt) - 1 + i
+		targets[i] = completion[i]
+	}
+	loss := p.score(rows, targets, nil, false)
+	return -loss, len(completion), nil
+}
+
+// lossChunk is how many scored rows share one logits matrix: it bounds memory at lossChunk·Vocab floats
+// while keeping the output projection a sizable matrix product.
+const lossChunk = 128
+
+// score returns Σ −log softmax(output(xnF[row]))[target] over the given rows. When dxnF is not nil it also
+// accumulates the loss gradient with respect to xnF into dxnF and, if trainOut, into the output matrix's Grad.
+func (p *pass) score(rows []int, targets []int32, dxnF []float32, trainOut bool) float64 {
+	m := p.m
+	d, vocab := m.Config.Dim, m.Config.Vocab
+	w := m.output
+	var loss float64
+	xs := make([]float32, min(lossChunk, len(rows))*d)
+	logits := make([]float32, min(lossChunk, len(rows))*vocab)
+	dxs := make([]float32, len(xs))
+	for c0 := 0; c0 < len(rows); c0 += lossChunk {
+		c1 := min(c0+lossChunk, len(rows))
+		k := c1 - c0
+		for i := range k {
+			copy(xs[i*d:(i+1)*d], p.xnF[rows[c0+i]*d:])
+		}
+		z := logits[:k*vocab]
+		matMul(z, xs[:k*d], w.Data, k, d, vocab)
+		var grad []float32
+		for i := range k {
+			zi := z[i*vocab : (i+1)*vocab]
+			if dxnF != nil {
+				grad = zi
+			}
+			loss += crossEntropy(grad, zi, int(targets[c0+i]))
+		}
+		if dxnF == nil {
+			continue
+		}
+		clear(dxs[:k*d])
+		matMulBackX(dxs[:k*d], z, w.Data, k, d, vocab)
+		if trainOut {
+			matMulBackW(w.Grad, z, xs[:k*d], k, d, vocab)
+		}
+		for i := range k {
+			row := dxnF[rows[c0+i]*d:][:d]
+			for j, v := range dxs[i*d : (i+1)*d] {
+				row[j] += v
+			}
+		}
+	}
+	return loss
+}

@@ -1,0 +1,280 @@
+package llama
+
+import (
+	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// The layers of the network, each forward next to its backward. Shapes are row-major: a batch of n token rows
+// of width d is a []float32 of n·d values. Forward numerics follow ggml's CPU kernels (the ones Ollama's
+// llama.cpp runner uses), including where they sum in double precision.
+
+// rmsNormForward computes y = x / sqrt(mean(x²) + eps) · w row by row, as ggml_rms_norm followed by ggml_mul,
+// and stores each row's inverse RMS in inv (for the backward).
+func rmsNormForward(y, inv, x, w []float32, n, d int, eps float32) {
+	w = w[:d]
+	for r := range n {
+		xr := x[r*d : r*d+d]
+		yr := y[r*d : r*d+d]
+		var sum float64
+		for _, v := range xr {
+			sum += float64(v * v)
+		}
+		mean := float32(sum / float64(d))
+		s := 1 / float32(math.Sqrt(float64(mean+eps)))
+		inv[r] = s
+		for i, v := range xr {
+			yr[i] = (v * s) * w[i]
+		}
+	}
+}
+
+// rmsNormBackward accumulates dx and (if dw is not nil) dw for y = x·s·w with s = (mean(x²)+eps)^(-1/2):
+// dx_i += s·w_i·dy_i − s³/d · x_i · Σ_j w_j·dy_j·x_j, and dw_i += Σ_rows dy_i·x_i·s.
+func rmsNormBackward(dx, dw, dy, x, inv, w []float32, n, d int) {
+	w = w[:d]
+	for r := range n {
+		xr := x[r*d : r*d+d]
+		dyr := dy[r*d : r*d+d]
+		dxr := dx[r*d : r*d+d]
+		s := inv[r]
+		var dot float64
+		for i, v := range xr {
+			dot += float64(w[i] * dyr[i] * v)
+		}
+		c := float32(dot) * s * s * s / float32(d)
+		for i, v := range xr {
+			dxr[i] += s*w[i]*dyr[i] - c*v
+		}
+		if dw != nil {
+			dw = dw[:d]
+			for i, v := range xr {
+				dw[i] += dyr[i] * v * s
+			}
+		}
+	}
+}
+
+// ropeTable holds cos and sin of the rotation angles for positions start, start+1, ...: entry [p-start][i] is
+// for the pair (2i, 2i+1) of a head.
+type ropeTable struct {
+	start, half int
+	cos, sin    []float32
+}
+
+// newRopeTable computes the angles theta_i = p · base^(−2i/headDim) for count positions from start, the way
+// ggml_rope_cache_init does in NORMAL mode: theta starts at p and is multiplied by powf(base, −2/headDim) once
+// per pair, in float32, so the rounding matches llama.cpp.
+func newRopeTable(start, count, headDim int, base float32) *ropeTable {
+	half := headDim / 2
+	t := &ropeTable{start: start, half: half, cos: make([]float32, count*half), sin: make([]float32, count*half)}
+	scale := float32(math.Pow(float64(base), float64(float32(-2)/float32(headDim))))
+	for p := range count {
+		theta := float32(start + p)
+		for i := range half {
+			t.cos[p*half+i] = float32(math.Cos(float64(theta)))
+			t.sin[p*half+i] = float32(math.Sin(float64(theta)))
+			theta *= scale
+		}
+	}
+	return t
+}
+
+// ropeForward rotates, in place, each adjacent pair (x[2i], x[2i+1]) of every head of n rows of heads·headDim
+// values; row r is at position pos0+r.
+func ropeForward(x []float32, n, heads int, t *ropeTable, pos0 int) {
+	hd := 2 * t.half
+	for r := range n {
+		cs := t.cos[(pos0+r-t.start)*t.half:][:t.half]
+		sn := t.sin[(pos0+r-t.start)*t.half:][:t.half]
+		for h := range heads {
+			v := x[(r*heads+h)*hd:][:hd]
+			for i := range t.half {
+				x0, x1 := v[2*i], v[2*i+1]
+				v[2*i] = x0*cs[i] - x1*sn[i]
+				v[2*i+1] = x0*sn[i] + x1*cs[i]
+			}
+		}
+	}
+}
+
+// ropeBackward maps, in place, the gradient of rotated rows to the gradient of the unrotated ones: the
+// rotation is orthogonal, so this is the rotation by −theta.
+func ropeBackward(dx []float32, n, heads int, t *ropeTable, pos0 int) {
+	hd := 2 * t.half
+	for r := range n {
+		cs := t.cos[(pos0+r-t.start)*t.half:][:t.half]
+		sn := t.sin[(pos0+r-t.start)*t.half:][:t.half]
+		for h := range heads {
+			v := dx[(r*heads+h)*hd:][:hd]
+			for i := range t.half {
+				d0, d1 := v[2*i], v[2*i+1]
+				v[2*i] = d0*cs[i] + d1*sn[i]
+				v[2*i+1] = -d0*sn[i] + d1*cs[i]
+			}
+		}
+	}
+}
+
+// silu is x·σ(x), computed as ggml_silu_f32 does.
+func silu(x float32) float32 {
+	return x / (1 + float32(math.Exp(float64(-x))))
+}
+
+// swigluForward computes h = silu(g) ⊙ u (ggml_silu, then ggml_mul).
+func swigluForward(h, g, u []float32) {
+	u = u[:len(g)]
+	h = h[:len(g)]
+	for i, v := range g {
+		h[i] = silu(v) * u[i]
+	}
+}
+
+// swigluBackward computes dg = dh·u·silu'(g) and du = dh·silu(g), with silu'(g) = σ(g)·(1 + g·(1−σ(g))).
+func swigluBackward(dg, du, dh, g, u []float32) {
+	u, dh, dg, du = u[:len(g)], dh[:len(g)], dg[:len(g)], du[:len(g)]
+	for i, v := range g {
+		sig := 1 / (1 + float32(math.Exp(float64(-v))))
+		dg[i] = dh[i] * u[i] * sig * (1 + v*(1-sig))
+		du[i] = dh[i] * v * sig
+	}
+}
+
+// attnDims describes the attention of one sequence: n query rows at positions pos0..pos0+n−1 attend causally
+// to the keys at positions 0..pos0+n−1.
+type attnDims struct {
+	heads, kvHeads, headDim int
+	scale                   float32
+}
+
+// attentionForward computes causal grouped-query attention of query head h for one sequence. q is
+// [n][heads·hd] (already rotated), k and v are [pos0+n][kvHeads·hd]; out receives head h's columns of
+// [n][heads·hd]. For each row, rowMax and rowInv (indexed [t][heads]) receive the softmax's maximum and inverse
+// sum so the backward can rebuild the probabilities exactly; both may be nil. The softmax follows
+// ggml_soft_max_ext: scale, then mask, then exp(x − max), summed in double. Query head h reads key/value head
+// h/(heads/kvHeads), as ggml_mul_mat broadcasts.
+func attentionForward(out, rowMax, rowInv, q, k, v []float32, n, pos0, h int, a attnDims) {
+	hd, qw, kw := a.headDim, a.heads*a.headDim, a.kvHeads*a.headDim
+	kh := h / (a.heads / a.kvHeads)
+	p := make([]float32, pos0+n)
+	for t := range n {
+		qt := q[t*qw+h*hd:][:hd]
+		nk := pos0 + t + 1
+		mx := float32(math.Inf(-1))
+		for j := range nk {
+			s := dot(qt, k[j*kw+kh*hd:][:hd]) * a.scale
+			p[j] = s
+			mx = max(mx, s)
+		}
+		var sum float64
+		for j := range nk {
+			e := float32(math.Exp(float64(p[j] - mx)))
+			p[j] = e
+			sum += float64(e)
+		}
+		inv := float32(1 / sum)
+		o := out[t*qw+h*hd:][:hd]
+		clear(o)
+		for j := range nk {
+			pj := p[j] * inv
+			vj := v[j*kw+kh*hd:][:hd]
+			for i := range o {
+				o[i] += pj * vj[i]
+			}
+		}
+		if rowMax != nil {
+			rowMax[t*a.heads+h] = mx
+			rowInv[t*a.heads+h] = inv
+		}
+	}
+}
+
+// attentionBackward accumulates dq, dk and dv for attentionForward of every query head that shares key/value
+// head kh, given dOut, rebuilding each probability row from q, k and the saved max and inverse sum. With
+// P = softmax(S·scale): dV += Pᵀ·dOut, dP = dOut·Vᵀ, dS = P ⊙ (dP − rowsum(P ⊙ dP)), dQ += scale·dS·K,
+// dK += scale·dSᵀ·Q. Grouping by key/value head lets one goroutine own the dk and dv columns it writes.
+func attentionBackward(dq, dk, dv, dOut, q, k, v, rowMax, rowInv []float32, n, pos0, kh int, a attnDims) {
+	hd, qw, kw := a.headDim, a.heads*a.headDim, a.kvHeads*a.headDim
+	group := a.heads / a.kvHeads
+	p := make([]float32, pos0+n)
+	dp := make([]float32, pos0+n)
+	for h := kh * group; h < (kh+1)*group; h++ {
+		for t := range n {
+			qt := q[t*qw+h*hd:][:hd]
+			do := dOut[t*qw+h*hd:][:hd]
+			nk := pos0 + t + 1
+			mx, inv := rowMax[t*a.heads+h], rowInv[t*a.heads+h]
+			var rowDot float32 // Σ_j P_j·dP_j
+			for j := range nk {
+				pj := float32(math.Exp(float64(dot(qt, k[j*kw+kh*hd:][:hd])*a.scale-mx))) * inv
+				p[j] = pj
+				dp[j] = dot(do, v[j*kw+kh*hd:][:hd])
+				rowDot += pj * dp[j]
+				dvj := dv[j*kw+kh*hd:][:hd]
+				for i := range dvj {
+					dvj[i] += pj * do[i]
+				}
+			}
+			dqt := dq[t*qw+h*hd:][:hd]
+			for j := range nk {
+				ds := p[j] * (dp[j] - rowDot) * a.scale
+				kj := k[j*kw+kh*hd:][:hd]
+				dkj := dk[j*kw+kh*hd:][:hd]
+				for i := range hd {
+					dqt[i] += ds * kj[i]
+					dkj[i] += ds * qt[i]
+				}
+			}
+		}
+	}
+}
+
+// crossEntropy returns −log softmax(z)[target] in float64 and, if grad is not nil, writes its gradient
+// softmax(z) − onehot(target) into grad (which may alias z).
+func crossEntropy(grad, z []float32, target int) float64 {
+	mx := z[0]
+	for _, v := range z {
+		mx = max(mx, v)
+	}
+	var sum float64
+	for _, v := range z {
+		sum += math.Exp(float64(v - mx))
+	}
+	loss := math.Log(sum) + float64(mx) - float64(z[target])
+	if grad != nil {
+		inv := 1 / sum
+		for i, v := range z {
+			grad[i] = float32(math.Exp(float64(v-mx)) * inv)
+		}
+		grad[target] -= 1
+	}
+	return loss
+}
+
+// parallelFor runs f(0..n−1) on up to GOMAXPROCS goroutines, handing out indices one at a time so uneven
+// items (long and short sequences) balance.
+func parallelFor(n int, f func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		for i := range n {
+			f(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
+}

@@ -1,0 +1,172 @@
+package llama
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// Model is a llama-family decoder with float32 weights in GGUF layout. A Model is safe for concurrent
+// inference (Logits, LogLikelihood, Generate); LossAndGrad accumulates into the Grad buffers and must not run
+// concurrently with another LossAndGrad or with writes to the weights.
+type Model struct {
+	Config Config
+
+	tokEmbd   *Param // [vocab][dim]
+	outNorm   *Param // [dim]
+	output    *Param // [vocab][dim]; the same Param as tokEmbd when tied
+	layers    []layer
+	params    []*Param
+	byName    map[string]*Param
+	headDim   int
+	kvDim     int // KVHeads·headDim
+	groupSize int // query heads per key/value head
+}
+
+// layer holds one transformer block's tensors.
+type layer struct {
+	attnNorm, wq, wk, wv, wo *Param
+	ffnNorm, gate, up, down  *Param
+}
+
+// linear names the seven projection matrices of a block, in the order used for LoRA targets.
+var linearNames = [...]string{"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"}
+
+// New returns a model of the given shape with all weights zero.
+func New(cfg Config) (*Model, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m := &Model{
+		Config:    cfg,
+		byName:    make(map[string]*Param),
+		headDim:   cfg.HeadDim(),
+		kvDim:     cfg.KVHeads * cfg.HeadDim(),
+		groupSize: cfg.Heads / cfg.KVHeads,
+	}
+	add := func(name string, shape ...int) *Param {
+		n := 1
+		for _, s := range shape {
+			n *= s
+		}
+		p := &Param{Name: name, Shape: shape, Data: make([]float32, n)}
+		m.params = append(m.params, p)
+		m.byName[name] = p
+		return p
+	}
+	d, kv, h := cfg.Dim, m.kvDim, cfg.Hidden
+	m.tokEmbd = add("token_embd.weight", d, cfg.Vocab)
+	m.layers = make([]layer, cfg.Layers)
+	for i := range m.layers {
+		pre := fmt.Sprintf("blk.%d.", i)
+		m.layers[i] = layer{
+			attnNorm: add(pre+"attn_norm.weight", d),
+			wq:       add(pre+"attn_q.weight", d, d),
+			wk:       add(pre+"attn_k.weight", d, kv),
+			wv:       add(pre+"attn_v.weight", d, kv),
+			wo:       add(pre+"attn_output.weight", d, d),
+			ffnNorm:  add(pre+"ffn_norm.weight", d),
+			gate:     add(pre+"ffn_gate.weight", d, h),
+			up:       add(pre+"ffn_up.weight", d, h),
+			down:     add(pre+"ffn_down.weight", h, d),
+		}
+	}
+	m.outNorm = add("output_norm.weight", d)
+	if cfg.TiedOutput {
+		m.output = m.tokEmbd
+	} else {
+		m.output = add("output.weight", d, cfg.Vocab)
+	}
+	return m, nil
+}
+
+// linear returns the projection matrix of block l named by one of linearNames.
+func (l *layer) linear(name string) *Param {
+	switch name {
+	case "attn_q":
+		return l.wq
+	case "attn_k":
+		return l.wk
+	case "attn_v":
+		return l.wv
+	case "attn_output":
+		return l.wo
+	case "ffn_gate":
+		return l.gate
+	case "ffn_up":
+		return l.up
+	case "ffn_down":
+		return l.down
+	}
+	return nil
+}
+
+// InitRandom fills every matrix with normal values of standard deviation std and every norm weight with 1,
+// deterministically from seed.
+func (m *Model) InitRandom(seed uint64, std float32) {
+	rng := rand.New(rand.NewPCG(seed, 0x6c6c616d61)) // second word: "llama"
+	for _, p := range m.params {
+		if len(p.Shape) == 1 {
+			for i := range p.Data {
+				p.Data[i] = 1
+			}
+			continue
+		}
+		for i := range p.Data {
+			p.Data[i] = float32(rng.NormFloat64()) * std
+		}
+	}
+}
+
+// Tensors returns every base tensor with its GGUF name and ggml shape, in a fixed order (token_embd, the
+// blocks in order, output_norm, output). With a tied output there is no output.weight. The Params are the
+// model's own: writing to Data changes the model.
+func (m *Model) Tensors() []*Param {
+	return append([]*Param(nil), m.params...)
+}
+
+// Tensor returns the base tensor with the given GGUF name.
+func (m *Model) Tensor(name string) (*Param, bool) {
+	p, ok := m.byName[name]
+	return p, ok
+}
+
+// EnableGrad allocates the Grad buffer of every base tensor that lacks one.
+func (m *Model) EnableGrad() {
+	for _, p := range m.params {
+		if p.Grad == nil {
+			p.Grad = make([]float32, len(p.Data))
+		}
+	}
+}
+
+// ZeroGrad sets every allocated gradient of the base tensors to zero.
+func (m *Model) ZeroGrad() {
+	for _, p := range m.params {
+		clear(p.Grad)
+	}
+}
+
+// NumParams returns the number of scalar weights of the model (a tied output counted once).
+func (m *Model) NumParams() int {
+	n := 0
+	for _, p := range m.params {
+		n += len(p.Data)
+	}
+	return n
+}
+
+// checkTokens reports the first token id outside the vocabulary.
+func (m *Model) checkTokens(tokens []int32) error {
+	for i, t := range tokens {
+		if t < 0 || int(t) >= m.Config.Vocab {
+			return fmt.Errorf("llama: token %d at position %d outside vocabulary of %d", t, i, m.Config.Vocab)
+		}
+	}
+	return nil
+}
+
+// invSqrt is 1/sqrtf(x) as computed by C in float32.
+func invSqrt(x float32) float32 {
+	return 1 / float32(math.Sqrt(float64(x)))
+}

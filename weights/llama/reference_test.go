@@ -1,0 +1,137 @@
+package llama
+
+import (
+	"math"
+)
+
+// refLogits is an independent, deliberately plain float64 implementation of the llama forward pass (no
+// packing, no blocking, no caches), written from the formulas: it is the oracle for the optimized code.
+func refLogits(m *Model, tokens []int32, a *Adapter) [][]float64 {
+	c := m.Config
+	d, hd := c.Dim, m.headDim
+	T := len(tokens)
+	f64 := func(p *Param) []float64 {
+		out := make([]float64, len(p.Data))
+		for i, v := range p.Data {
+			out[i] = float64(v)
+		}
+		return out
+	}
+	// lin returns rows·Wᵀ for W [out][in].
+	lin := func(x [][]float64, w []float64, out int) [][]float64 {
+		y := make([][]float64, len(x))
+		for t, xr := range x {
+			y[t] = make([]float64, out)
+			for o := range out {
+				var s float64
+				for i, v := range xr {
+					s += v * w[o*len(xr)+i]
+				}
+				y[t][o] = s
+			}
+		}
+		return y
+	}
+	adapted := func(x [][]float64, l int, name string) [][]float64 {
+		w := m.layers[l].linear(name)
+		y := lin(x, f64(w), w.Shape[1])
+		if a != nil {
+			if lp := a.pairs[l][targetIndex(name)]; lp != nil {
+				ab := lin(lin(x, f64(lp.a), a.Config.Rank), f64(lp.b), w.Shape[1])
+				for t := range y {
+					for o := range y[t] {
+						y[t][o] += float64(a.scale) * ab[t][o]
+					}
+				}
+			}
+		}
+		return y
+	}
+	norm := func(x [][]float64, w []float32) [][]float64 {
+		y := make([][]float64, len(x))
+		for t, xr := range x {
+			var ss float64
+			for _, v := range xr {
+				ss += v * v
+			}
+			s := 1 / math.Sqrt(ss/float64(len(xr))+float64(c.NormEps))
+			y[t] = make([]float64, len(xr))
+			for i, v := range xr {
+				y[t][i] = v * s * float64(w[i])
+			}
+		}
+		return y
+	}
+	rope := func(x [][]float64, heads int) {
+		for t := range x {
+			for h := range heads {
+				for i := 0; i < hd/2; i++ {
+					theta := float64(t) * math.Pow(float64(c.RopeBase), -2*float64(i)/float64(hd))
+					x0, x1 := x[t][h*hd+2*i], x[t][h*hd+2*i+1]
+					x[t][h*hd+2*i] = x0*math.Cos(theta) - x1*math.Sin(theta)
+					x[t][h*hd+2*i+1] = x0*math.Sin(theta) + x1*math.Cos(theta)
+				}
+			}
+		}
+	}
+	x := make([][]float64, T)
+	for t, tok := range tokens {
+		x[t] = make([]float64, d)
+		for i := range d {
+			x[t][i] = float64(m.tokEmbd.Data[int(tok)*d+i])
+		}
+	}
+	for l := range m.layers {
+		lw := &m.layers[l]
+		n1 := norm(x, lw.attnNorm.Data)
+		q, k, v := adapted(n1, l, "attn_q"), adapted(n1, l, "attn_k"), adapted(n1, l, "attn_v")
+		rope(q, c.Heads)
+		rope(k, c.KVHeads)
+		ao := make([][]float64, T)
+		for t := range T {
+			ao[t] = make([]float64, d)
+			for h := range c.Heads {
+				kh := h / (c.Heads / c.KVHeads)
+				s := make([]float64, t+1)
+				mx := math.Inf(-1)
+				for j := 0; j <= t; j++ {
+					for i := range hd {
+						s[j] += q[t][h*hd+i] * k[j][kh*hd+i]
+					}
+					s[j] /= math.Sqrt(float64(hd))
+					mx = math.Max(mx, s[j])
+				}
+				var sum float64
+				for j := range s {
+					s[j] = math.Exp(s[j] - mx)
+					sum += s[j]
+				}
+				for j := range s {
+					for i := range hd {
+						ao[t][h*hd+i] += s[j] / sum * v[j][kh*hd+i]
+					}
+				}
+			}
+		}
+		o := adapted(ao, l, "attn_output")
+		for t := range x {
+			for i := range x[t] {
+				x[t][i] += o[t][i]
+			}
+		}
+		n2 := norm(x, lw.ffnNorm.Data)
+		g, u := adapted(n2, l, "ffn_gate"), adapted(n2, l, "ffn_up")
+		for t := range g {
+			for i, gv := range g[t] {
+				g[t][i] = gv / (1 + math.Exp(-gv)) * u[t][i]
+			}
+		}
+		dn := adapted(g, l, "ffn_down")
+		for t := range x {
+			for i := range x[t] {
+				x[t][i] += dn[t][i]
+			}
+		}
+	}
+	return lin(norm(x, m.outNorm.Data), f64(m.output), c.Vocab)
+}
