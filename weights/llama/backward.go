@@ -1,0 +1,190 @@
+package llama
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// LossAndGrad returns the summed negative log-likelihood of the scored tokens of seqs (Tokens[i] for every
+// i >= Start) and how many tokens were scored. It accumulates the gradient of that sum into the Grad buffers
+// of the adapter's tensors (when a is not nil) and of the base tensors (when trainBase; their Grad buffers are
+// allocated on first use). The caller zeroes gradients and divides by the token count as it sees fit.
+//
+// The sequences are packed into one batch: every projection runs as one matrix product over all their tokens,
+// and attention runs per sequence and head in parallel. LossAndGrad must not run concurrently with itself.
+func (m *Model) LossAndGrad(ctx context.Context, seqs []Sequence, a *Adapter, trainBase bool) (lossSum float64, nTokens int, err error) {
+	if len(seqs) == 0 {
+		return 0, 0, errors.New("llama: loss and grad: no sequences")
+	}
+	toks := make([][]int32, len(seqs))
+	var packed []int32
+	for i, s := range seqs {
+		if s.Start < 1 || s.Start >= len(s.Tokens) {
+			return 0, 0, fmt.Errorf("llama: loss and grad: sequence %d: start %d outside [1, %d)", i, s.Start, len(s.Tokens))
+		}
+		toks[i] = s.Tokens
+		packed = append(packed, s.Tokens...)
+	}
+	grads := a != nil || trainBase
+	p, err := m.newPass(toks, a, grads)
+	if err != nil {
+		return 0, 0, fmt.Errorf("llama: loss and grad: %w", err)
+	}
+	if trainBase {
+		m.EnableGrad()
+	}
+	if err := p.run(ctx, packed); err != nil {
+		return 0, 0, fmt.Errorf("llama: loss and grad: %w", err)
+	}
+	var rows []int
+	var targets []int32
+	for i, s := range seqs {
+		for j := s.Start; j < len(s.Tokens); j++ {
+			rows = append(rows, p.segs[i].off+j-1)
+			targets = append(targets, s.Tokens[j])
+		}
+	}
+	if !grads {
+		return p.score(rows, targets, nil, false), len(rows), nil
+	}
+	d := m.Config.Dim
+	dxnF := make([]float32, p.n*d)
+	loss := p.score(rows, targets, dxnF, trainBase)
+
+	b := newBackState(p, trainBase)
+	dx := make([]float32, p.n*d)
+	rmsNormBackward(dx, b.grad(m.outNorm), dxnF, p.xL, p.invF, m.outNorm.Data, p.n, d)
+	for l := len(m.layers) - 1; l >= 0; l-- {
+		if err := ctx.Err(); err != nil {
+			return 0, 0, fmt.Errorf("llama: loss and grad: %w", err)
+		}
+		b.block(l, dx)
+	}
+	if trainBase {
+		g := m.tokEmbd.Grad
+		for i, t := range packed {
+			row := g[int(t)*d:][:d]
+			for j, v := range dx[i*d : (i+1)*d] {
+				row[j] += v
+			}
+		}
+	}
+	return loss, len(rows), nil
+}
+
+// backState holds the gradient buffers of a backward pass, reused from block to block.
+type backState struct {
+	p                    *pass
+	trainBase            bool
+	dh, dg, du           []float32 // [n][hidden]
+	dxn, dao, dq, dk, dv []float32 // [n][dim] and [n][kvDim]
+	dxa                  []float32 // [n][rank]
+}
+
+func newBackState(p *pass, trainBase bool) *backState {
+	c, n := p.m.Config, p.n
+	b := &backState{
+		p: p, trainBase: trainBase,
+		dh: make([]float32, n*c.Hidden), dg: make([]float32, n*c.Hidden), du: make([]float32, n*c.Hidden),
+		dxn: make([]float32, n*c.Dim), dao: make([]float32, n*c.Dim), dq: make([]float32, n*c.Dim),
+		dk: make([]float32, n*p.m.kvDim), dv: make([]float32, n*p.m.kvDim),
+	}
+	if p.a != nil {
+		b.dxa = make([]float32, n*p.a.Config.Rank)
+	}
+	return b
+}
+
+// grad returns w's gradient buffer when the base is trained, else nil.
+func (b *backState) grad(w *Param) []float32 {
+	if !b.trainBase {
+		return nil
+	}
+	return w.Grad
+}
+
+// block back-propagates through block l. On entry dx holds the gradient with respect to the block's output,
+// on return the gradient with respect to its input; the residual connections make this an in-place update.
+func (b *backState) block(l int, dx []float32) {
+	p := b.p
+	m, c, n := p.m, p.m.Config, p.n
+	d, kv := c.Dim, m.kvDim
+	lw, la := &m.layers[l], &p.acts[l]
+
+	// Feed-forward: out = xmid + down(silu(gate(n2)) ⊙ up(n2)), n2 = ffn_norm(xmid).
+	clear(b.dh)
+	b.linear(b.dh, dx, la.h, l, 6, la)
+	swigluBackward(b.dg, b.du, b.dh, la.g, la.u)
+	clear(b.dxn)
+	b.linear(b.dxn, b.dg, la.xn2, l, 4, la)
+	b.linear(b.dxn, b.du, la.xn2, l, 5, la)
+	rmsNormBackward(dx, b.grad(lw.ffnNorm), b.dxn, la.xmid, la.inv2, lw.ffnNorm.Data, n, d)
+
+	// Attention: xmid = x + attn_output(attention(q, k, v)).
+	clear(b.dao)
+	b.linear(b.dao, dx, la.ao, l, 3, la)
+	clear(b.dq)
+	clear(b.dk)
+	clear(b.dv)
+	dims := p.dims()
+	parallelFor(len(p.segs)*c.KVHeads, func(i int) {
+		s, kh := p.segs[i/c.KVHeads], i%c.KVHeads
+		attentionBackward(b.dq[s.off*d:], b.dk[s.off*kv:], b.dv[s.off*kv:], b.dao[s.off*d:],
+			la.q[s.off*d:], la.k[s.off*kv:], la.v[s.off*kv:], la.attMax[s.off*c.Heads:], la.attInv[s.off*c.Heads:],
+			s.n, s.pos0, kh, dims)
+	})
+	for _, s := range p.segs {
+		ropeBackward(b.dq[s.off*d:], s.n, c.Heads, p.rope, s.pos0)
+		ropeBackward(b.dk[s.off*kv:], s.n, c.KVHeads, p.rope, s.pos0)
+	}
+	// The first block's input gradient is only needed for the token embeddings.
+	var dxn []float32
+	if l > 0 || b.trainBase {
+		dxn = b.dxn
+		clear(dxn)
+	}
+	b.linear(dxn, b.dq, la.xn1, l, 0, la)
+	b.linear(dxn, b.dk, la.xn1, l, 1, la)
+	b.linear(dxn, b.dv, la.xn1, l, 2, la)
+	if dxn != nil {
+		rmsNormBackward(dx, b.grad(lw.attnNorm), dxn, la.x, la.inv1, lw.attnNorm.Data, n, d)
+	}
+}
+
+// linear back-propagates dy through y = x·Wᵀ + s·(x·Aᵀ)·Bᵀ for block l's matrix i: it accumulates
+// dx += dy·W + s·(dy·B)·A (skipped when dx is nil), dW += dyᵀ·x (when the base is trained),
+// dB += s·dyᵀ·(x·Aᵀ) and dA += s·(dy·B)ᵀ·x.
+func (b *backState) linear(dx, dy, x []float32, l, i int, la *layerActs) {
+	p := b.p
+	w := p.m.layers[l].linear(linearNames[i])
+	in, out, n := w.Shape[0], w.Shape[1], p.n
+	if dx != nil {
+		matMulBackX(dx, dy, w.Data, n, in, out)
+	}
+	if b.trainBase {
+		matMulBackW(w.Grad, dy, x, n, in, out)
+	}
+	lp := p.a.pair(l, i)
+	if lp == nil {
+		return
+	}
+	r, s := p.a.Config.Rank, p.a.scale
+	xa := la.xa[i]
+	xs := getScratch(n * r)
+	for j, v := range xa {
+		xs[j] = s * v
+	}
+	matMulBackW(lp.b.Grad, dy, xs, n, r, out)
+	putScratch(xs)
+	dxa := b.dxa
+	clear(dxa)
+	matMulBackX(dxa, dy, lp.b.Data, n, r, out)
+	for j := range dxa {
+		dxa[j] *= s
+	}
+	matMulBackW(lp.a.Grad, dxa, x, n, in, r)
+	if dx != nil {
+		matMulBackX(dx, dxa, lp.a.Data, n, in, r)
+	}
+}
