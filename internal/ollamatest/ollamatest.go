@@ -1,0 +1,144 @@
+// Package ollamatest connects tests to a real Ollama server.
+//
+// Tests that need Ollama call [Client]: it returns a client for the server
+// named by OLLAMA_HOST, skips the test when there is none, and fails it
+// instead when CI=true, because in CI a missing Ollama is a broken set-up,
+// not a reason to test less. `bash .ci/run` builds and starts a server and
+// sets OLLAMA_HOST for the whole suite.
+//
+// Models a test creates should be named with [UniqueName], which deletes them
+// when the test ends.
+package ollamatest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fastslow/fastslow/adapters/ollama"
+)
+
+// pingTimeout bounds the reachability check; a local server answers in
+// milliseconds.
+const pingTimeout = 5 * time.Second
+
+// InCI reports whether the tests run in CI (CI=true, as CI systems set it).
+func InCI() bool {
+	v, err := strconv.ParseBool(os.Getenv("CI"))
+	return err == nil && v
+}
+
+// Client returns a client for the Ollama server at OLLAMA_HOST, with the
+// project's default options. If OLLAMA_HOST is unset or the server does not
+// answer, the test is skipped, or failed when running in CI.
+func Client(t testing.TB) *ollama.Client {
+	t.Helper()
+	c, reason := connect()
+	if reason != "" {
+		if InCI() {
+			t.Fatalf("ollamatest: %s (CI=true: a missing Ollama is a failure; `bash .ci/run` starts one)", reason)
+		}
+		t.Skipf("ollamatest: %s; skipping (run `bash .ci/run`, or start `ollama serve` and set OLLAMA_HOST)", reason)
+	}
+	return c
+}
+
+var (
+	connectOnce   sync.Once
+	connectClient *ollama.Client
+	connectReason string
+)
+
+// connect checks the server once per test binary: if it is down, every test
+// says so quickly instead of each waiting for a timeout.
+func connect() (*ollama.Client, string) {
+	connectOnce.Do(func() {
+		host := strings.TrimSpace(os.Getenv("OLLAMA_HOST"))
+		if host == "" {
+			connectReason = "OLLAMA_HOST is not set"
+			return
+		}
+		c, err := ollama.New(host, ollama.Options{})
+		if err != nil {
+			connectReason = err.Error()
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
+		defer cancel()
+		if err := c.Ping(ctx); err != nil {
+			connectReason = err.Error()
+			return
+		}
+		connectClient = c
+	})
+	return connectClient, connectReason
+}
+
+// UniqueName returns a model name no other test uses: prefix, the test's
+// name and a random suffix, valid as an Ollama model name. When the test
+// ends, the model of that name is deleted if it exists.
+func UniqueName(t testing.TB, prefix string) string {
+	t.Helper()
+	var suffix [4]byte
+	if _, err := rand.Read(suffix[:]); err != nil {
+		t.Fatalf("ollamatest: random name: %v", err)
+	}
+	tail := "-" + hex.EncodeToString(suffix[:])
+	name := sanitize(prefix + t.Name())
+	const maxLen = 80 // Ollama's limit for the model part of a name
+	if len(name) > maxLen-len(tail) {
+		name = name[:maxLen-len(tail)]
+	}
+	name += tail
+	DeleteOnCleanup(t, name)
+	return name
+}
+
+// DeleteOnCleanup deletes the model name from the server at OLLAMA_HOST when
+// the test ends, if it exists then.
+func DeleteOnCleanup(t testing.TB, name string) {
+	t.Helper()
+	t.Cleanup(func() {
+		c, reason := connect()
+		if c == nil {
+			// Nothing was created on a server we cannot reach.
+			t.Logf("ollamatest: not deleting %q: %s", name, reason)
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := c.Delete(ctx, name); err != nil && !errors.Is(err, ollama.ErrModelNotFound) {
+			t.Errorf("ollamatest: cleanup: %v", err)
+		}
+	})
+}
+
+// sanitize maps s to the characters Ollama allows in a model name
+// (lower-case letters, digits, '-', '_', '.'), starting with a letter or digit.
+func sanitize(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_', r == '.':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('-')
+		}
+	}
+	out := b.String()
+	for strings.Contains(out, "--") {
+		out = strings.ReplaceAll(out, "--", "-")
+	}
+	out = strings.Trim(out, "-.")
+	if out == "" || out[0] == '_' {
+		out = "t" + out
+	}
+	return out
+}
