@@ -1,0 +1,252 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"time"
+
+	"github.com/fastslow/fastslow/weights/llama"
+)
+
+// Objective is what Run trains: a fixed list of parameters and a loss over token sequences.
+//
+// LossAndGrad returns the loss summed over the predicted tokens of batch and their number, and adds
+// the gradient of that sum to the Grad of every parameter; Run clears the gradients before each step.
+// It may work in parallel, but for reproducible runs its result must not depend on goroutine
+// scheduling.
+type Objective interface {
+	Params() []*llama.Param
+	LossAndGrad(ctx context.Context, batch []llama.Sequence) (lossSum float64, nTokens int, err error)
+}
+
+// Progress reports one finished optimizer step.
+type Progress struct {
+	Step         int           // steps completed, 1..Total
+	Total        int           // steps in the whole run
+	Loss         float64       // mean loss per predicted token of this step's batch
+	LR           float64       // learning rate the step used
+	GradNorm     float64       // global L2 norm of the mean-loss gradient, before clipping
+	Tokens       int           // predicted tokens in the batch
+	TokensPerSec float64       // all batch tokens (context included) per second of this step
+	Elapsed      time.Duration // since this call of Run started
+}
+
+// Result summarizes a run.
+type Result struct {
+	Steps       int           // steps completed, counting those before a resume
+	Total       int           // steps in the whole run
+	ResumedFrom int           // step the run resumed from a checkpoint, 0 if it started fresh
+	Losses      []float64     // mean loss of every completed step, from step 1
+	Tokens      int64         // predicted tokens over all completed steps
+	Elapsed     time.Duration // wall time of this call
+}
+
+// FinalLoss returns the loss of the last completed step, or NaN if none was.
+func (r Result) FinalLoss() float64 {
+	if len(r.Losses) == 0 {
+		return math.NaN()
+	}
+	return r.Losses[len(r.Losses)-1]
+}
+
+// Run trains the parameters of obj on data in place and returns when the run is complete, ctx is
+// done, or a step fails.
+//
+// Each step clears the gradients, asks obj for the loss and gradient of the next batch, divides the
+// gradient by the batch's number of predicted tokens, clips it, and applies AdamW with the scheduled
+// learning rate (see LearningRate). progress, if not nil, is called after every step.
+//
+// With opt.CheckpointPath set, an existing checkpoint there is resumed if it was made with the same
+// trajectory options, data and parameter names and shapes; otherwise Run fails without touching the
+// parameters. The state is saved at the end, every opt.CheckpointEvery steps and when the run stops
+// early, so a cancelled run can be continued by calling Run again with the same arguments. When ctx
+// is done, the returned error wraps ctx.Err(). A step whose loss or gradient is not finite stops the
+// run with an error before the parameters change.
+func Run(ctx context.Context, obj Objective, data []llama.Sequence, opt Options, progress func(Progress)) (Result, error) {
+	start := time.Now()
+	if obj == nil {
+		return Result{}, errors.New("train: nil objective")
+	}
+	opt = opt.withDefaults()
+	if err := opt.validate(); err != nil {
+		return Result{}, err
+	}
+	if err := checkData(data); err != nil {
+		return Result{}, err
+	}
+	params := obj.Params()
+	if err := checkParams(params); err != nil {
+		return Result{}, err
+	}
+	adam, err := NewAdamW(params, AdamWConfig{
+		Beta1: opt.Beta1, Beta2: opt.Beta2, Eps: opt.Eps,
+		WeightDecay: opt.WeightDecay, DecayVectors: opt.DecayVectors,
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	st := &runState{
+		traj:     opt.trajectory(),
+		dataHash: dataHash(data),
+		nData:    len(data),
+		total:    opt.totalSteps(len(data)),
+	}
+	res := Result{Total: st.total}
+	if opt.CheckpointPath != "" {
+		ck, err := openCheckpoint(opt.CheckpointPath)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			return res, fmt.Errorf("train: resume: %w", err)
+		default:
+			if err := ck.check(st, params); err != nil {
+				return res, err
+			}
+			if err := ck.load(st, params, adam); err != nil {
+				return res, err
+			}
+			res.ResumedFrom = st.step
+		}
+	}
+
+	saved := st.step
+	save := func() error {
+		if opt.CheckpointPath == "" || saved == st.step {
+			return nil
+		}
+		if err := saveCheckpoint(opt.CheckpointPath, st, params, adam); err != nil {
+			return err
+		}
+		saved = st.step
+		return nil
+	}
+	// stop ends the run early, keeping the completed steps in the checkpoint.
+	stop := func(cause error) (Result, error) {
+		res.Steps, res.Losses, res.Tokens, res.Elapsed = st.step, st.losses, st.tokens, time.Since(start)
+		if err := save(); err != nil {
+			return res, errors.Join(cause, err)
+		}
+		return res, cause
+	}
+
+	ord := newOrder(opt.Seed, len(data))
+	epochTotal := opt.Epochs * len(data) // stream length in Epochs mode
+	micro := opt.MicroBatch
+	if micro <= 0 || micro > opt.BatchSize {
+		micro = opt.BatchSize
+	}
+	batch := make([]llama.Sequence, 0, opt.BatchSize)
+	for st.step < st.total {
+		if err := ctx.Err(); err != nil {
+			return stop(fmt.Errorf("train: stopped after step %d of %d: %w", st.step, st.total, err))
+		}
+		stepStart := time.Now()
+		lo := st.step * opt.BatchSize
+		hi := lo + opt.BatchSize
+		if opt.Steps == 0 {
+			hi = min(hi, epochTotal)
+		}
+		batch = batch[:0]
+		allTokens := 0
+		for k := lo; k < hi; k++ {
+			s := data[ord.at(k)]
+			batch = append(batch, s)
+			allTokens += len(s.Tokens)
+		}
+
+		zeroGrads(params)
+		var lossSum float64
+		var nTokens int
+		for i := 0; i < len(batch); i += micro {
+			l, n, err := obj.LossAndGrad(ctx, batch[i:min(i+micro, len(batch))])
+			if err != nil {
+				if ctx.Err() != nil {
+					err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+				}
+				return stop(fmt.Errorf("train: step %d of %d: %w", st.step+1, st.total, err))
+			}
+			lossSum += l
+			nTokens += n
+		}
+		if nTokens <= 0 {
+			return stop(fmt.Errorf("train: step %d of %d: the objective counted %d predicted tokens", st.step+1, st.total, nTokens))
+		}
+		loss := lossSum / float64(nTokens)
+		scale := 1 / float64(nTokens)
+		norm := gradNorm(params) * scale
+		if math.IsNaN(loss) || math.IsInf(loss, 0) || math.IsNaN(norm) || math.IsInf(norm, 0) {
+			return stop(fmt.Errorf("train: step %d of %d: loss %v, gradient norm %v; parameters left at step %d",
+				st.step+1, st.total, loss, norm, st.step))
+		}
+		scale *= clipFactor(norm, opt.ClipNorm)
+		lr := LearningRate(opt, st.step, st.total)
+		if err := adam.Step(lr, scale); err != nil {
+			return stop(fmt.Errorf("train: step %d of %d: %w", st.step+1, st.total, err))
+		}
+		st.step++
+		st.losses = append(st.losses, loss)
+		st.tokens += int64(nTokens)
+
+		if progress != nil {
+			dt := time.Since(stepStart).Seconds()
+			progress(Progress{
+				Step: st.step, Total: st.total, Loss: loss, LR: lr, GradNorm: norm, Tokens: nTokens,
+				TokensPerSec: float64(allTokens) / max(dt, 1e-9), Elapsed: time.Since(start),
+			})
+		}
+		if opt.CheckpointEvery > 0 && st.step%opt.CheckpointEvery == 0 && st.step < st.total {
+			if err := save(); err != nil {
+				return stop(fmt.Errorf("train: step %d of %d: %w", st.step, st.total, err))
+			}
+		}
+	}
+	res.Steps, res.Losses, res.Tokens, res.Elapsed = st.step, st.losses, st.tokens, time.Since(start)
+	if err := save(); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// checkParams reports parameters the optimizer cannot train, and allocates missing gradient buffers.
+func checkParams(params []*llama.Param) error {
+	if len(params) == 0 {
+		return errors.New("train: the objective has no parameters")
+	}
+	seen := make(map[string]bool, len(params))
+	for i, p := range params {
+		if p == nil {
+			return fmt.Errorf("train: parameter %d is nil", i)
+		}
+		if seen[p.Name] {
+			return fmt.Errorf("train: parameter name %q appears twice", p.Name)
+		}
+		seen[p.Name] = true
+		n := 1
+		for _, d := range p.Shape {
+			if d <= 0 {
+				return fmt.Errorf("train: parameter %q has shape %v", p.Name, p.Shape)
+			}
+			n *= d
+		}
+		if p.Grad == nil {
+			p.Grad = make([]float32, len(p.Data))
+		}
+		if n != len(p.Data) || len(p.Grad) != len(p.Data) {
+			return fmt.Errorf("train: parameter %q has shape %v (%d values) but %d values and %d gradients",
+				p.Name, p.Shape, n, len(p.Data), len(p.Grad))
+		}
+	}
+	return nil
+}
+
+// clipFactor returns the factor that brings a gradient of the given norm down to at most clip, as
+// torch.nn.utils.clip_grad_norm_ computes it (including its 1e-6 guard); a clip of 0 means none.
+func clipFactor(norm, clip float64) float64 {
+	if clip <= 0 {
+		return 1
+	}
+	return min(1, clip/(norm+1e-6))
+}
