@@ -209,3 +209,5 @@ func TestGradCheckCatchesErrors(t *testing.T) {
 		}
 	}
 }
+
+func newTestRand() *rand.Rand { return rand.New(rand.NewPCG(77, 77)) }
