@@ -222,6 +222,34 @@ func (c *Client) load(ctx context.Context, name string) error {
 	return nil
 }
 
+// Unload asks the server to stop the model's runner now, freeing its memory.
+// A model that is not loaded is not an error.
+func (c *Client) Unload(ctx context.Context, name string) error {
+	stream := false
+	req := &ollamaapi.GenerateRequest{
+		Model:     name,
+		Stream:    &stream,
+		KeepAlive: &ollamaapi.Duration{Duration: 0},
+	}
+	if err := c.api.Generate(ctx, req, func(ollamaapi.GenerateResponse) error { return nil }); err != nil {
+		return c.wrap(ctx, "unload", name, err)
+	}
+	return nil
+}
+
+// Loaded returns the names of the models the server has in memory.
+func (c *Client) Loaded(ctx context.Context) ([]string, error) {
+	resp, err := c.api.ListRunning(ctx)
+	if err != nil {
+		return nil, c.wrap(ctx, "list loaded models", "", err)
+	}
+	names := make([]string, 0, len(resp.Models))
+	for _, m := range resp.Models {
+		names = append(names, m.Name)
+	}
+	return names, nil
+}
+
 // digestOf returns the digest of the model name, or "" if there is none.
 func (c *Client) digestOf(ctx context.Context, name string) (string, error) {
 	models, err := c.List(ctx)
@@ -284,8 +312,13 @@ func (c *Client) ListPrefix(ctx context.Context, prefix string) ([]Model, error)
 	return out, nil
 }
 
-// Delete removes the model name. Blobs other models still use stay.
+// Delete unloads the model name and removes it. Blobs other models still
+// use stay.
 func (c *Client) Delete(ctx context.Context, name string) error {
+	// Ollama keeps a deleted model's runner until its keep-alive expires;
+	// unload first so the memory is free now. A failure here is not fatal:
+	// the delete below reports what matters.
+	_ = c.Unload(ctx, name)
 	if err := c.api.Delete(ctx, &ollamaapi.DeleteRequest{Model: name}); err != nil {
 		return c.wrap(ctx, "delete", name, err)
 	}

@@ -377,3 +377,101 @@ func fileSum(t *testing.T, path string) string {
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
 }
+
+func TestCreateOptions(t *testing.T) {
+	c := ollamatest.Client(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := writeTinyLlamaFileType(t, dir, "f16label.gguf", 7, 1)
+	opts := ollama.GenerateOptions{NumPredict: 10}
+	gen := func(model, prompt string, g ollama.GenerateOptions) ollama.Generation {
+		t.Helper()
+		out, err := c.Generate(ctx, model, prompt, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+
+	// A template wraps the prompt: a templated generation equals a raw
+	// generation of the wrapped text.
+	tmpl := ollamatest.UniqueName(t, "fastslow-test-")
+	err := c.CreateFromGGUF(ctx, tmpl, path, ollama.CreateOptions{Template: "Q: {{ .Prompt }}\nA:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := gen(tmpl, "the cat", opts)
+	raw := opts
+	raw.Raw = true
+	if want := gen(tmpl, "Q: the cat\nA:", raw); got.Text != want.Text {
+		t.Errorf("templated generation %q, raw generation of the templated prompt %q", got.Text, want.Text)
+	}
+
+	// Default parameters apply when a request does not set them.
+	plain := gen(tmpl, "the mat", opts)
+	runes := []rune(plain.Text)
+	stop := string(runes[len(runes)/2])
+	withStop := ollamatest.UniqueName(t, "fastslow-test-")
+	err = c.CreateFromGGUF(ctx, withStop, path, ollama.CreateOptions{
+		Template:   "Q: {{ .Prompt }}\nA:",
+		Parameters: map[string]any{"stop": []string{stop}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := gen(withStop, "the mat", opts).Text; strings.Contains(s, stop) || !strings.HasPrefix(plain.Text, s) {
+		t.Errorf("default stop %q: got %q from %q", stop, s, plain.Text)
+	}
+
+	// Quantizing makes a Q8_0 model that still runs.
+	q := ollamatest.UniqueName(t, "fastslow-test-")
+	if err := c.CreateFromGGUF(ctx, q, path, ollama.CreateOptions{Quantize: "q8_0"}); err != nil {
+		t.Fatal(err)
+	}
+	models, err := c.ListPrefix(ctx, q)
+	if err != nil || len(models) != 1 || models[0].QuantizationLevel != "Q8_0" {
+		t.Errorf("ListPrefix(%q) = %+v, %v; want one Q8_0 model", q, models, err)
+	}
+	gen(q, "the cat", opts)
+
+	// A file that is not GGUF is refused, and leaves nothing.
+	bad := ollamatest.UniqueName(t, "fastslow-test-")
+	junk := filepath.Join(dir, "junk.gguf")
+	if err := os.WriteFile(junk, []byte("not a model"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var se *ollama.ServerError
+	if err := c.CreateFromGGUF(ctx, bad, junk, ollama.CreateOptions{}); !errors.As(err, &se) {
+		t.Errorf("CreateFromGGUF of junk = %v, want a ServerError", err)
+	}
+	if models, _ := c.ListPrefix(ctx, bad); len(models) != 0 {
+		t.Errorf("junk left %+v", models)
+	}
+}
+
+func TestDeleteUnloads(t *testing.T) {
+	c := ollamatest.Client(t)
+	ctx := context.Background()
+	name, _ := newBase(t, c, 8) // CreateFromGGUF loads it
+	isLoaded := func() bool {
+		t.Helper()
+		names, err := c.Loaded(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.Contains(names, name+":latest")
+	}
+	if !isLoaded() {
+		t.Fatalf("%s is not loaded after create", name)
+	}
+	if err := c.Delete(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for isLoaded() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is still loaded 10 s after Delete", name)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,19 +1,17 @@
 package ollama_test
 
 import (
-	"bytes"
-	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/fastslow/fastslow/weights/gguf"
 )
 
-// A minimal GGUF v3 writer for these tests only: enough to build a tiny,
-// valid llama model and a LoRA adapter for it that Ollama's llama.cpp runner
-// loads. The project's full codec lives in weights/gguf.
+// Tiny GGUF files for these tests, written with the project's own codec:
+// a llama model and LoRA adapters for it that Ollama's llama.cpp runner loads.
 
 type ggufTensor struct {
 	name string
@@ -23,90 +21,23 @@ type ggufTensor struct {
 
 type ggufKV struct {
 	key string
-	val any // uint32, int32, float32, bool, string, []string, []float32, []int32
+	val any
 }
 
 func writeGGUF(t testing.TB, path string, kvs []ggufKV, tensors []ggufTensor) {
 	t.Helper()
-	const align = 32
-	var b bytes.Buffer
-	le := binary.LittleEndian
-	w := func(v any) {
-		if err := binary.Write(&b, le, v); err != nil {
+	w := gguf.NewWriter()
+	for _, kv := range kvs {
+		if err := w.Set(kv.key, kv.val); err != nil {
 			t.Fatal(err)
 		}
 	}
-	str := func(s string) { w(uint64(len(s))); b.WriteString(s) }
-	b.WriteString("GGUF")
-	w(uint32(3))
-	w(uint64(len(tensors)))
-	w(uint64(len(kvs)))
-	for _, kv := range kvs {
-		str(kv.key)
-		switch v := kv.val.(type) {
-		case uint32:
-			w(uint32(4))
-			w(v)
-		case int32:
-			w(uint32(5))
-			w(v)
-		case float32:
-			w(uint32(6))
-			w(v)
-		case bool:
-			w(uint32(7))
-			w(v)
-		case string:
-			w(uint32(8))
-			str(v)
-		case []string:
-			w(uint32(9))
-			w(uint32(8))
-			w(uint64(len(v)))
-			for _, s := range v {
-				str(s)
-			}
-		case []float32:
-			w(uint32(9))
-			w(uint32(6))
-			w(uint64(len(v)))
-			w(v)
-		case []int32:
-			w(uint32(9))
-			w(uint32(5))
-			w(uint64(len(v)))
-			w(v)
-		default:
-			t.Fatalf("gguf test writer: unsupported type %T for %s", v, kv.key)
-		}
-	}
-	var off uint64
 	for _, ts := range tensors {
-		str(ts.name)
-		w(uint32(len(ts.ne)))
-		n := uint64(1)
-		for _, d := range ts.ne {
-			w(d)
-			n *= d
-		}
-		if n != uint64(len(ts.data)) {
-			t.Fatalf("tensor %s: %d elements for shape %v", ts.name, len(ts.data), ts.ne)
-		}
-		w(uint32(0)) // F32
-		w(off)
-		off += (4*n + align - 1) / align * align
-	}
-	pad := func() {
-		for b.Len()%align != 0 {
-			b.WriteByte(0)
+		if err := w.AddTensor(ts.name, gguf.TypeF32, ts.ne, ts.data); err != nil {
+			t.Fatal(err)
 		}
 	}
-	pad()
-	for _, ts := range tensors {
-		w(ts.data)
-		pad()
-	}
-	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+	if err := w.WriteFile(path); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -138,6 +69,14 @@ func tinyVocab() (tokens []string, scores []float32, types []int32) {
 // dir/name and returns its path. Different seeds give different weights.
 func writeTinyLlama(t testing.TB, dir, name string, seed uint64) string {
 	t.Helper()
+	return writeTinyLlamaFileType(t, dir, name, seed, 0)
+}
+
+// writeTinyLlamaFileType is writeTinyLlama with a given general.file_type:
+// Ollama reads 0 (all F32) as "unknown" and refuses to quantize it, 1 (F16)
+// lets it quantize the same F32 tensors.
+func writeTinyLlamaFileType(t testing.TB, dir, name string, seed uint64, fileType uint32) string {
+	t.Helper()
 	m := tinyLlama
 	tokens, scores, types := tinyVocab()
 	vocab := len(tokens)
@@ -145,7 +84,7 @@ func writeTinyLlama(t testing.TB, dir, name string, seed uint64) string {
 	kvs := []ggufKV{
 		{"general.architecture", "llama"},
 		{"general.name", "fastslow-tiny-test"},
-		{"general.file_type", uint32(0)},
+		{"general.file_type", fileType},
 		{"llama.context_length", uint32(256)},
 		{"llama.embedding_length", uint32(m.embd)},
 		{"llama.block_count", uint32(m.layers)},
