@@ -99,6 +99,8 @@ func Run(ctx context.Context, obj Objective, data []llama.Sequence, opt Options,
 		ck, err := openCheckpoint(opt.CheckpointPath)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
+		case errors.Is(err, ErrCorruptCheckpoint):
+			return res, fmt.Errorf("train: resume: %w (move the file away to train from the start)", err)
 		case err != nil:
 			return res, fmt.Errorf("train: resume: %w", err)
 		default:
