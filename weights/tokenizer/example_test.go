@@ -1,0 +1,43 @@
+package tokenizer_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+
+	"github.com/fastslow/fastslow/weights/tokenizer"
+)
+
+func Example() {
+	corpus := []string{
+		"Anna was born in Lisbon. Anna lives in Lisbon.",
+		"Boris was born in Osaka. Boris lives in Osaka.",
+	}
+	tok, err := tokenizer.Train(context.Background(), corpus, tokenizer.TrainOptions{VocabSize: 300})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ids := tok.Encode("Anna was born in Osaka.<|eos|>", true)
+	var pieces []string
+	for _, id := range ids {
+		pieces = append(pieces, tok.Piece(id))
+	}
+	fmt.Printf("%q\n", pieces)
+	fmt.Println(tok.Decode(ids))
+
+	// The vocabulary travels as GGUF metadata and comes back identical.
+	md := map[string]any{}
+	for _, kv := range tok.Metadata() {
+		md[kv.Key] = kv.Value
+	}
+	back, err := tokenizer.FromMetadata(func(key string) (any, bool) { v, ok := md[key]; return v, ok })
+	if err != nil {
+		log.Fatal(err)
+	}
+	// This tiny corpus runs out of pairs before 300 tokens.
+	fmt.Println(back.Size(), back.Encode("Anna", false))
+	// Output:
+	// ["<|bos|>" "Anna" " was" " born" " in" " Osaka" "." "<|eos|>"]
+	// <|bos|>Anna was born in Osaka.<|eos|>
+	// 291 [282]
+}
