@@ -168,7 +168,7 @@ func TestPCGMatchesMathRand(t *testing.T) {
 
 func TestShuffled(t *testing.T) {
 	// A fixed permutation guards the order against accidental change: checkpoints depend on it.
-	if got, want := shuffled(1, 0, 10), []int{2, 9, 8, 4, 7, 0, 5, 3, 6, 1}; !slices.Equal(got, want) {
+	if got, want := shuffled(1, 0, 10), []int{7, 6, 1, 3, 2, 4, 8, 9, 0, 5}; !slices.Equal(got, want) {
 		t.Errorf("shuffled(1, 0, 10) = %v, want %v", got, want)
 	}
 	for _, n := range []int{1, 2, 7, 100} {
