@@ -43,7 +43,7 @@ func FP32ToFP16(f float32) uint16 {
 
 // FP16ToFP32 converts the IEEE half h to float32 exactly like ggml's
 // ggml_compute_fp16_to_fp32. Every half is representable, so the result is
-// exact; NaN payloads are kept.
+// exact; NaN payloads are kept, signalling NaNs become quiet.
 func FP16ToFP32(h uint16) float32 {
 	return fp16Table()[h]
 }

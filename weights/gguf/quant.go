@@ -15,7 +15,7 @@ import (
 // ggml's dequantize_row_* (or plain conversion for F32, F16 and BF16).
 // len(dst) is the number of elements; src must hold exactly
 // t.RowBytes(len(dst)) bytes. Supported types: F32, F16, BF16, Q4_0, Q4_1,
-// Q5_0, Q5_1 and Q8_0.
+// Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K.
 func Dequantize(t Type, src []byte, dst []float32) error {
 	if !canDequantize(t) {
 		return fmt.Errorf("gguf: dequantize: unsupported type %s", t)
@@ -33,7 +33,8 @@ func Dequantize(t Type, src []byte, dst []float32) error {
 
 // Quantize converts src to tensor data of type t, bit-identically to ggml's
 // reference quantizers (quantize_row_*_ref) and float conversions.
-// Supported types: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0.
+// Supported types: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K,
+// Q4_K, Q5_K and Q6_K.
 // len(src) must be a multiple of t.BlockSize(). Quantized types reject NaN
 // and infinite inputs, for which ggml's result is undefined.
 func Quantize(t Type, src []float32) ([]byte, error) {
@@ -85,6 +86,13 @@ func init() {
 		TypeQ5_0: quantizeQ5_0,
 		TypeQ5_1: quantizeQ5_1,
 		TypeQ8_0: quantizeQ8_0,
+	}
+	// The K-quant entries live in kquant.go.
+	for t, f := range kDequantizers {
+		dequantizers[t] = f
+	}
+	for t, f := range kQuantizers {
+		quantizers[t] = f
 	}
 }
 
