@@ -441,3 +441,115 @@ func TestTrainWarAndPeace(t *testing.T) {
 		t.Errorf("compression %.2f bytes/token, want >= 3 for a 2048-token vocabulary", ratio)
 	}
 }
+
+// TestTokensStayInsideWords trains a vocabulary per pre-tokenizer and checks
+// that no token crosses a pre-tokenizer boundary: the pieces of the tokens
+// regroup exactly into the splitter's words.
+func TestTokensStayInsideWords(t *testing.T) {
+	for _, p := range []struct {
+		pre   string
+		split func([]rune, []int) []int
+	}{
+		{PreGPT2, func(c []rune, e []int) []int { return splitGPT2(c, e) }},
+		{PreLlamaBPE, func(c []rune, e []int) []int { return splitLlama3(c, e, 3) }},
+		{PreQwen2, func(c []rune, e []int) []int { return splitLlama3(c, e, 1) }},
+	} {
+		t.Run(p.pre, func(t *testing.T) {
+			tok, err := Train(context.Background(), syntheticCorpus(), TrainOptions{VocabSize: 600, Pre: p.pre})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range append(slices.Clone(trickyStrings), "born in 1984 and 20000 km", "1234567") {
+				if !utf8.ValidString(s) || strings.Contains(s, "<|") {
+					continue
+				}
+				ids := tok.Encode(s, false)
+				k := 0
+				for _, w := range words(s, p.split) {
+					var got string
+					for len(got) < len(w) && k < len(ids) {
+						got += tok.Piece(ids[k])
+						k++
+					}
+					if got != w {
+						t.Errorf("%s: Encode(%q): tokens cross the word %q (got %q)", p.pre, s, w, got)
+						break
+					}
+				}
+			}
+			// Qwen2 splits every digit; llama-3 groups digits by three.
+			digits := tok.Encode("1234567", false)
+			want := map[string]int{PreQwen2: 7, PreLlamaBPE: 3}[p.pre]
+			if want > 0 && len(digits) < want {
+				t.Errorf("%s: Encode(1234567) has %d tokens, want at least %d", p.pre, len(digits), want)
+			}
+			if p.pre == PreQwen2 && len(digits) != 7 {
+				t.Errorf("qwen2: Encode(1234567) = %v, want 7 single digits", digits)
+			}
+		})
+	}
+}
+
+func TestFromMetadataDefaults(t *testing.T) {
+	tok := trained(t)
+	tests := []struct {
+		pre        string
+		wantAddBOS bool
+	}{
+		{PreGPT2, false}, {PreQwen2, false}, {PreLlamaBPE, true}, {"llama3", true}, {"deepseek-r1-qwen", false},
+	}
+	for _, tt := range tests {
+		m := map[string]any{}
+		for _, kv := range tok.Metadata() {
+			m[kv.Key] = kv.Value
+		}
+		m[KeyPre] = tt.pre
+		delete(m, KeyAddBOS)
+		delete(m, KeyAddEOS)
+		delete(m, KeyBOS)
+		delete(m, KeyTokenType)
+		back, err := FromMetadata(func(k string) (any, bool) { v, ok := m[k]; return v, ok })
+		if err != nil {
+			t.Fatalf("%s: %v", tt.pre, err)
+		}
+		if back.AddBOS() != tt.wantAddBOS {
+			t.Errorf("%s: AddBOS = %v, want %v", tt.pre, back.AddBOS(), tt.wantAddBOS)
+		}
+		if back.BOS() != 11 {
+			t.Errorf("%s: BOS = %d, want llama.cpp's default 11", tt.pre, back.BOS())
+		}
+		// Without token types every token is normal: "<|eos|>" is plain text
+		// (but "<|endoftext|>"-like names would still be made control).
+		if ids := back.Encode("<|eos|>", false); len(ids) < 2 {
+			t.Errorf("%s: untyped <|eos|> encoded as %v, want plain text", tt.pre, ids)
+		}
+	}
+}
+
+func TestControlLookingTokens(t *testing.T) {
+	tok, err := Train(context.Background(), syntheticCorpus(), TrainOptions{VocabSize: 400})
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := tok.Metadata()
+	m := map[string]any{}
+	for _, kv := range md {
+		m[kv.Key] = kv.Value
+	}
+	// Add "<|endoftext|>" and "<|im_start|>" as normal tokens: llama.cpp makes
+	// the first a control token by its name, and leaves the second alone.
+	tokens := append(slices.Clone(m[KeyTokens].([]string)), "<|endoftext|>", "<|im_start|>")
+	types := append(slices.Clone(m[KeyTokenType].([]int32)), TypeNormal, TypeNormal)
+	m[KeyTokens], m[KeyTokenType] = tokens, types
+	back, err := FromMetadata(func(k string) (any, bool) { v, ok := m[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	eot := int32(len(tokens) - 2)
+	if got := back.Encode("a<|endoftext|>b", false); !slices.Contains(got, eot) {
+		t.Errorf("Encode with <|endoftext|> = %v, want it to contain %d", got, eot)
+	}
+	if got := back.Encode("<|im_start|>", false); slices.Contains(got, eot+1) {
+		t.Errorf("normal token <|im_start|> was parsed as special: %v", got)
+	}
+}
