@@ -149,6 +149,19 @@ type attnDims struct {
 	scale                   float32
 }
 
+// Attention runs per sequence and head as small matrix products (scores S = Q·Kᵀ, output O = P·V, and their
+// transposes in the backward) on contiguous per-head copies, so it uses the same fast kernel as the
+// projections. The products cover the full square, masked entries included; the mask then zeroes them,
+// which costs twice the causal minimum but keeps every product dense.
+
+// headRows copies head h's columns (width hd) of n rows with row stride stride into dst ([n][hd]).
+func headRows(dst, src []float32, n, stride, h, hd int) []float32 {
+	for t := range n {
+		copy(dst[t*hd:(t+1)*hd], src[t*stride+h*hd:])
+	}
+	return dst[:n*hd]
+}
+
 // attentionForward computes causal grouped-query attention of query head h for one sequence. q is
 // [n][heads·hd] (already rotated), k and v are [pos0+n][kvHeads·hd]; out receives head h's columns of
 // [n][heads·hd]. For each row, rowMax and rowInv (indexed [t][heads]) receive the softmax's maximum and inverse
@@ -158,36 +171,47 @@ type attnDims struct {
 func attentionForward(out, rowMax, rowInv, q, k, v []float32, n, pos0, h int, a attnDims) {
 	hd, qw, kw := a.headDim, a.heads*a.headDim, a.kvHeads*a.headDim
 	kh := h / (a.heads / a.kvHeads)
-	p := make([]float32, pos0+n)
+	nk := pos0 + n
+	buf := getScratch(n*hd + 2*nk*hd + n*nk + n*hd)
+	defer putScratch(buf)
+	qh := headRows(buf[:n*hd], q, n, qw, h, hd)
+	kr := headRows(buf[n*hd:], k, nk, kw, kh, hd)
+	vt := buf[n*hd+nk*hd:][:nk*hd] // V of this head, transposed: [hd][nk]
+	for j := range nk {
+		for i, x := range v[j*kw+kh*hd:][:hd] {
+			vt[i*nk+j] = x
+		}
+	}
+	p := buf[n*hd+2*nk*hd:][:n*nk]
+	o := buf[n*hd+2*nk*hd+n*nk:][:n*hd]
+	gemm(p, qh, kr, n, nk, hd, false)
 	for t := range n {
-		qt := q[t*qw+h*hd:][:hd]
-		nk := pos0 + t + 1
+		row := p[t*nk : (t+1)*nk]
+		live := row[:pos0+t+1] // keys this query may see
 		mx := float32(math.Inf(-1))
-		for j := range nk {
-			s := dot(qt, k[j*kw+kh*hd:][:hd]) * a.scale
-			p[j] = s
-			mx = max(mx, s)
+		for j, s := range live {
+			live[j] = s * a.scale
+			mx = max(mx, live[j])
 		}
 		var sum float64
-		for j := range nk {
-			e := float32(math.Exp(float64(p[j] - mx)))
-			p[j] = e
+		for j, s := range live {
+			e := float32(math.Exp(float64(s - mx)))
+			live[j] = e
 			sum += float64(e)
 		}
 		inv := float32(1 / sum)
-		o := out[t*qw+h*hd:][:hd]
-		clear(o)
-		for j := range nk {
-			pj := p[j] * inv
-			vj := v[j*kw+kh*hd:][:hd]
-			for i := range o {
-				o[i] += pj * vj[i]
-			}
+		for j := range live {
+			live[j] *= inv
 		}
+		clear(row[len(live):])
 		if rowMax != nil {
 			rowMax[t*a.heads+h] = mx
 			rowInv[t*a.heads+h] = inv
 		}
+	}
+	gemm(o, p, vt, n, hd, nk, false)
+	for t := range n {
+		copy(out[t*qw+h*hd:][:hd], o[t*hd:(t+1)*hd])
 	}
 }
 
@@ -198,35 +222,66 @@ func attentionForward(out, rowMax, rowInv, q, k, v []float32, n, pos0, h int, a 
 func attentionBackward(dq, dk, dv, dOut, q, k, v, rowMax, rowInv []float32, n, pos0, kh int, a attnDims) {
 	hd, qw, kw := a.headDim, a.heads*a.headDim, a.kvHeads*a.headDim
 	group := a.heads / a.kvHeads
-	p := make([]float32, pos0+n)
-	dp := make([]float32, pos0+n)
+	nk := pos0 + n
+	buf := getScratch(5*nk*hd + 5*n*hd + 3*n*nk)
+	defer putScratch(buf)
+	take := func(size int) []float32 {
+		s := buf[:size]
+		buf = buf[size:]
+		return s
+	}
+	kr := headRows(take(nk*hd), k, nk, kw, kh, hd)
+	vr := headRows(take(nk*hd), v, nk, kw, kh, hd)
+	kt := take(hd * nk)
+	transpose(kt, kr, nk, hd)
+	dkh, dvh := take(nk*hd), take(nk*hd)
+	clear(dkh)
+	clear(dvh)
+	qh, qt, do, dOt, dqh := take(n*hd), take(hd*n), take(n*hd), take(hd*n), take(n*hd)
+	p, dp, t2 := take(n*nk), take(n*nk), take(nk*n)
 	for h := kh * group; h < (kh+1)*group; h++ {
+		headRows(qh, q, n, qw, h, hd)
+		headRows(do, dOut, n, qw, h, hd)
+		gemm(p, qh, kr, n, nk, hd, false)
+		gemm(dp, do, vr, n, nk, hd, false)
 		for t := range n {
-			qt := q[t*qw+h*hd:][:hd]
-			do := dOut[t*qw+h*hd:][:hd]
-			nk := pos0 + t + 1
+			prow, dprow := p[t*nk:(t+1)*nk], dp[t*nk:(t+1)*nk]
 			mx, inv := rowMax[t*a.heads+h], rowInv[t*a.heads+h]
+			live := pos0 + t + 1
 			var rowDot float32 // Σ_j P_j·dP_j
-			for j := range nk {
-				pj := float32(math.Exp(float64(dot(qt, k[j*kw+kh*hd:][:hd])*a.scale-mx))) * inv
-				p[j] = pj
-				dp[j] = dot(do, v[j*kw+kh*hd:][:hd])
-				rowDot += pj * dp[j]
-				dvj := dv[j*kw+kh*hd:][:hd]
-				for i := range dvj {
-					dvj[i] += pj * do[i]
-				}
+			for j := range live {
+				pj := float32(math.Exp(float64(prow[j]*a.scale-mx))) * inv
+				prow[j] = pj
+				rowDot += pj * dprow[j]
 			}
-			dqt := dq[t*qw+h*hd:][:hd]
-			for j := range nk {
-				ds := p[j] * (dp[j] - rowDot) * a.scale
-				kj := k[j*kw+kh*hd:][:hd]
-				dkj := dk[j*kw+kh*hd:][:hd]
-				for i := range hd {
-					dqt[i] += ds * kj[i]
-					dkj[i] += ds * qt[i]
-				}
+			clear(prow[live:])
+			for j := range live {
+				dprow[j] = prow[j] * (dprow[j] - rowDot) * a.scale // now dS
 			}
+			clear(dprow[live:])
+		}
+		// dV += Pᵀ·dO, as (Pᵀ)·(dOᵀ)ᵀ.
+		transpose(t2, p, n, nk)
+		transpose(dOt, do, n, hd)
+		gemm(dvh, t2, dOt, nk, hd, n, true)
+		// dK += dSᵀ·Q.
+		transpose(t2, dp, n, nk)
+		transpose(qt, qh, n, hd)
+		gemm(dkh, t2, qt, nk, hd, n, true)
+		// dQ = dS·K.
+		gemm(dqh, dp, kt, n, hd, nk, false)
+		for t := range n {
+			row := dq[t*qw+h*hd:][:hd]
+			for i, x := range dqh[t*hd : (t+1)*hd] {
+				row[i] += x
+			}
+		}
+	}
+	for j := range nk {
+		rk, rv := dk[j*kw+kh*hd:][:hd], dv[j*kw+kh*hd:][:hd]
+		for i := range hd {
+			rk[i] += dkh[j*hd+i]
+			rv[i] += dvh[j*hd+i]
 		}
 	}
 }

@@ -74,3 +74,22 @@ func near(t *testing.T, what string, got float32, want float64, n int) {
 		t.Fatalf("%s = %v, want %v", what, got, want)
 	}
 }
+
+func TestTranspose(t *testing.T) {
+	for _, sh := range [][2]int{{1, 1}, {3, 17}, {4, 16}, {9, 33}, {64, 5}} {
+		rows, cols := sh[0], sh[1]
+		src := make([]float32, rows*cols)
+		for i := range src {
+			src[i] = float32(i)
+		}
+		dst := make([]float32, rows*cols)
+		transpose(dst, src, rows, cols)
+		for i := range rows {
+			for j := range cols {
+				if dst[j*rows+i] != src[i*cols+j] {
+					t.Fatalf("%dx%d: [%d][%d] = %v, want %v", rows, cols, j, i, dst[j*rows+i], src[i*cols+j])
+				}
+			}
+		}
+	}
+}
