@@ -9,7 +9,13 @@
 //
 // Runs are reproducible: the same objective, data and [Options] give the same losses and parameters
 // bit for bit, and a run interrupted by context cancellation or a crash resumes from its last
-// checkpoint to exactly the parameters an uninterrupted run would reach. Checkpoints are written
-// atomically and carry a CRC-32C checksum, so a damaged file is rejected with an error rather than
-// silently trained from.
+// checkpoint to exactly the parameters an uninterrupted run would reach. A checkpoint holds the
+// parameters, both AdamW moments, the step, the losses so far, the options that shape the run
+// (seed included), a fingerprint of the data and the position in the data order, which is a pure
+// function of seed and step. It is written atomically (temporary file, fsync, rename, fsync of the
+// directory) and carries a CRC-32C checksum, so a damaged file is rejected with
+// [ErrCorruptCheckpoint] rather than silently trained from.
+//
+// [LoRAObjective] and [FullObjective] connect a [llama.Model] and its [llama.Adapter]; any other
+// model can be trained by implementing Objective.
 package train

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/fastslow/fastslow/weights/llama"
@@ -99,6 +101,11 @@ func Run(ctx context.Context, obj Objective, data []llama.Sequence, opt Options,
 		ck, err := openCheckpoint(opt.CheckpointPath)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
+			// Fail now rather than after hours of training at the first save.
+			dir := filepath.Dir(opt.CheckpointPath)
+			if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+				return res, fmt.Errorf("train: checkpoint directory %s does not exist", dir)
+			}
 		case errors.Is(err, ErrCorruptCheckpoint):
 			return res, fmt.Errorf("train: resume: %w (move the file away to train from the start)", err)
 		case err != nil:

@@ -368,6 +368,11 @@ func TestRunRejects(t *testing.T) {
 		{"bad options", newBigram(8, 1), data, Options{}, "neither Steps nor Epochs"},
 		{"no params", emptyObjective{}, data, baseOptions(), "no parameters"},
 		{"shape mismatch", paramsObjective{{Name: "x", Shape: []int{2, 2}, Data: make([]float32, 3)}}, data, baseOptions(), "shape [2 2]"},
+		{"missing checkpoint directory", newBigram(8, 1), data, func() Options {
+			o := baseOptions()
+			o.CheckpointPath = filepath.Join(t.TempDir(), "no", "such", "ckpt")
+			return o
+		}(), "checkpoint directory"},
 		{"duplicate names", paramsObjective{{Name: "x", Shape: []int{1}, Data: make([]float32, 1)}, {Name: "x", Shape: []int{1}, Data: make([]float32, 1)}}, data, baseOptions(), "appears twice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
