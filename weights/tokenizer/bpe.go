@@ -52,14 +52,26 @@ const (
 )
 
 // preAliases maps every tokenizer.ggml.pre value we accept to its family, as
-// llama_vocab::impl::load does. Families with other regexes are not ported.
+// llama_vocab::impl::load does. Families with other regexes are not ported,
+// nor are jina-v2-{de,es,code}, whose <mask> token strips spaces on its left.
 var preAliases = map[string]preKind{
 	"gpt-2": preGPT2, "phi-2": preGPT2, "jina-es": preGPT2, "jina-de": preGPT2,
-	"gigachat": preGPT2, "jina-v1-en": preGPT2, "jina-v2-es": preGPT2, "jina-v2-de": preGPT2,
-	"jina-v2-code": preGPT2, "roberta-bpe": preGPT2, "mpt": preGPT2, "olmo": preGPT2, "jais": preGPT2,
+	"gigachat": preGPT2, "jina-v1-en": preGPT2, "roberta-bpe": preGPT2,
+	"mpt": preGPT2, "olmo": preGPT2, "jais": preGPT2,
 	"llama3": preLlama3, "llama-v3": preLlama3, "llama-bpe": preLlama3, "falcon3": preLlama3,
 	"dbrx": preLlama3, "smaug-bpe": preLlama3,
 	"qwen2": preQwen2, "deepseek-r1-qwen": preQwen2, "megrez": preQwen2, "stablelm2": preQwen2,
+}
+
+// llama3Flags reports whether llama.cpp sets ignore_merges and defaults
+// add_bos to true for pre: only the llama-3 names do, not dbrx or smaug-bpe,
+// which merely share the regex.
+func llama3Flags(pre string) bool {
+	switch pre {
+	case "llama3", "llama-v3", "llama-bpe", "falcon3":
+		return true
+	}
+	return false
 }
 
 // SupportedPre lists the accepted tokenizer.ggml.pre values, sorted.
@@ -174,7 +186,7 @@ func newBPE(s spec) (*BPE, error) {
 		eos:      s.eos,
 		addBOS:   s.addBOS,
 		addEOS:   s.addEOS,
-		ignoreM:  kind == preLlama3,
+		ignoreM:  llama3Flags(s.pre),
 		texts:    make([]string, n),
 		attrs:    make([]uint16, n),
 		textToID: make(map[string]int32, n),
@@ -184,8 +196,12 @@ func newBPE(s spec) (*BPE, error) {
 		if text == "" {
 			text = fmt.Sprintf("[EMPTY_%d]", i)
 		}
+		if prev, dup := t.textToID[text]; dup {
+			// llama.cpp asserts that token texts are unique and aborts.
+			return nil, fmt.Errorf("tokenizer: tokens %d and %d are both %q", prev, i, text)
+		}
 		t.texts[i] = text
-		t.textToID[text] = int32(i) // a later duplicate wins, as in llama.cpp
+		t.textToID[text] = int32(i)
 		t.attrs[i] = attrNormal
 		if s.types != nil {
 			t.attrs[i] = attrOfType(s.types[i])

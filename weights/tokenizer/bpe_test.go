@@ -388,6 +388,10 @@ func TestFromMetadataErrors(t *testing.T) {
 		{"bos range", func(m map[string]any) { m[KeyBOS] = uint32(1 << 20) }, "out of range"},
 		{"eos type", func(m map[string]any) { m[KeyEOS] = "2" }, "not an integer"},
 		{"add_bos type", func(m map[string]any) { m[KeyAddBOS] = 1 }, "want bool"},
+		{"duplicate token", func(m map[string]any) {
+			m[KeyTokens] = append(slices.Clone(m[KeyTokens].([]string)), "Ġ")
+			m[KeyTokenType] = append(slices.Clone(m[KeyTokenType].([]int32)), TypeNormal)
+		}, `both "Ġ"`},
 		{"empty vocab", func(m map[string]any) { m[KeyTokens] = []string{}; m[KeyTokenType] = []int32{} }, "empty vocabulary"},
 	}
 	for _, tt := range tests {
@@ -496,7 +500,7 @@ func TestFromMetadataDefaults(t *testing.T) {
 		pre        string
 		wantAddBOS bool
 	}{
-		{PreGPT2, false}, {PreQwen2, false}, {PreLlamaBPE, true}, {"llama3", true}, {"deepseek-r1-qwen", false},
+		{PreGPT2, false}, {PreQwen2, false}, {PreLlamaBPE, true}, {"llama3", true}, {"dbrx", false}, {"deepseek-r1-qwen", false},
 	}
 	for _, tt := range tests {
 		m := map[string]any{}

@@ -25,8 +25,7 @@ var (
 // <|begin_of_text|> and <|end_of_text|>), else llama.cpp's default id 11;
 // BOS is added when pre is a llama-3 pre-tokenizer, as llama.cpp defaults.
 func LoadHF(encoderJSON, vocabBPE io.Reader, pre string, specials map[string]int32) (*BPE, error) {
-	kind, err := lookupPre(pre)
-	if err != nil {
+	if _, err := lookupPre(pre); err != nil {
 		return nil, err
 	}
 	var encoder map[string]int32
@@ -95,7 +94,7 @@ func LoadHF(encoderJSON, vocabBPE io.Reader, pre string, specials map[string]int
 		return nil, fmt.Errorf("tokenizer: read merges: %w", err)
 	}
 
-	s := spec{pre: pre, tokens: tokens, types: types, merges: merges, bos: 11, eos: 11, addBOS: kind == preLlama3}
+	s := spec{pre: pre, tokens: tokens, types: types, merges: merges, bos: 11, eos: 11, addBOS: llama3Flags(pre)}
 	pick := func(names []string, dst *int32) {
 		for _, name := range names {
 			if id, ok := specials[name]; ok {

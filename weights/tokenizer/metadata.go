@@ -84,8 +84,7 @@ func FromMetadata(get func(key string) (any, bool)) (*BPE, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (llama.cpp would use its \"default\" pre-tokenizer, which is not supported)", err)
 	}
-	kind, err := lookupPre(pre)
-	if err != nil {
+	if _, err := lookupPre(pre); err != nil {
 		return nil, err
 	}
 	tokens, err := getStrings(get, KeyTokens)
@@ -99,7 +98,7 @@ func FromMetadata(get func(key string) (any, bool)) (*BPE, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := spec{pre: pre, tokens: tokens, merges: merges, bos: 11, eos: 11, addBOS: kind == preLlama3, roles: map[string]bool{}}
+	s := spec{pre: pre, tokens: tokens, merges: merges, bos: 11, eos: 11, addBOS: llama3Flags(pre), roles: map[string]bool{}}
 	if v, ok := get(KeyTokenType); ok {
 		if s.types, err = int32s(v); err != nil {
 			return nil, fmt.Errorf("tokenizer: %s: %w", KeyTokenType, err)
