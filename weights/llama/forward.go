@@ -42,6 +42,7 @@ type pass struct {
 	segs  []segment // the sequences
 	keep  bool      // keep every block's activations for the backward
 	cache *kvCache  // with one segment: read and extend this cache
+	half  Precision // float16 rounding to emulate (inference only)
 	rope  *ropeTable
 	acts  []layerActs
 	tmp   []float32 // [n][max(dim, hidden)] scratch for projection outputs
@@ -51,7 +52,8 @@ type pass struct {
 
 func (p *pass) dims() attnDims {
 	c := p.m.Config
-	return attnDims{heads: c.Heads, kvHeads: c.KVHeads, headDim: p.m.headDim, scale: 1 / float32(math.Sqrt(float64(p.m.headDim)))}
+	return attnDims{heads: c.Heads, kvHeads: c.KVHeads, headDim: p.m.headDim,
+		scale: 1 / float32(math.Sqrt(float64(p.m.headDim))), halfProbs: p.half.KVCacheF16}
 }
 
 // newActs allocates the activations of one block for n rows.
@@ -109,6 +111,9 @@ func (p *pass) run(ctx context.Context, tokens []int32) error {
 	p.invF = make([]float32, p.n)
 	p.xnF = make([]float32, p.n*d)
 	rmsNormForward(p.xnF, p.invF, x, m.outNorm.Data, p.n, d, c.NormEps)
+	if p.half.F16Weights {
+		roundHalfAll(p.xnF) // the input of the output projection
+	}
 	return nil
 }
 
@@ -130,6 +135,13 @@ func (p *pass) block(l int, la *layerActs) []float32 {
 	for _, s := range p.segs {
 		ropeForward(la.q[s.off*d:], s.n, c.Heads, p.rope, s.pos0)
 		ropeForward(la.k[s.off*kv:], s.n, c.KVHeads, p.rope, s.pos0)
+	}
+	if p.half.KVCacheF16 {
+		// The cache stores keys and values as float16, and ggml_mul_mat converts the queries to
+		// float16 to multiply them with it. None of the three is used elsewhere.
+		roundHalfAll(la.q[:n*d])
+		roundHalfAll(la.k[:n*kv])
+		roundHalfAll(la.v[:n*kv])
 	}
 	if p.cache != nil {
 		s := p.segs[0]
@@ -184,7 +196,15 @@ func (p *pass) block(l int, la *layerActs) []float32 {
 func (p *pass) linear(y, x []float32, l, i int, la *layerActs) {
 	w := p.m.layers[l].linear(linearNames[i])
 	in, out := w.Shape[0], w.Shape[1]
-	matMul(y, x, w.Data, p.n, in, out)
+	if p.half.F16Weights {
+		xh := getScratch(p.n * in)
+		copy(xh, x[:p.n*in])
+		roundHalfAll(xh)
+		matMul(y, xh, w.Data, p.n, in, out)
+		putScratch(xh)
+	} else {
+		matMul(y, x, w.Data, p.n, in, out)
+	}
 	lp := p.a.pair(l, i)
 	if lp == nil {
 		return
@@ -208,6 +228,7 @@ func (m *Model) Logits(tokens []int32, a *Adapter) ([]float32, error) {
 	if err != nil {
 		return nil, fmt.Errorf("llama: logits: %w", err)
 	}
+	p.half = m.Precision
 	if err := p.run(context.Background(), tokens); err != nil {
 		return nil, fmt.Errorf("llama: logits: %w", err)
 	}
@@ -259,6 +280,7 @@ func (m *Model) LogLikelihood(prompt, completion []int32, a *Adapter) (sum float
 	if err != nil {
 		return 0, 0, fmt.Errorf("llama: log likelihood: %w", err)
 	}
+	p.half = m.Precision
 	if err := p.run(context.Background(), tokens); err != nil {
 		return 0, 0, fmt.Errorf("llama: log likelihood: %w", err)
 	}

@@ -147,6 +147,7 @@ func swigluBackward(dg, du, dh, g, u []float32) {
 type attnDims struct {
 	heads, kvHeads, headDim int
 	scale                   float32
+	halfProbs               bool // round the attention weights to float16 before they meet the values
 }
 
 // Attention runs per sequence and head as small matrix products (scores S = Q·Kᵀ, output O = P·V, and their
@@ -202,6 +203,9 @@ func attentionForward(out, rowMax, rowInv, q, k, v []float32, n, pos0, h int, a 
 		inv := float32(1 / sum)
 		for j := range live {
 			live[j] *= inv
+		}
+		if a.halfProbs {
+			roundHalfAll(live)
 		}
 		clear(row[len(live):])
 		if rowMax != nil {

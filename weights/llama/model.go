@@ -11,6 +11,8 @@ import (
 // concurrently with another LossAndGrad or with writes to the weights.
 type Model struct {
 	Config Config
+	// Precision, when set, makes inference round values to float16 where llama.cpp does (see Precision).
+	Precision Precision
 
 	tokEmbd   *Param // [vocab][dim]
 	outNorm   *Param // [dim]

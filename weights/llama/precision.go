@@ -1,0 +1,44 @@
+package llama
+
+import "math"
+
+// Precision selects where inference rounds intermediate values to float16 the way llama.cpp's CPU backend
+// does, for closer parity with Ollama. The zero value computes everything in float32. Training
+// (LossAndGrad) always runs in float32: rounding has no useful gradient.
+type Precision struct {
+	// KVCacheF16 emulates llama.cpp's default float16 key/value cache (Ollama's OLLAMA_KV_CACHE_TYPE unset
+	// or f16): keys and values are stored as float16, and ggml_mul_mat converts the queries and the attention
+	// weights to float16 to multiply them with the cache.
+	KVCacheF16 bool
+	// F16Weights emulates a GGUF whose matrices are F16: ggml_mul_mat converts the input of every F16 matrix
+	// product (q/k/v/output, the feed-forward and the output projection) to float16. LoRA products, whose
+	// tensors this package exports as F32, are not rounded.
+	F16Weights bool
+}
+
+// roundHalf returns x rounded to the nearest float16 value (ties to even), as F16C's vcvtps2ph and
+// ggml_fp32_to_fp16 do, and converted back to float32. Values beyond the float16 range become infinities.
+func roundHalf(x float32) float32 {
+	b := math.Float32bits(x)
+	sign, abs := b&0x80000000, b&0x7fffffff
+	switch {
+	case abs >= 0x7f800000: // infinity or NaN
+		return x
+	case abs >= 0x477ff000: // 65520 and up round past the largest float16, 65504
+		return math.Float32frombits(sign | 0x7f800000)
+	case abs < 0x38800000: // below 2^-14: float16 subnormals, multiples of 2^-24
+		const q = 1 << 24
+		return float32(math.RoundToEven(float64(x)*q) / q)
+	}
+	// Normal range: keep 10 of the 23 mantissa bits, rounding the 13 dropped ones to nearest even. A carry
+	// out of the mantissa correctly bumps the exponent.
+	abs += 0xfff + (abs>>13)&1
+	return math.Float32frombits(sign | abs&^0x1fff)
+}
+
+// roundHalfAll rounds every value of x to float16 in place.
+func roundHalfAll(x []float32) {
+	for i, v := range x {
+		x[i] = roundHalf(v)
+	}
+}
