@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -284,6 +286,64 @@ func TestKillAndResume(t *testing.T) {
 			t.Logf("killed after step %d, resumed from step %d", reached, res.ResumedFrom)
 			if !sameBits(snapshot(obj), want) {
 				t.Fatal("resumed run ended with different parameters than the straight run")
+			}
+		})
+	}
+}
+
+// TestCheckpointBadFieldsWithValidChecksum checks the parser's own bounds: files whose checksum is
+// right but whose fields are inconsistent (as a writer bug would produce) are still rejected.
+func TestCheckpointBadFieldsWithValidChecksum(t *testing.T) {
+	good, err := os.ReadFile(checkpointAt(t, baseOptions(), markovData(30, 8, 1), 5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jsonLen := int(binary.LittleEndian.Uint32(good[ckptHeaderSize:]))
+	afterJSON := ckptHeaderSize + 4 + jsonLen
+	nLossOff := afterJSON + 32 + 8 + 5*8
+	nParamsOff := nLossOff + 8 + 8*5 + 8
+	// reseal recomputes the body length and checksum of a modified file.
+	reseal := func(b []byte) []byte {
+		binary.LittleEndian.PutUint64(b[16:], uint64(len(b)-ckptHeaderSize-4))
+		binary.LittleEndian.PutUint32(b[len(b)-4:], crc32.Checksum(b[:len(b)-4], castagnoli))
+		return b
+	}
+	put := func(off int, width int, v uint64) []byte {
+		b := bytes.Clone(good)
+		if width == 4 {
+			binary.LittleEndian.PutUint32(b[off:], uint32(v))
+		} else {
+			binary.LittleEndian.PutUint64(b[off:], v)
+		}
+		return reseal(b)
+	}
+	if nl := binary.LittleEndian.Uint64(good[nLossOff:]); nl != 5 {
+		t.Fatalf("layout assumption broken: loss count %d, want 5", nl)
+	}
+	for name, b := range map[string][]byte{
+		"options length":  put(ckptHeaderSize, 4, 1<<30),
+		"options garbage": put(ckptHeaderSize+4, 4, 0x21212121),
+		"loss count":      put(nLossOff, 8, 1<<40),
+		"negative count":  put(nLossOff, 8, 1<<63),
+		"step vs losses":  put(afterJSON+32+8, 8, 4),
+		"param count":     put(nParamsOff, 4, 3),
+		"name length":     put(nParamsOff+4, 4, 1<<20),
+		"trailing bytes": func() []byte {
+			b := bytes.Clone(good[:len(good)-4])
+			return reseal(append(b, 0, 0, 0, 0, 0, 0, 0, 0))
+		}(),
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "ckpt")
+			if err := os.WriteFile(path, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := openCheckpoint(path)
+			if !errors.Is(err, ErrCorruptCheckpoint) {
+				t.Fatalf("error %v, want ErrCorruptCheckpoint", err)
+			}
+			if testing.Verbose() {
+				t.Log(err)
 			}
 		})
 	}
