@@ -392,9 +392,9 @@ func (d *decoder) u64(what string) (uint64, error) {
 
 func (d *decoder) str(what string) (string, error) {
 	start := d.pos
-	n, err := d.u64(what + " length")
+	n, err := d.u64("length")
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%s: %w", what, err)
 	}
 	if n > uint64(d.remaining()) {
 		return "", fmt.Errorf("%w: %s at offset %d: length %d exceeds the %d remaining bytes",
@@ -486,8 +486,10 @@ func (d *decoder) array(key string) (any, error) {
 		}
 		out := make([]string, n)
 		for i := range out {
-			if out[i], err = d.str(fmt.Sprintf("element %d of %s", i, what)); err != nil {
-				return nil, err
+			// A constant description keeps large vocabularies cheap; the
+			// index and key are added only on failure.
+			if out[i], err = d.str("string"); err != nil {
+				return nil, fmt.Errorf("element %d of %s: %w", i, what, err)
 			}
 		}
 		return out, nil
