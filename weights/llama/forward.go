@@ -111,9 +111,6 @@ func (p *pass) run(ctx context.Context, tokens []int32) error {
 	p.invF = make([]float32, p.n)
 	p.xnF = make([]float32, p.n*d)
 	rmsNormForward(p.xnF, p.invF, x, m.outNorm.Data, p.n, d, c.NormEps)
-	if p.half.F16Weights {
-		roundHalfAll(p.xnF) // the input of the output projection
-	}
 	return nil
 }
 
@@ -234,8 +231,34 @@ func (m *Model) Logits(tokens []int32, a *Adapter) ([]float32, error) {
 	}
 	c := m.Config
 	logits := make([]float32, p.n*c.Vocab)
-	matMul(logits, p.xnF, m.output.Data, p.n, c.Dim, c.Vocab)
+	matMul(logits, p.outputInput(p.xnF), m.output.Data, p.n, c.Dim, c.Vocab)
 	return logits, nil
+}
+
+// Hidden runs the full causal forward over tokens and returns the final hidden states after the output norm,
+// [len(tokens)][Dim] row-major: what llama.cpp exposes as embeddings ("result_norm") and Ollama's embedding
+// endpoints return (normalized to unit length) for the last token. a may be nil.
+func (m *Model) Hidden(tokens []int32, a *Adapter) ([]float32, error) {
+	p, err := m.newPass([][]int32{tokens}, a, false)
+	if err != nil {
+		return nil, fmt.Errorf("llama: hidden: %w", err)
+	}
+	p.half = m.Precision
+	if err := p.run(context.Background(), tokens); err != nil {
+		return nil, fmt.Errorf("llama: hidden: %w", err)
+	}
+	return p.xnF, nil
+}
+
+// outputInput returns the rows x as the output projection sees them: x itself, or a float16-rounded copy when
+// emulating F16 weights.
+func (p *pass) outputInput(x []float32) []float32 {
+	if !p.half.F16Weights {
+		return x
+	}
+	r := append([]float32(nil), x...)
+	roundHalfAll(r)
+	return r
 }
 
 // newPass checks the sequences and the adapter and lays the sequences out as one packed batch.
@@ -313,6 +336,9 @@ func (p *pass) score(rows []int, targets []int32, dxnF []float32, trainOut bool)
 		k := c1 - c0
 		for i := range k {
 			copy(xs[i*d:(i+1)*d], p.xnF[rows[c0+i]*d:])
+		}
+		if p.half.F16Weights {
+			roundHalfAll(xs[:k*d])
 		}
 		z := logits[:k*vocab]
 		matMul(z, xs[:k*d], w.Data, k, d, vocab)

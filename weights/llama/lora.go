@@ -76,7 +76,7 @@ func NewAdapter(m *Model, cfg LoRAConfig, seed uint64) (*Adapter, error) {
 		return nil, errors.New("llama: new adapter: nil model")
 	}
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("llama: new adapter: %w", err)
+		return nil, err
 	}
 	var targeted [7]bool
 	for _, t := range cfg.Targets {
@@ -140,7 +140,7 @@ func (a *Adapter) check(m *Model) error {
 	}
 	b, c := a.base, m.Config
 	if b.Dim != c.Dim || b.Hidden != c.Hidden || b.Layers != c.Layers || b.Heads != c.Heads || b.KVHeads != c.KVHeads {
-		return fmt.Errorf("llama: adapter made for dim %d hidden %d layers %d heads %d/%d, model has %d %d %d %d/%d",
+		return fmt.Errorf("adapter made for dim %d hidden %d layers %d heads %d/%d, model has %d %d %d %d/%d",
 			b.Dim, b.Hidden, b.Layers, b.Heads, b.KVHeads, c.Dim, c.Hidden, c.Layers, c.Heads, c.KVHeads)
 	}
 	return nil

@@ -162,7 +162,7 @@ func (m *Model) NumParams() int {
 func (m *Model) checkTokens(tokens []int32) error {
 	for i, t := range tokens {
 		if t < 0 || int(t) >= m.Config.Vocab {
-			return fmt.Errorf("llama: token %d at position %d outside vocabulary of %d", t, i, m.Config.Vocab)
+			return fmt.Errorf("token %d at position %d outside vocabulary of %d", t, i, m.Config.Vocab)
 		}
 	}
 	return nil

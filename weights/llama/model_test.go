@@ -148,3 +148,34 @@ func TestLogitsErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestHiddenProjectsToLogits(t *testing.T) {
+	m := newTiny(t, true, 9)
+	tokens := []int32{4, 8, 10, 5, 1}
+	h, err := m.Hidden(tokens, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, err := m.Logits(tokens, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := m.Config
+	if len(h) != len(tokens)*c.Dim {
+		t.Fatalf("hidden has %d values, want %d", len(h), len(tokens)*c.Dim)
+	}
+	for r := range tokens {
+		for v := range c.Vocab {
+			var s float64
+			for i := range c.Dim {
+				s += float64(h[r*c.Dim+i]) * float64(m.tokEmbd.Data[v*c.Dim+i])
+			}
+			if math.Abs(s-float64(z[r*c.Vocab+v])) > 1e-4 {
+				t.Fatalf("row %d token %d: hidden·embedding %v, logit %v", r, v, s, z[r*c.Vocab+v])
+			}
+		}
+	}
+	if _, err := m.Hidden(nil, nil); err == nil {
+		t.Error("Hidden accepted no tokens")
+	}
+}
