@@ -5,6 +5,11 @@ import "math"
 // Precision selects where inference rounds intermediate values to float16 the way llama.cpp's CPU backend
 // does, for closer parity with Ollama. The zero value computes everything in float32. Training
 // (LossAndGrad) always runs in float32: rounding has no useful gradient.
+//
+// Measured against Ollama v0.6.5 (default settings) on a tiny two-block model, the unit-length final hidden
+// state of a prompt differed from Ollama's by up to 3e-4 in float32; with KVCacheF16 by 1e-7 to 3e-6 on an
+// F32 GGUF, and with both fields set by 4e-8 to 9e-5 on an F16 GGUF (where a float16 rounding that flips on
+// a last-bit difference of the summation order still shows).
 type Precision struct {
 	// KVCacheF16 emulates llama.cpp's default float16 key/value cache (Ollama's OLLAMA_KV_CACHE_TYPE unset
 	// or f16): keys and values are stored as float16, and ggml_mul_mat converts the queries and the attention
