@@ -133,14 +133,8 @@ func (m Metadata) Uint32(key string) (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, ok, isInt := intValue(v, 0, math.MaxUint32)
-	if !isInt {
-		return 0, wrongType(key, "uint32", v)
-	}
-	if !ok {
-		return 0, outOfRange(key, "uint32", v)
-	}
-	return uint32(n.u), nil
+	n, err := toUnsigned(key, "uint32", v, math.MaxUint32)
+	return uint32(n), err
 }
 
 // Uint64 returns the integer stored under key, which may have any integer
@@ -150,14 +144,7 @@ func (m Metadata) Uint64(key string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, ok, isInt := intValue(v, 0, math.MaxUint64)
-	if !isInt {
-		return 0, wrongType(key, "uint64", v)
-	}
-	if !ok {
-		return 0, outOfRange(key, "uint64", v)
-	}
-	return n.u, nil
+	return toUnsigned(key, "uint64", v, math.MaxUint64)
 }
 
 // Int returns the integer stored under key, which may have any integer type
@@ -167,14 +154,8 @@ func (m Metadata) Int(key string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, ok, isInt := intValue(v, math.MinInt, math.MaxInt)
-	if !isInt {
-		return 0, wrongType(key, "int", v)
-	}
-	if !ok {
-		return 0, outOfRange(key, "int", v)
-	}
-	return int(n.i), nil
+	n, err := toSigned(key, "int", v, math.MinInt, math.MaxInt)
+	return int(n), err
 }
 
 // Int64 returns the integer stored under key, which may have any integer
@@ -184,14 +165,7 @@ func (m Metadata) Int64(key string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, ok, isInt := intValue(v, math.MinInt64, math.MaxInt64)
-	if !isInt {
-		return 0, wrongType(key, "int64", v)
-	}
-	if !ok {
-		return 0, outOfRange(key, "int64", v)
-	}
-	return n.i, nil
+	return toSigned(key, "int64", v, math.MinInt64, math.MaxInt64)
 }
 
 // Float32 returns the number stored under key as a float32; the value may
@@ -305,56 +279,60 @@ func toInt32s[S integer](s []S, key string) ([]int32, error) {
 	return out, nil
 }
 
-// intVal holds an integer in both signed and unsigned form; which one is
-// meaningful depends on the range checked by intValue.
-type intVal struct {
-	i int64
-	u uint64
-}
-
-// intValue converts v, if it is an integer, and reports whether it lies in
-// [lo, hi]. isInt is false when v is not an integer type at all.
-func intValue(v any, lo int64, hi uint64) (n intVal, ok, isInt bool) {
-	var neg bool
-	var mag uint64 // absolute value
+// splitInt returns the sign and magnitude of v if v has an integer type.
+func splitInt(v any) (neg bool, mag uint64, ok bool) {
+	signed := func(x int64) (bool, uint64, bool) {
+		if x < 0 {
+			return true, uint64(-(x + 1)) + 1, true // no overflow at MinInt64
+		}
+		return false, uint64(x), true
+	}
 	switch x := v.(type) {
 	case uint8:
-		mag = uint64(x)
+		return false, uint64(x), true
 	case uint16:
-		mag = uint64(x)
+		return false, uint64(x), true
 	case uint32:
-		mag = uint64(x)
+		return false, uint64(x), true
 	case uint64:
-		mag = x
+		return false, x, true
 	case int8:
-		neg, mag = x < 0, absInt(int64(x))
+		return signed(int64(x))
 	case int16:
-		neg, mag = x < 0, absInt(int64(x))
+		return signed(int64(x))
 	case int32:
-		neg, mag = x < 0, absInt(int64(x))
+		return signed(int64(x))
 	case int64:
-		neg, mag = x < 0, absInt(x)
-	default:
-		return intVal{}, false, false
+		return signed(x)
 	}
-	if neg {
-		// lo is zero or negative; compare magnitudes to avoid overflow.
-		if lo == 0 || mag > absInt(lo) {
-			return intVal{}, false, true
-		}
-		return intVal{i: -int64(mag), u: 0}, true, true
-	}
-	if mag > hi {
-		return intVal{}, false, true
-	}
-	return intVal{i: int64(mag), u: mag}, true, true
+	return false, 0, false
 }
 
-func absInt(x int64) uint64 {
-	if x < 0 {
-		return uint64(-(x + 1)) + 1
+// toUnsigned converts the integer v to a value in [0, hi].
+func toUnsigned(key, want string, v any, hi uint64) (uint64, error) {
+	neg, mag, ok := splitInt(v)
+	switch {
+	case !ok:
+		return 0, wrongType(key, want, v)
+	case neg || mag > hi:
+		return 0, outOfRange(key, want, v)
 	}
-	return uint64(x)
+	return mag, nil
+}
+
+// toSigned converts the integer v to a value in [lo, hi], lo < 0 < hi.
+func toSigned(key, want string, v any, lo, hi int64) (int64, error) {
+	neg, mag, ok := splitInt(v)
+	switch {
+	case !ok:
+		return 0, wrongType(key, want, v)
+	case neg && mag > uint64(-(lo+1))+1, !neg && mag > uint64(hi):
+		return 0, outOfRange(key, want, v)
+	}
+	if neg {
+		return -int64(mag-1) - 1, nil // no overflow at lo = MinInt64
+	}
+	return int64(mag), nil
 }
 
 // typeName names the GGUF type of a metadata value for error messages.
