@@ -87,7 +87,9 @@ func (t TensorInfo) Bytes() uint64 {
 	return t.Type.RowBytes(t.Shape[0]) * rows
 }
 
-// File is a parsed GGUF file. Its methods are safe for concurrent use.
+// File is a parsed GGUF file. Its fields are read-only: Tensor looks names
+// up through an index built by Read. Its methods other than Close are safe
+// for concurrent use.
 type File struct {
 	// Version is the GGUF version of the file (2 or 3).
 	Version uint32
@@ -179,8 +181,9 @@ func (f *File) Raw(name string) ([]byte, error) {
 	}
 	buf := make([]byte, t.Bytes())
 	off := f.DataOffset + int64(t.Offset)
-	if _, err := f.r.ReadAt(buf, off); err != nil {
-		if err == io.EOF {
+	// A ReaderAt may return io.EOF together with a full buffer.
+	if n, err := f.r.ReadAt(buf, off); n < len(buf) {
+		if err == nil || err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
 		return nil, fmt.Errorf("gguf: read tensor %q at offset %d: %w", name, off, err)
