@@ -1,0 +1,42 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/fastslow/fastslow/eval/world"
+	"github.com/fastslow/fastslow/weights"
+)
+
+// readExamples reads a JSONL file of {"prompt","completion"} (or chat "messages") examples; a malformed line is
+// named by file and line.
+func readExamples(path string) ([]world.Example, error) {
+	if path == "" {
+		return nil, usagef("--data is required")
+	}
+	ex, err := world.ReadJSONL(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(ex) == 0 {
+		return nil, fmt.Errorf("%s: no examples", path)
+	}
+	return ex, nil
+}
+
+func pairs(ex []world.Example) []weights.Pair {
+	out := make([]weights.Pair, len(ex))
+	for i, e := range ex {
+		out[i] = weights.Pair{Prompt: e.Prompt, Completion: e.Completion}
+	}
+	return out
+}
+
+// expected is the text a correct answer must equal: the example's answer if it has one, else its completion,
+// compared without surrounding space.
+func expected(e world.Example) string {
+	if e.Answer != "" {
+		return strings.TrimSpace(e.Answer)
+	}
+	return strings.TrimSpace(e.Completion)
+}

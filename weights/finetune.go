@@ -1,0 +1,72 @@
+package weights
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/fastslow/fastslow/weights/llama"
+	"github.com/fastslow/fastslow/weights/train"
+)
+
+// Pair is one supervised example: the model learns to continue Prompt with Completion and then stop.
+type Pair struct {
+	Prompt, Completion string
+}
+
+// LoRAOptions configures FineTune: the adapter's shape and the training run.
+type LoRAOptions struct {
+	LoRA  llama.LoRAConfig
+	Train train.Options
+	// Seed initializes the adapter's A matrices (the data order has its own seed in Train).
+	Seed uint64
+	// Adapter, if not nil, is trained further instead of a new adapter.
+	Adapter *llama.Adapter
+}
+
+// DefaultLoRA is a small adapter on the attention and feed-forward projections, rank 8, alpha 16.
+var DefaultLoRA = llama.LoRAConfig{
+	Rank: 8, Alpha: 16,
+	Targets: []string{"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"},
+}
+
+// Sequences tokenizes pairs for supervised fine-tuning: the prompt (with BOS) is context, the completion and
+// EOS carry the loss. The error names the pair that does not fit the context.
+func Sequences(m *Model, pairs []Pair) ([]llama.Sequence, error) {
+	seqs := make([]llama.Sequence, 0, len(pairs))
+	for i, p := range pairs {
+		s, err := train.SFTSequence(m.Tokenizer, p.Prompt, p.Completion, m.Config.ContextLength)
+		if err != nil {
+			return nil, fmt.Errorf("example %d: %w", i+1, err)
+		}
+		seqs = append(seqs, s)
+	}
+	return seqs, nil
+}
+
+// FineTune trains a LoRA adapter of m on pairs, leaving m's weights unchanged. progress, if not nil, sees
+// every step. With opt.Train.CheckpointPath set, a run that was stopped resumes where it left off.
+func FineTune(ctx context.Context, m *Model, pairs []Pair, opt LoRAOptions, progress func(train.Progress)) (*llama.Adapter, train.Result, error) {
+	if len(pairs) == 0 {
+		return nil, train.Result{}, errors.New("fine-tune: no examples")
+	}
+	seqs, err := Sequences(m, pairs)
+	if err != nil {
+		return nil, train.Result{}, fmt.Errorf("fine-tune: %w", err)
+	}
+	a := opt.Adapter
+	if a == nil {
+		cfg := opt.LoRA
+		if cfg.Rank == 0 {
+			cfg = DefaultLoRA
+		}
+		if a, err = llama.NewAdapter(m.Model, cfg, opt.Seed); err != nil {
+			return nil, train.Result{}, fmt.Errorf("fine-tune: %w", err)
+		}
+	}
+	res, err := train.Run(ctx, train.LoRAObjective(m.Model, a), seqs, opt.Train, progress)
+	if err != nil {
+		return nil, res, fmt.Errorf("fine-tune: %w", err)
+	}
+	return a, res, nil
+}
