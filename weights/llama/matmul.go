@@ -6,8 +6,9 @@ import (
 )
 
 // This file holds every dense matrix product of the model, so that a faster backend (OpenBLAS behind a build
-// tag, say) can replace it in one place. The innermost 2×4 kernel has an AVX2/FMA assembly version on amd64
-// (matmul_amd64.s, about ten times the scalar speed); build with -tags purego for Go code only. All matrices are row-major float32.
+// tag, say) can replace it in one place. The innermost loop, a strip of 2×4 dot-product tiles, has an AVX2/FMA
+// assembly version on amd64 (matmul_amd64.s, about ten times the scalar speed); build with -tags purego for
+// Go code only. All matrices are row-major float32.
 //
 // The three products a linear layer needs are all expressed through one kernel, gemmNT, which computes
 // C = A·Bᵀ with both A and B read along contiguous rows: the inner loop is then a pair of unit-stride streams,
@@ -126,49 +127,53 @@ func gemm(c, a, b []float32, m, n, k int, acc bool) {
 
 // gemmBlock adds A·Bᵀ into the block rows [i0,i1) × columns [j0,j1) of C (row stride n).
 func gemmBlock(c, a, b []float32, n, k, i0, i1, j0, j1 int) {
+	var drop [nBlock]float32 // the discarded second row when a single row is left
 	for p0 := 0; p0 < k; p0 += kBlock {
 		p1 := min(p0+kBlock, k)
+		kk := p1 - p0
 		for jb := j0; jb < j1; jb += nBlock {
 			je := min(jb+nBlock, j1)
-			i := i0
-			for ; i+2 <= i1; i += 2 {
-				a0 := a[i*k+p0 : i*k+p1]
-				a1 := a[(i+1)*k+p0 : (i+1)*k+p1]
-				j := jb
-				for ; j+4 <= je; j += 4 {
-					kernel2x4(c[i*n+j:], c[(i+1)*n+j:], a0, a1,
-						b[j*k+p0:j*k+p1], b[(j+1)*k+p0:(j+1)*k+p1],
-						b[(j+2)*k+p0:(j+2)*k+p1], b[(j+3)*k+p0:(j+3)*k+p1])
+			nc := (je - jb) &^ 3 // columns the 2×4 strip covers; the rest take plain dot products
+			bs := b[jb*k+p0:]
+			for i := i0; i < i1; i += 2 {
+				a0 := a[i*k+p0:][:kk]
+				c0 := c[i*n+jb : i*n+je]
+				if i+1 == i1 {
+					// A last single row (always, when decoding one token) runs through the same
+					// kernel with its second row a duplicate whose results are dropped.
+					strip2x4(c0, drop[:nc], a0, a0, bs, k, nc)
+					for j := jb + nc; j < je; j++ {
+						c0[j-jb] += dot(a0, b[j*k+p0:][:kk])
+					}
+					break
 				}
-				for ; j < je; j++ {
-					bj := b[j*k+p0 : j*k+p1]
-					c[i*n+j] += dot(a0, bj)
-					c[(i+1)*n+j] += dot(a1, bj)
-				}
-			}
-			if i < i1 {
-				// A last single row (always, when decoding one token) runs through the same kernel
-				// with its second row a duplicate whose results are dropped.
-				ai := a[i*k+p0 : i*k+p1]
-				var drop [4]float32
-				j := jb
-				for ; j+4 <= je; j += 4 {
-					kernel2x4(c[i*n+j:], drop[:], ai, ai,
-						b[j*k+p0:j*k+p1], b[(j+1)*k+p0:(j+1)*k+p1],
-						b[(j+2)*k+p0:(j+2)*k+p1], b[(j+3)*k+p0:(j+3)*k+p1])
-				}
-				for ; j < je; j++ {
-					c[i*n+j] += dot(ai, b[j*k+p0:j*k+p1])
+				a1 := a[(i+1)*k+p0:][:kk]
+				c1 := c[(i+1)*n+jb : (i+1)*n+je]
+				strip2x4(c0, c1, a0, a1, bs, k, nc)
+				for j := jb + nc; j < je; j++ {
+					bj := b[j*k+p0:][:kk]
+					c0[j-jb] += dot(a0, bj)
+					c1[j-jb] += dot(a1, bj)
 				}
 			}
 		}
 	}
 }
 
-// kernel2x4Go adds the 2×4 block of dot products between rows a0,a1 and b0..b3 into c0[0:4] and c1[0:4].
+// strip2x4Go adds into c0[j] and c1[j], for j < ncols (a multiple of 4), the dot products of rows a0 and a1
+// with the rows of b that start at j·ldb, each len(a0) long. strip2x4 is this function, or an assembly version
+// of it where the CPU allows.
+func strip2x4Go(c0, c1, a0, a1, b []float32, ldb, ncols int) {
+	kk := len(a0)
+	for j := 0; j+4 <= ncols; j += 4 {
+		kernel2x4(c0[j:], c1[j:], a0, a1, b[j*ldb:][:kk], b[(j+1)*ldb:][:kk], b[(j+2)*ldb:][:kk], b[(j+3)*ldb:][:kk])
+	}
+}
+
+// kernel2x4 adds the 2×4 block of dot products between rows a0,a1 and b0..b3 into c0[0:4] and c1[0:4].
 // Eight accumulators and six loaded values fit the fifteen float registers Go uses on amd64; larger tiles
-// spill. kernel2x4 is this function, or an assembly version of it where the CPU allows.
-func kernel2x4Go(c0, c1, a0, a1, b0, b1, b2, b3 []float32) {
+// spill.
+func kernel2x4(c0, c1, a0, a1, b0, b1, b2, b3 []float32) {
 	n := len(a0)
 	a1, b0, b1, b2, b3 = a1[:n], b0[:n], b1[:n], b2[:n], b3[:n] // one bounds check here, none in the loop
 	var c00, c01, c02, c03, c10, c11, c12, c13 float32

@@ -2,19 +2,28 @@
 
 #include "textflag.h"
 
-// func dot2x4AVX2(a0, a1, b0, b1, b2, b3 *float32, k int, c *[8]float32)
+// func strip2x4AVX2(a0, a1, b *float32, ldb, k, ncols int, c0, c1 *float32)
 //
-// Y0..Y3 accumulate a0·b0..a0·b3 and Y4..Y7 a1·b0..a1·b3, eight lanes at a time; each step loads eight values
-// from each of the six rows and issues eight fused multiply-adds.
-TEXT ·dot2x4AVX2(SB), NOSPLIT, $0-64
+// For each group of four rows of b (R8, R9, R10, R11), Y0..Y3 accumulate a0·b0..a0·b3 and Y4..Y7
+// a1·b0..a1·b3, eight lanes at a time: each step loads eight values from each of the six rows and issues eight
+// fused multiply-adds. The sums are then folded to four floats per row and added into c0 and c1.
+TEXT ·strip2x4AVX2(SB), NOSPLIT, $0-64
 	MOVQ a0+0(FP), SI
 	MOVQ a1+8(FP), DI
-	MOVQ b0+16(FP), R8
-	MOVQ b1+24(FP), R9
-	MOVQ b2+32(FP), R10
-	MOVQ b3+40(FP), R11
-	MOVQ k+48(FP), CX
-	MOVQ c+56(FP), DX
+	MOVQ b+16(FP), R8
+	MOVQ ldb+24(FP), R12
+	SHLQ $2, R12              // row stride in bytes
+	MOVQ k+32(FP), R13
+	MOVQ ncols+40(FP), R14
+	MOVQ c0+48(FP), DX
+	MOVQ c1+56(FP), BX
+
+cols:
+	CMPQ R14, $4
+	JL   end
+	LEAQ (R8)(R12*1), R9
+	LEAQ (R9)(R12*1), R10
+	LEAQ (R10)(R12*1), R11
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -23,7 +32,8 @@ TEXT ·dot2x4AVX2(SB), NOSPLIT, $0-64
 	VXORPS Y5, Y5, Y5
 	VXORPS Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
-	XORQ AX, AX
+	XORQ AX, AX               // byte offset along the rows
+	MOVQ R13, CX              // values left
 
 loop:
 	CMPQ CX, $8
@@ -69,10 +79,22 @@ reduce:
 	VHADDPS X1, X0, X0
 	VHADDPS X3, X2, X2
 	VHADDPS X2, X0, X0
-	VMOVUPS X0, 0(DX)
+	VMOVUPS (DX), X8
+	VADDPS  X8, X0, X0
+	VMOVUPS X0, (DX)
 	VHADDPS X5, X4, X4
 	VHADDPS X7, X6, X6
 	VHADDPS X6, X4, X4
-	VMOVUPS X4, 16(DX)
+	VMOVUPS (BX), X8
+	VADDPS  X8, X4, X4
+	VMOVUPS X4, (BX)
+
+	ADDQ $16, DX
+	ADDQ $16, BX
+	LEAQ (R11)(R12*1), R8     // the next four rows of b
+	SUBQ $4, R14
+	JMP  cols
+
+end:
 	VZEROUPPER
 	RET
