@@ -297,19 +297,25 @@ func crossEntropy(grad, z []float32, target int) float64 {
 	for _, v := range z {
 		mx = max(mx, v)
 	}
+	zt := z[target] // before grad, which may alias z, overwrites it
 	var sum float64
-	for _, v := range z {
-		sum += math.Exp(float64(v - mx))
-	}
-	loss := math.Log(sum) + float64(mx) - float64(z[target])
-	if grad != nil {
-		inv := 1 / sum
+	if grad == nil {
+		for _, v := range z {
+			sum += math.Exp(float64(v - mx))
+		}
+	} else {
 		for i, v := range z {
-			grad[i] = float32(math.Exp(float64(v-mx)) * inv)
+			e := math.Exp(float64(v - mx))
+			grad[i] = float32(e)
+			sum += e
+		}
+		inv := float32(1 / sum)
+		for i := range grad[:len(z)] {
+			grad[i] *= inv
 		}
 		grad[target] -= 1
 	}
-	return loss
+	return math.Log(sum) + float64(mx) - float64(zt)
 }
 
 // parallelFor runs f(0..n−1) on up to GOMAXPROCS goroutines, handing out indices one at a time so uneven
