@@ -1,23 +1,17 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/fastslow/fastslow/adapters/ollama"
+	"github.com/fastslow/fastslow/fastslow"
 	"github.com/fastslow/fastslow/weights"
 )
-
-// ModelPrefix starts the name of every model fastslow creates in Ollama.
-const ModelPrefix = "fastslow-"
 
 func newDeployCmd() *cobra.Command {
 	var (
@@ -42,7 +36,7 @@ the adapted model (FROM base + ADAPTER). The adapter is checked against the base
 				return err
 			}
 			if name == "" {
-				name = ModelPrefix + strings.TrimSuffix(filepath.Base(adapter), filepath.Ext(adapter))
+				name = fastslow.ModelPrefix + strings.TrimSuffix(filepath.Base(adapter), filepath.Ext(adapter))
 			}
 			c, err := client(host)
 			if err != nil {
@@ -52,7 +46,7 @@ the adapted model (FROM base + ADAPTER). The adapter is checked against the base
 			if err := c.Ping(ctx); err != nil {
 				return err
 			}
-			baseName, err := deployBase(cmd, c, base)
+			baseName, err := fastslow.EnsureBase(ctx, c, base)
 			if err != nil {
 				return err
 			}
@@ -81,40 +75,4 @@ func client(host string) (*ollama.Client, error) {
 		return ollama.FromEnv(ollama.Options{})
 	}
 	return ollama.New(host, ollama.Options{})
-}
-
-// deployBase creates the base model in Ollama under a name derived from the file's content, unless a model of
-// that name exists already, and returns the name.
-func deployBase(cmd *cobra.Command, c *ollama.Client, path string) (string, error) {
-	sum, err := fileDigest(path)
-	if err != nil {
-		return "", err
-	}
-	name := ModelPrefix + "base-" + sum[:12]
-	models, err := c.ListPrefix(cmd.Context(), name)
-	if err != nil {
-		return "", err
-	}
-	for _, m := range models {
-		if m.Name == name || strings.TrimSuffix(m.Name, ":latest") == name {
-			return name, nil
-		}
-	}
-	if err := c.CreateFromGGUF(cmd.Context(), name, path, ollama.CreateOptions{}); err != nil {
-		return "", err
-	}
-	return name, nil
-}
-
-func fileDigest(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("read %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -38,8 +38,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// fastslow runs the binary and returns stdout, stderr and the exit code.
-func fastslow(t *testing.T, env []string, args ...string) (string, string, int) {
+// runCLI runs the binary and returns stdout, stderr and the exit code.
+func runCLI(t *testing.T, env []string, args ...string) (string, string, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -126,7 +126,7 @@ func TestClosedLoop(t *testing.T) {
 	}
 
 	adapter := filepath.Join(dir, "facts.gguf")
-	stdout, stderr, code := fastslow(t, nil, "train", "--base", base, "--data", data, "--out", adapter,
+	stdout, stderr, code := runCLI(t, nil, "train", "--base", base, "--data", data, "--out", adapter,
 		"--steps", "300", "--batch", "8", "--lr", "1e-2", "--rank", "8", "--json")
 	if code != 0 {
 		t.Fatalf("train exited %d: %s", code, stderr)
@@ -141,7 +141,7 @@ func TestClosedLoop(t *testing.T) {
 	}
 	t.Logf("trained %d steps, final loss %.4f, %.0f tokens/s", summary.Steps, summary.FinalLoss, summary.TPS)
 
-	stdout, stderr, code = fastslow(t, nil, "score", "--model", base, "--adapter", adapter, "--data", data, "--json")
+	stdout, stderr, code = runCLI(t, nil, "score", "--model", base, "--adapter", adapter, "--data", data, "--json")
 	if code != 0 {
 		t.Fatalf("score exited %d: %s", code, stderr)
 	}
@@ -152,7 +152,7 @@ func TestClosedLoop(t *testing.T) {
 	t.Logf("our engine with the adapter: exact match %.0f%%, mean log-likelihood %.3f", 100*score.ExactMatch, score.MeanLogLik)
 
 	name := ollamatest.UniqueName(t, "fastslow-closedloop")
-	stdout, stderr, code = fastslow(t, []string{"OLLAMA_HOST=" + c.Host()}, "deploy", "--base", base, "--adapter", adapter, "--name", name, "--json")
+	stdout, stderr, code = runCLI(t, []string{"OLLAMA_HOST=" + c.Host()}, "deploy", "--base", base, "--adapter", adapter, "--name", name, "--json")
 	if code != 0 {
 		t.Fatalf("deploy exited %d: %s", code, stderr)
 	}

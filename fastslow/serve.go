@@ -1,0 +1,200 @@
+package fastslow
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/fastslow/fastslow/adapters/ollama"
+	"github.com/fastslow/fastslow/weights"
+	"github.com/fastslow/fastslow/weights/llama"
+)
+
+// ModelPrefix starts the name of every model fastslow creates in Ollama, so they can be listed and cleaned up.
+const ModelPrefix = "fastslow-"
+
+// Server runs the base model, alone or with one of its deployed adapters. Two implementations exist: Ollama
+// (what users serve from) and the in-process engine (when no Ollama is reachable).
+type Server interface {
+	// Name says where answers come from, for reports and logs.
+	Name() string
+	// Deploy makes the adapter file servable under a version name and returns the handle to generate with.
+	Deploy(ctx context.Context, version, adapterPath string) (handle string, err error)
+	// Generate continues prompt greedily with the model behind handle ("" is the base) for at most maxTokens
+	// tokens, stopping at end-of-sequence.
+	Generate(ctx context.Context, handle, prompt string, maxTokens int) (string, error)
+	// Remove forgets a deployed adapter.
+	Remove(ctx context.Context, handle string) error
+}
+
+// EngineServer serves through the in-process engine: the same GGUF weights and adapter files Ollama would
+// load, run by weights/llama. It is safe for concurrent use.
+type EngineServer struct {
+	Base *weights.Model
+
+	mu       sync.RWMutex
+	adapters map[string]*llama.Adapter
+}
+
+// NewEngineServer returns a server for base.
+func NewEngineServer(base *weights.Model) *EngineServer {
+	return &EngineServer{Base: base, adapters: map[string]*llama.Adapter{}}
+}
+
+// Name implements Server.
+func (s *EngineServer) Name() string { return "in-process engine" }
+
+// Deploy loads the adapter file, checked against the base, as Ollama would.
+func (s *EngineServer) Deploy(_ context.Context, version, adapterPath string) (string, error) {
+	a, err := weights.LoadAdapter(adapterPath, s.Base.Model)
+	if err != nil {
+		return "", fmt.Errorf("deploy %s: %w", version, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.adapters[version] = a
+	return version, nil
+}
+
+// Generate implements Server.
+func (s *EngineServer) Generate(ctx context.Context, handle, prompt string, maxTokens int) (string, error) {
+	var a *llama.Adapter
+	if handle != "" {
+		s.mu.RLock()
+		var ok bool
+		a, ok = s.adapters[handle]
+		s.mu.RUnlock()
+		if !ok {
+			return "", fmt.Errorf("generate: no adapter deployed as %q", handle)
+		}
+	}
+	tok := s.Base.Tokenizer
+	ids := tok.Encode(prompt, true)
+	if room := s.Base.Config.ContextLength - len(ids); maxTokens > room {
+		maxTokens = room
+	}
+	if maxTokens <= 0 {
+		return "", fmt.Errorf("generate: the prompt (%d tokens) fills the context (%d)", len(ids), s.Base.Config.ContextLength)
+	}
+	out, err := s.Base.Generate(ctx, ids, maxTokens, llama.Sampler{}, []int32{tok.EOS()}, a)
+	if err != nil {
+		return "", err
+	}
+	return tok.Decode(out), nil
+}
+
+// Remove implements Server.
+func (s *EngineServer) Remove(_ context.Context, handle string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.adapters, handle)
+	return nil
+}
+
+// OllamaServer serves through an Ollama server: the base GGUF is created once as a model named after its
+// content, and every adapter version becomes a model FROM that base with the adapter.
+type OllamaServer struct {
+	Client   *ollama.Client
+	BasePath string
+	// Prefix names the adapted models: Prefix + version (default ModelPrefix).
+	Prefix string
+
+	once     sync.Once
+	baseName string
+	baseErr  error
+}
+
+// NewOllamaServer returns a server for the base GGUF at basePath.
+func NewOllamaServer(c *ollama.Client, basePath, prefix string) *OllamaServer {
+	if prefix == "" {
+		prefix = ModelPrefix
+	}
+	return &OllamaServer{Client: c, BasePath: basePath, Prefix: prefix}
+}
+
+// Name implements Server.
+func (s *OllamaServer) Name() string { return "ollama at " + s.Client.Host() }
+
+// BaseModel creates the base model in Ollama if it is not there yet and returns its name.
+func (s *OllamaServer) BaseModel(ctx context.Context) (string, error) {
+	s.once.Do(func() {
+		s.baseName, s.baseErr = EnsureBase(ctx, s.Client, s.BasePath)
+	})
+	return s.baseName, s.baseErr
+}
+
+// Deploy implements Server.
+func (s *OllamaServer) Deploy(ctx context.Context, version, adapterPath string) (string, error) {
+	base, err := s.BaseModel(ctx)
+	if err != nil {
+		return "", err
+	}
+	name := s.Prefix + version
+	if err := s.Client.CreateAdapted(ctx, name, base, adapterPath); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+// Generate implements Server. The prompt is sent raw: our models have no template, and the prompt fastslow
+// assembles is the whole input.
+func (s *OllamaServer) Generate(ctx context.Context, handle, prompt string, maxTokens int) (string, error) {
+	model := handle
+	if model == "" {
+		var err error
+		if model, err = s.BaseModel(ctx); err != nil {
+			return "", err
+		}
+	}
+	g, err := s.Client.Generate(ctx, model, prompt, ollama.GenerateOptions{NumPredict: maxTokens, Raw: true})
+	if err != nil {
+		return "", err
+	}
+	return g.Text, nil
+}
+
+// Remove implements Server.
+func (s *OllamaServer) Remove(ctx context.Context, handle string) error {
+	return s.Client.Delete(ctx, handle)
+}
+
+// EnsureBase creates the base GGUF at path as an Ollama model named after its content (so the same file is
+// uploaded once), unless it exists, and returns the name.
+func EnsureBase(ctx context.Context, c *ollama.Client, path string) (string, error) {
+	sum, err := fileDigest(path)
+	if err != nil {
+		return "", err
+	}
+	name := ModelPrefix + "base-" + sum[:12]
+	models, err := c.ListPrefix(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	for _, m := range models {
+		if strings.TrimSuffix(m.Name, ":latest") == name {
+			return name, nil
+		}
+	}
+	if err := c.CreateFromGGUF(ctx, name, path, ollama.CreateOptions{}); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+func fileDigest(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
