@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"strconv"
 
 	xfont "golang.org/x/image/font"
 
@@ -95,7 +96,9 @@ func (f *figure) png() ([]byte, error) {
 		l.TextStyle.Font.Variant = "Sans"
 		l.Top = true
 		for _, e := range f.legend {
-			l.Add(e.name, e.thumbs...)
+			if e.name != "" { // An unnamed series gets no empty entry.
+				l.Add(e.name, e.thumbs...)
+			}
 		}
 		pad := 2 * vg.Millimeter
 		r := l.Rectangle(dc)
@@ -128,6 +131,20 @@ func useSans(p *plot.Plot) {
 		s.Font.Variant = "Sans"
 	}
 	p.Title.TextStyle.Font.Weight = xfont.WeightBold
+}
+
+// plainTicks places ticks like plot.DefaultTicks but labels them in the
+// shortest form ("25", not "25.00").
+type plainTicks struct{}
+
+func (plainTicks) Ticks(lo, hi float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'g', 6, 64)
+		}
+	}
+	return ticks
 }
 
 // rotateTicks tilts category labels that would otherwise collide.
@@ -251,6 +268,11 @@ func (f *figure) heatmap(h *Heatmap) error {
 	p.NominalY(h.Rows...)
 	p.Y.Scale = plot.InvertedScale{Normalizer: plot.LinearScale{}}
 	p.X.Padding, p.Y.Padding = 0, 0
+	// Transparent ticks keep the labels a little away from the cells
+	// (NominalX/Y turn ticks off, and with them that space).
+	for _, a := range []*plot.Axis{&p.X, &p.Y} {
+		a.Tick.Length, a.Tick.Width, a.Tick.Color = vg.Points(4), vg.Points(0.5), color.Transparent
+	}
 	rotateTicks(&p.X, h.Cols, cell)
 	maxRow := vg.Length(0)
 	for _, l := range h.Rows {
@@ -319,6 +341,7 @@ func (f *figure) lines(l *Lines) error {
 			bars = append(bars, eb)
 		}
 	}
+	f.plot.X.Tick.Marker, f.plot.Y.Tick.Marker = plainTicks{}, plainTicks{}
 	f.add(plotter.NewGrid())
 	f.add(bands...) // Bands first, so lines are drawn over them.
 	f.add(curves...)
@@ -404,6 +427,7 @@ func (f *figure) bars(b *Bars) error {
 	f.add(zeroLine{})
 	f.add(errs...)
 	p := f.plot
+	p.Y.Tick.Marker = plainTicks{}
 	p.NominalX(b.Categories...)
 	p.X.Min, p.X.Max = -0.5, float64(n)-0.5
 	f.width = max(5*vg.Inch, min(11*vg.Inch, vg.Length(n*groups)*0.45*vg.Inch+2.5*vg.Inch))
