@@ -20,18 +20,17 @@ type kvCache struct {
 
 // layerActs are the activations of one block over a packed batch, the ones its backward needs.
 type layerActs struct {
-	x          []float32 // block input, [n][dim]
-	inv1, inv2 []float32 // inverse RMS of x and of xmid, [n]
-	xn1        []float32 // attention norm output, [n][dim]
-	q, k, v    []float32 // rotated queries and keys, values: [n][dim], [n][kvDim], [n][kvDim]
-	attMax     []float32 // softmax maxima, [n][heads]
-	attInv     []float32 // softmax inverse sums, [n][heads]
-	ao         []float32 // attention output before attn_output, [n][dim]
-	xmid       []float32 // residual after attention, [n][dim]
-	xn2        []float32 // ffn norm output, [n][dim]
-	g, u, h    []float32 // gate, up and silu(gate)⊙up, [n][hidden]
-	xa         [7][]float32
-	// xa holds A·x of each LoRA target (by linearNames index), [n][rank].
+	x          []float32    // block input, [n][dim]
+	inv1, inv2 []float32    // inverse RMS of x and of xmid, [n]
+	xn1        []float32    // attention norm output, [n][dim]
+	q, k, v    []float32    // rotated queries and keys, values: [n][dim], [n][kvDim], [n][kvDim]
+	attMax     []float32    // softmax maxima, [n][heads]
+	attInv     []float32    // softmax inverse sums, [n][heads]
+	ao         []float32    // attention output before attn_output, [n][dim]
+	xmid       []float32    // residual after attention, [n][dim]
+	xn2        []float32    // ffn norm output, [n][dim]
+	g, u, h    []float32    // gate, up and silu(gate)⊙up, [n][hidden]
+	xa         [7][]float32 // A·x of each LoRA target (by linearNames index), [n][rank]; allocated on use
 }
 
 // pass is one forward (and possibly backward) evaluation over a packed batch.
@@ -69,11 +68,6 @@ func (p *pass) newActs() layerActs {
 	if p.keep {
 		la.attMax = make([]float32, n*c.Heads)
 		la.attInv = make([]float32, n*c.Heads)
-	}
-	if p.a != nil {
-		for i := range la.xa {
-			la.xa[i] = make([]float32, n*p.a.Config.Rank)
-		}
 	}
 	return la
 }
@@ -207,6 +201,9 @@ func (p *pass) linear(y, x []float32, l, i int, la *layerActs) {
 		return
 	}
 	r := p.a.Config.Rank
+	if la.xa[i] == nil {
+		la.xa[i] = make([]float32, p.n*r)
+	}
 	xa := la.xa[i]
 	matMul(xa, x, lp.a.Data, p.n, in, r)
 	t := getScratch(p.n * out)
