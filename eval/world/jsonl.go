@@ -121,7 +121,7 @@ func parseLine(line []byte) (Example, error) {
 	var raw rawExample
 	if err := json.Unmarshal(line, &raw); err != nil {
 		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) && typeErr.Field != "" {
+		if errors.As(err, &typeErr) && typeErr.Field != "" && typeErr.Type != nil {
 			return Example{}, fmt.Errorf("field %q: got JSON %s, want %s", typeErr.Field, typeErr.Value, jsonKind(typeErr.Type.Kind().String()))
 		}
 		return Example{}, fmt.Errorf("invalid JSON: %w", err)
