@@ -37,7 +37,10 @@ type Generation struct {
 	// Context is what the server returns as the conversation's token ids:
 	// on Ollama v0.6.5 (llama.cpp runner) it is the tokenization of the
 	// templated prompt followed by Text, retokenized as one string, without
-	// BOS. It is nil for raw generations, and newer servers may drop it.
+	// BOS. So it is not the sampled ids: a sampled token that renders as
+	// nothing is missing, and a text may retokenize differently. Compare
+	// generated ids through Text instead. It is nil for raw generations, and
+	// newer servers may drop it (the field is deprecated).
 	Context []int
 	// PromptEvalCount is the number of prompt tokens the runner evaluated,
 	// BOS included; a prompt served from the runner's cache may count less.
@@ -123,4 +126,31 @@ func (c *Client) Embed(ctx context.Context, model, text string) ([]float32, erro
 		return nil, c.wrap(ctx, "embed", model, fmt.Errorf("server returned %d embeddings for one input", len(resp.Embeddings)))
 	}
 	return resp.Embeddings[0], nil
+}
+
+// HiddenState returns the server's unnormalized embedding of text (the older
+// POST /api/embeddings). For a llama-family model on Ollama's llama.cpp
+// runner (v0.6.5) this is the final hidden state, after the output norm, at
+// the last token of BOS+text: a numeric window into the whole network that
+// parity tests can compare with the project's own forward pass. Embed
+// returns the same vector scaled to unit length.
+func (c *Client) HiddenState(ctx context.Context, model, text string) ([]float32, error) {
+	req := &ollamaapi.EmbeddingRequest{
+		Model:     model,
+		Prompt:    text,
+		KeepAlive: c.keepAlive(),
+		Options:   c.runnerOptions(),
+	}
+	resp, err := c.api.Embeddings(ctx, req)
+	if err != nil {
+		return nil, c.wrap(ctx, "hidden state", model, err)
+	}
+	if len(resp.Embedding) == 0 {
+		return nil, c.wrap(ctx, "hidden state", model, errors.New("server returned an empty embedding"))
+	}
+	out := make([]float32, len(resp.Embedding))
+	for i, v := range resp.Embedding {
+		out[i] = float32(v)
+	}
+	return out, nil
 }

@@ -366,6 +366,31 @@ func TestEmbed(t *testing.T) {
 	if slices.Equal(a, b) {
 		t.Error("different texts have equal embeddings")
 	}
+
+	// The hidden state is the same vector before normalization.
+	h, err := c.HiddenState(ctx, name, "the cat sat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != len(a) {
+		t.Fatalf("hidden state has %d values, embedding %d", len(h), len(a))
+	}
+	var hn float64
+	for _, v := range h {
+		hn += float64(v) * float64(v)
+	}
+	hn = math.Sqrt(hn)
+	if math.Abs(hn-1) < 1e-2 {
+		t.Errorf("|hidden state| = %v; want it unnormalized", hn)
+	}
+	for i := range h {
+		if d := math.Abs(float64(h[i])/hn - float64(a[i])); d > 1e-4 {
+			t.Fatalf("hidden state / its norm differs from the embedding at %d by %g", i, d)
+		}
+	}
+	if _, err := c.HiddenState(ctx, name+"-missing", "x"); !errors.Is(err, ollama.ErrModelNotFound) {
+		t.Errorf("HiddenState of a missing model = %v, want ErrModelNotFound", err)
+	}
 }
 
 func fileSum(t *testing.T, path string) string {
