@@ -328,6 +328,7 @@ func (p *pass) score(rows []int, targets []int32, dxnF []float32, trainOut bool)
 	xs := make([]float32, min(lossChunk, len(rows))*d)
 	logits := make([]float32, min(lossChunk, len(rows))*vocab)
 	dxs := make([]float32, len(xs))
+	rowLoss := make([]float64, min(lossChunk, len(rows)))
 	for c0 := 0; c0 < len(rows); c0 += lossChunk {
 		c1 := min(c0+lossChunk, len(rows))
 		k := c1 - c0
@@ -339,13 +340,18 @@ func (p *pass) score(rows []int, targets []int32, dxnF []float32, trainOut bool)
 		}
 		z := logits[:k*vocab]
 		matMul(z, xs[:k*d], w.Data, k, d, vocab)
-		var grad []float32
-		for i := range k {
-			zi := z[i*vocab : (i+1)*vocab]
-			if dxnF != nil {
-				grad = zi
+		parallelChunks(k, elementGrain/vocab, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				zi := z[i*vocab : (i+1)*vocab]
+				var grad []float32
+				if dxnF != nil {
+					grad = zi
+				}
+				rowLoss[i] = crossEntropy(grad, zi, int(targets[c0+i]))
 			}
-			loss += crossEntropy(grad, zi, int(targets[c0+i]))
+		})
+		for _, l := range rowLoss[:k] {
+			loss += l // in row order, whatever the split
 		}
 		if dxnF == nil {
 			continue

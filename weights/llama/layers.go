@@ -15,46 +15,59 @@ import (
 // and stores each row's inverse RMS in inv (for the backward).
 func rmsNormForward(y, inv, x, w []float32, n, d int, eps float32) {
 	w = w[:d]
-	for r := range n {
-		xr := x[r*d : r*d+d]
-		yr := y[r*d : r*d+d]
-		var sum float64
-		for _, v := range xr {
-			sum += float64(v * v)
+	parallelChunks(n, elementGrain/d, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			xr := x[r*d : r*d+d]
+			yr := y[r*d : r*d+d]
+			var sum float64
+			for _, v := range xr {
+				sum += float64(v * v)
+			}
+			mean := float32(sum / float64(d))
+			s := 1 / float32(math.Sqrt(float64(mean+eps)))
+			inv[r] = s
+			for i, v := range xr {
+				yr[i] = (v * s) * w[i]
+			}
 		}
-		mean := float32(sum / float64(d))
-		s := 1 / float32(math.Sqrt(float64(mean+eps)))
-		inv[r] = s
-		for i, v := range xr {
-			yr[i] = (v * s) * w[i]
-		}
-	}
+	})
 }
 
 // rmsNormBackward accumulates dx and (if dw is not nil) dw for y = x·s·w with s = (mean(x²)+eps)^(-1/2):
 // dx_i += s·w_i·dy_i − s³/d · x_i · Σ_j w_j·dy_j·x_j, and dw_i += Σ_rows dy_i·x_i·s.
 func rmsNormBackward(dx, dw, dy, x, inv, w []float32, n, d int) {
 	w = w[:d]
-	for r := range n {
-		xr := x[r*d : r*d+d]
-		dyr := dy[r*d : r*d+d]
-		dxr := dx[r*d : r*d+d]
-		s := inv[r]
-		var dot float64
-		for i, v := range xr {
-			dot += float64(w[i] * dyr[i] * v)
-		}
-		c := float32(dot) * s * s * s / float32(d)
-		for i, v := range xr {
-			dxr[i] += s*w[i]*dyr[i] - c*v
-		}
-		if dw != nil {
-			dw = dw[:d]
+	parallelChunks(n, elementGrain/d, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			xr := x[r*d : r*d+d]
+			dyr := dy[r*d : r*d+d]
+			dxr := dx[r*d : r*d+d]
+			s := inv[r]
+			var dot float64
 			for i, v := range xr {
-				dw[i] += dyr[i] * v * s
+				dot += float64(w[i] * dyr[i] * v)
+			}
+			c := float32(dot) * s * s * s / float32(d)
+			for i, v := range xr {
+				dxr[i] += s*w[i]*dyr[i] - c*v
 			}
 		}
+	})
+	if dw == nil {
+		return
 	}
+	// Split by columns so each dw entry sums its rows in order on one goroutine.
+	dw = dw[:d]
+	parallelChunks(d, elementGrain/max(n, 1), func(lo, hi int) {
+		for r := range n {
+			xr := x[r*d+lo : r*d+hi]
+			dyr := dy[r*d+lo : r*d+hi]
+			s := inv[r]
+			for i, v := range xr {
+				dw[lo+i] += dyr[i] * v * s
+			}
+		}
+	})
 }
 
 // ropeTable holds cos and sin of the rotation angles for positions start, start+1, ...: entry [p-start][i] is
@@ -125,21 +138,23 @@ func silu(x float32) float32 {
 
 // swigluForward computes h = silu(g) ⊙ u (ggml_silu, then ggml_mul).
 func swigluForward(h, g, u []float32) {
-	u = u[:len(g)]
-	h = h[:len(g)]
-	for i, v := range g {
-		h[i] = silu(v) * u[i]
-	}
+	parallelChunks(len(g), elementGrain, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			h[i] = silu(g[i]) * u[i]
+		}
+	})
 }
 
 // swigluBackward computes dg = dh·u·silu'(g) and du = dh·silu(g), with silu'(g) = σ(g)·(1 + g·(1−σ(g))).
 func swigluBackward(dg, du, dh, g, u []float32) {
-	u, dh, dg, du = u[:len(g)], dh[:len(g)], dg[:len(g)], du[:len(g)]
-	for i, v := range g {
-		sig := 1 / (1 + float32(math.Exp(float64(-v))))
-		dg[i] = dh[i] * u[i] * sig * (1 + v*(1-sig))
-		du[i] = dh[i] * v * sig
-	}
+	parallelChunks(len(g), elementGrain, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			v := g[i]
+			sig := 1 / (1 + float32(math.Exp(float64(-v))))
+			dg[i] = dh[i] * u[i] * sig * (1 + v*(1-sig))
+			du[i] = dh[i] * v * sig
+		}
+	})
 }
 
 // attnDims describes the attention of one sequence: n query rows at positions pos0..pos0+n−1 attend causally
@@ -316,6 +331,27 @@ func crossEntropy(grad, z []float32, target int) float64 {
 		grad[target] -= 1
 	}
 	return math.Log(sum) + float64(mx) - float64(zt)
+}
+
+// elementGrain is the number of element-wise operations below which splitting work over goroutines does not
+// pay. (A variable so tests can force the parallel paths on tiny inputs.)
+var elementGrain = 1 << 14
+
+// parallelChunks calls f on contiguous parts [lo, hi) of [0, n), one per GOMAXPROCS worker, when each part
+// gets at least grain items; otherwise it calls f(0, n) directly.
+func parallelChunks(n, grain int, f func(lo, hi int)) {
+	workers := min(runtime.GOMAXPROCS(0), n/max(grain, 1))
+	if workers <= 1 {
+		f(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	step := (n + workers - 1) / workers
+	for lo := 0; lo < n; lo += step {
+		hi := min(lo+step, n)
+		wg.Go(func() { f(lo, hi) })
+	}
+	wg.Wait()
 }
 
 // parallelFor runs f(0..n−1) on up to GOMAXPROCS goroutines, handing out indices one at a time so uneven

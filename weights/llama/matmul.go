@@ -71,10 +71,12 @@ func transpose(dst, src []float32, rows, cols int) {
 const (
 	kBlock = 256
 	nBlock = 64
-	// parallelMin is the work (m·n·k) below which a product runs on the calling goroutine: spawning workers
-	// costs more than it saves for the tiny matrices of tests and single-token decoding of tiny models.
-	parallelMin = 1 << 16
 )
+
+// parallelMin is the work (m·n·k) below which a product runs on the calling goroutine: spawning workers costs
+// more than it saves for the tiny matrices of tests and single-token decoding of tiny models. (A variable so
+// tests can force the parallel paths on tiny inputs.)
+var parallelMin = 1 << 16
 
 // gemmNT computes C[m][n] = A[m][k]·B[n][k]ᵀ, or adds it to C when acc is set. The work is split over
 // GOMAXPROCS goroutines by rows of C (or by columns when C has fewer rows than workers, as in single-token
