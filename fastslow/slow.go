@@ -1,0 +1,370 @@
+package fastslow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fastslow/fastslow/weights"
+	"github.com/fastslow/fastslow/weights/atomicfile"
+	"github.com/fastslow/fastslow/weights/llama"
+	"github.com/fastslow/fastslow/weights/train"
+)
+
+// AdapterVersion is one promoted state of the slow channel: an adapter file, where it is served, and the
+// evidence it was promoted on.
+type AdapterVersion struct {
+	Seq    int       `json:"seq"`
+	Path   string    `json:"path"`   // adapter GGUF, relative to the channel's directory
+	Handle string    `json:"handle"` // what the server generates with
+	Task   string    `json:"task"`
+	Steps  int       `json:"steps"`          // optimizer steps of the round that made it
+	Loss   float64   `json:"loss,omitempty"` // final training loss of that round
+	Before float64   `json:"retention_before"`
+	After  float64   `json:"retention_after"`
+	Note   string    `json:"note,omitempty"`
+	Time   time.Time `json:"time"`
+}
+
+// slowState is the channel's manifest on disk.
+type slowState struct {
+	Versions []AdapterVersion `json:"versions"`
+	Current  int              `json:"current"` // Seq of the served version; 0 is the base model alone
+}
+
+// SlowOptions shape a slow-channel round.
+type SlowOptions struct {
+	// LoRA is the adapter's shape (default weights.DefaultLoRA).
+	LoRA llama.LoRAConfig
+	// Steps is the most optimizer steps of a round; Chunk steps run between forgetting checks (default: all).
+	Steps, Chunk int
+	// BatchSize and LR of the optimizer (defaults 8 and 2e-3).
+	BatchSize int
+	LR        float64
+	// Budget is the largest drop of retention accuracy a round may cause (0.05 = five points); a negative
+	// Budget turns the check off. The round keeps the last chunk within budget.
+	Budget float64
+	// Seed makes rounds reproducible.
+	Seed uint64
+}
+
+func (o SlowOptions) withDefaults() SlowOptions {
+	if o.LoRA.Rank == 0 {
+		o.LoRA = weights.DefaultLoRA
+	}
+	if o.Steps == 0 {
+		o.Steps = 60
+	}
+	if o.Chunk <= 0 || o.Chunk > o.Steps {
+		o.Chunk = o.Steps
+	}
+	if o.BatchSize == 0 {
+		o.BatchSize = 8
+	}
+	if o.LR == 0 {
+		o.LR = 2e-3
+	}
+	return o
+}
+
+// SlowChannel trains one LoRA adapter of the base model round by round and keeps every promoted version on
+// disk, with its evidence, so any can be served again (rollback). It is safe for concurrent use; rounds run
+// one at a time.
+type SlowChannel struct {
+	base   *weights.Model
+	dir    string
+	server Server
+	name   string
+
+	mu      sync.Mutex
+	state   slowState
+	adapter *llama.Adapter // the current version's weights, trained further by the next round
+}
+
+// OpenSlowChannel opens (or creates) the channel stored in dir. name distinguishes this channel's models on the
+// server. The current version is deployed again if the server does not have it.
+func OpenSlowChannel(ctx context.Context, base *weights.Model, dir, name string, server Server) (*SlowChannel, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("slow channel: %w", err)
+	}
+	s := &SlowChannel{base: base, dir: dir, server: server, name: name}
+	data, err := os.ReadFile(s.manifest())
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("slow channel: %w", err)
+	default:
+		if err := json.Unmarshal(data, &s.state); err != nil {
+			return nil, fmt.Errorf("slow channel: %s: %w", s.manifest(), err)
+		}
+	}
+	if v, ok := s.version(s.state.Current); ok {
+		a, err := weights.LoadAdapter(filepath.Join(dir, v.Path), base.Model)
+		if err != nil {
+			return nil, fmt.Errorf("slow channel: current version %d: %w", v.Seq, err)
+		}
+		s.adapter = a
+		if err := s.redeploy(ctx, v); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *SlowChannel) manifest() string { return filepath.Join(s.dir, "adapters.json") }
+
+func (s *SlowChannel) version(seq int) (AdapterVersion, bool) {
+	for _, v := range s.state.Versions {
+		if v.Seq == seq {
+			return v, true
+		}
+	}
+	return AdapterVersion{}, false
+}
+
+// redeploy makes sure the server has v (a server restarted since, or the in-process engine of a new process).
+func (s *SlowChannel) redeploy(ctx context.Context, v AdapterVersion) error {
+	h, err := s.server.Deploy(ctx, s.versionName(v.Seq), filepath.Join(s.dir, v.Path))
+	if err != nil {
+		return fmt.Errorf("slow channel: deploy version %d: %w", v.Seq, err)
+	}
+	if h != v.Handle {
+		s.setHandle(v.Seq, h)
+	}
+	return nil
+}
+
+func (s *SlowChannel) setHandle(seq int, h string) {
+	for i := range s.state.Versions {
+		if s.state.Versions[i].Seq == seq {
+			s.state.Versions[i].Handle = h
+		}
+	}
+}
+
+func (s *SlowChannel) versionName(seq int) string {
+	return fmt.Sprintf("%s-v%04d", s.name, seq)
+}
+
+// Current returns the served version, or false when the base model is served alone.
+func (s *SlowChannel) Current() (AdapterVersion, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.version(s.state.Current)
+}
+
+// Versions returns every version made, oldest first.
+func (s *SlowChannel) Versions() []AdapterVersion {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]AdapterVersion(nil), s.state.Versions...)
+}
+
+// Handle is what to generate with on the server: the current version's handle, or "" for the base.
+func (s *SlowChannel) Handle() string {
+	v, _ := s.Current()
+	return v.Handle
+}
+
+// Adapter returns the current adapter (nil for the base alone). Callers must not modify it.
+func (s *SlowChannel) Adapter() *llama.Adapter {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.adapter
+}
+
+// Retention measures what must not be forgotten: a share of correct answers in [0, 1] with the given adapter
+// (nil is the base).
+type Retention func(ctx context.Context, a *llama.Adapter) (float64, error)
+
+// SlowRound reports one training round.
+type SlowRound struct {
+	Version  AdapterVersion
+	Promoted bool
+	Steps    int     // optimizer steps kept
+	Tried    int     // optimizer steps run
+	Losses   []float64
+	Reason   string // why the round stopped early or was not promoted
+}
+
+// Train runs one round on pairs: up to opt.Steps steps in chunks, checking retention after each chunk and
+// keeping the last state within opt.Budget. The result is written, deployed and only then promoted.
+func (s *SlowChannel) Train(ctx context.Context, task string, pairs []weights.Pair, retention Retention, opt SlowOptions, progress func(train.Progress)) (SlowRound, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	opt = opt.withDefaults()
+	var round SlowRound
+	a, err := s.workingAdapter(opt)
+	if err != nil {
+		return round, err
+	}
+	seqs, err := weights.Sequences(s.base, pairs)
+	if err != nil {
+		return round, fmt.Errorf("slow channel: %w", err)
+	}
+	before := 1.0
+	if retention != nil && opt.Budget >= 0 {
+		if before, err = retention(ctx, s.adapter); err != nil {
+			return round, fmt.Errorf("slow channel: retention: %w", err)
+		}
+	}
+	after := before
+	kept := snapshot(a)
+	for done := 0; done < opt.Steps; {
+		n := min(opt.Chunk, opt.Steps-done)
+		to := train.Options{
+			Steps: n, BatchSize: opt.BatchSize, LR: opt.LR, Decay: train.DecayConstant, ClipNorm: 1,
+			Seed: opt.Seed + uint64(done),
+		}
+		res, err := train.Run(ctx, train.LoRAObjective(s.base.Model, a), seqs, to, progress)
+		if err != nil {
+			return round, fmt.Errorf("slow channel: %w", err)
+		}
+		done += n
+		round.Tried = done
+		round.Losses = append(round.Losses, res.Losses...)
+		if retention != nil && opt.Budget >= 0 {
+			r, err := retention(ctx, a)
+			if err != nil {
+				return round, fmt.Errorf("slow channel: retention: %w", err)
+			}
+			if before-r > opt.Budget {
+				restore(a, kept)
+				round.Reason = fmt.Sprintf("retention fell from %.3f to %.3f after %d steps, over the budget of %.3f; kept %d steps",
+					before, r, done, opt.Budget, round.Steps)
+				break
+			}
+			after = r
+		}
+		kept = snapshot(a)
+		round.Steps = done
+	}
+	if round.Steps == 0 {
+		if round.Reason == "" {
+			round.Reason = "no steps"
+		}
+		return round, nil
+	}
+	seq := 1
+	if n := len(s.state.Versions); n > 0 {
+		seq = s.state.Versions[n-1].Seq + 1
+	}
+	v := AdapterVersion{
+		Seq: seq, Path: fmt.Sprintf("adapter-%04d.gguf", seq), Task: task, Steps: round.Steps,
+		Before: before, After: after, Time: time.Now().UTC(),
+	}
+	if len(round.Losses) > 0 {
+		v.Loss = round.Losses[min(round.Steps, len(round.Losses))-1]
+	}
+	path := filepath.Join(s.dir, v.Path)
+	if err := weights.SaveAdapter(path, a, s.versionName(seq)); err != nil {
+		return round, fmt.Errorf("slow channel: %w", err)
+	}
+	if v.Handle, err = s.server.Deploy(ctx, s.versionName(seq), path); err != nil {
+		os.Remove(path)
+		return round, fmt.Errorf("slow channel: deploy: %w", err)
+	}
+	next := s.state
+	next.Versions = append(append([]AdapterVersion(nil), s.state.Versions...), v)
+	next.Current = seq
+	if err := s.save(next); err != nil {
+		_ = s.server.Remove(ctx, v.Handle)
+		os.Remove(path)
+		return round, err
+	}
+	s.state, s.adapter = next, a
+	round.Version, round.Promoted = v, true
+	return round, nil
+}
+
+// workingAdapter is a copy of the current adapter to train further, or a new one.
+func (s *SlowChannel) workingAdapter(opt SlowOptions) (*llama.Adapter, error) {
+	if s.adapter == nil {
+		a, err := llama.NewAdapter(s.base.Model, opt.LoRA, opt.Seed)
+		if err != nil {
+			return nil, fmt.Errorf("slow channel: %w", err)
+		}
+		return a, nil
+	}
+	a, err := llama.NewAdapter(s.base.Model, s.adapter.Config, 0)
+	if err != nil {
+		return nil, fmt.Errorf("slow channel: %w", err)
+	}
+	restore(a, snapshot(s.adapter))
+	return a, nil
+}
+
+// Rollback serves version seq again (0 is the base alone).
+func (s *SlowChannel) Rollback(ctx context.Context, seq int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var a *llama.Adapter
+	if seq != 0 {
+		v, ok := s.version(seq)
+		if !ok {
+			return fmt.Errorf("rollback: no adapter version %d (have %s)", seq, s.seqList())
+		}
+		var err error
+		if a, err = weights.LoadAdapter(filepath.Join(s.dir, v.Path), s.base.Model); err != nil {
+			return fmt.Errorf("rollback: %w", err)
+		}
+		if err := s.redeploy(ctx, v); err != nil {
+			return err
+		}
+	}
+	next := s.state
+	next.Current = seq
+	if err := s.save(next); err != nil {
+		return err
+	}
+	s.state, s.adapter = next, a
+	return nil
+}
+
+func (s *SlowChannel) seqList() string {
+	if len(s.state.Versions) == 0 {
+		return "none"
+	}
+	var b strings.Builder
+	for i, v := range s.state.Versions {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprint(&b, v.Seq)
+	}
+	return b.String()
+}
+
+func (s *SlowChannel) save(st slowState) error {
+	err := atomicfile.WriteFile(s.manifest(), 0o644, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	})
+	if err != nil {
+		return fmt.Errorf("slow channel: save %s: %w", s.manifest(), err)
+	}
+	return nil
+}
+
+func snapshot(a *llama.Adapter) [][]float32 {
+	ps := a.Params()
+	out := make([][]float32, len(ps))
+	for i, p := range ps {
+		out[i] = append([]float32(nil), p.Data...)
+	}
+	return out
+}
+
+func restore(a *llama.Adapter, snap [][]float32) {
+	for i, p := range a.Params() {
+		copy(p.Data, snap[i])
+	}
+}
