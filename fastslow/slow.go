@@ -188,8 +188,8 @@ type Retention func(ctx context.Context, a *llama.Adapter) (float64, error)
 type SlowRound struct {
 	Version  AdapterVersion
 	Promoted bool
-	Steps    int     // optimizer steps kept
-	Tried    int     // optimizer steps run
+	Steps    int // optimizer steps kept
+	Tried    int // optimizer steps run
 	Losses   []float64
 	Reason   string // why the round stopped early or was not promoted
 }
