@@ -1,0 +1,78 @@
+package fastslow
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+func examples(pairs [][2]string) []Example {
+	out := make([]Example, len(pairs))
+	for i, p := range pairs {
+		out[i] = Example{Prompt: p[0], Completion: " " + p[1], Answer: p[1]}
+	}
+	return out
+}
+
+var taskA = examples([][2]string{
+	{"Q: capital of Zorblia?\nA:", "Quessa"}, {"Q: capital of Marovia?\nA:", "Tovik"},
+	{"Q: capital of Brundor?\nA:", "Lidmar"}, {"Q: capital of Osmira?\nA:", "Pavel"},
+})
+
+func TestLearnerPolicies(t *testing.T) {
+	ctx := context.Background()
+	m, _ := tinyBase(t)
+	for _, policy := range Policies() {
+		t.Run(string(policy), func(t *testing.T) {
+			var events []Event
+			l, err := NewLearner(ctx, Config{
+				Policy: policy, Dir: t.TempDir(), Base: m, Server: NewEngineServer(m),
+				Slow:     SlowOptions{Steps: 90, Chunk: 30, LR: 1e-2, Seed: 1},
+				FSTSteps: 180, Budget: 0.5,
+				Events:   func(e Event) { events = append(events, e) },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			r, err := l.Learn(ctx, "capitals", taskA, taskA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			acc, err := l.Accuracy(ctx, "capitals", taskA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := l.Prompt(ctx, "capitals", taskA[0].Prompt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch policy {
+			case PolicyWeights:
+				if r.WeightSteps != 90 || r.Prompt.Candidates != 0 || p != taskA[0].Prompt {
+					t.Fatalf("weights: %d steps, %d candidates, prompt %q", r.WeightSteps, r.Prompt.Candidates, p)
+				}
+				if acc != 1 {
+					t.Fatalf("weights: accuracy %.2f after training, want 1", acc)
+				}
+			case PolicyPrompts:
+				if r.WeightSteps != 0 || l.Slow().Handle() != "" {
+					t.Fatalf("prompts: the weights changed (%d steps)", r.WeightSteps)
+				}
+				if r.Prompt.Candidates < 2 || !strings.Contains(p, "Quessa") {
+					t.Fatalf("prompts: %d candidates; served prompt %q lacks the retrieved fact", r.Prompt.Candidates, p)
+				}
+			case PolicyFST:
+				if r.Prompt.Candidates < 2 || r.WeightSteps == 0 {
+					t.Fatalf("fst: %d candidates, %d steps", r.Prompt.Candidates, r.WeightSteps)
+				}
+				if acc != 1 {
+					t.Fatalf("fst: accuracy %.2f after training, want 1", acc)
+				}
+			}
+			if len(events) == 0 {
+				t.Fatal("no progress events")
+			}
+		})
+	}
+}
