@@ -29,7 +29,7 @@ func TestLearnerPolicies(t *testing.T) {
 				Policy: policy, Dir: t.TempDir(), Base: m, Server: NewEngineServer(m),
 				Slow:     SlowOptions{Steps: 90, Chunk: 30, LR: 1e-2, Seed: 1},
 				FSTSteps: 180, Budget: 0.5,
-				Events:   func(e Event) { events = append(events, e) },
+				Events: func(e Event) { events = append(events, e) },
 			})
 			if err != nil {
 				t.Fatal(err)
