@@ -21,7 +21,7 @@ type Model struct {
 }
 
 // Load reads a llama-architecture GGUF model with a gpt2 (byte-level BPE) tokenizer. Quantized tensors are
-// dequantized to float32.
+// dequantized to float32. The model's inference Precision is set to round as Ollama's runner does.
 func Load(path string) (*Model, error) {
 	f, err := gguf.Open(path)
 	if err != nil {
@@ -83,6 +83,12 @@ func fromFile(f *gguf.File) (*Model, error) {
 		if !want[t.Name] && !strings.HasSuffix(t.Name, "rope_freqs.weight") {
 			return nil, fmt.Errorf("unexpected tensor %s for a %s model with %d layers", t.Name, arch, cfg.Layers)
 		}
+	}
+	// Inference rounds where Ollama's llama.cpp runner does (its default F16 KV cache, F16 matrix inputs), so
+	// the in-process engine answers as the served model does. Training is unaffected.
+	lm.Precision.KVCacheF16 = true
+	if info, ok := f.Tensor("blk.0.attn_q.weight"); ok && info.Type == gguf.TypeF16 {
+		lm.Precision.F16Weights = true
 	}
 	name, _ := f.Meta.String("general.name")
 	return &Model{Model: lm, Tokenizer: tok, Name: name}, nil
