@@ -1,0 +1,367 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/fastslow/fastslow/adapters/ollama"
+	"github.com/fastslow/fastslow/weights"
+	"github.com/fastslow/fastslow/weights/llama"
+)
+
+// Config holds the effective value of every setting.
+type Config struct {
+	Host      string   // host: the Ollama server
+	Home      string   // home: fastslow's state directory (prompt store, adapters)
+	Model     string   // model: base model, a GGUF path or an Ollama model name; "" is the embedded default
+	Policy    string   // policy: fst, weights or prompts
+	NumThread int      // num_thread: Ollama runner threads; 0 is automatic
+	NumCtx    int      // num_ctx: Ollama context window in tokens
+	Rank      int      // rank: LoRA rank
+	Alpha     float64  // alpha: LoRA alpha
+	Targets   []string // targets: projections the LoRA adapts
+	Steps     int      // steps: optimizer steps per training run
+	LR        float64  // lr: peak learning rate
+	Batch     int      // batch: sequences per optimizer step
+	Budget    float64  // budget: forgetting budget
+	Out       string   // out: report directory
+}
+
+// Policies are the valid values of policy (the router policies of package fastslow).
+var Policies = []string{"fst", "weights", "prompts"}
+
+// Kind is the type of a setting's value.
+type Kind int
+
+// The kinds of values.
+const (
+	KindString Kind = iota
+	KindInt
+	KindFloat
+	KindList // a list of strings: a YAML list, or comma-separated in the environment and on flags
+)
+
+// String names the kind as the documentation does.
+func (k Kind) String() string {
+	switch k {
+	case KindString:
+		return "string"
+	case KindInt:
+		return "int"
+	case KindFloat:
+		return "float"
+	case KindList:
+		return "list"
+	}
+	return "Kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Setting is one configuration key.
+type Setting struct {
+	Key  string
+	Kind Kind
+	Doc  string
+
+	def           func() any    // the default; a function because some depend on the environment
+	defaultSource func() string // the environment variable the default came from, if any
+	check         func(any) error
+	set           func(*Config, any)
+	path          bool // a leading ~ means the user's home directory
+}
+
+// Env is the environment variable that sets the key, e.g. FASTSLOW_NUM_CTX.
+func (s Setting) Env() string { return EnvPrefix + strings.ToUpper(s.Key) }
+
+// Default is the value used when nothing sets the key.
+func (s Setting) Default() any { return s.defaultValue() }
+
+func (s Setting) defaultValue() any {
+	v := s.def()
+	if l, ok := v.([]string); ok {
+		return slices.Clone(l)
+	}
+	return v
+}
+
+var settings = []Setting{
+	{
+		Key: "host", Kind: KindString,
+		Doc: "Ollama server address (host:port or URL); default $OLLAMA_HOST, else " + ollama.DefaultHost,
+		def: func() any {
+			if h := ollamaHost(); h != "" {
+				return h
+			}
+			return ollama.DefaultHost
+		},
+		defaultSource: func() string {
+			if ollamaHost() != "" {
+				return "OLLAMA_HOST"
+			}
+			return ""
+		},
+		check: func(v any) error {
+			if v.(string) == "" {
+				return errors.New("must not be empty")
+			}
+			if _, err := ollama.New(v.(string), ollama.Options{}); err != nil {
+				return errors.New(strings.TrimPrefix(err.Error(), fmt.Sprintf("ollama: host %q: ", v)))
+			}
+			return nil
+		},
+		set: func(c *Config, v any) { c.Host = v.(string) },
+	},
+	{
+		Key: "home", Kind: KindString, path: true,
+		Doc: "fastslow's state directory: the prompt store (HOME/prompts) and adapter versions",
+		def: func() any { return defaultHome() },
+		check: func(v any) error {
+			if v.(string) == "" {
+				return errors.New("must not be empty")
+			}
+			return nil
+		},
+		set: func(c *Config, v any) { c.Home = v.(string) },
+	},
+	{
+		Key: "model", Kind: KindString, path: true,
+		Doc: "base model: a GGUF file or an Ollama model name (empty: the embedded default model)",
+		def: func() any { return "" },
+		set: func(c *Config, v any) { c.Model = v.(string) },
+	},
+	{
+		Key: "policy", Kind: KindString,
+		Doc: "what learns: fst (prompts first, then a few weight steps), weights or prompts",
+		def: func() any { return "fst" },
+		check: func(v any) error {
+			if !slices.Contains(Policies, v.(string)) {
+				return fmt.Errorf("want one of %s", strings.Join(Policies, ", "))
+			}
+			return nil
+		},
+		set: func(c *Config, v any) { c.Policy = v.(string) },
+	},
+	{
+		Key: "num_thread", Kind: KindInt,
+		Doc:   "CPU threads of Ollama's runner per request (0: 1 on machines with 2 cores or less, else the server's choice)",
+		def:   func() any { return 0 },
+		check: atLeast(0),
+		set:   func(c *Config, v any) { c.NumThread = v.(int) },
+	},
+	{
+		Key: "num_ctx", Kind: KindInt,
+		Doc:   "context window Ollama's runner allocates, in tokens",
+		def:   func() any { return ollama.DefaultNumCtx },
+		check: atLeast(1),
+		set:   func(c *Config, v any) { c.NumCtx = v.(int) },
+	},
+	{
+		Key: "rank", Kind: KindInt,
+		Doc:   "LoRA rank",
+		def:   func() any { return weights.DefaultLoRA.Rank },
+		check: atLeast(1),
+		set:   func(c *Config, v any) { c.Rank = v.(int) },
+	},
+	{
+		Key: "alpha", Kind: KindFloat,
+		Doc: "LoRA alpha: the update is scaled by alpha/rank (0: a scale of 1)",
+		def: func() any { return float64(weights.DefaultLoRA.Alpha) },
+		check: func(v any) error {
+			if f := v.(float64); f < 0 || f > math.MaxFloat32 {
+				return errors.New("must be zero or positive")
+			}
+			return nil
+		},
+		set: func(c *Config, v any) { c.Alpha = v.(float64) },
+	},
+	{
+		Key: "targets", Kind: KindList,
+		Doc: "projections the LoRA adapts, GGUF (attn_q, ..., ffn_down) or PEFT (q_proj, ...) names",
+		def: func() any { return weights.DefaultLoRA.Targets },
+		check: func(v any) error {
+			if err := (llama.LoRAConfig{Rank: 1, Targets: v.([]string)}).Validate(); err != nil {
+				return errors.New(strings.TrimPrefix(err.Error(), "llama: "))
+			}
+			return nil
+		},
+		set: func(c *Config, v any) { c.Targets = v.([]string) },
+	},
+	{
+		Key: "steps", Kind: KindInt,
+		Doc:   "optimizer steps of a training run",
+		def:   func() any { return 200 },
+		check: atLeast(1),
+		set:   func(c *Config, v any) { c.Steps = v.(int) },
+	},
+	{
+		Key: "lr", Kind: KindFloat,
+		Doc: "peak learning rate",
+		def: func() any { return 2e-3 },
+		check: func(v any) error {
+			if v.(float64) <= 0 {
+				return errors.New("must be positive")
+			}
+			return nil
+		},
+		set: func(c *Config, v any) { c.LR = v.(float64) },
+	},
+	{
+		Key: "batch", Kind: KindInt,
+		Doc:   "sequences per optimizer step",
+		def:   func() any { return 8 },
+		check: atLeast(1),
+		set:   func(c *Config, v any) { c.Batch = v.(int) },
+	},
+	{
+		Key: "budget", Kind: KindFloat,
+		Doc: "forgetting budget: the largest drop of retention accuracy a weight update may cause, in [0, 1]",
+		def: func() any { return 0.05 },
+		check: func(v any) error {
+			if f := v.(float64); f < 0 || f > 1 {
+				return errors.New("must be between 0 and 1")
+			}
+			return nil
+		},
+		set: func(c *Config, v any) { c.Budget = v.(float64) },
+	},
+	{
+		Key: "out", Kind: KindString, path: true,
+		Doc: "directory the forgetting lab writes its report to",
+		def: func() any { return "fastslow-report" },
+		check: func(v any) error {
+			if v.(string) == "" {
+				return errors.New("must not be empty")
+			}
+			return nil
+		},
+		set: func(c *Config, v any) { c.Out = v.(string) },
+	},
+}
+
+func ollamaHost() string { return strings.TrimSpace(os.Getenv("OLLAMA_HOST")) }
+
+// defaultHome is ~/.fastslow, or .fastslow in the working directory when there is no home directory.
+func defaultHome() string {
+	h, err := os.UserHomeDir()
+	if err != nil || h == "" {
+		return ".fastslow"
+	}
+	return filepath.Join(h, ".fastslow")
+}
+
+// expandHome replaces a leading "~" (alone or before a separator) with the user's home directory: values
+// in a file or after --flag= are not expanded by a shell.
+func expandHome(p string) string {
+	if p != "~" && !strings.HasPrefix(p, "~/") {
+		return p
+	}
+	h, err := os.UserHomeDir()
+	if err != nil || h == "" {
+		return p
+	}
+	return filepath.Join(h, p[1:])
+}
+
+func atLeast(n int) func(any) error {
+	return func(v any) error {
+		if v.(int) < n {
+			if n == 0 {
+				return errors.New("must not be negative")
+			}
+			return fmt.Errorf("must be at least %d", n)
+		}
+		return nil
+	}
+}
+
+// convert turns a raw value from viper (a YAML scalar or list, an environment string, a flag's value) into
+// the setting's Go type, refusing anything that is not exactly of that type.
+func (s Setting) convert(raw any) (any, error) {
+	switch s.Kind {
+	case KindString:
+		switch r := raw.(type) {
+		case string:
+			return strings.TrimSpace(r), nil
+		case int, int64, float64, bool:
+			return fmt.Sprint(r), nil
+		}
+		return nil, errors.New("want a string")
+	case KindInt:
+		switch r := raw.(type) {
+		case int:
+			return r, nil
+		case int64:
+			if r > math.MaxInt32 || r < math.MinInt32 {
+				return nil, errors.New("out of range")
+			}
+			return int(r), nil
+		case float64:
+			if r != math.Trunc(r) || math.Abs(r) > math.MaxInt32 {
+				return nil, errors.New("want an integer")
+			}
+			return int(r), nil
+		case string:
+			n, err := strconv.Atoi(strings.TrimSpace(r))
+			if err != nil {
+				return nil, errors.New("want an integer")
+			}
+			return n, nil
+		}
+		return nil, errors.New("want an integer")
+	case KindFloat:
+		var f float64
+		switch r := raw.(type) {
+		case int:
+			f = float64(r)
+		case int64:
+			f = float64(r)
+		case float64:
+			f = r
+		case string:
+			var err error
+			if f, err = strconv.ParseFloat(strings.TrimSpace(r), 64); err != nil {
+				return nil, errors.New("want a number")
+			}
+		default:
+			return nil, errors.New("want a number")
+		}
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, errors.New("want a finite number")
+		}
+		return f, nil
+	case KindList:
+		var items []string
+		switch r := raw.(type) {
+		case string:
+			items = strings.Split(r, ",")
+		case []string:
+			items = slices.Clone(r)
+		case []any:
+			for _, x := range r {
+				str, ok := x.(string)
+				if !ok {
+					return nil, errors.New("want a list of strings")
+				}
+				items = append(items, str)
+			}
+		default:
+			return nil, errors.New("want a list of strings")
+		}
+		for i := range items {
+			items[i] = strings.TrimSpace(items[i])
+			if items[i] == "" {
+				return nil, errors.New("empty list item")
+			}
+		}
+		if len(items) == 0 {
+			return nil, errors.New("empty list")
+		}
+		return items, nil
+	}
+	return nil, fmt.Errorf("unknown kind %v", s.Kind)
+}
