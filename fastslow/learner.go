@@ -90,6 +90,10 @@ type Config struct {
 	MaxNewTokens int
 	// Events, if set, receives progress.
 	Events func(Event)
+	// Probe, if set, is called during Learn with the task, the adapter being trained (nil for the base) and
+	// the round's weight steps so far: once after the prompt cycle (steps 0) and after every weight chunk. The
+	// forgetting lab draws learning curves with it.
+	Probe func(ctx context.Context, task string, a *llama.Adapter, steps int) error
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -269,6 +273,11 @@ func (l *Learner) Learn(ctx context.Context, task string, trainSet, val []Exampl
 		r.Prompt = pr
 		l.emit(Event{Task: task, Stage: "promoted", Message: pr.Summary()})
 	}
+	if l.cfg.Probe != nil {
+		if err := l.cfg.Probe(ctx, task, l.slow.Adapter(), 0); err != nil {
+			return r, fmt.Errorf("learn %s: %w", task, err)
+		}
+	}
 	if l.cfg.Policy != PolicyPrompts {
 		opt := l.cfg.Slow
 		var retention Retention
@@ -283,6 +292,11 @@ func (l *Learner) Learn(ctx context.Context, task string, trainSet, val []Exampl
 			retention = l.retentionCheck()
 		} else {
 			opt.Budget = -1
+		}
+		if l.cfg.Probe != nil {
+			opt.AfterChunk = func(ctx context.Context, a *llama.Adapter, steps int) error {
+				return l.cfg.Probe(ctx, task, a, steps)
+			}
 		}
 		progress := func(p train.Progress) {
 			l.emit(Event{Task: task, Stage: "weights", Step: p.Step, Total: p.Total, Loss: p.Loss})
@@ -394,4 +408,34 @@ func (l *Learner) runner() RunFunc {
 	return func(ctx context.Context, prompt string) (string, error) {
 		return l.cfg.Server.Generate(ctx, l.slow.Handle(), prompt, l.cfg.MaxNewTokens)
 	}
+}
+
+// EngineAccuracy is the share of examples the in-process engine answers exactly with adapter a (nil: the base)
+// and the task's served prompt: the same answers a server gives, computed without deploying a. The forgetting
+// lab uses it inside Probe.
+func (l *Learner) EngineAccuracy(ctx context.Context, task string, ex []Example, a *llama.Adapter) (float64, error) {
+	if len(ex) == 0 {
+		return 0, nil
+	}
+	m := l.cfg.Base
+	right := 0
+	for _, e := range ex {
+		p, err := l.Prompt(ctx, task, e.Prompt)
+		if err != nil {
+			return 0, err
+		}
+		ids := m.Tokenizer.Encode(p, true)
+		budget := min(l.cfg.MaxNewTokens, m.Config.ContextLength-len(ids))
+		if budget <= 0 {
+			continue
+		}
+		out, err := m.Generate(ctx, ids, budget, llama.Sampler{}, []int32{m.Tokenizer.EOS()}, a)
+		if err != nil {
+			return 0, err
+		}
+		if e.Correct(m.Tokenizer.Decode(out)) {
+			right++
+		}
+	}
+	return float64(right) / float64(len(ex)), nil
 }

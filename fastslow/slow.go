@@ -53,6 +53,9 @@ type SlowOptions struct {
 	Budget float64
 	// Seed makes rounds reproducible.
 	Seed uint64
+	// AfterChunk, if set, sees the adapter after every kept chunk and the round's steps so far: a hook for
+	// learning curves.
+	AfterChunk func(ctx context.Context, a *llama.Adapter, steps int) error
 }
 
 func (o SlowOptions) withDefaults() SlowOptions {
@@ -245,6 +248,11 @@ func (s *SlowChannel) Train(ctx context.Context, task string, pairs []weights.Pa
 		}
 		kept = snapshot(a)
 		round.Steps = done
+		if opt.AfterChunk != nil {
+			if err := opt.AfterChunk(ctx, a, done); err != nil {
+				return round, err
+			}
+		}
 	}
 	if round.Steps == 0 {
 		if round.Reason == "" {
