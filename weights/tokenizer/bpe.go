@@ -359,9 +359,9 @@ func (t *BPE) Token(id int32) string {
 	return t.tokens[id]
 }
 
-// Piece returns the bytes token id stands for, as Ollama renders it: special
-// tokens as their text, byte and unused tokens as nothing. It returns "" when
-// id is out of range.
+// Piece returns the bytes token id stands for, as llama.cpp's
+// token_to_piece(special=true): special tokens as their text, byte and unused
+// tokens as nothing. It returns "" when id is out of range.
 func (t *BPE) Piece(id int32) string {
 	if id < 0 || int(id) >= len(t.pieces) {
 		return ""
@@ -376,12 +376,14 @@ func (t *BPE) IsSpecial(id int32) bool {
 }
 
 // Decode returns the text of ids as Ollama's llama.cpp runner renders them:
-// the concatenation of each token's piece, with special tokens as their text
-// and no clean-up of spaces. Ids out of range render as nothing.
+// each token's Piece with trailing NUL bytes trimmed (Ollama's TokenToPiece
+// does that), concatenated without llama.cpp's clean-up of spaces. Ids out of
+// range render as nothing. For text without NUL bytes,
+// Decode(Encode(s, false)) == s when s is valid UTF-8.
 func (t *BPE) Decode(ids []int32) string {
 	var b strings.Builder
 	for _, id := range ids {
-		b.WriteString(t.Piece(id))
+		b.WriteString(strings.TrimRight(t.Piece(id), "\x00"))
 	}
 	return b.String()
 }

@@ -114,6 +114,17 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 			// llama.cpp replaces bytes that start no UTF-8 sequence by U+FFFD.
 			want = string(appendCpts(nil, decodeCpts(s, nil)))
 		}
+		var pieces strings.Builder
+		for _, id := range ids {
+			pieces.WriteString(tok.Piece(id))
+		}
+		if got := pieces.String(); got != want {
+			t.Errorf("pieces of Encode(%q) = %q, want %q", s, got, want)
+		}
+		if strings.Contains(s, "\x00") {
+			// Ollama trims NUL bytes at the end of each piece.
+			want = strings.ReplaceAll(want, "\x00", "")
+		}
 		if got := tok.Decode(ids); got != want {
 			t.Errorf("Decode(Encode(%q)) = %q, want %q", s, got, want)
 		}
