@@ -51,7 +51,7 @@
 //	rd/<task>/<id>                    optimizer run data: train and validation instances
 //	ri/<task>/<id>/<iter>             optimizer iteration record (JSON)
 //	ro/<task>/<id>/<cand>/<instance>  one rollout outcome (JSON), the run's memo
-//	x/<task>/<kind>/<term>\x00<imp><id>  posting; imp = 0xffff - quantized BM25 impact (2 bytes)
+//	x/<task>/<kind>/<term>\x00<lvl><seq>  posting chunk; lvl = 0xff - impact level (1 byte)
 //	xf/<task>/<kind>/<term>           document frequency of term (uvarint)
 //	xs/<task>/<kind>                  index statistics: documents, total length (uvarints)
 //	xd/<task>/<kind>/<id>             forward entry: the document's terms and impacts
@@ -59,9 +59,14 @@
 //
 // <kind> is one byte: 'n' notes, 'd' demos, 'l' lessons.
 //
-// Postings are impact-ordered: within a term, keys sort by descending BM25
-// term weight, so a top-k query reads the most promising postings first and
-// stops as soon as no unread posting can change the answer (see search.go).
+// Postings are impact-ordered. A posting's impact is its BM25 term weight
+// quantized to 16 bits; its level is the impact's high byte. The postings a
+// transaction adds for one term and level form one chunk (a packed list of
+// document ids and impacts), and a term's chunks sort by descending level,
+// so a top-k query reads the most promising postings first and stops as
+// soon as no unread posting can change the answer (see search.go). A batch
+// of documents thus costs a few keys per distinct term, not one per posting.
 // The length normalization of a posting uses the task's average document
-// length at the time the document was indexed; [Store.Reindex] recomputes it.
+// length at the time the document was indexed; [Store.Reindex] recomputes it
+// (and merges small chunks).
 package prompts

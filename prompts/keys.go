@@ -83,15 +83,9 @@ func kindPrefix(pfx, task string, k Kind) []byte {
 	return append(append(taskPrefix(pfx, task), byte(k)), '/')
 }
 
-// termPrefix is the prefix of all postings of term: x/<task>/<kind>/<term>\x00.
+// termPrefix is the prefix of all posting chunks of term: x/<task>/<kind>/<term>\x00.
 func termPrefix(task string, k Kind, term string) []byte {
 	return append(append(kindPrefix(pfxPosting, task, k), term...), 0)
-}
-
-func postingKey(task string, k Kind, term string, impact uint16, id uint64) []byte {
-	b := termPrefix(task, k, term)
-	b = binary.BigEndian.AppendUint16(b, 0xffff-impact)
-	return binary.BigEndian.AppendUint64(b, id)
 }
 
 func dfKey(task string, k Kind, term string) []byte {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/skl"
 )
 
 // MarkerFile is the name of the file that marks a directory as a prompts
@@ -58,8 +59,10 @@ type Store struct {
 	// updates a task's index.
 	taskLocks sync.Map // task name -> *sync.Mutex
 	dfMu      sync.Mutex
-	dfCache   map[string]uint64 // string(dfKey) -> df, for terms written by this process
-	stCache   map[string]indexStats
+	dfCache   map[termRef]uint64 // frequencies of terms written by this process
+	stCache   map[kindRef]indexStats
+	// txnSize and txnCount are badger's per-transaction limits.
+	txnSize, txnCount int64
 }
 
 // Open opens the prompts store in dir, creating it if dir does not exist or
@@ -81,7 +84,9 @@ func Open(dir string, opts *Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open %s: %w: %v", dir, ErrCorrupt, err)
 	}
-	s := &Store{db: db, dir: dir, dfCache: map[string]uint64{}, stCache: map[string]indexStats{}}
+	s := &Store{db: db, dir: dir, dfCache: map[termRef]uint64{}, stCache: map[kindRef]indexStats{}}
+	s.txnSize = 15 * db.Opts().MemTableSize / 100 // as badger computes it
+	s.txnCount = s.txnSize / int64(skl.MaxNodeSize)
 	if err := s.checkSchema(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open %s: %w", dir, err)

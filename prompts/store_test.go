@@ -391,7 +391,7 @@ func TestPromoteActivatesPinnedNotes(t *testing.T) {
 	var df uint64
 	s.db.View(func(txn *badger.Txn) error {
 		ix := s.newIndexer("n")
-		df, err = ix.docFreq(txn, dfKey("n", KindNote, "zanzibar"))
+		df, err = ix.docFreq(txn, termRef{"n", KindNote, "zanzibar"})
 		return err
 	})
 	if df != 1 {
@@ -471,7 +471,7 @@ func TestConcurrentWriters(t *testing.T) {
 		// The index agrees: document frequencies and statistics count every write.
 		s.db.View(func(txn *badger.Txn) error {
 			ix := s.newIndexer(task)
-			df, _ := ix.docFreq(txn, dfKey(task, KindLesson, "lesson"))
+			df, _ := ix.docFreq(txn, termRef{task, KindLesson, "lesson"})
 			st, _ := ix.stats(txn, KindNote)
 			if df != uint64(per+1) || st.Docs != uint64(per) {
 				t.Errorf("%s: df(lesson) = %d, note docs = %d; want %d, %d", task, df, st.Docs, per+1, per)
@@ -627,7 +627,7 @@ func TestImportAfterInterruptedImport(t *testing.T) {
 	}
 	dst.db.View(func(txn *badger.Txn) error {
 		ix := dst.newIndexer("x")
-		df, _ := ix.docFreq(txn, dfKey("x", KindNote, "beta"))
+		df, _ := ix.docFreq(txn, termRef{"x", KindNote, "beta"})
 		st, _ := ix.stats(txn, KindNote)
 		if df != 2 || st.Docs != 2 {
 			t.Errorf("after re-import df(beta) = %d, docs = %d; want 2, 2", df, st.Docs)
