@@ -20,8 +20,12 @@ type RunFunc func(ctx context.Context, prompt string) (string, error)
 type FastChannel struct {
 	Store *prompts.Store
 	// Demos is the most demos a candidate carries, Notes how many notes are retrieved per prompt, MaxChars the
-	// limit of an assembled prompt.
+	// limit of an assembled prompt in characters.
 	Demos, Notes, MaxChars int
+	// Tokens, if set, counts a prompt's tokens, and MaxTokens limits the assembled prompt to that many, so it
+	// fits the model's context with room for the answer.
+	Tokens    func(string) int
+	MaxTokens int
 }
 
 // PromptRound reports one prompt cycle.
@@ -212,7 +216,7 @@ func (f *FastChannel) Render(ctx context.Context, task, input string) (string, e
 
 // RenderCandidate assembles a prompt from candidate c for input, deterministically: system text, lessons,
 // the notes retrieved for the input, the candidate's demos, then the input. Demos, then notes, are dropped from
-// the end until the prompt fits MaxChars; the input itself is never cut.
+// the end until the prompt fits MaxChars and MaxTokens; the input itself is never cut.
 func (f *FastChannel) RenderCandidate(ctx context.Context, c prompts.Candidate, input string) (string, error) {
 	var head []string
 	if c.System != "" {
@@ -258,7 +262,10 @@ func (f *FastChannel) RenderCandidate(ctx context.Context, c prompts.Candidate, 
 		return strings.Join(parts, "\n\n")
 	}
 	p := render()
-	for f.MaxChars > 0 && len(p) > f.MaxChars && (len(demos) > 0 || len(notes) > 0) {
+	tooLong := func(p string) bool {
+		return f.MaxChars > 0 && len(p) > f.MaxChars || f.Tokens != nil && f.MaxTokens > 0 && f.Tokens(p) > f.MaxTokens
+	}
+	for tooLong(p) && (len(demos) > 0 || len(notes) > 0) {
 		if len(demos) > 0 {
 			demos = demos[:len(demos)-1]
 		} else {

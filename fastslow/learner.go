@@ -188,7 +188,12 @@ func NewLearner(ctx context.Context, cfg Config) (*Learner, error) {
 		return nil, fmt.Errorf("learner: %w", err)
 	}
 	l := &Learner{cfg: cfg, store: store, slow: slow, retention: map[string][]string{}, answers: map[string][]Example{}}
-	l.fast = &FastChannel{Store: store, Demos: cfg.Demos, Notes: cfg.Notes, MaxChars: cfg.MaxPromptChars}
+	tok := cfg.Base.Tokenizer
+	l.fast = &FastChannel{
+		Store: store, Demos: cfg.Demos, Notes: cfg.Notes, MaxChars: cfg.MaxPromptChars,
+		Tokens:    func(s string) int { return len(tok.Encode(s, true)) },
+		MaxTokens: cfg.Base.Config.ContextLength - cfg.MaxNewTokens,
+	}
 	return l, nil
 }
 

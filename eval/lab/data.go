@@ -1,0 +1,125 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/fastslow/fastslow/eval/world"
+	"github.com/fastslow/fastslow/fastslow"
+)
+
+// Sizes caps how many examples of each split a task uses; the lab's time budget is mostly spent answering them.
+type Sizes struct {
+	Train, Validation, Test int
+}
+
+// DefaultSizes fit `fastslow lab` in its time budget on two cores.
+var DefaultSizes = Sizes{Train: 48, Validation: 12, Test: 24}
+
+// WorldTasks builds the named tasks of w, each split thinned evenly to sizes.
+func WorldTasks(w *world.World, names []string, sizes Sizes) ([]Task, error) {
+	stream, err := w.Stream(names...)
+	if err != nil {
+		return nil, err
+	}
+	tasks := make([]Task, len(stream))
+	for i, t := range stream {
+		tasks[i] = Task{
+			Name:       t.Name,
+			Train:      spread(convert(t.Train), sizes.Train),
+			Validation: spread(convert(t.Validation), sizes.Validation),
+			Test:       spread(convert(t.Test), sizes.Test),
+		}
+		if len(tasks[i].Train) == 0 || len(tasks[i].Test) == 0 {
+			return nil, fmt.Errorf("task %s has no training or test examples", t.Name)
+		}
+	}
+	return tasks, nil
+}
+
+// DataTasks groups a user's examples into a stream by their task field (in order of first appearance; examples
+// without one form the task "data") and splits each task 60/20/20 into train, validation and test, shuffled
+// by seed.
+func DataTasks(ex []world.Example, seed uint64, sizes Sizes) ([]Task, error) {
+	var order []string
+	groups := map[string][]fastslow.Example{}
+	for _, e := range ex {
+		name := e.Task
+		if name == "" {
+			name = "data"
+		}
+		if _, ok := groups[name]; !ok {
+			order = append(order, name)
+		}
+		groups[name] = append(groups[name], fastslow.Example{Prompt: e.Prompt, Completion: e.Completion, Answer: e.Answer, Task: name})
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x1ab))
+	var tasks []Task
+	for _, name := range order {
+		g := groups[name]
+		if len(g) < 3 {
+			return nil, fmt.Errorf("task %q has %d examples; at least 3 are needed (train, validation, test)", name, len(g))
+		}
+		rng.Shuffle(len(g), func(i, j int) { g[i], g[j] = g[j], g[i] })
+		nTrain := max(1, len(g)*6/10)
+		nVal := max(1, len(g)*2/10)
+		t := Task{Name: name, Train: g[:nTrain], Validation: g[nTrain : nTrain+nVal], Test: g[nTrain+nVal:]}
+		if len(t.Test) == 0 {
+			t.Test = t.Validation
+		}
+		t.Train, t.Validation, t.Test = spread(t.Train, sizes.Train), spread(t.Validation, sizes.Validation), spread(t.Test, sizes.Test)
+		tasks = append(tasks, t)
+	}
+	if len(tasks) == 0 {
+		return nil, fmt.Errorf("no examples")
+	}
+	return tasks, nil
+}
+
+// GeneralProbe asks n pretraining facts about known people in a wording no task trains (cloze phrasing 1).
+func GeneralProbe(w *world.World, n int) []fastslow.Example {
+	var out []fastslow.Example
+	attrs := world.Attributes()
+	step := max(1, len(w.Known)*len(attrs)/max(n, 1))
+	for i := 0; len(out) < n && i < len(w.Known)*len(attrs); i += step {
+		p, a := w.Known[i/len(attrs)], attrs[i%len(attrs)]
+		prompt, err := world.Cloze(p, a, 1)
+		if err != nil {
+			continue
+		}
+		v, _ := p.Value(a)
+		out = append(out, fastslow.Example{Prompt: prompt, Completion: " " + v, Answer: v, Task: "general"})
+	}
+	return out
+}
+
+// HeldOutProse returns n held-out prose passages of the world's corpus for perplexity and KL.
+func HeldOutProse(ctx context.Context, w *world.World, n int) ([]string, error) {
+	c, err := w.Corpus(ctx, world.CorpusOptions{BioVariants: 1, HeldOutChars: 600 * n})
+	if err != nil {
+		return nil, err
+	}
+	return c.HeldOut[:min(n, len(c.HeldOut))], nil
+}
+
+func convert(ex []world.Example) []fastslow.Example {
+	out := make([]fastslow.Example, len(ex))
+	for i, e := range ex {
+		out[i] = fastslow.Example{Prompt: e.Prompt, Completion: e.Completion, Answer: e.Answer, Task: e.Task}
+	}
+	return out
+}
+
+// spread keeps n examples evenly spaced over ex (all when n <= 0 or ex is short), so a capped split still
+// covers every person and attribute the split has.
+func spread(ex []fastslow.Example, n int) []fastslow.Example {
+	if n <= 0 || len(ex) <= n {
+		return ex
+	}
+	out := make([]fastslow.Example, n)
+	for i := range out {
+		out[i] = ex[i*len(ex)/n]
+	}
+	return out
+}
