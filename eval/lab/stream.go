@@ -224,7 +224,7 @@ func streamRun(ctx context.Context, opt StreamOptions, dir string, policy fastsl
 		Base: opt.Base, Server: srv,
 		Slow:     fastslow.SlowOptions{Steps: opt.Steps, Chunk: opt.Chunk, LR: opt.LR, BatchSize: opt.BatchSize, Seed: uint64(seed)},
 		FSTSteps: opt.FSTSteps, Budget: opt.Budget,
-		Probe:    probe,
+		Probe: probe,
 	})
 	if err != nil {
 		return run, err
