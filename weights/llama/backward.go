@@ -138,6 +138,12 @@ func (b *backState) block(l int, dx []float32) {
 		ropeBackward(b.dq[s.off*d:], s.n, c.Heads, p.rope, s.pos0)
 		ropeBackward(b.dk[s.off*kv:], s.n, c.KVHeads, p.rope, s.pos0)
 	}
+	// The biases are added before RoPE: their gradients are the column sums of dq, dk and dv.
+	if lw.bq != nil && b.trainBase {
+		colSums(lw.bq.Grad, b.dq[:n*d])
+		colSums(lw.bk.Grad, b.dk[:n*kv])
+		colSums(lw.bv.Grad, b.dv[:n*kv])
+	}
 	// The first block's input gradient is only needed for the token embeddings.
 	var dxn []float32
 	if l > 0 || b.trainBase {
@@ -186,5 +192,15 @@ func (b *backState) linear(dx, dy, x []float32, l, i int, la *layerActs) {
 	matMulBackW(lp.a.Grad, dxa, x, n, in, r)
 	if dx != nil {
 		matMulBackX(dx, dxa, lp.a.Data, n, in, r)
+	}
+}
+
+// colSums adds the sum of the rows of y (rows of len(g) values) to g.
+func colSums(g, y []float32) {
+	w := len(g)
+	for r := 0; r+w <= len(y); r += w {
+		for j, v := range y[r : r+w] {
+			g[j] += v
+		}
 	}
 }

@@ -1,6 +1,6 @@
 // Package llama is a llama-family decoder in Go: forward pass, backward pass, LoRA adapters and incremental
 // generation, in float32, with numerics that follow llama.cpp as Ollama runs it for general.architecture =
-// llama.
+// llama and qwen2.
 //
 // The network (llama.cpp's build_llama) is, for tokens x:
 //
@@ -14,7 +14,9 @@
 //
 // with rms_norm(x) = x/sqrt(mean(x²)+eps), RoPE in llama.cpp's NORMAL mode (adjacent pairs rotated by
 // pos·base^(−2i/head_dim)), causal grouped-query attention scaled by 1/sqrt(head_dim), and an adapted matrix
-// computing W·x + scale·B(A·x). Tensors carry their GGUF names and ggml shapes, and are stored row-major
+// computing W·x + scale·B(A·x). Llama 3.1/3.2 divide each pair's frequency by a factor from rope_freqs.weight
+// (and older long-context models scale all angles linearly); qwen2 adds biases to attn_q, attn_k and attn_v
+// and rotates pairs (i, i+head_dim/2), llama.cpp's NEOX mode. Tensors carry their GGUF names and ggml shapes, and are stored row-major
 // [n_out][n_in] like GGUF data, so weights copy straight in and out.
 //
 // Each layer's forward sits next to its backward (layers.go); every backward is checked against finite

@@ -68,3 +68,19 @@ func ExampleNewAdapter() {
 	// scored tokens: 2
 	// loss went down: true
 }
+
+// A qwen2 model differs from a llama one in its Config: the network gains q/k/v biases and rotates the two
+// halves of each head; everything else (adapters, training, generation) works the same.
+func ExampleArchitectures() {
+	fmt.Println(llama.Architectures())
+	m, err := llama.New(llama.Config{Arch: llama.ArchQwen2, Vocab: 32, Dim: 16, Hidden: 32, Layers: 1, Heads: 2,
+		KVHeads: 1, ContextLength: 64, RopeBase: 1e6, NormEps: 1e-6, TiedOutput: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	p, _ := m.Tensor("blk.0.attn_k.bias")
+	fmt.Println(p.Name, p.Shape)
+	// Output:
+	// [llama qwen2]
+	// blk.0.attn_k.bias [8]
+}

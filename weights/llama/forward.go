@@ -183,7 +183,8 @@ func (p *pass) block(l int, la *layerActs) []float32 {
 }
 
 // linear computes y = x·Wᵀ for block l's matrix i (of linearNames), plus Scale·(x·Aᵀ)·Bᵀ when the adapter
-// targets it, in llama.cpp's order (the LoRA term is scaled, then added).
+// targets it and plus the bias when the matrix has one, in llama.cpp's order (the LoRA term is scaled, then
+// added; the bias comes last).
 func (p *pass) linear(y, x []float32, l, i int, la *layerActs) {
 	w := p.m.layers[l].linear(linearNames[i])
 	in, out := w.Shape[0], w.Shape[1]
@@ -196,23 +197,36 @@ func (p *pass) linear(y, x []float32, l, i int, la *layerActs) {
 	} else {
 		matMul(y, x, w.Data, p.n, in, out)
 	}
-	lp := p.a.pair(l, i)
-	if lp == nil {
-		return
+	if lp := p.a.pair(l, i); lp != nil {
+		r := p.a.Config.Rank
+		if la.xa[i] == nil {
+			la.xa[i] = make([]float32, p.n*r)
+		}
+		xa := la.xa[i]
+		matMul(xa, x, lp.a.Data, p.n, in, r)
+		t := getScratch(p.n * out)
+		matMul(t, xa, lp.b.Data, p.n, r, out)
+		s := p.a.scale
+		for j, v := range t {
+			y[j] += s * v
+		}
+		putScratch(t)
 	}
-	r := p.a.Config.Rank
-	if la.xa[i] == nil {
-		la.xa[i] = make([]float32, p.n*r)
+	// llama.cpp adds the bias to the adapted product (ggml_add after llm_build_lora_mm).
+	if b := p.m.layers[l].bias(i); b != nil {
+		addRows(y[:p.n*out], b.Data)
 	}
-	xa := la.xa[i]
-	matMul(xa, x, lp.a.Data, p.n, in, r)
-	t := getScratch(p.n * out)
-	matMul(t, xa, lp.b.Data, p.n, r, out)
-	s := p.a.scale
-	for j, v := range t {
-		y[j] += s * v
+}
+
+// addRows adds b to every row of y (rows of len(b) values).
+func addRows(y, b []float32) {
+	w := len(b)
+	for r := 0; r+w <= len(y); r += w {
+		row := y[r : r+w]
+		for j, v := range b {
+			row[j] += v
+		}
 	}
-	putScratch(t)
 }
 
 // Logits runs the full causal forward over tokens and returns the next-token logits of every position,
@@ -282,7 +296,7 @@ func (m *Model) newPass(seqs [][]int32, a *Adapter, keep bool) (*pass, error) {
 	if p.n == 0 {
 		return nil, errors.New("no tokens")
 	}
-	p.rope = newRopeTable(0, longest, m.headDim, m.Config.RopeBase)
+	p.rope = m.ropeTable(0, longest)
 	return p, nil
 }
 

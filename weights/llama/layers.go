@@ -71,32 +71,63 @@ func rmsNormBackward(dx, dw, dy, x, inv, w []float32, n, d int) {
 }
 
 // ropeTable holds cos and sin of the rotation angles for positions start, start+1, ...: entry [p-start][i] is
-// for the pair (2i, 2i+1) of a head.
+// for the i-th rotated pair of a head, which is (2i, 2i+1) in NORMAL mode and (i, i+half) in NEOX mode.
 type ropeTable struct {
 	start, half int
+	neox        bool
 	cos, sin    []float32
 }
 
-// newRopeTable computes the angles theta_i = p · base^(−2i/headDim) for count positions from start, the way
-// ggml_rope_cache_init does in NORMAL mode: theta starts at p and is multiplied by powf(base, −2/headDim) once
-// per pair, in float32, so the rounding matches llama.cpp.
-func newRopeTable(start, count, headDim int, base float32) *ropeTable {
+// ropeTable returns the rotation angles of m for count positions from start.
+func (m *Model) ropeTable(start, count int) *ropeTable {
+	c := m.Config
+	var factors []float32
+	if m.ropeFreqs != nil {
+		factors = m.ropeFreqs.Data
+	}
+	freqScale := float32(1)
+	if c.RopeScale != 0 {
+		freqScale = 1 / c.RopeScale
+	}
+	t := newRopeTable(start, count, m.headDim, c.RopeBase, freqScale, factors)
+	t.neox = c.ropeNeoX()
+	return t
+}
+
+// newRopeTable computes the angles theta_i = freqScale · p · base^(−2i/headDim) / factors[i] for count
+// positions from start, the way ggml_rope_cache_init does without YaRN: theta starts at p and is multiplied
+// by powf(base, −2/headDim) once per pair, then divided by the pair's factor and scaled, all in float32, so
+// the rounding matches llama.cpp. factors may be nil (all 1).
+func newRopeTable(start, count, headDim int, base, freqScale float32, factors []float32) *ropeTable {
 	half := headDim / 2
 	t := &ropeTable{start: start, half: half, cos: make([]float32, count*half), sin: make([]float32, count*half)}
 	scale := float32(math.Pow(float64(base), float64(float32(-2)/float32(headDim))))
 	for p := range count {
 		theta := float32(start + p)
 		for i := range half {
-			t.cos[p*half+i] = float32(math.Cos(float64(theta)))
-			t.sin[p*half+i] = float32(math.Sin(float64(theta)))
+			th := theta
+			if factors != nil {
+				th /= factors[i]
+			}
+			th *= freqScale
+			t.cos[p*half+i] = float32(math.Cos(float64(th)))
+			t.sin[p*half+i] = float32(math.Sin(float64(th)))
 			theta *= scale
 		}
 	}
 	return t
 }
 
-// ropeForward rotates, in place, each adjacent pair (x[2i], x[2i+1]) of every head of n rows of heads·headDim
-// values; row r is at position pos0+r.
+// pair returns the offsets of the two values rotated together as pair i of a head.
+func (t *ropeTable) pair(i int) (int, int) {
+	if t.neox {
+		return i, i + t.half
+	}
+	return 2 * i, 2*i + 1
+}
+
+// ropeForward rotates, in place, each pair of every head of n rows of heads·headDim values; row r is at
+// position pos0+r.
 func ropeForward(x []float32, n, heads int, t *ropeTable, pos0 int) {
 	hd := 2 * t.half
 	for r := range n {
@@ -105,9 +136,10 @@ func ropeForward(x []float32, n, heads int, t *ropeTable, pos0 int) {
 		for h := range heads {
 			v := x[(r*heads+h)*hd:][:hd]
 			for i := range t.half {
-				x0, x1 := v[2*i], v[2*i+1]
-				v[2*i] = x0*cs[i] - x1*sn[i]
-				v[2*i+1] = x0*sn[i] + x1*cs[i]
+				a, b := t.pair(i)
+				x0, x1 := v[a], v[b]
+				v[a] = x0*cs[i] - x1*sn[i]
+				v[b] = x0*sn[i] + x1*cs[i]
 			}
 		}
 	}
@@ -123,9 +155,10 @@ func ropeBackward(dx []float32, n, heads int, t *ropeTable, pos0 int) {
 		for h := range heads {
 			v := dx[(r*heads+h)*hd:][:hd]
 			for i := range t.half {
-				d0, d1 := v[2*i], v[2*i+1]
-				v[2*i] = d0*cs[i] + d1*sn[i]
-				v[2*i+1] = -d0*sn[i] + d1*cs[i]
+				a, b := t.pair(i)
+				d0, d1 := v[a], v[b]
+				v[a] = d0*cs[i] + d1*sn[i]
+				v[b] = -d0*sn[i] + d1*cs[i]
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 )
 
 // Model is a llama-family decoder with float32 weights in GGUF layout. A Model is safe for concurrent
@@ -17,8 +18,10 @@ type Model struct {
 	tokEmbd   *Param // [vocab][dim]
 	outNorm   *Param // [dim]
 	output    *Param // [vocab][dim]; the same Param as tokEmbd when tied
+	ropeFreqs *Param // [headDim/2] frequency divisors, or nil
 	layers    []layer
-	params    []*Param
+	params    []*Param // trained tensors
+	consts    []*Param // constant tensors (rope_freqs)
 	byName    map[string]*Param
 	headDim   int
 	kvDim     int // KVHeads·headDim
@@ -28,6 +31,7 @@ type Model struct {
 // layer holds one transformer block's tensors.
 type layer struct {
 	attnNorm, wq, wk, wv, wo *Param
+	bq, bk, bv               *Param // projection biases (qwen2), else nil
 	ffnNorm, gate, up, down  *Param
 }
 
@@ -61,17 +65,26 @@ func New(cfg Config) (*Model, error) {
 	m.layers = make([]layer, cfg.Layers)
 	for i := range m.layers {
 		pre := fmt.Sprintf("blk.%d.", i)
-		m.layers[i] = layer{
-			attnNorm: add(pre+"attn_norm.weight", d),
-			wq:       add(pre+"attn_q.weight", d, d),
-			wk:       add(pre+"attn_k.weight", d, kv),
-			wv:       add(pre+"attn_v.weight", d, kv),
-			wo:       add(pre+"attn_output.weight", d, d),
-			ffnNorm:  add(pre+"ffn_norm.weight", d),
-			gate:     add(pre+"ffn_gate.weight", d, h),
-			up:       add(pre+"ffn_up.weight", d, h),
-			down:     add(pre+"ffn_down.weight", h, d),
+		l := &m.layers[i]
+		// GGUF order: a bias follows its matrix.
+		l.attnNorm = add(pre+"attn_norm.weight", d)
+		l.wq = add(pre+"attn_q.weight", d, d)
+		if cfg.qkvBias() {
+			l.bq = add(pre+"attn_q.bias", d)
 		}
+		l.wk = add(pre+"attn_k.weight", d, kv)
+		if cfg.qkvBias() {
+			l.bk = add(pre+"attn_k.bias", kv)
+		}
+		l.wv = add(pre+"attn_v.weight", d, kv)
+		if cfg.qkvBias() {
+			l.bv = add(pre+"attn_v.bias", kv)
+		}
+		l.wo = add(pre+"attn_output.weight", d, d)
+		l.ffnNorm = add(pre+"ffn_norm.weight", d)
+		l.gate = add(pre+"ffn_gate.weight", d, h)
+		l.up = add(pre+"ffn_up.weight", d, h)
+		l.down = add(pre+"ffn_down.weight", h, d)
 	}
 	m.outNorm = add("output_norm.weight", d)
 	if cfg.TiedOutput {
@@ -79,7 +92,29 @@ func New(cfg Config) (*Model, error) {
 	} else {
 		m.output = add("output.weight", d, cfg.Vocab)
 	}
+	if cfg.RopeFreqFactors {
+		// One tensor for all blocks, as llama.cpp shares it; factors of 1 leave RoPE unchanged.
+		m.ropeFreqs = &Param{Name: "rope_freqs.weight", Shape: []int{m.headDim / 2}, Data: make([]float32, m.headDim/2)}
+		for i := range m.ropeFreqs.Data {
+			m.ropeFreqs.Data[i] = 1
+		}
+		m.consts = append(m.consts, m.ropeFreqs)
+		m.byName[m.ropeFreqs.Name] = m.ropeFreqs
+	}
 	return m, nil
+}
+
+// bias returns the bias added after block l's matrix i of linearNames, or nil.
+func (l *layer) bias(i int) *Param {
+	switch i {
+	case 0:
+		return l.bq
+	case 1:
+		return l.bk
+	case 2:
+		return l.bv
+	}
+	return nil
 }
 
 // linear returns the projection matrix of block l named by one of linearNames.
@@ -103,12 +138,12 @@ func (l *layer) linear(name string) *Param {
 	return nil
 }
 
-// InitRandom fills every matrix with normal values of standard deviation std and every norm weight with 1,
-// deterministically from seed.
+// InitRandom fills every matrix and bias with normal values of standard deviation std and every norm weight
+// with 1, deterministically from seed. Constant tensors (rope_freqs) keep their values.
 func (m *Model) InitRandom(seed uint64, std float32) {
 	rng := rand.New(rand.NewPCG(seed, 0x6c6c616d61)) // second word: "llama"
 	for _, p := range m.params {
-		if len(p.Shape) == 1 {
+		if len(p.Shape) == 1 && !strings.HasSuffix(p.Name, ".bias") {
 			for i := range p.Data {
 				p.Data[i] = 1
 			}
@@ -120,14 +155,20 @@ func (m *Model) InitRandom(seed uint64, std float32) {
 	}
 }
 
-// Tensors returns every base tensor with its GGUF name and ggml shape, in a fixed order (token_embd, the
-// blocks in order, output_norm, output). With a tied output there is no output.weight. The Params are the
-// model's own: writing to Data changes the model.
+// Tensors returns every trained base tensor with its GGUF name and ggml shape, in a fixed order (token_embd,
+// the blocks in order, output_norm, output). With a tied output there is no output.weight. The Params are
+// the model's own: writing to Data changes the model.
 func (m *Model) Tensors() []*Param {
 	return append([]*Param(nil), m.params...)
 }
 
-// Tensor returns the base tensor with the given GGUF name.
+// Constants returns the base tensors that are part of the model but never trained: rope_freqs.weight when
+// Config.RopeFreqFactors is set, else none. A saved model must include them.
+func (m *Model) Constants() []*Param {
+	return append([]*Param(nil), m.consts...)
+}
+
+// Tensor returns the base tensor (trained or constant) with the given GGUF name.
 func (m *Model) Tensor(name string) (*Param, bool) {
 	p, ok := m.byName[name]
 	return p, ok

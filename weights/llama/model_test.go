@@ -2,6 +2,7 @@ package llama
 
 import (
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -14,17 +15,28 @@ func tinyConfig(tied bool) Config {
 
 func newTiny(t testing.TB, tied bool, seed uint64) *Model {
 	t.Helper()
-	m, err := New(tinyConfig(tied))
+	return newTinyConfig(t, tinyConfig(tied), seed)
+}
+
+// newTinyConfig returns a random model of shape c with norm weights away from 1 (so a wrong use of them
+// shows) and, when c has them, RoPE frequency factors that differ from pair to pair.
+func newTinyConfig(t testing.TB, c Config, seed uint64) *Model {
+	t.Helper()
+	m, err := New(c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m.InitRandom(seed, 0.3)
-	// Norm weights away from 1 so a wrong use of them shows.
 	for _, p := range m.Tensors() {
-		if len(p.Shape) == 1 {
+		if strings.HasSuffix(p.Name, "norm.weight") {
 			for i := range p.Data {
 				p.Data[i] = 0.8 + 0.05*float32(i%9)
 			}
+		}
+	}
+	if p, ok := m.Tensor("rope_freqs.weight"); ok {
+		for i := range p.Data {
+			p.Data[i] = 1 + 1.5*float32(i%3)
 		}
 	}
 	return m

@@ -45,6 +45,13 @@ func refLogits(m *Model, tokens []int32, a *Adapter) [][]float64 {
 				}
 			}
 		}
+		if b := m.layers[l].bias(targetIndex(name)); b != nil {
+			for t := range y {
+				for o := range y[t] {
+					y[t][o] += float64(b.Data[o])
+				}
+			}
+		}
 		return y
 	}
 	norm := func(x [][]float64, w []float32) [][]float64 {
@@ -67,9 +74,19 @@ func refLogits(m *Model, tokens []int32, a *Adapter) [][]float64 {
 			for h := range heads {
 				for i := 0; i < hd/2; i++ {
 					theta := float64(t) * math.Pow(float64(c.RopeBase), -2*float64(i)/float64(hd))
-					x0, x1 := x[t][h*hd+2*i], x[t][h*hd+2*i+1]
-					x[t][h*hd+2*i] = x0*math.Cos(theta) - x1*math.Sin(theta)
-					x[t][h*hd+2*i+1] = x0*math.Sin(theta) + x1*math.Cos(theta)
+					if m.ropeFreqs != nil {
+						theta /= float64(m.ropeFreqs.Data[i])
+					}
+					if c.RopeScale != 0 {
+						theta /= float64(c.RopeScale)
+					}
+					a, b := h*hd+2*i, h*hd+2*i+1 // llama: adjacent pairs
+					if c.Architecture() == ArchQwen2 {
+						a, b = h*hd+i, h*hd+i+hd/2 // qwen2: the two halves of the head
+					}
+					x0, x1 := x[t][a], x[t][b]
+					x[t][a] = x0*math.Cos(theta) - x1*math.Sin(theta)
+					x[t][b] = x0*math.Sin(theta) + x1*math.Cos(theta)
 				}
 			}
 		}

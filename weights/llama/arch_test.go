@@ -1,0 +1,188 @@
+package llama
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// archVariants are the network variants the package runs, each checked against the float64 reference and
+// finite differences: llama-3 style RoPE (frequency factors and linear scaling) and qwen2 (q/k/v biases,
+// NEOX RoPE), with a tied output.
+func archVariants() map[string]Config {
+	llama3 := tinyConfig(true)
+	llama3.RopeFreqFactors = true
+	llama3.RopeScale = 2
+	qwen2 := tinyConfig(true)
+	qwen2.Arch = ArchQwen2
+	return map[string]Config{"llama3": llama3, "qwen2": qwen2}
+}
+
+func TestArchTensors(t *testing.T) {
+	tests := []struct {
+		arch   string
+		freqs  bool
+		biases bool
+	}{
+		{ArchLlama, false, false},
+		{"", true, false},
+		{ArchQwen2, false, true},
+	}
+	for _, tt := range tests {
+		c := tinyConfig(true)
+		c.Arch, c.RopeFreqFactors = tt.arch, tt.freqs
+		m := newTinyConfig(t, c, 1)
+		_, hasBias := m.Tensor("blk.1.attn_k.bias")
+		if hasBias != tt.biases {
+			t.Errorf("%q: attn_k.bias present = %v", tt.arch, hasBias)
+		}
+		if tt.biases {
+			for _, name := range []string{"blk.0.attn_q.bias", "blk.0.attn_k.bias", "blk.0.attn_v.bias"} {
+				p, ok := m.Tensor(name)
+				if !ok {
+					t.Fatalf("missing %s", name)
+				}
+				if want := map[bool]int{true: c.Dim, false: c.KVHeads * c.HeadDim()}[name == "blk.0.attn_q.bias"]; !slices.Equal(p.Shape, []int{want}) {
+					t.Errorf("%s: shape %v, want [%d]", name, p.Shape, want)
+				}
+				if slices.Max(p.Data) == slices.Min(p.Data) {
+					t.Errorf("%s: InitRandom left it constant", name)
+				}
+			}
+		}
+		f, ok := m.Tensor("rope_freqs.weight")
+		if ok != tt.freqs || len(m.Constants()) != map[bool]int{true: 1}[tt.freqs] {
+			t.Errorf("%q: rope_freqs present = %v, %d constants", tt.arch, ok, len(m.Constants()))
+		}
+		if ok && !slices.Equal(f.Shape, []int{c.HeadDim() / 2}) {
+			t.Errorf("rope_freqs shape %v", f.Shape)
+		}
+		for _, p := range m.Tensors() {
+			if p.Name == "rope_freqs.weight" {
+				t.Error("rope_freqs is listed as a trained tensor")
+			}
+		}
+	}
+	bad := tinyConfig(false)
+	bad.Arch = "gemma3"
+	if _, err := New(bad); err == nil {
+		t.Error("New accepted architecture gemma3")
+	}
+}
+
+func TestArchLogitsMatchReference(t *testing.T) {
+	for name, c := range archVariants() {
+		m := newTinyConfig(t, c, 7)
+		tokens := []int32{1, 5, 3, 9, 0, 10, 2, 2, 7}
+		got, err := m.Logits(tokens, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := refLogits(m, tokens, nil)
+		for i := range tokens {
+			for j := range c.Vocab {
+				if d := math.Abs(float64(got[i*c.Vocab+j]) - want[i][j]); d > 1e-4 {
+					t.Fatalf("%s: logit [%d][%d] = %v, reference %v", name, i, j, got[i*c.Vocab+j], want[i][j])
+				}
+			}
+		}
+	}
+}
+
+// TestArchFeaturesMatter makes sure each feature changes the output, so the reference comparison above
+// cannot pass with the feature ignored on both sides.
+func TestArchFeaturesMatter(t *testing.T) {
+	tokens := []int32{1, 5, 3, 9, 0, 10}
+	logits := func(c Config, edit func(*Model)) []float32 {
+		m := newTinyConfig(t, c, 7)
+		if edit != nil {
+			edit(m)
+		}
+		z, err := m.Logits(tokens, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return z
+	}
+	qwen := archVariants()["qwen2"]
+	llamaSame := qwen
+	llamaSame.Arch = ArchLlama
+	zeroBias := func(m *Model) {
+		for _, l := range m.layers {
+			clear(l.bq.Data)
+			clear(l.bk.Data)
+			clear(l.bv.Data)
+		}
+	}
+	if slices.Equal(logits(qwen, zeroBias), logits(llamaSame, nil)) {
+		t.Error("qwen2 without biases equals llama: NEOX RoPE has no effect")
+	}
+	if slices.Equal(logits(qwen, nil), logits(qwen, zeroBias)) {
+		t.Error("qwen2 biases have no effect")
+	}
+	l3 := archVariants()["llama3"]
+	plain := l3
+	plain.RopeScale = 0
+	if slices.Equal(logits(l3, nil), logits(plain, nil)) {
+		t.Error("RopeScale has no effect")
+	}
+	ones := func(m *Model) {
+		for i := range m.ropeFreqs.Data {
+			m.ropeFreqs.Data[i] = 1
+		}
+	}
+	noFactors := plain
+	noFactors.RopeFreqFactors = false
+	if !slices.Equal(logits(plain, ones), logits(noFactors, nil)) {
+		t.Error("frequency factors of 1 change the output")
+	}
+	if slices.Equal(logits(plain, nil), logits(noFactors, nil)) {
+		t.Error("frequency factors have no effect")
+	}
+}
+
+func TestArchGrad(t *testing.T) {
+	for name, c := range archVariants() {
+		t.Run(name, func(t *testing.T) {
+			m := newTinyConfig(t, c, 3)
+			a, err := NewAdapter(m, LoRAConfig{Rank: 2, Alpha: 4, Targets: linearNames[:]}, 9)
+			if err != nil {
+				t.Fatal(err)
+			}
+			randomizeAdapter(a, 2)
+			loss, _, err := m.LossAndGrad(context.Background(), gradSeqs, a, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := refLoss(m, gradSeqs, a); math.Abs(loss-want) > 1e-4*want {
+				t.Fatalf("loss %v, reference %v", loss, want)
+			}
+			rng := rand.New(rand.NewPCG(5, 5))
+			for _, p := range append(m.Tensors(), a.Params()...) {
+				if err := checkGrad(m, gradSeqs, a, p, p.Grad, rng); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+}
+
+func TestArchGenerateMatchesFullForward(t *testing.T) {
+	for name, c := range archVariants() {
+		m := newTinyConfig(t, c, 11)
+		prompt := []int32{1, 2, 3}
+		out, err := m.Generate(context.Background(), prompt, 12, Sampler{}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq := slices.Clone(prompt)
+		for i, tok := range out {
+			if want := lastArgmax(t, m, seq, nil); tok != want {
+				t.Fatalf("%s step %d: cached decoding chose %d, full forward %d", name, i, tok, want)
+			}
+			seq = append(seq, tok)
+		}
+	}
+}
