@@ -201,8 +201,11 @@ func (f *FastChannel) Population(ctx context.Context, task string) ([]prompts.Ca
 // notes when nothing is promoted yet.
 func (f *FastChannel) Render(ctx context.Context, task, input string) (string, error) {
 	v, err := f.Store.Current(ctx, task)
-	if errors.Is(err, prompts.ErrNoVersion) || errors.Is(err, prompts.ErrUnknownTask) {
+	if errors.Is(err, prompts.ErrUnknownTask) {
 		return input, nil
+	}
+	if errors.Is(err, prompts.ErrNoVersion) {
+		return f.RenderCandidate(ctx, prompts.Candidate{Task: task}, input)
 	}
 	if err != nil {
 		return "", err

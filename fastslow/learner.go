@@ -167,6 +167,7 @@ type Learner struct {
 	mu        sync.Mutex          // serializes Learn
 	retention map[string][]string // task → rendered validation prompts kept for the forgetting budget
 	answers   map[string][]Example
+	queue     map[string][]Example // corrections from Feedback waiting for a weight round
 }
 
 // NewLearner opens (or creates) a learner's state in cfg.Dir.
@@ -187,7 +188,7 @@ func NewLearner(ctx context.Context, cfg Config) (*Learner, error) {
 		store.Close()
 		return nil, fmt.Errorf("learner: %w", err)
 	}
-	l := &Learner{cfg: cfg, store: store, slow: slow, retention: map[string][]string{}, answers: map[string][]Example{}}
+	l := &Learner{cfg: cfg, store: store, slow: slow, retention: map[string][]string{}, answers: map[string][]Example{}, queue: map[string][]Example{}}
 	tok := cfg.Base.Tokenizer
 	l.fast = &FastChannel{
 		Store: store, Demos: cfg.Demos, Notes: cfg.Notes, MaxChars: cfg.MaxPromptChars,
@@ -232,11 +233,16 @@ func (l *Learner) Prompt(ctx context.Context, task, input string) (string, error
 
 // Answer serves input for task: the promoted prompt with the promoted adapter.
 func (l *Learner) Answer(ctx context.Context, task, input string) (string, error) {
+	return l.AnswerN(ctx, task, input, l.cfg.MaxNewTokens)
+}
+
+// AnswerN is Answer with at most maxTokens new tokens.
+func (l *Learner) AnswerN(ctx context.Context, task, input string, maxTokens int) (string, error) {
 	p, err := l.Prompt(ctx, task, input)
 	if err != nil {
 		return "", err
 	}
-	return l.cfg.Server.Generate(ctx, l.slow.Handle(), p, l.cfg.MaxNewTokens)
+	return l.cfg.Server.Generate(ctx, l.slow.Handle(), p, maxTokens)
 }
 
 // Accuracy is the share of examples Answer gets exactly right.
