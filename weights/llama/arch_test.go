@@ -186,3 +186,25 @@ func TestArchGenerateMatchesFullForward(t *testing.T) {
 		}
 	}
 }
+
+func TestAdapterArchitecture(t *testing.T) {
+	q := newTinyConfig(t, archVariants()["qwen2"], 1)
+	a, err := NewAdapter(q, LoRAConfig{Rank: 2, Targets: []string{"attn_q"}}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := a.Architecture(); got != ArchQwen2 {
+		t.Errorf("Architecture() = %q", got)
+	}
+	l := newTiny(t, true, 1) // same shapes, other architecture
+	if _, err := l.Logits([]int32{1, 2}, a); err == nil {
+		t.Error("a qwen2 adapter ran on a llama model")
+	}
+	b, err := NewAdapter(l, LoRAConfig{Rank: 2, Targets: []string{"attn_q"}}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.Architecture(); got != ArchLlama {
+		t.Errorf("Architecture() = %q, want llama for an empty Config.Arch", got)
+	}
+}

@@ -133,12 +133,19 @@ func (a *Adapter) ZeroGrad() {
 	}
 }
 
-// check reports whether a fits m: both must have the same block shapes.
+// Architecture returns the architecture of the model the adapter was made for (a Config.Arch value, never
+// empty). An adapter applies only to models of that architecture.
+func (a *Adapter) Architecture() string { return a.base.Architecture() }
+
+// check reports whether a fits m: both must have the same architecture and block shapes.
 func (a *Adapter) check(m *Model) error {
 	if a == nil {
 		return nil
 	}
 	b, c := a.base, m.Config
+	if b.Architecture() != c.Architecture() {
+		return fmt.Errorf("adapter made for a %s model, model is %s", b.Architecture(), c.Architecture())
+	}
 	if b.Dim != c.Dim || b.Hidden != c.Hidden || b.Layers != c.Layers || b.Heads != c.Heads || b.KVHeads != c.KVHeads {
 		return fmt.Errorf("adapter made for dim %d hidden %d layers %d heads %d/%d, model has %d %d %d %d/%d",
 			b.Dim, b.Hidden, b.Layers, b.Heads, b.KVHeads, c.Dim, c.Hidden, c.Layers, c.Heads, c.KVHeads)
