@@ -8,25 +8,33 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/fastslow/fastslow/adapters/ollama"
 	"github.com/fastslow/fastslow/fastslow"
+	"github.com/fastslow/fastslow/internal/config"
 	"github.com/fastslow/fastslow/weights"
 )
 
 func newDeployCmd() *cobra.Command {
 	var (
-		base, adapter, name, host string
-		asJSON                    bool
+		adapter, name string
+		asJSON        bool
 	)
 	cmd := &cobra.Command{
-		Use:   "deploy --base MODEL.gguf --adapter ADAPTER.gguf [--name NAME]",
+		Use:   "deploy --base MODEL --adapter ADAPTER.gguf [--name NAME]",
 		Short: "Create an Ollama model from a base GGUF and a LoRA adapter",
 		Long: `Deploy uploads the base model (once; it is named after its content) and the adapter to Ollama and creates
 the adapted model (FROM base + ADAPTER). The adapter is checked against the base before anything is uploaded.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if base == "" || adapter == "" {
+			l, err := conf(cmd)
+			if err != nil {
+				return err
+			}
+			if l.Model == "" || adapter == "" {
 				return usagef("--base and --adapter are required")
+			}
+			base, err := modelPath(cmd.Context(), l)
+			if err != nil {
+				return err
 			}
 			m, err := weights.Load(base)
 			if err != nil {
@@ -38,7 +46,7 @@ the adapted model (FROM base + ADAPTER). The adapter is checked against the base
 			if name == "" {
 				name = fastslow.ModelPrefix + strings.TrimSuffix(filepath.Base(adapter), filepath.Ext(adapter))
 			}
-			c, err := client(host)
+			c, err := client(l)
 			if err != nil {
 				return err
 			}
@@ -62,17 +70,9 @@ the adapted model (FROM base + ADAPTER). The adapter is checked against the base
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&base, "base", "", "base model GGUF file")
+	config.AddFlagAs(f, "base", "model", "base model: a GGUF file or an Ollama model name")
 	f.StringVar(&adapter, "adapter", "", "LoRA adapter GGUF file")
 	f.StringVar(&name, "name", "", "name of the adapted model (default fastslow-<adapter file name>)")
-	f.StringVar(&host, "host", "", "Ollama address (default $OLLAMA_HOST or 127.0.0.1:11434)")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
-}
-
-func client(host string) (*ollama.Client, error) {
-	if host == "" {
-		return ollama.FromEnv(ollama.Options{})
-	}
-	return ollama.New(host, ollama.Options{})
 }

@@ -66,7 +66,7 @@ func TestBadInput(t *testing.T) {
 		{"missing data file", []string{"score", "--model", base, "--data", filepath.Join(dir, "none.jsonl")}, exitFailure, "none.jsonl"},
 		{"truncated model", []string{"generate", "--model", truncated, "hello"}, exitFailure, "truncated.gguf"},
 		{"adapter as model", []string{"generate", "--model", adapter, "hello"}, exitFailure, "is a LoRA adapter"},
-		{"ollama unreachable", []string{"deploy", "--base", base, "--adapter", adapter, "--host", closed}, exitFailure, "not reachable"},
+		{"ollama unreachable", []string{"deploy", "--base", base, "--adapter", adapter, "--host", closed}, exitUnreachable, "not reachable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,14 +5,23 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fastslow/fastslow/internal/config"
 	"github.com/fastslow/fastslow/weights"
 	"github.com/fastslow/fastslow/weights/llama"
 )
 
-// loadModel loads a base model and, if adapterPath is set, an adapter checked against it.
-func loadModel(base, adapterPath string) (*weights.Model, *llama.Adapter, error) {
-	if base == "" {
+// loadModel loads the configured model and, if adapterPath is set, an adapter checked against it.
+func loadModel(cmd *cobra.Command, adapterPath string) (*weights.Model, *llama.Adapter, error) {
+	l, err := conf(cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	if l.Model == "" {
 		return nil, nil, usagef("--model is required")
+	}
+	base, err := modelPath(cmd.Context(), l)
+	if err != nil {
+		return nil, nil, err
 	}
 	m, err := weights.Load(base)
 	if err != nil {
@@ -30,13 +39,13 @@ func loadModel(base, adapterPath string) (*weights.Model, *llama.Adapter, error)
 
 func newGenerateCmd() *cobra.Command {
 	var (
-		model, adapter, prompt string
-		maxTokens              int
-		temperature, topP      float32
-		seed                   uint64
+		adapter, prompt   string
+		maxTokens         int
+		temperature, topP float32
+		seed              uint64
 	)
 	cmd := &cobra.Command{
-		Use:   "generate --model MODEL.gguf [--adapter ADAPTER.gguf] PROMPT",
+		Use:   "generate --model MODEL [--adapter ADAPTER.gguf] PROMPT",
 		Short: "Continue a prompt with the in-process engine",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -46,7 +55,7 @@ func newGenerateCmd() *cobra.Command {
 			if prompt == "" {
 				return usagef("a prompt is required")
 			}
-			m, a, err := loadModel(model, adapter)
+			m, a, err := loadModel(cmd, adapter)
 			if err != nil {
 				return err
 			}
@@ -63,7 +72,7 @@ func newGenerateCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&model, "model", "", "model GGUF file")
+	config.AddFlagAs(f, "model", "model", "model: a GGUF file or an Ollama model name")
 	f.StringVar(&adapter, "adapter", "", "LoRA adapter GGUF file")
 	f.StringVar(&prompt, "prompt", "", "the prompt (or give it as the argument)")
 	f.IntVar(&maxTokens, "max-tokens", 64, "most tokens to generate")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fastslow/fastslow/adapters/ollama"
 	"github.com/fastslow/fastslow/eval/world"
+	"github.com/fastslow/fastslow/internal/config"
 	"github.com/fastslow/fastslow/internal/ollamatest"
 	"github.com/fastslow/fastslow/internal/tinymodel"
 	"github.com/fastslow/fastslow/weights/gguf"
@@ -38,13 +39,17 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// runCLI runs the binary and returns stdout, stderr and the exit code.
+// runCLI runs the binary and returns stdout, stderr and the exit code. It runs hermetically: in an empty
+// working directory, with an empty home (FASTSLOW_HOME) and no configuration from the developer's
+// environment; env adds variables and overrides those.
 func runCLI(t *testing.T, env []string, args ...string) (string, string, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(hermeticEnv(), "FASTSLOW_HOME="+t.TempDir())
+	cmd.Env = append(cmd.Env, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -55,6 +60,19 @@ func runCLI(t *testing.T, env []string, args ...string) (string, string, int) {
 		t.Fatalf("run fastslow %v: %v", args, err)
 	}
 	return stdout.String(), stderr.String(), code
+}
+
+// hermeticEnv is the test's environment without the variables that configure fastslow.
+func hermeticEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if _, isKey := config.Lookup(strings.ToLower(strings.TrimPrefix(name, config.EnvPrefix))); strings.HasPrefix(name, config.EnvPrefix) && isKey || name == "FASTSLOW_CONFIG" {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }
 
 // facts are new prompt→completion pairs no random model knows.

@@ -7,6 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fastslow/fastslow/internal/config"
+	"github.com/fastslow/fastslow/internal/progress"
 	"github.com/fastslow/fastslow/weights/llama"
 )
 
@@ -23,11 +25,11 @@ type Score struct {
 
 func newScoreCmd() *cobra.Command {
 	var (
-		model, adapter, data string
-		asJSON               bool
+		adapter, data string
+		asJSON, quiet bool
 	)
 	cmd := &cobra.Command{
-		Use:   "score --model MODEL.gguf [--adapter ADAPTER.gguf] --data EXAMPLES.jsonl",
+		Use:   "score --model MODEL [--adapter ADAPTER.gguf] --data EXAMPLES.jsonl",
 		Short: "Mean log-likelihood and exact match of a model over examples",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -35,12 +37,14 @@ func newScoreCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, a, err := loadModel(model, adapter)
+			m, a, err := loadModel(cmd, adapter)
 			if err != nil {
 				return err
 			}
 			var s Score
 			var sum float64
+			meter := progress.New(cmd.ErrOrStderr(), len(ex), progress.Options{Label: "score", Unit: "examples", Mode: progressMode(quiet || asJSON)})
+			defer meter.Finish()
 			for i, e := range ex {
 				if err := cmd.Context().Err(); err != nil {
 					return err
@@ -66,7 +70,9 @@ func newScoreCmd() *cobra.Command {
 				} else if s.FirstMismatch == "" {
 					s.FirstMismatch = fmt.Sprintf("example %d: got %q, want %q", i+1, got, expected(e))
 				}
+				meter.Update(i+1, fmt.Sprintf("exact %d/%d", s.ExactMatches, i+1))
 			}
+			meter.Finish()
 			s.Examples = len(ex)
 			s.MeanLogLik = sum / float64(max(s.Tokens, 1))
 			s.ExactMatch = float64(s.ExactMatches) / float64(len(ex))
@@ -80,9 +86,10 @@ func newScoreCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&model, "model", "", "model GGUF file")
+	config.AddFlagAs(f, "model", "model", "model: a GGUF file or an Ollama model name")
 	f.StringVar(&adapter, "adapter", "", "LoRA adapter GGUF file")
 	f.StringVar(&data, "data", "", "examples, JSONL of {\"prompt\",\"completion\"[,\"answer\"]}")
-	f.BoolVar(&asJSON, "json", false, "print JSON")
+	f.BoolVar(&asJSON, "json", false, "print JSON and no progress")
+	f.BoolVar(&quiet, "quiet", false, "print only the summary, no progress")
 	return cmd
 }

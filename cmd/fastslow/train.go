@@ -3,10 +3,11 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/fastslow/fastslow/internal/config"
+	"github.com/fastslow/fastslow/internal/progress"
 	"github.com/fastslow/fastslow/weights"
 	"github.com/fastslow/fastslow/weights/llama"
 	"github.com/fastslow/fastslow/weights/train"
@@ -14,25 +15,35 @@ import (
 
 func newTrainCmd() *cobra.Command {
 	var (
-		base, data, out, checkpoint, targets string
-		rank, steps, batch, warmup, every    int
-		alpha                                float32
-		lr, clip                             float64
-		seed                                 uint64
-		asJSON, quiet                        bool
+		data, out, checkpoint string
+		warmup, every         int
+		clip                  float64
+		seed                  uint64
+		asJSON, quiet         bool
 	)
 	cmd := &cobra.Command{
-		Use:   "train --base MODEL.gguf --data TRAIN.jsonl --out ADAPTER.gguf",
+		Use:   "train --base MODEL --data TRAIN.jsonl --out ADAPTER.gguf",
 		Short: "Train a LoRA adapter on prompt/completion examples",
 		Long: `Train a LoRA adapter of a GGUF base model on a JSONL file of {"prompt","completion"} examples. The loss
 covers the completion and the end-of-sequence token only. The run checkpoints as it goes (--checkpoint, by default
-next to --out): interrupted with Ctrl-C or killed, the same command resumes where it stopped.`,
+next to --out): interrupted with Ctrl-C or killed, the same command resumes where it stopped.
+
+The base is a GGUF file or the name of an Ollama model whose GGUF is on this machine. The base, the LoRA shape
+and the training settings default to the configuration (see 'fastslow config').`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if base == "" || out == "" {
+			l, err := conf(cmd)
+			if err != nil {
+				return err
+			}
+			if l.Model == "" || out == "" {
 				return usagef("--base and --out are required")
 			}
 			ex, err := readExamples(data)
+			if err != nil {
+				return err
+			}
+			base, err := modelPath(cmd.Context(), l)
 			if err != nil {
 				return err
 			}
@@ -44,23 +55,19 @@ next to --out): interrupted with Ctrl-C or killed, the same command resumes wher
 				checkpoint = out + ".ckpt"
 			}
 			opt := weights.LoRAOptions{
-				LoRA: llama.LoRAConfig{Rank: rank, Alpha: alpha, Targets: strings.Split(targets, ",")},
+				LoRA: llama.LoRAConfig{Rank: l.Rank, Alpha: float32(l.Alpha), Targets: l.Targets},
 				Train: train.Options{
-					Steps: steps, BatchSize: batch, LR: lr, Warmup: warmup, Decay: train.DecayCosine,
+					Steps: l.Steps, BatchSize: l.Batch, LR: l.LR, Warmup: warmup, Decay: train.DecayCosine,
 					ClipNorm: clip, Seed: seed, CheckpointPath: checkpoint, CheckpointEvery: every,
 				},
 				Seed: seed,
 			}
 			w := cmd.OutOrStdout()
-			progress := func(p train.Progress) {
-				if quiet || asJSON {
-					return
-				}
-				if p.Step == 1 || p.Step == p.Total || p.Step%10 == 0 {
-					fmt.Fprintf(w, "step %4d/%d  loss %.4f  lr %.2e  %6.0f tokens/s\n", p.Step, p.Total, p.Loss, p.LR, p.TokensPerSec)
-				}
-			}
-			a, res, err := weights.FineTune(cmd.Context(), m, pairs(ex), opt, progress)
+			meter := progress.New(cmd.ErrOrStderr(), l.Steps, progress.Options{Label: "train", Unit: "steps", Mode: progressMode(quiet || asJSON)})
+			a, res, err := weights.FineTune(cmd.Context(), m, pairs(ex), opt, func(p train.Progress) {
+				meter.Update(p.Step, fmt.Sprintf("loss %.4f  lr %.2e  %.0f tokens/s", p.Loss, p.LR, p.TokensPerSec))
+			})
+			meter.Finish()
 			if err != nil {
 				if cmd.Context().Err() != nil {
 					return fmt.Errorf("%w (checkpoint kept in %s; run the same command to resume)", err, checkpoint)
@@ -82,21 +89,18 @@ next to --out): interrupted with Ctrl-C or killed, the same command resumes wher
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&base, "base", "", "base model GGUF file")
+	config.AddFlagAs(f, "base", "model", "base model: a GGUF file or an Ollama model name")
 	f.StringVar(&data, "data", "", "training examples, JSONL of {\"prompt\",\"completion\"}")
 	f.StringVar(&out, "out", "", "where to write the adapter GGUF")
 	f.StringVar(&checkpoint, "checkpoint", "", "checkpoint file (default OUT.ckpt)")
-	f.StringVar(&targets, "targets", strings.Join(weights.DefaultLoRA.Targets, ","), "projections to adapt (GGUF or PEFT names)")
-	f.IntVar(&rank, "rank", weights.DefaultLoRA.Rank, "LoRA rank")
-	f.Float32Var(&alpha, "alpha", weights.DefaultLoRA.Alpha, "LoRA alpha (the update is scaled by alpha/rank)")
-	f.IntVar(&steps, "steps", 200, "optimizer steps")
-	f.IntVar(&batch, "batch", 8, "sequences per step")
+	for _, k := range []string{"targets", "rank", "alpha", "steps", "batch", "lr"} {
+		config.AddFlag(f, k)
+	}
 	f.IntVar(&warmup, "warmup", 10, "warmup steps")
 	f.IntVar(&every, "checkpoint-every", 25, "steps between checkpoints")
-	f.Float64Var(&lr, "lr", 2e-3, "peak learning rate")
 	f.Float64Var(&clip, "clip", 1, "gradient norm clip (0: off)")
 	f.Uint64Var(&seed, "seed", 1, "seed for the adapter's initialization and the data order")
-	f.BoolVar(&asJSON, "json", false, "print a JSON summary instead of progress lines")
-	f.BoolVar(&quiet, "quiet", false, "print only the summary")
+	f.BoolVar(&asJSON, "json", false, "print a JSON summary and no progress")
+	f.BoolVar(&quiet, "quiet", false, "print only the summary, no progress")
 	return cmd
 }

@@ -23,6 +23,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -236,10 +237,14 @@ func findFile(opt Options, flags map[string]*pflag.Flag) (string, []string, erro
 	if f := flags["home"]; f != nil && f.Changed {
 		home = f.Value.String()
 	}
-	candidates := []string{filepath.Join(opt.Dir, FileName), filepath.Join(expandHome(home), FileName)}
-	if opt.Dir == "" {
-		candidates[0] = FileName
+	dir := opt.Dir
+	if dir == "" {
+		dir = "." // named absolutely below, so that messages say which directory was meant
 	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	candidates := []string{filepath.Join(dir, FileName), filepath.Join(expandHome(home), FileName)}
 	for _, c := range candidates {
 		if st, err := os.Stat(c); err == nil && !st.IsDir() {
 			return c, candidates, nil
@@ -352,7 +357,12 @@ func AddFlagAs(fs *pflag.FlagSet, name, key, usage string) {
 		usage = s.Doc
 	}
 	usage += " [" + s.Env() + "]"
+	// The flag's own default is only shown in help (Load takes defaults from the settings), and a default
+	// taken from the environment is explained by the usage text instead.
 	def := s.defaultValue()
+	if s.defaultSource != nil {
+		def = reflect.Zero(reflect.TypeOf(def)).Interface()
+	}
 	switch s.Kind {
 	case KindString:
 		fs.String(name, def.(string), usage)

@@ -92,7 +92,7 @@ func (s Setting) defaultValue() any {
 var settings = []Setting{
 	{
 		Key: "host", Kind: KindString,
-		Doc: "Ollama server address (host:port or URL); default $OLLAMA_HOST, else " + ollama.DefaultHost,
+		Doc: "Ollama server address, host:port or URL (default: $OLLAMA_HOST, else " + ollama.DefaultHost + ")",
 		def: func() any {
 			if h := ollamaHost(); h != "" {
 				return h

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fastslow/fastslow/adapters/ollama"
+	"github.com/fastslow/fastslow/internal/config"
+)
+
+// configKey stores the loaded configuration in a command's context.
+type configKey struct{}
+
+// conf returns the command's configuration: defaults, file, environment and the flags given to cmd,
+// loaded once per run.
+func conf(cmd *cobra.Command) (*config.Loaded, error) {
+	if l, ok := cmd.Context().Value(configKey{}).(*config.Loaded); ok {
+		return l, nil
+	}
+	file, _ := cmd.Flags().GetString("config")
+	if file == "" {
+		file = os.Getenv("FASTSLOW_CONFIG")
+	}
+	l, err := config.Load(config.Options{File: file, Flags: cmd.Flags()})
+	if err != nil {
+		return nil, err
+	}
+	cmd.SetContext(context.WithValue(cmd.Context(), configKey{}, l))
+	return l, nil
+}
+
+// client returns a client for the configured Ollama server.
+func client(l *config.Loaded) (*ollama.Client, error) {
+	return ollama.New(l.Host, ollama.Options{NumThread: l.NumThread, NumCtx: l.NumCtx})
+}
+
+// modelPath returns the GGUF file of the configured model: the model itself when it names a file, else the
+// file behind the Ollama model of that name. It returns "" when no model is configured.
+func modelPath(ctx context.Context, l *config.Loaded) (string, error) {
+	m := l.Model
+	if m == "" || looksLikePath(m) {
+		return m, nil
+	}
+	c, err := client(l)
+	if err != nil {
+		return "", err
+	}
+	// Asked first so that a server that is down is reported as such, not as a model that is missing.
+	if err := c.Ping(ctx); err != nil {
+		return "", fmt.Errorf("model %q is not a file here, so it was looked up in Ollama: %w", m, err)
+	}
+	p, err := c.ResolveGGUF(ctx, m)
+	if err != nil {
+		return "", fmt.Errorf("model %q is not a file here, so it was looked up in Ollama: %w", m, err)
+	}
+	return p, nil
+}
+
+// looksLikePath tells a file from an Ollama model name: an existing file, or a name with a GGUF extension
+// or an explicit directory, is a file; "llama3.2:1b" and "user/model" are model names.
+func looksLikePath(s string) bool {
+	if _, err := os.Stat(s); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
+	return strings.HasSuffix(strings.ToLower(s), ".gguf") || strings.HasPrefix(s, "/") ||
+		strings.HasPrefix(s, "./") || strings.HasPrefix(s, "../") || strings.HasPrefix(s, "~")
+}
+
+func newConfigCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "config [--json] [--KEY VALUE ...]",
+		Short: "Print the effective configuration and where each value came from",
+		Long: `Print every setting's effective value and its source: default, file:PATH, env:VARIABLE or flag:--NAME.
+Flags for every key are accepted, to see what a command given them would use.
+
+Settings (file key, environment variable, meaning):
+` + settingsHelp(),
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			l, err := conf(cmd)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if asJSON {
+				type entry struct {
+					Value  any           `json:"value"`
+					Source config.Source `json:"source"`
+				}
+				out := struct {
+					File     string           `json:"file"`
+					Searched []string         `json:"searched,omitempty"`
+					Settings map[string]entry `json:"settings"`
+				}{File: l.File, Searched: l.Searched, Settings: map[string]entry{}}
+				for _, v := range l.Values {
+					out.Settings[v.Key] = entry{v.Value, v.Source}
+				}
+				return writeJSON(w, out)
+			}
+			if l.File != "" {
+				fmt.Fprintf(w, "config file: %s\n", l.File)
+			} else {
+				fmt.Fprintf(w, "config file: none (looked for %s)\n", strings.Join(l.Searched, ", "))
+			}
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "KEY\tVALUE\tSOURCE")
+			for _, v := range l.Values {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", v.Key, showValue(v), v.Source)
+			}
+			return tw.Flush()
+		},
+	}
+	f := cmd.Flags()
+	for _, k := range config.Keys() {
+		if k != "home" && k != "host" { // global flags
+			config.AddFlag(f, k)
+		}
+	}
+	f.BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func showValue(v config.Value) string {
+	switch x := v.Value.(type) {
+	case []string:
+		return strings.Join(x, ",")
+	case string:
+		if x == "" && v.Key == "model" {
+			return "(embedded default)"
+		}
+		return x
+	}
+	return fmt.Sprint(v.Value)
+}
+
+// settingsHelp lists the settings for the help text.
+func settingsHelp() string {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	for _, s := range config.Settings() {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", s.Key, s.Env(), s.Doc)
+	}
+	tw.Flush()
+	return strings.TrimRight(b.String(), "\n")
+}
