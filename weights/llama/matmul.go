@@ -3,17 +3,18 @@ package llama
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
-// This file holds every dense matrix product of the model, so that a faster backend (OpenBLAS behind a build
-// tag, say) can replace it in one place. The innermost loop, a strip of 2×4 dot-product tiles, has an AVX2/FMA
-// assembly version on amd64 (matmul_amd64.s, about ten times the scalar speed); build with -tags purego for
-// Go code only. All matrices are row-major float32.
+// This file holds every dense matrix product of the model, so that a faster backend can replace it in one
+// place. All matrices are row-major float32.
 //
-// The three products a linear layer needs are all expressed through one kernel, gemmNT, which computes
-// C = A·Bᵀ with both A and B read along contiguous rows: the inner loop is then a pair of unit-stride streams,
-// the shape a scalar Go loop handles best. The backward products transpose their operands first; that costs
-// O(rows·cols) against the O(rows·cols·T) of the product itself.
+// Every product goes through sgemm, a packed, blocked matrix multiply in the style of GotoBLAS and BLIS: B is
+// copied once per call into panels of nr columns (each a contiguous run of k rows of nr values), and a
+// micro-kernel computes mr×nr tiles of C, reading A in place through a row and a column stride, so a
+// transposed operand costs nothing but a different stride. The micro-kernel is AVX-512 or AVX2/FMA assembly
+// on amd64 (matmul_kernel_amd64.s) and plain Go elsewhere or with -tags purego. Products with a single row,
+// the matrix-vector products of decoding, keep a kernel that reads the rows of B in place (matmul_gemv.go).
 
 // matMul computes y = x·Wᵀ: x is [t][in], w is [out][in] (the GGUF layout of a weight matrix) and y is
 // [t][out]. y is overwritten.
@@ -21,186 +22,367 @@ func matMul(y, x, w []float32, t, in, out int) {
 	gemmNT(y, x, w, t, out, in, false)
 }
 
+// matMulAdd adds alpha·x·Wᵀ into y, with the shapes of matMul. It lets a caller fuse a scaled product into a
+// running sum (a LoRA branch into its projection's output, say) without a temporary.
+func matMulAdd(y, x, w []float32, t, in, out int, alpha float32) {
+	sgemm(t, out, in, alpha, x, in, false, w, in, true, true, y, out, true)
+}
+
 // matMulBackX accumulates the input gradient of y = x·Wᵀ: dx[t][in] += dy[t][out]·W[out][in].
 func matMulBackX(dx, dy, w []float32, t, in, out int) {
-	wt := getScratch(in * out)
-	transpose(wt, w, out, in)
-	gemmNT(dx, dy, wt, t, in, out, true)
-	putScratch(wt)
+	sgemm(t, in, out, 1, dy, out, false, w, in, false, true, dx, in, true)
+}
+
+// matMulBackXScaled is matMulBackX with the product scaled by alpha: dx += alpha·dy·W.
+func matMulBackXScaled(dx, dy, w []float32, t, in, out int, alpha float32) {
+	sgemm(t, in, out, alpha, dy, out, false, w, in, false, true, dx, in, true)
 }
 
 // matMulBackW accumulates the weight gradient of y = x·Wᵀ: dw[out][in] += dy[t][out]ᵀ·x[t][in].
 func matMulBackW(dw, dy, x []float32, t, in, out int) {
-	dyt := getScratch(out * t)
-	xt := getScratch(in * t)
-	transpose(dyt, dy, t, out)
-	transpose(xt, x, t, in)
-	gemmNT(dw, dyt, xt, out, in, t, true)
-	putScratch(dyt)
-	putScratch(xt)
+	sgemm(out, in, t, 1, dy, out, true, x, in, false, true, dw, in, true)
 }
 
-// transpose writes the [cols][rows] transpose of the [rows][cols] matrix src into dst. It walks strips of 16
-// columns and, within a strip, groups of four rows, so that each write fills four adjacent values of dst and
-// each strip of src stays in cache; a plain double loop is ten times slower here.
-func transpose(dst, src []float32, rows, cols int) {
-	const strip = 16
-	for j0 := 0; j0 < cols; j0 += strip {
-		j1 := min(j0+strip, cols)
-		i := 0
-		for ; i+4 <= rows; i += 4 {
-			r0 := src[i*cols+j0 : i*cols+j1]
-			r1 := src[(i+1)*cols+j0:][:len(r0)]
-			r2 := src[(i+2)*cols+j0:][:len(r0)]
-			r3 := src[(i+3)*cols+j0:][:len(r0)]
-			for j, v := range r0 {
-				d := dst[(j0+j)*rows+i:][:4]
-				d[0], d[1], d[2], d[3] = v, r1[j], r2[j], r3[j]
-			}
-		}
-		for ; i < rows; i++ {
-			for j, v := range src[i*cols+j0 : i*cols+j1] {
-				dst[(j0+j)*rows+i] = v
-			}
-		}
+// matMulBackWScaled is matMulBackW with the product scaled by alpha: dw += alpha·dyᵀ·x.
+func matMulBackWScaled(dw, dy, x []float32, t, in, out int, alpha float32) {
+	sgemm(out, in, t, alpha, dy, out, true, x, in, false, true, dw, in, true)
+}
+
+// gemmNT computes C[m][n] = A[m][k]·B[n][k]ᵀ, or adds it to C when acc is set, on up to GOMAXPROCS
+// goroutines. Every element of C is summed by one goroutine in a fixed order, so results do not depend on
+// the number of workers.
+func gemmNT(c, a, b []float32, m, n, k int, acc bool) {
+	if m < gemvRows {
+		gemvNT(c, a, b, m, n, k, acc, true)
+		return
 	}
+	sgemm(m, n, k, 1, a, k, false, b, k, true, acc, c, n, true)
 }
 
-// Blocking parameters. kBlock keeps a 2×4 micro-tile's six row segments (6·kBlock floats) well inside L1;
-// nBlock rows of B (nBlock·kBlock floats, 64 KiB) stay in L2 while every row pair of A streams past them.
+// gemm is gemmNT on the calling goroutine, for callers that already run in parallel.
+func gemm(c, a, b []float32, m, n, k int, acc bool) {
+	if m < gemvRows {
+		gemvNT(c, a, b, m, n, k, acc, false)
+		return
+	}
+	sgemm(m, n, k, 1, a, k, false, b, k, true, acc, c, n, false)
+}
+
+// Blocking. A block of kcMax steps of k keeps a micro-panel of A (mr·kcMax floats, 12 KiB for AVX-512) in L1
+// while the panels of B stream past it from L2; a work item covers mcPanels micro-panels of rows and
+// ncPanels panels of columns, so that its share of packed B (ncPanels·nr·kcMax floats, 512 KiB) stays in L2.
 const (
-	kBlock = 256
-	nBlock = 64
+	kcMax    = 256
+	mcPanels = 4
+	ncPanels = 16
 )
+
+// gemvRows is the row count below which a product with Bᵀ reads B in place instead of packing it: with so
+// few rows the copy would cost as much as the product.
+const gemvRows = 4
 
 // parallelMin is the work (m·n·k) below which a product runs on the calling goroutine: spawning workers costs
 // more than it saves for the tiny matrices of tests and single-token decoding of tiny models. (A variable so
 // tests can force the parallel paths on tiny inputs.)
 var parallelMin = 1 << 16
 
-// gemmNT computes C[m][n] = A[m][k]·B[n][k]ᵀ, or adds it to C when acc is set. The work is split over
-// GOMAXPROCS goroutines by rows of C (or by columns when C has fewer rows than workers, as in single-token
-// decoding). Every element of C is summed by one goroutine in a fixed order, so results do not depend on the
-// number of workers.
-func gemmNT(c, a, b []float32, m, n, k int, acc bool) {
-	if m == 0 || n == 0 {
+// sgemm computes C = alpha·op(A)·op(B), or adds it to C when acc is set, where op(A) is m×k and op(B) is k×n.
+// Without its transposition flag A is stored as m rows of stride lda (element (i,p) at a[i·lda+p]), and B as
+// k rows of stride ldb (element (p,j) at b[p·ldb+j]); with tA, element (i,p) of op(A) is a[p·lda+i], and with
+// tB element (p,j) of op(B) is b[j·ldb+p]. C has m rows of stride ldc. When parallel is set and the product
+// is large enough, the work is shared by GOMAXPROCS goroutines; every element of C is still summed by one
+// goroutine in a fixed order.
+func sgemm(m, n, k int, alpha float32, a []float32, lda int, tA bool, b []float32, ldb int, tB bool,
+	acc bool, c []float32, ldc int, parallel bool) {
+	if m <= 0 || n <= 0 {
 		return
 	}
-	if !acc {
-		clear(c[:m*n])
-	}
-	if k == 0 {
+	if k <= 0 {
+		if !acc {
+			for i := range m {
+				clear(c[i*ldc : i*ldc+n])
+			}
+		}
 		return
 	}
-	workers := runtime.GOMAXPROCS(0)
-	if workers == 1 || m*n*k < parallelMin {
-		gemmBlock(c, a, b, n, k, 0, m, 0, n)
+	kn := kernel
+	// With few columns most of every tile would be padding: compute Cᵀ = op(B)ᵀ·op(A)ᵀ instead, whose long
+	// side runs along the kernel's vectors, and add it back transposed.
+	if 2*n <= kn.nr && m > n {
+		ct := getScratch(n * m)
+		sgemm(n, m, k, alpha, b, ldb, !tB, a, lda, !tA, false, ct, m, parallel)
+		for i := range m {
+			row := c[i*ldc : i*ldc+n]
+			if acc {
+				for j := range row {
+					row[j] += ct[j*m+i]
+				}
+			} else {
+				for j := range row {
+					row[j] = ct[j*m+i]
+				}
+			}
+		}
+		putScratch(ct)
 		return
 	}
 
+	g := gemmJob{m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, tA: tA, acc: acc, c: c, ldc: ldc, kn: kn}
+	g.panels = (n + kn.nr - 1) / kn.nr
+	kBlocks := (k + kcMax - 1) / kcMax
+	g.kc = (k + kBlocks - 1) / kBlocks
+	g.rowItems = (m + kn.mr*mcPanels - 1) / (kn.mr * mcPanels)
+	g.colItems = (g.panels + ncPanels - 1) / ncPanels
+	g.bp = getScratch(g.panels * kn.nr * k)
+	defer putScratch(g.bp)
+
+	workers := runtime.GOMAXPROCS(0)
+	if !parallel || m*n*k < parallelMin {
+		workers = 1
+	}
+	items := g.rowItems * g.colItems
+	if workers == 1 || items == 1 {
+		g.packB(b, ldb, tB, 0, g.panels)
+		w := newGemmWorker(&g)
+		for it := range items {
+			g.item(it, w)
+		}
+		w.release()
+		return
+	}
+
+	// Pack B in parallel, then hand out work items one at a time so that a worker slowed by other load on
+	// the machine does not hold the others up.
 	var wg sync.WaitGroup
-	if m >= 2*workers {
-		// Split rows in multiples of 2 to keep the micro-tiles whole.
-		step := (m/workers + 1) &^ 1
-		for i0 := 0; i0 < m; i0 += step {
-			i1 := min(i0+step, m)
-			wg.Go(func() { gemmBlock(c, a, b, n, k, i0, i1, 0, n) })
-		}
-	} else {
-		step := (n/workers + 3) &^ 3
-		for j0 := 0; j0 < n; j0 += step {
-			j1 := min(j0+step, n)
-			wg.Go(func() { gemmBlock(c, a, b, n, k, 0, m, j0, j1) })
-		}
+	pw := min(workers, g.panels)
+	for i := range pw {
+		jp0, jp1 := i*g.panels/pw, (i+1)*g.panels/pw
+		wg.Go(func() { g.packB(b, ldb, tB, jp0, jp1) })
+	}
+	wg.Wait()
+	var next atomic.Int64
+	for range min(workers, items) {
+		wg.Go(func() {
+			w := newGemmWorker(&g)
+			for {
+				it := int(next.Add(1) - 1)
+				if it >= items {
+					break
+				}
+				g.item(it, w)
+			}
+			w.release()
+		})
 	}
 	wg.Wait()
 }
 
-// gemm is gemmNT on the calling goroutine, for callers that already run in parallel.
-func gemm(c, a, b []float32, m, n, k int, acc bool) {
-	if !acc {
-		clear(c[:m*n])
-	}
-	if m == 0 || n == 0 || k == 0 {
-		return
-	}
-	gemmBlock(c, a, b, n, k, 0, m, 0, n)
+// gemmJob is one call of sgemm, its B packed.
+type gemmJob struct {
+	m, n, k            int
+	alpha              float32
+	a                  []float32
+	lda                int
+	tA, acc            bool
+	c                  []float32
+	ldc                int
+	kn                 *microKernel
+	bp                 []float32 // packed B: panel j holds rows p < k of nr values at bp[(j·k+p)·nr:]
+	panels, kc         int       // column panels of nr; steps of k per block
+	rowItems, colItems int       // the grid of work items
 }
 
-// gemmBlock adds A·Bᵀ into the block rows [i0,i1) × columns [j0,j1) of C (row stride n).
-func gemmBlock(c, a, b []float32, n, k, i0, i1, j0, j1 int) {
-	var drop [nBlock]float32 // the discarded second row when a single row is left
-	for p0 := 0; p0 < k; p0 += kBlock {
-		p1 := min(p0+kBlock, k)
-		kk := p1 - p0
-		for jb := j0; jb < j1; jb += nBlock {
-			je := min(jb+nBlock, j1)
-			nc := (je - jb) &^ 3 // columns the 2×4 strip covers; the rest take plain dot products
-			bs := b[jb*k+p0:]
-			for i := i0; i < i1; i += 2 {
-				a0 := a[i*k+p0:][:kk]
-				c0 := c[i*n+jb : i*n+je]
-				if i+1 == i1 {
-					// A last single row (always, when decoding one token) runs through the same
-					// kernel with its second row a duplicate whose results are dropped.
-					strip2x4(c0, drop[:nc], a0, a0, bs, k, nc)
-					for j := jb + nc; j < je; j++ {
-						c0[j-jb] += dot(a0, b[j*k+p0:][:kk])
-					}
-					break
+// gemmWorker holds one goroutine's buffers: a zero-padded copy of a last, partial micro-panel of A, and a
+// tile for the edges of C.
+type gemmWorker struct {
+	apad, tile []float32
+}
+
+func newGemmWorker(g *gemmJob) *gemmWorker {
+	return &gemmWorker{apad: getScratch(g.kn.mr * g.kc), tile: getScratch(g.kn.mr * g.kn.nr)}
+}
+
+func (w *gemmWorker) release() {
+	putScratch(w.apad)
+	putScratch(w.tile)
+}
+
+// packB copies the column panels [jp0, jp1) of op(B) into g.bp, padding the last panel with zero columns.
+func (g *gemmJob) packB(b []float32, ldb int, tB bool, jp0, jp1 int) {
+	nr, k := g.kn.nr, g.k
+	for jp := jp0; jp < jp1; jp++ {
+		j0 := jp * nr
+		cols := min(nr, g.n-j0)
+		dst := g.bp[jp*k*nr : (jp+1)*k*nr]
+		if tB {
+			// Column j of the panel is row j0+j of b.
+			transposeStrided(dst, nr, b[j0*ldb:], ldb, cols, k)
+			if cols < nr {
+				for p := range k {
+					clear(dst[p*nr+cols : (p+1)*nr])
 				}
-				a1 := a[(i+1)*k+p0:][:kk]
-				c1 := c[(i+1)*n+jb : (i+1)*n+je]
-				strip2x4(c0, c1, a0, a1, bs, k, nc)
-				for j := jb + nc; j < je; j++ {
-					bj := b[j*k+p0:][:kk]
-					c0[j-jb] += dot(a0, bj)
-					c1[j-jb] += dot(a1, bj)
+			}
+			continue
+		}
+		for p := range k {
+			d := dst[p*nr : (p+1)*nr]
+			copy(d, b[p*ldb+j0:][:cols])
+			clear(d[cols:])
+		}
+	}
+}
+
+// item computes work item it: a block of rows of C times a block of its column panels, over all of k.
+func (g *gemmJob) item(it int, w *gemmWorker) {
+	kn := g.kn
+	mr, nr := kn.mr, kn.nr
+	ri, cj := it/g.colItems, it%g.colItems
+	r0, r1 := ri*mr*mcPanels, min(g.m, (ri+1)*mr*mcPanels)
+	jp0, jp1 := cj*ncPanels, min(g.panels, (cj+1)*ncPanels)
+	for p0 := 0; p0 < g.k; p0 += g.kc {
+		kk := min(g.kc, g.k-p0)
+		acc := g.acc || p0 > 0
+		for i := r0; i < r1; i += mr {
+			rows := min(mr, g.m-i)
+			var ap []float32
+			var rs, cs int
+			switch {
+			case rows < mr:
+				ap, rs, cs = w.apad[:kk*mr], 1, mr
+				g.packA(ap, i, rows, p0, kk)
+			case g.tA:
+				ap, rs, cs = g.a[p0*g.lda+i:], 1, g.lda
+			default:
+				ap, rs, cs = g.a[i*g.lda+p0:], g.lda, 1
+			}
+			for jp := jp0; jp < jp1; jp++ {
+				j0 := jp * nr
+				cols := min(nr, g.n-j0)
+				bp := g.bp[(jp*g.k+p0)*nr:][:kk*nr]
+				if rows == mr && cols == nr {
+					kn.tile(kk, ap, rs, cs, bp, g.c[i*g.ldc+j0:], g.ldc, g.alpha, acc)
+					continue
+				}
+				t := w.tile
+				kn.tile(kk, ap, rs, cs, bp, t, nr, g.alpha, false)
+				for r := range rows {
+					dst := g.c[(i+r)*g.ldc+j0:][:cols]
+					src := t[r*nr:][:cols]
+					if acc {
+						for j, v := range src {
+							dst[j] += v
+						}
+					} else {
+						copy(dst, src)
+					}
 				}
 			}
 		}
 	}
 }
 
-// strip2x4Go adds into c0[j] and c1[j], for j < ncols (a multiple of 4), the dot products of rows a0 and a1
-// with the rows of b that start at j·ldb, each len(a0) long. strip2x4 is this function, or an assembly version
-// of it where the CPU allows.
-func strip2x4Go(c0, c1, a0, a1, b []float32, ldb, ncols int) {
-	kk := len(a0)
-	for j := 0; j+4 <= ncols; j += 4 {
-		kernel2x4(c0[j:], c1[j:], a0, a1, b[j*ldb:][:kk], b[(j+1)*ldb:][:kk], b[(j+2)*ldb:][:kk], b[(j+3)*ldb:][:kk])
+// packA copies rows [i, i+rows) and steps [p0, p0+kk) of op(A) into ap as kk groups of mr values, zero past
+// the last row: the layout a micro-kernel reads with row stride 1 and column stride mr.
+func (g *gemmJob) packA(ap []float32, i, rows, p0, kk int) {
+	mr := g.kn.mr
+	clear(ap)
+	for r := range rows {
+		if g.tA {
+			for p := range kk {
+				ap[p*mr+r] = g.a[(p0+p)*g.lda+i+r]
+			}
+		} else {
+			for p, v := range g.a[(i+r)*g.lda+p0:][:kk] {
+				ap[p*mr+r] = v
+			}
+		}
 	}
 }
 
-// kernel2x4 adds the 2×4 block of dot products between rows a0,a1 and b0..b3 into c0[0:4] and c1[0:4].
-// Eight accumulators and six loaded values fit the fifteen float registers Go uses on amd64; larger tiles
-// spill.
-func kernel2x4(c0, c1, a0, a1, b0, b1, b2, b3 []float32) {
-	n := len(a0)
-	a1, b0, b1, b2, b3 = a1[:n], b0[:n], b1[:n], b2[:n], b3[:n] // one bounds check here, none in the loop
-	var c00, c01, c02, c03, c10, c11, c12, c13 float32
-	for p, x0 := range a0 {
-		x1 := a1[p]
-		y0, y1, y2, y3 := b0[p], b1[p], b2[p], b3[p]
-		c00 += x0 * y0
-		c01 += x0 * y1
-		c02 += x0 * y2
-		c03 += x0 * y3
-		c10 += x1 * y0
-		c11 += x1 * y1
-		c12 += x1 * y2
-		c13 += x1 * y3
+// microKernel computes one tile of C.
+type microKernel struct {
+	name   string
+	mr, nr int
+	// tile computes alpha·Σ_{p<kc} A(r,p)·B[p][j] for r < mr and j < nr, with A(r,p) = a[r·rs+p·cs] and
+	// B[p][j] = b[p·nr+j], and stores it into c[r·ldc+j], adding to the values there when acc.
+	tile func(kc int, a []float32, rs, cs int, b, c []float32, ldc int, alpha float32, acc bool)
+}
+
+// kernelGo is the portable micro-kernel: 4×4 tiles, sixteen accumulators.
+var kernelGo = &microKernel{name: "go", mr: 4, nr: 4, tile: tile4x4Go}
+
+func tile4x4Go(kc int, a []float32, rs, cs int, b, c []float32, ldc int, alpha float32, acc bool) {
+	b = b[:kc*4]
+	_ = a[3*rs+(kc-1)*cs]
+	var c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33 float32
+	for p := range kc {
+		a0, a1, a2, a3 := a[p*cs], a[p*cs+rs], a[p*cs+2*rs], a[p*cs+3*rs]
+		bp := b[p*4 : p*4+4]
+		b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
+		c00 += a0 * b0
+		c01 += a0 * b1
+		c02 += a0 * b2
+		c03 += a0 * b3
+		c10 += a1 * b0
+		c11 += a1 * b1
+		c12 += a1 * b2
+		c13 += a1 * b3
+		c20 += a2 * b0
+		c21 += a2 * b1
+		c22 += a2 * b2
+		c23 += a2 * b3
+		c30 += a3 * b0
+		c31 += a3 * b1
+		c32 += a3 * b2
+		c33 += a3 * b3
 	}
-	c0 = c0[:4]
-	c1 = c1[:4]
-	c0[0] += c00
-	c0[1] += c01
-	c0[2] += c02
-	c0[3] += c03
-	c1[0] += c10
-	c1[1] += c11
-	c1[2] += c12
-	c1[3] += c13
+	store4(c[0:4], acc, alpha, c00, c01, c02, c03)
+	store4(c[ldc:ldc+4], acc, alpha, c10, c11, c12, c13)
+	store4(c[2*ldc:2*ldc+4], acc, alpha, c20, c21, c22, c23)
+	store4(c[3*ldc:3*ldc+4], acc, alpha, c30, c31, c32, c33)
+}
+
+func store4(c []float32, acc bool, alpha, v0, v1, v2, v3 float32) {
+	c = c[:4]
+	if acc {
+		c[0] += alpha * v0
+		c[1] += alpha * v1
+		c[2] += alpha * v2
+		c[3] += alpha * v3
+		return
+	}
+	c[0], c[1], c[2], c[3] = alpha*v0, alpha*v1, alpha*v2, alpha*v3
+}
+
+// transpose writes the [cols][rows] transpose of the [rows][cols] matrix src into dst.
+func transpose(dst, src []float32, rows, cols int) {
+	transposeStrided(dst, rows, src, cols, rows, cols)
+}
+
+// transposeStrided sets dst[j·ldd+i] = src[i·lds+j] for i < rows and j < cols. It walks strips of 16
+// columns and, within a strip, groups of four rows, so that each write fills four adjacent values of dst and
+// each strip of src stays in cache; a plain double loop is ten times slower.
+func transposeStrided(dst []float32, ldd int, src []float32, lds, rows, cols int) {
+	const strip = 16
+	for j0 := 0; j0 < cols; j0 += strip {
+		j1 := min(j0+strip, cols)
+		i := 0
+		for ; i+4 <= rows; i += 4 {
+			r0 := src[i*lds+j0 : i*lds+j1]
+			r1 := src[(i+1)*lds+j0:][:len(r0)]
+			r2 := src[(i+2)*lds+j0:][:len(r0)]
+			r3 := src[(i+3)*lds+j0:][:len(r0)]
+			for j, v := range r0 {
+				d := dst[(j0+j)*ldd+i:][:4]
+				d[0], d[1], d[2], d[3] = v, r1[j], r2[j], r3[j]
+			}
+		}
+		for ; i < rows; i++ {
+			for j, v := range src[i*lds+j0 : i*lds+j1] {
+				dst[(j0+j)*ldd+i] = v
+			}
+		}
+	}
 }
 
 // dot returns the inner product of two equal-length vectors.
@@ -220,7 +402,7 @@ func dot(x, y []float32) float32 {
 	return (s0 + s1) + (s2 + s3)
 }
 
-// scratchPool recycles the transposition buffers of the backward products.
+// scratchPool recycles temporary buffers: packed panels, transposes, per-head attention blocks.
 var scratchPool sync.Pool
 
 func getScratch(n int) []float32 {

@@ -4,8 +4,46 @@ package llama
 
 import "golang.org/x/sys/cpu"
 
-// useAVX2 selects the assembly kernel; tests switch it off to check the Go kernel against it.
+// useAVX2 selects the assembly strip kernel of gemvNT; tests switch it off to check the Go kernel against it.
 var useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+var (
+	kernelAVX512 = &microKernel{name: "avx512", mr: 12, nr: 32, tile: tile12x32AVX512}
+	kernelAVX2   = &microKernel{name: "avx2", mr: 6, nr: 16, tile: tile6x16AVX2}
+)
+
+// kernel is the micro-kernel sgemm uses: the widest this CPU runs.
+var kernel = kernels()[0]
+
+// kernels lists the micro-kernels this CPU can run, fastest first.
+func kernels() []*microKernel {
+	var ks []*microKernel
+	if cpu.X86.HasAVX512F && cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		ks = append(ks, kernelAVX512)
+	}
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		ks = append(ks, kernelAVX2)
+	}
+	return append(ks, kernelGo)
+}
+
+//go:noescape
+func kernel12x32AVX512(kc int, a *float32, rs, cs int, b, c *float32, ldc int, alpha float32, acc bool)
+
+//go:noescape
+func kernel6x16AVX2(kc int, a *float32, rs, cs int, b, c *float32, ldc int, alpha float32, acc bool)
+
+// tile12x32AVX512 is microKernel.tile for kernel12x32AVX512, which trusts these bounds.
+func tile12x32AVX512(kc int, a []float32, rs, cs int, b, c []float32, ldc int, alpha float32, acc bool) {
+	_, _, _ = a[11*rs+(kc-1)*cs], b[kc*32-1], c[11*ldc+31]
+	kernel12x32AVX512(kc, &a[0], rs, cs, &b[0], &c[0], ldc, alpha, acc)
+}
+
+// tile6x16AVX2 is microKernel.tile for kernel6x16AVX2, which trusts these bounds.
+func tile6x16AVX2(kc int, a []float32, rs, cs int, b, c []float32, ldc int, alpha float32, acc bool) {
+	_, _, _ = a[5*rs+(kc-1)*cs], b[kc*16-1], c[5*ldc+15]
+	kernel6x16AVX2(kc, &a[0], rs, cs, &b[0], &c[0], ldc, alpha, acc)
+}
 
 // strip2x4AVX2 adds into c0[j] and c1[j], for j < ncols (a multiple of 4), the dot products over the first k
 // values (k a multiple of 8) of rows a0 and a1 with the row of b that starts ldb floats after the previous.

@@ -4,37 +4,114 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
-// TestMatMul checks the three products against plain loops, on shapes that exercise every edge of the
-// blocking (odd rows and columns, k not a multiple of the vector width or of kBlock), with the assembly
-// kernel (where there is one) and with the Go kernel.
+func randSlice(rng *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(rng.NormFloat64())
+	}
+	return s
+}
+
+// TestSgemm checks sgemm against a float64 loop with every micro-kernel this CPU runs, both transpositions of
+// both operands, padded leading dimensions, a scale, accumulation, serial and parallel runs, and shapes that
+// exercise every edge of the blocking: partial tiles in both directions, k not a multiple of the vector width
+// or of kcMax, and the transposed path for few columns.
+func TestSgemm(t *testing.T) {
+	shapes := [][3]int{{1, 1, 1}, {1, 7, 5}, {3, 5, 9}, {12, 32, 8}, {13, 33, 7}, {5, 300, 13}, {17, 33, 70},
+		{64, 260, 131}, {9, 1030, 7}, {100, 8, 64}, {8, 100, 600}, {50, 3, 513}, {131, 97, 257}}
+	defer func(k *microKernel, p int) { kernel, parallelMin = k, p }(kernel, parallelMin)
+	parallelMin = 1
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, kn := range kernels() {
+		kernel = kn
+		for _, sh := range shapes {
+			m, n, k := sh[0], sh[1], sh[2]
+			for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
+				tA, tB := tr[0], tr[1]
+				name := fmt.Sprintf("%s/%dx%dx%d/tA=%v,tB=%v", kn.name, m, n, k, tA, tB)
+				t.Run(name, func(t *testing.T) {
+					// Leading dimensions one wider than needed catch a stride mix-up.
+					lda, ldb, ldc := k+1, n+1, n+2
+					if tA {
+						lda = m + 1
+					}
+					if tB {
+						ldb = k + 1
+					}
+					a := randSlice(rng, max(m, k)*lda)
+					b := randSlice(rng, max(n, k)*ldb)
+					c0 := randSlice(rng, m*ldc)
+					opA := func(i, p int) float64 {
+						if tA {
+							return float64(a[p*lda+i])
+						}
+						return float64(a[i*lda+p])
+					}
+					opB := func(p, j int) float64 {
+						if tB {
+							return float64(b[j*ldb+p])
+						}
+						return float64(b[p*ldb+j])
+					}
+					for _, acc := range []bool{false, true} {
+						for _, par := range []bool{false, true} {
+							const alpha = 0.75
+							c := slices.Clone(c0)
+							sgemm(m, n, k, alpha, a, lda, tA, b, ldb, tB, acc, c, ldc, par)
+							for i := range m {
+								for j := range ldc {
+									got := c[i*ldc+j]
+									if j >= n {
+										if got != c0[i*ldc+j] {
+											t.Fatalf("acc=%v par=%v: C[%d][%d] beyond n changed", acc, par, i, j)
+										}
+										continue
+									}
+									var s float64
+									for p := range k {
+										s += opA(i, p) * opB(p, j)
+									}
+									s *= alpha
+									if acc {
+										s += float64(c0[i*ldc+j])
+									}
+									near(t, fmt.Sprintf("acc=%v par=%v C[%d][%d]", acc, par, i, j), got, s, k)
+								}
+							}
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestMatMul checks the three products of a linear layer, and the single-row path of decoding with the
+// assembly strip kernel (where there is one) and the Go one, against plain loops.
 func TestMatMul(t *testing.T) {
-	shapes := [][3]int{{1, 1, 1}, {1, 7, 5}, {3, 5, 9}, {2, 4, 8}, {5, 300, 13}, {17, 33, 70}, {64, 260, 131}, {9, 1030, 7}}
-	kernels := []bool{false}
+	shapes := [][3]int{{1, 1, 1}, {1, 7, 5}, {1, 300, 13}, {2, 33, 70}, {3, 5, 9}, {5, 300, 13}, {64, 260, 131}}
+	strips := []bool{false}
 	if useAVX2 {
-		kernels = append(kernels, true)
+		strips = append(strips, true)
 	}
 	defer func(v bool) { useAVX2 = v }(useAVX2)
 	rng := rand.New(rand.NewPCG(1, 2))
-	fill := func(n int) []float32 {
-		s := make([]float32, n)
-		for i := range s {
-			s[i] = float32(rng.NormFloat64())
-		}
-		return s
-	}
-	for _, asm := range kernels {
+	for _, asm := range strips {
 		useAVX2 = asm
 		for _, sh := range shapes {
 			tt, in, out := sh[0], sh[1], sh[2]
-			t.Run(fmt.Sprintf("asm=%v/%dx%dx%d", asm, tt, in, out), func(t *testing.T) {
-				x, w, dy := fill(tt*in), fill(out*in), fill(tt*out)
-				y := fill(tt * out) // overwritten
+			t.Run(fmt.Sprintf("strip=%v/%dx%dx%d", asm, tt, in, out), func(t *testing.T) {
+				x, w, dy := randSlice(rng, tt*in), randSlice(rng, out*in), randSlice(rng, tt*out)
+				y := randSlice(rng, tt*out) // overwritten
 				matMul(y, x, w, tt, in, out)
-				dx, dw := fill(tt*in), fill(out*in) // accumulated into
-				dx0, dw0 := append([]float32(nil), dx...), append([]float32(nil), dw...)
+				y2 := slices.Clone(y)
+				matMulAdd(y2, x, w, tt, in, out, -0.5)
+				dx, dw := randSlice(rng, tt*in), randSlice(rng, out*in) // accumulated into
+				dx0, dw0 := slices.Clone(dx), slices.Clone(dw)
 				matMulBackX(dx, dy, w, tt, in, out)
 				matMulBackW(dw, dy, x, tt, in, out)
 				for r := range tt {
@@ -44,6 +121,7 @@ func TestMatMul(t *testing.T) {
 							s += float64(x[r*in+i]) * float64(w[o*in+i])
 						}
 						near(t, "y", y[r*out+o], s, in)
+						near(t, "y2", y2[r*out+o], s/2, in)
 					}
 					for i := range in {
 						s := float64(dx0[r*in+i])
@@ -64,6 +142,22 @@ func TestMatMul(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestSgemmWorkers checks that results are bit-identical whatever the number of workers.
+func TestSgemmWorkers(t *testing.T) {
+	defer func(p int) { parallelMin = p }(parallelMin)
+	parallelMin = 1
+	rng := rand.New(rand.NewPCG(3, 4))
+	const m, n, k = 200, 300, 600
+	a, b := randSlice(rng, m*k), randSlice(rng, n*k)
+	serial := make([]float32, m*n)
+	sgemm(m, n, k, 1, a, k, false, b, k, true, false, serial, n, false)
+	par := make([]float32, m*n)
+	sgemm(m, n, k, 1, a, k, false, b, k, true, false, par, n, true)
+	if !slices.Equal(serial, par) {
+		t.Fatal("parallel result differs from serial")
 	}
 }
 
