@@ -11,8 +11,9 @@ import (
 )
 
 // SaveAdapter writes a as a GGUF LoRA adapter that Ollama's llama.cpp runner applies to the base model:
-// general.type=adapter, adapter.type=lora, adapter.lora.alpha as FLOAT32 and tensors "<base>.lora_a" (ne
-// [n_in, r]) and "<base>.lora_b" (ne [r, n_out]). The file is replaced atomically.
+// general.type=adapter, adapter.type=lora, adapter.lora.alpha as FLOAT32, general.architecture the base
+// model's (a.Architecture(); llama.cpp refuses an adapter of another architecture) and tensors
+// "<base>.lora_a" (ne [n_in, r]) and "<base>.lora_b" (ne [r, n_out]). The file is replaced atomically.
 func SaveAdapter(path string, a *llama.Adapter, name string) error {
 	if a == nil {
 		return errors.New("save adapter: nil adapter")
@@ -22,7 +23,7 @@ func SaveAdapter(path string, a *llama.Adapter, name string) error {
 	}
 	w := gguf.NewWriter()
 	kvs := []gguf.KV{
-		{Key: "general.architecture", Value: Architecture},
+		{Key: "general.architecture", Value: a.Architecture()},
 		{Key: "general.type", Value: "adapter"},
 		{Key: "general.name", Value: name},
 		{Key: "adapter.type", Value: "lora"},
@@ -71,8 +72,8 @@ func adapterFromFile(f *gguf.File, m *llama.Model) (*llama.Adapter, error) {
 	if err != nil {
 		return nil, err
 	}
-	if arch != Architecture {
-		return nil, fmt.Errorf("adapter is for architecture %q, the base model is %q", arch, Architecture)
+	if arch != m.Config.Architecture() {
+		return nil, fmt.Errorf("adapter is for architecture %q, the base model is %q", arch, m.Config.Architecture())
 	}
 	alpha, err := f.Meta.Float32("adapter.lora.alpha")
 	if err != nil && !errors.Is(err, gguf.ErrKeyNotFound) {

@@ -3,6 +3,7 @@ package weights
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/fastslow/fastslow/weights/gguf"
@@ -10,18 +11,28 @@ import (
 	"github.com/fastslow/fastslow/weights/tokenizer"
 )
 
-// Architecture is the only GGUF general.architecture the engine runs today.
-const Architecture = "llama"
+// Architecture is the general.architecture Save writes for a model whose llama.Config.Arch is empty.
+const Architecture = llama.ArchLlama
 
-// Model is a loaded base model: the decoder, its tokenizer and the name it was saved under.
+// Model is a loaded base model: the decoder, its tokenizer and what the GGUF says about using them.
 type Model struct {
 	*llama.Model
 	Tokenizer *tokenizer.BPE
-	Name      string
+	// Name is general.name.
+	Name string
+	// ChatTemplate is tokenizer.chat_template, the model's own (Jinja) chat template; empty when the file
+	// has none.
+	ChatTemplate string
+	// EOG lists the end-of-generation tokens as llama.cpp finds them (EOS, EOT, EOM, the FIM pad, repo and
+	// separator tokens, and tokens such as <|eot_id|> or <|im_end|> by their text), sorted. Ollama's runner
+	// stops at any of them; generation here should pass them as stop tokens.
+	EOG []int32
 }
 
-// Load reads a llama-architecture GGUF model with a gpt2 (byte-level BPE) tokenizer. Quantized tensors are
-// dequantized to float32. The model's inference Precision is set to round as Ollama's runner does.
+// Load reads a GGUF model of a supported architecture (llama.Architectures: llama, including llama-3 with
+// its RoPE frequency factors, and qwen2) with a byte-level BPE tokenizer. Quantized tensors are dequantized
+// to float32. The model's inference Precision is set to round as Ollama's runner does. Another architecture
+// is refused with an error that lists the supported ones.
 func Load(path string) (*Model, error) {
 	f, err := gguf.Open(path)
 	if err != nil {
@@ -35,6 +46,10 @@ func Load(path string) (*Model, error) {
 	return m, nil
 }
 
+// ErrUnsupportedArchitecture is returned (wrapped) for a GGUF whose general.architecture the engine does not
+// run.
+var ErrUnsupportedArchitecture = errors.New("unsupported architecture")
+
 func fromFile(f *gguf.File) (*Model, error) {
 	arch, err := f.Meta.String("general.architecture")
 	if err != nil {
@@ -43,15 +58,16 @@ func fromFile(f *gguf.File) (*Model, error) {
 	if typ, err := f.Meta.String("general.type"); err == nil && typ == "adapter" {
 		return nil, errors.New("this is a LoRA adapter, not a model")
 	}
-	if arch != Architecture {
-		return nil, fmt.Errorf("architecture %q is not supported (supported: %s)", arch, Architecture)
+	if !slices.Contains(llama.Architectures(), arch) {
+		return nil, fmt.Errorf("%w %q (supported: %s)", ErrUnsupportedArchitecture, arch, strings.Join(llama.Architectures(), ", "))
 	}
-	cfg, err := configFromMeta(f.Meta)
+	cfg, err := configFromMeta(f.Meta, arch)
 	if err != nil {
 		return nil, err
 	}
 	_, hasOutput := f.Tensor("output.weight")
 	cfg.TiedOutput = !hasOutput
+	_, cfg.RopeFreqFactors = f.Tensor("rope_freqs.weight")
 	tok, err := tokenizer.FromMetadata(f.Meta.Get)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
@@ -64,7 +80,7 @@ func fromFile(f *gguf.File) (*Model, error) {
 		return nil, err
 	}
 	want := map[string]bool{}
-	for _, p := range lm.Tensors() {
+	for _, p := range append(lm.Tensors(), lm.Constants()...) {
 		want[p.Name] = true
 		info, ok := f.Tensor(p.Name)
 		if !ok {
@@ -80,7 +96,7 @@ func fromFile(f *gguf.File) (*Model, error) {
 		copy(p.Data, data)
 	}
 	for _, t := range f.Tensors {
-		if !want[t.Name] && !strings.HasSuffix(t.Name, "rope_freqs.weight") {
+		if !want[t.Name] {
 			return nil, fmt.Errorf("unexpected tensor %s for a %s model with %d layers", t.Name, arch, cfg.Layers)
 		}
 	}
@@ -91,21 +107,80 @@ func fromFile(f *gguf.File) (*Model, error) {
 		lm.Precision.F16Weights = true
 	}
 	name, _ := f.Meta.String("general.name")
-	return &Model{Model: lm, Tokenizer: tok, Name: name}, nil
+	tmpl, _ := f.Meta.String(KeyChatTemplate)
+	return &Model{Model: lm, Tokenizer: tok, Name: name, ChatTemplate: tmpl, EOG: endOfGeneration(f.Meta, tok)}, nil
 }
 
-// configFromMeta reads the llama.* hyper-parameters; the vocabulary size comes from token_embd's shape.
-func configFromMeta(meta gguf.Metadata) (llama.Config, error) {
+// KeyChatTemplate is the GGUF metadata key of a model's chat template.
+const KeyChatTemplate = "tokenizer.chat_template"
+
+// Special-token roles whose tokens end generation in llama.cpp (llama_vocab::impl::load): each is taken
+// from its metadata key, or else from the first token with one of its texts.
+var eogRoles = []struct {
+	key   string
+	texts []string
+}{
+	{"tokenizer.ggml.eot_token_id", []string{"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>", "<｜end▁of▁sentence｜>"}},
+	{"tokenizer.ggml.eom_token_id", []string{"<|eom_id|>"}},
+	{"tokenizer.ggml.fim_pad_token_id", []string{"<|fim_pad|>", "<fim-pad>", "<PAD>"}},
+	{"tokenizer.ggml.fim_rep_token_id", []string{"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>"}},
+	{"tokenizer.ggml.fim_sep_token_id", []string{"<|file_sep|>"}},
+}
+
+// eogTexts end generation wherever they are in the vocabulary.
+var eogTexts = []string{"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>"}
+
+// endOfGeneration returns llama.cpp's end-of-generation set for tok, sorted.
+func endOfGeneration(meta gguf.Metadata, tok *tokenizer.BPE) []int32 {
+	byText := make(map[string]int32)
+	for id := range int32(tok.Size()) {
+		if _, dup := byText[tok.Token(id)]; !dup {
+			byText[tok.Token(id)] = id
+		}
+	}
+	set := map[int32]bool{tok.EOS(): true}
+	for _, role := range eogRoles {
+		if v, err := meta.Int(role.key); err == nil && v >= 0 && v < tok.Size() {
+			set[int32(v)] = true
+			continue
+		}
+		// llama.cpp scans an unordered map and keeps the first hit; vocabularies have at most one of these.
+		for _, text := range role.texts {
+			if id, ok := byText[text]; ok {
+				set[id] = true
+				break
+			}
+		}
+	}
+	for _, text := range eogTexts {
+		if id, ok := byText[text]; ok {
+			set[id] = true
+		}
+	}
+	ids := make([]int32, 0, len(set))
+	for id := range set {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// configFromMeta reads the <arch>.* hyper-parameters; the vocabulary size comes from the token list.
+func configFromMeta(meta gguf.Metadata, arch string) (llama.Config, error) {
 	var cfg llama.Config
+	if arch != llama.ArchLlama {
+		cfg.Arch = arch // llama stays empty, so loaded configs equal the ones written by hand
+	}
+	key := func(k string) string { return arch + "." + k }
 	ints := []struct {
 		key string
 		dst *int
 	}{
-		{"llama.embedding_length", &cfg.Dim},
-		{"llama.feed_forward_length", &cfg.Hidden},
-		{"llama.block_count", &cfg.Layers},
-		{"llama.attention.head_count", &cfg.Heads},
-		{"llama.context_length", &cfg.ContextLength},
+		{key("embedding_length"), &cfg.Dim},
+		{key("feed_forward_length"), &cfg.Hidden},
+		{key("block_count"), &cfg.Layers},
+		{key("attention.head_count"), &cfg.Heads},
+		{key("context_length"), &cfg.ContextLength},
 	}
 	for _, kv := range ints {
 		v, err := meta.Int(kv.key)
@@ -115,31 +190,32 @@ func configFromMeta(meta gguf.Metadata) (llama.Config, error) {
 		*kv.dst = v
 	}
 	cfg.KVHeads = cfg.Heads
-	if v, err := meta.Int("llama.attention.head_count_kv"); err == nil {
+	if v, err := meta.Int(key("attention.head_count_kv")); err == nil {
 		cfg.KVHeads = v
 	} else if !errors.Is(err, gguf.ErrKeyNotFound) {
 		return cfg, err
 	}
 	cfg.RopeBase = 10000
-	if v, err := meta.Float32("llama.rope.freq_base"); err == nil {
+	if v, err := meta.Float32(key("rope.freq_base")); err == nil {
 		cfg.RopeBase = v
 	} else if !errors.Is(err, gguf.ErrKeyNotFound) {
 		return cfg, err
 	}
-	eps, err := meta.Float32("llama.attention.layer_norm_rms_epsilon")
+	eps, err := meta.Float32(key("attention.layer_norm_rms_epsilon"))
 	if err != nil {
 		return cfg, err
 	}
 	cfg.NormEps = eps
 	if cfg.Heads > 0 && cfg.Dim%cfg.Heads == 0 {
-		if v, err := meta.Int("llama.rope.dimension_count"); err == nil && v != cfg.Dim/cfg.Heads {
-			return cfg, fmt.Errorf("llama.rope.dimension_count %d: only full-head RoPE (%d) is supported", v, cfg.Dim/cfg.Heads)
+		hd := cfg.Dim / cfg.Heads
+		for _, k := range []string{"rope.dimension_count", "attention.key_length", "attention.value_length"} {
+			if v, err := meta.Int(key(k)); err == nil && v != hd {
+				return cfg, fmt.Errorf("%s %d: only heads of embedding_length/head_count = %d values with full RoPE are supported", key(k), v, hd)
+			}
 		}
 	}
-	if v, ok := meta.Get("llama.rope.scaling.type"); ok {
-		if s, _ := v.(string); s != "" && s != "none" {
-			return cfg, fmt.Errorf("llama.rope.scaling.type %q is not supported", s)
-		}
+	if err := ropeScaling(meta, key, &cfg); err != nil {
+		return cfg, err
 	}
 	toks, err := meta.Strings(tokenizer.KeyTokens)
 	if err != nil {
@@ -147,6 +223,42 @@ func configFromMeta(meta gguf.Metadata) (llama.Config, error) {
 	}
 	cfg.Vocab = len(toks)
 	return cfg, nil
+}
+
+// ropeScaling reads RoPE scaling as llama.cpp does: the type defaults to "linear", whose factor (also under
+// the old key rope.scale_linear) divides every angle; "none" ignores the factor. YaRN and the others change
+// the rotation in ways the engine does not reproduce, so they are refused, as is a non-unit attention factor.
+func ropeScaling(meta gguf.Metadata, key func(string) string, cfg *llama.Config) error {
+	typ := "linear"
+	if v, err := meta.String(key("rope.scaling.type")); err == nil {
+		typ = v
+	} else if !errors.Is(err, gguf.ErrKeyNotFound) {
+		return err
+	}
+	factor := float32(0)
+	for _, k := range []string{"rope.scaling.factor", "rope.scale_linear"} {
+		v, err := meta.Float32(key(k))
+		if err == nil {
+			factor = v
+			break
+		}
+		if !errors.Is(err, gguf.ErrKeyNotFound) {
+			return err
+		}
+	}
+	switch typ {
+	case "none":
+	case "linear":
+		cfg.RopeScale = factor
+	default:
+		if factor != 0 && factor != 1 {
+			return fmt.Errorf("%s %q is not supported (only linear RoPE scaling and llama-3 rope_freqs are)", key("rope.scaling.type"), typ)
+		}
+	}
+	if v, err := meta.Float32(key("rope.scaling.attn_factor")); err == nil && v != 1 {
+		return fmt.Errorf("%s %v is not supported", key("rope.scaling.attn_factor"), v)
+	}
+	return nil
 }
 
 func checkShape(name string, got []uint64, want []int) error {
@@ -164,14 +276,32 @@ func checkShape(name string, got []uint64, want []int) error {
 type SaveOptions struct {
 	// Name is written to general.name.
 	Name string
-	// Type is the tensor type of the matrices (F32 by default; F16, BF16, Q8_0 and Q4_0 also work). Norm
-	// weights are always F32, as llama.cpp keeps them.
+	// Type is the tensor type of the matrices (F32 by default; F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K and Q6_K
+	// also work). Norm weights, biases and RoPE factors are always F32, as llama.cpp keeps them, and so is
+	// any matrix whose rows do not fill whole blocks of the type (32 values, 256 for K-quants).
 	Type gguf.Type
+	// ChatTemplate, if set, is written to tokenizer.chat_template.
+	ChatTemplate string
 	// Extra metadata, written after the standard keys (for example the recipe of a pretrained model).
 	Extra []gguf.KV
 }
 
-// Save writes m with its tokenizer as a GGUF file Ollama can load, atomically.
+// fileTypes maps a tensor type to the general.file_type llama.cpp declares for a model mostly of that type.
+var fileTypes = map[gguf.Type]uint32{
+	// general.file_type 0 reads as "unknown" to Ollama's quantizer; F32 models declare 0 in llama.cpp, but we
+	// say 1 (mostly F16) so `ollama create --quantize` accepts our files (verified on v0.17.4).
+	gguf.TypeF32:  1,
+	gguf.TypeF16:  1,
+	gguf.TypeQ4_0: 2,
+	gguf.TypeQ8_0: 7,
+	gguf.TypeQ4_K: 15, // Q4_K_M
+	gguf.TypeQ5_K: 17, // Q5_K_M
+	gguf.TypeQ6_K: 18,
+	gguf.TypeBF16: 32,
+}
+
+// Save writes m with its tokenizer as a GGUF file Ollama can load, atomically. The architecture keys follow
+// m.Config.Arch (llama when empty).
 func Save(path string, m *llama.Model, tok *tokenizer.BPE, opt SaveOptions) error {
 	w, err := modelWriter(m, tok, opt)
 	if err != nil {
@@ -192,45 +322,41 @@ func modelWriter(m *llama.Model, tok *tokenizer.BPE, opt SaveOptions) (*gguf.Wri
 		return nil, fmt.Errorf("tokenizer has %d tokens, the model %d", tok.Size(), cfg.Vocab)
 	}
 	typ := opt.Type
-	fileType := uint32(0)
-	switch typ {
-	case gguf.TypeF32:
-		// general.file_type 0 reads as "unknown" to Ollama's quantizer; F32 models still declare 0 like llama.cpp,
-		// except we say 1 (mostly F16) so `ollama create --quantize` accepts our files (verified on v0.17.4).
-		fileType = 1
-	case gguf.TypeF16:
-		fileType = 1
-	case gguf.TypeQ8_0:
-		fileType = 7
-	case gguf.TypeQ4_0:
-		fileType = 2
-	case gguf.TypeBF16:
-		fileType = 32
-	default:
+	fileType, ok := fileTypes[typ]
+	if !ok {
 		return nil, fmt.Errorf("tensor type %v is not supported for saving", typ)
 	}
 	name := opt.Name
 	if name == "" {
 		name = "fastslow"
 	}
+	arch := cfg.Architecture()
+	key := func(k string) string { return arch + "." + k }
 	w := gguf.NewWriter()
 	kvs := []gguf.KV{
-		{Key: "general.architecture", Value: Architecture},
+		{Key: "general.architecture", Value: arch},
 		{Key: "general.name", Value: name},
 		{Key: "general.file_type", Value: fileType},
-		{Key: "llama.context_length", Value: uint32(cfg.ContextLength)},
-		{Key: "llama.embedding_length", Value: uint32(cfg.Dim)},
-		{Key: "llama.block_count", Value: uint32(cfg.Layers)},
-		{Key: "llama.feed_forward_length", Value: uint32(cfg.Hidden)},
-		{Key: "llama.rope.dimension_count", Value: uint32(cfg.HeadDim())},
-		{Key: "llama.attention.head_count", Value: uint32(cfg.Heads)},
-		{Key: "llama.attention.head_count_kv", Value: uint32(cfg.KVHeads)},
-		{Key: "llama.attention.layer_norm_rms_epsilon", Value: cfg.NormEps},
-		{Key: "llama.rope.freq_base", Value: cfg.RopeBase},
-		{Key: "llama.vocab_size", Value: uint32(cfg.Vocab)},
+		{Key: key("context_length"), Value: uint32(cfg.ContextLength)},
+		{Key: key("embedding_length"), Value: uint32(cfg.Dim)},
+		{Key: key("block_count"), Value: uint32(cfg.Layers)},
+		{Key: key("feed_forward_length"), Value: uint32(cfg.Hidden)},
+		{Key: key("rope.dimension_count"), Value: uint32(cfg.HeadDim())},
+		{Key: key("attention.head_count"), Value: uint32(cfg.Heads)},
+		{Key: key("attention.head_count_kv"), Value: uint32(cfg.KVHeads)},
+		{Key: key("attention.layer_norm_rms_epsilon"), Value: cfg.NormEps},
+		{Key: key("rope.freq_base"), Value: cfg.RopeBase},
+		{Key: key("vocab_size"), Value: uint32(cfg.Vocab)},
+	}
+	if cfg.RopeScale != 0 && cfg.RopeScale != 1 {
+		kvs = append(kvs, gguf.KV{Key: key("rope.scaling.type"), Value: "linear"},
+			gguf.KV{Key: key("rope.scaling.factor"), Value: cfg.RopeScale})
 	}
 	for _, kv := range tok.Metadata() {
 		kvs = append(kvs, gguf.KV{Key: kv.Key, Value: kv.Value})
+	}
+	if opt.ChatTemplate != "" {
+		kvs = append(kvs, gguf.KV{Key: KeyChatTemplate, Value: opt.ChatTemplate})
 	}
 	kvs = append(kvs, opt.Extra...)
 	for _, kv := range kvs {
@@ -238,10 +364,17 @@ func modelWriter(m *llama.Model, tok *tokenizer.BPE, opt SaveOptions) (*gguf.Wri
 			return nil, err
 		}
 	}
-	for _, p := range m.Tensors() {
+	block := 32
+	switch typ {
+	case gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K:
+		block = 256
+	case gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16:
+		block = 1
+	}
+	for _, p := range append(m.Constants(), m.Tensors()...) {
 		t := typ
-		if len(p.Shape) == 1 || p.Shape[0]%32 != 0 && t != gguf.TypeF16 && t != gguf.TypeBF16 {
-			t = gguf.TypeF32 // norms stay F32; rows that do not fill quant blocks too
+		if len(p.Shape) == 1 || p.Shape[0]%block != 0 {
+			t = gguf.TypeF32 // norms, biases and factors stay F32; rows that do not fill blocks too
 		}
 		if err := w.AddTensor(p.Name, t, toShape(p.Shape), p.Data); err != nil {
 			return nil, err
