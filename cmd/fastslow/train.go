@@ -65,7 +65,7 @@ and the training settings default to the configuration (see 'fastslow config').`
 			w := cmd.OutOrStdout()
 			meter := progress.New(cmd.ErrOrStderr(), l.Steps, progress.Options{Label: "train", Unit: "steps", Mode: progressMode(quiet || asJSON)})
 			a, res, err := weights.FineTune(cmd.Context(), m, pairs(ex), opt, func(p train.Progress) {
-				meter.Update(p.Step, fmt.Sprintf("loss %.4f  lr %.2e  %.0f tokens/s", p.Loss, p.LR, p.TokensPerSec))
+				meter.Update(p.Step, fmt.Sprintf("loss %.4f  lr %.2e  %.0f tok/s", p.Loss, p.LR, p.TokensPerSec))
 			})
 			meter.Finish()
 			if err != nil {
