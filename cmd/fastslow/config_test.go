@@ -8,6 +8,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/fastslow/fastslow/fastslow"
+	"github.com/fastslow/fastslow/internal/config"
 )
 
 // closedAddr returns a loopback address nothing listens on.
@@ -199,5 +202,20 @@ func TestHelpDocumentsExitCodes(t *testing.T) {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("--help lacks %q", want)
 		}
+	}
+}
+
+// TestPoliciesMatchLearner: the configuration accepts exactly the learner's policies (package config keeps
+// its own list so that it does not depend on the learner).
+func TestPoliciesMatchLearner(t *testing.T) {
+	var want []string
+	for _, p := range fastslow.Policies() {
+		want = append(want, string(p))
+	}
+	if !reflect.DeepEqual(config.Policies, want) {
+		t.Errorf("config.Policies = %v, fastslow.Policies() = %v", config.Policies, want)
+	}
+	if def, _ := config.Lookup("policy"); def.Default() != string(fastslow.PolicyFST) {
+		t.Errorf("default policy %v", def.Default())
 	}
 }

@@ -130,3 +130,35 @@ func TestHumanBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestModelByOllamaName: a model given by its Ollama name runs on the GGUF file behind it, the same as
+// naming the file.
+func TestModelByOllamaName(t *testing.T) {
+	c := ollamatest.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	base := filepath.Join(t.TempDir(), "base.gguf")
+	if _, _, err := tinymodel.Write(ctx, base, 11, 0.05, gguf.TypeF32); err != nil {
+		t.Fatal(err)
+	}
+	name := ollamatest.UniqueName(t, "fastslow-byname")
+	if err := c.CreateFromGGUF(ctx, name, base, ollama.CreateOptions{SkipLoadCheck: true}); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"FASTSLOW_HOST=" + c.Host()}
+	byFile, stderr, code := runCLI(t, env, "generate", "--model", base, "--max-tokens", "8", "Q: What is")
+	if code != 0 {
+		t.Fatalf("generate from the file: exit %d: %s", code, stderr)
+	}
+	byName, stderr, code := runCLI(t, env, "generate", "--model", name, "--max-tokens", "8", "Q: What is")
+	if code != 0 {
+		t.Fatalf("generate from the Ollama name: exit %d: %s", code, stderr)
+	}
+	if byName != byFile {
+		t.Errorf("by name %q, by file %q: want the same weights, the same greedy text", byName, byFile)
+	}
+	_, stderr, code = runCLI(t, env, "generate", "--model", "fastslow-no-such-model", "hi")
+	if code != exitFailure || !strings.Contains(stderr, `model "fastslow-no-such-model" is not a file here`) {
+		t.Errorf("unknown model name: exit %d, %s", code, stderr)
+	}
+}
