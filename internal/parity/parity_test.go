@@ -146,11 +146,18 @@ func incompleteUnicode(s string) bool {
 // a near-tie: where our top two logits are within margin (every such split is logged).
 func compare(t *testing.T, s served, m *llama.Model, tok *tokenizer.BPE, a *llama.Adapter, margin float32) {
 	t.Helper()
+	compareStop(t, s, m, tok, []int32{tok.EOS()}, a, margin)
+}
+
+// compareStop is compare with the end-of-generation tokens given: every token in stop ends a continuation,
+// as each end-of-generation token does in the runner.
+func compareStop(t *testing.T, s served, m *llama.Model, tok *tokenizer.BPE, stop []int32, a *llama.Adapter, margin float32) {
+	t.Helper()
 	m.Precision.KVCacheF16 = true
 	for _, p := range prompts {
 		g := s.greedy(t, p)
 		prompt := tok.Encode(p, true)
-		ids, err := m.Generate(context.Background(), prompt, numPredict, llama.Sampler{}, []int32{tok.EOS()}, a)
+		ids, err := m.Generate(context.Background(), prompt, numPredict, llama.Sampler{}, stop, a)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,185 @@
+package parity_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/fastslow/fastslow/adapters/ollama"
+	"github.com/fastslow/fastslow/internal/ollamatest"
+	"github.com/fastslow/fastslow/internal/tinymodel"
+	"github.com/fastslow/fastslow/weights"
+	"github.com/fastslow/fastslow/weights/gguf"
+)
+
+// flavorTexts is the text set for tokenizer parity: the short texts above, passages of War and Peace of
+// growing length from across the book, and texts built to stress the pre-tokenizers (scripts, combining
+// marks, emoji sequences, digit runs, whitespace runs, special-token texts, code).
+func flavorTexts(t *testing.T) []string {
+	t.Helper()
+	out := slices.Clone(texts)
+	path, err := tinymodel.OllamaTestdata("war-and-peace.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	book, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range []int{120, 300, 600, 900, 1200, 1500} {
+		at := len(book) / 7 * (i + 1)
+		out = append(out, passage(book, at, n))
+	}
+	return append(out,
+		"Ελληνικά, русский, עברית, العربية, हिन्दी, ไทย, 한국어, 中文, 日本語のかなとカナ",
+		"combining: e\u0301 a\u0308 n\u0303; ligatures: ﬁ ﬂ; fullwidth: ＡＢＣ１２３",
+		"emoji: 👩‍👩‍👧‍👦 🇫🇷 ✅ 🙂🙂🙂 ☕️",
+		"0 01 012 0123 01234 012345 0123456 1,234,567.890 1e10 -0.5 ٣٤٥ ١٢ ½",
+		"a  b   c    d\t\te\n\n\nf \n \n g\r\n\r\nh      \u00a0\u3000 end  ",
+		"\n\n\n\n",
+		"     ",
+		"DON'T I'M You'LL we'Re it's 's 't",
+		"<|begin_of_text|>x<|eot_id|>y<|im_start|>z<|im_end|><|endoftext|><|start_header_id|>",
+		"func main() {\n\tfmt.Println(\"hi\") // comment\n}\n\n    if x != nil { return x }\n",
+		"https://example.com/path?q=1&r=two#frag user@example.org C:\\Windows\\System32",
+	)
+}
+
+// passage returns about n bytes of book starting near at, on character boundaries.
+func passage(book []byte, at, n int) string {
+	for at > 0 && !utf8.RuneStart(book[at]) {
+		at--
+	}
+	end := min(at+n, len(book))
+	for end < len(book) && !utf8.RuneStart(book[end]) {
+		end++
+	}
+	return string(book[at:end])
+}
+
+// createFlavor writes a random model of flavor f and creates it in Ollama with the bare-prompt template, so
+// that non-raw requests tokenize exactly the text sent.
+func createFlavor(t *testing.T, c *ollama.Client, f tinymodel.Flavor, seed uint64, typ gguf.Type) (served, *weights.Model, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "base.gguf")
+	if _, _, err := tinymodel.WriteFlavor(path, f, seed, 0.15, typ); err != nil {
+		t.Fatal(err)
+	}
+	m, err := weights.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return create(t, c, path, ollama.CreateOptions{Template: "{{ .Prompt }}"}), m, path
+}
+
+// TestFlavorTokenizerParity checks our tokenizer against Ollama's on each flavor's real vocabulary. Two
+// oracles: the runner's prompt_eval_count (its llama_tokenize with BOS as the model wants it; v0.6.5 counts
+// the whole prompt whatever its cache holds) and the server's own tokenization of prompt and response, which
+// v0.6.5 returns as the context of a non-raw request (llama_tokenize without BOS, special tokens parsed).
+func TestFlavorTokenizerParity(t *testing.T) {
+	c := ollamatest.Client(t)
+	for _, f := range tinymodel.Flavors() {
+		t.Run(string(f), func(t *testing.T) {
+			s, m, _ := createFlavor(t, c, f, 21, gguf.TypeF32)
+			tok := m.Tokenizer
+			for _, text := range flavorTexts(t) {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				g, err := c.Generate(ctx, s.model, text, ollama.GenerateOptions{NumPredict: 1})
+				cancel()
+				if err != nil {
+					t.Fatal(err)
+				}
+				ids := tok.Encode(text, true)
+				if g.PromptEvalCount != len(ids) {
+					t.Errorf("%.40q: Ollama counts %d prompt tokens, we count %d", text, g.PromptEvalCount, len(ids))
+				}
+				want := tok.Encode(text+g.Text, false)
+				got := make([]int32, len(g.Context))
+				for i, id := range g.Context {
+					got[i] = int32(id)
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("%.40q + %q: Ollama's tokens %v, ours %v", text, g.Text, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestFlavorGreedyParity checks greedy continuations of each flavor against Ollama's, without and with a
+// LoRA adapter on all seven projection kinds: exactly equal, as on the plain llama models.
+func TestFlavorGreedyParity(t *testing.T) {
+	if testing.Short() {
+		t.Skip("about 30 s against Ollama")
+	}
+	c := ollamatest.Client(t)
+	for _, f := range tinymodel.Flavors() {
+		t.Run(string(f), func(t *testing.T) {
+			s, m, _ := createFlavor(t, c, f, 22, gguf.TypeF32)
+			compareStop(t, s, m.Model, m.Tokenizer, m.EOG, nil, f32Margin)
+
+			a := adapterAll(t, m.Model, false)
+			changed := false
+			for _, p := range prompts {
+				x, _ := ours(t, m.Model, m.Tokenizer, a, p)
+				y, _ := ours(t, m.Model, m.Tokenizer, nil, p)
+				changed = changed || x != y
+			}
+			if !changed {
+				t.Fatal("the adapter changes no continuation; make it stronger")
+			}
+			path := filepath.Join(t.TempDir(), "adapter.gguf")
+			if err := weights.SaveAdapter(path, a, ""); err != nil {
+				t.Fatal(err)
+			}
+			name := ollamatest.UniqueName(t, "fastslow-parity-lora")
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			if err := c.CreateAdapted(ctx, name, s.model, path); err != nil {
+				t.Fatal(err)
+			}
+			compareStop(t, served{c, name}, m.Model, m.Tokenizer, m.EOG, a, f32Margin)
+		})
+	}
+}
+
+// TestFlavorArchitectureOnServer makes sure the server runs each flavor as the architecture we wrote, so
+// the parity above is parity with the qwen2 and llama graphs of llama.cpp.
+func TestFlavorArchitectureOnServer(t *testing.T) {
+	c := ollamatest.Client(t)
+	for _, f := range tinymodel.Flavors() {
+		s, m, _ := createFlavor(t, c, f, 23, gguf.TypeF32)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ms, err := c.ListPrefix(ctx, strings.Split(s.model, ":")[0])
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ms) != 1 || ms[0].Family != m.Config.Architecture() {
+			t.Errorf("%s: server lists %+v, want family %s", f, ms, m.Config.Architecture())
+		}
+	}
+}
+
+// TestFlavorsTokenizeDifferently makes sure the two flavors exercise different pre-tokenizer rules on the
+// same vocabulary (llama-3 groups up to three digits, qwen2 splits every digit), so that parity on both is
+// parity on both rule sets.
+func TestFlavorsTokenizeDifferently(t *testing.T) {
+	l, err := tinymodel.FlavorTokenizer(tinymodel.Llama32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := tinymodel.FlavorTokenizer(tinymodel.Qwen25)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := "0123456789"
+	if a, b := len(l.Encode(text, false)), len(q.Encode(text, false)); a != 4 || b != 10 {
+		t.Errorf("%q: llama-3.2 gives %d tokens (want 4), qwen2 %d (want 10)", text, a, b)
+	}
+}
