@@ -106,22 +106,27 @@ func sgemm(m, n, k int, alpha float32, a []float32, lda int, tA bool, b []float3
 		return
 	}
 	kn := kernel
-	// With few columns most of every tile would be padding: compute Cᵀ = op(B)ᵀ·op(A)ᵀ instead, whose long
-	// side runs along the kernel's vectors, and add it back transposed.
-	if 2*n <= kn.nr && m > n {
+	switch {
+	case 2*n <= kn.nr && m > n && !tA:
+		// Few columns (a LoRA rank, say) and rows of A in place: most of every tile would be padding, so
+		// take dot products of the rows of A with the columns of op(B) instead.
+		sgemmDots(m, n, k, alpha, a, lda, b, ldb, tB, acc, c, ldc, parallel)
+		return
+	case 2*n <= kn.nr && m > n, m >= kn.nr && 4*m <= n:
+		// Few columns, or few rows against many columns (the vocabulary projection of a chunk of rows):
+		// compute Cᵀ = op(B)ᵀ·op(A)ᵀ, which pads less or packs the smaller operand, and add it back
+		// transposed. Neither case holds for the swapped product.
 		ct := getScratch(n * m)
 		sgemm(n, m, k, alpha, b, ldb, !tB, a, lda, !tA, false, ct, m, parallel)
-		for i := range m {
-			row := c[i*ldc : i*ldc+n]
-			if acc {
+		if acc {
+			for i := range m {
+				row := c[i*ldc : i*ldc+n]
 				for j := range row {
 					row[j] += ct[j*m+i]
 				}
-			} else {
-				for j := range row {
-					row[j] = ct[j*m+i]
-				}
 			}
+		} else {
+			transposeStrided(c, ldc, ct, m, n, m)
 		}
 		putScratch(ct)
 		return
@@ -251,7 +256,9 @@ func (g *gemmJob) item(it int, w *gemmWorker) {
 				ap, rs, cs = w.apad[:kk*mr], 1, mr
 				g.packA(ap, i, rows, p0, kk)
 			case g.tA:
-				ap, rs, cs = g.a[p0*g.lda+i:], 1, g.lda
+				// In place, each step would read a new row of A, likely on a new page: copy the panel.
+				ap, rs, cs = w.apad[:kk*mr], 1, mr
+				g.packAT(ap, i, p0, kk)
 			default:
 				ap, rs, cs = g.a[i*g.lda+p0:], g.lda, 1
 			}
@@ -297,6 +304,68 @@ func (g *gemmJob) packA(ap []float32, i, rows, p0, kk int) {
 			}
 		}
 	}
+}
+
+// packAT copies a whole micro-panel of a transposed A, rows [i, i+mr) and steps [p0, p0+kk), into ap as kk
+// groups of mr values; each group is contiguous in A.
+func (g *gemmJob) packAT(ap []float32, i, p0, kk int) {
+	mr, lda := g.kn.mr, g.lda
+	a := g.a[p0*lda+i:]
+	switch mr {
+	case 12:
+		for p := range kk {
+			*(*[12]float32)(ap[p*12:]) = *(*[12]float32)(a[p*lda:])
+		}
+	case 6:
+		for p := range kk {
+			*(*[6]float32)(ap[p*6:]) = *(*[6]float32)(a[p*lda:])
+		}
+	default:
+		for p := range kk {
+			copy(ap[p*mr:(p+1)*mr], a[p*lda:])
+		}
+	}
+}
+
+// sgemmDots is sgemm for few columns with A not transposed: C[i][j] = alpha·Σ_p A[i][p]·op(B)(p,j) as dot
+// products of the rows of A, read in place, with the rows of op(B)ᵀ (scaled by alpha and copied if they are
+// not already rows of b), through the strip kernel of gemvNT.
+func sgemmDots(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, tB, acc bool,
+	c []float32, ldc int, parallel bool) {
+	bt, ldt := b, ldb
+	if !tB || alpha != 1 {
+		bt, ldt = getScratch(n*k), k
+		defer putScratch(bt)
+		if tB {
+			for j := range n {
+				copy(bt[j*k:(j+1)*k], b[j*ldb:])
+			}
+		} else {
+			transposeStrided(bt, k, b, ldb, k, n)
+		}
+		if alpha != 1 {
+			for i := range bt {
+				bt[i] *= alpha
+			}
+		}
+	}
+	if !acc {
+		for i := range m {
+			clear(c[i*ldc : i*ldc+n])
+		}
+	}
+	workers := runtime.GOMAXPROCS(0)
+	if !parallel || workers == 1 || m*n*k < parallelMin {
+		gemmBlock(c, ldc, a, lda, bt, ldt, k, 0, m, 0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	step := (m/workers + 1) &^ 1
+	for i0 := 0; i0 < m; i0 += step {
+		i1 := min(i0+step, m)
+		wg.Go(func() { gemmBlock(c, ldc, a, lda, bt, ldt, k, i0, i1, 0, n) })
+	}
+	wg.Wait()
 }
 
 // microKernel computes one tile of C.
@@ -359,10 +428,27 @@ func transpose(dst, src []float32, rows, cols int) {
 	transposeStrided(dst, rows, src, cols, rows, cols)
 }
 
-// transposeStrided sets dst[j·ldd+i] = src[i·lds+j] for i < rows and j < cols. It walks strips of 16
-// columns and, within a strip, groups of four rows, so that each write fills four adjacent values of dst and
-// each strip of src stays in cache; a plain double loop is ten times slower.
+// transposeStrided sets dst[j·ldd+i] = src[i·lds+j] for i < rows and j < cols: with 8×8 register transposes
+// in assembly where the CPU has AVX2, for whole blocks of eight, and transposeGo for the rest.
 func transposeStrided(dst []float32, ldd int, src []float32, lds, rows, cols int) {
+	r8, c8 := rows&^7, cols&^7
+	if !useAVX2 || r8 == 0 || c8 == 0 {
+		transposeGo(dst, ldd, src, lds, rows, cols)
+		return
+	}
+	transpose8(dst, ldd, src, lds, r8, c8)
+	if c8 < cols {
+		transposeGo(dst[c8*ldd:], ldd, src[c8:], lds, r8, cols-c8)
+	}
+	if r8 < rows {
+		transposeGo(dst[r8:], ldd, src[r8*lds:], lds, rows-r8, cols)
+	}
+}
+
+// transposeGo is transposeStrided in Go. It walks strips of 16 columns and, within a strip, groups of four
+// rows, so that each write fills four adjacent values of dst and each strip of src stays in cache; a plain
+// double loop is ten times slower.
+func transposeGo(dst []float32, ldd int, src []float32, lds, rows, cols int) {
 	const strip = 16
 	for j0 := 0; j0 < cols; j0 += strip {
 		j1 := min(j0+strip, cols)

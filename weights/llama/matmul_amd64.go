@@ -72,3 +72,12 @@ func strip2x4(c0, c1, a0, a1, b []float32, ldb, ncols int) {
 		}
 	}
 }
+
+//go:noescape
+func transpose8AVX2(dst *float32, ldd int, src *float32, lds, rows, cols int)
+
+// transpose8 sets dst[j·ldd+i] = src[i·lds+j] for i < rows and j < cols, both multiples of 8.
+func transpose8(dst []float32, ldd int, src []float32, lds, rows, cols int) {
+	_, _ = src[(rows-1)*lds+cols-1], dst[(cols-1)*ldd+rows-1] // the bounds the assembly trusts
+	transpose8AVX2(&dst[0], ldd, &src[0], lds, rows, cols)
+}

@@ -23,14 +23,14 @@ func gemvNT(c, a, b []float32, m, n, k int, acc, parallel bool) {
 	}
 	workers := runtime.GOMAXPROCS(0)
 	if !parallel || workers == 1 || m*n*k < parallelMin {
-		gemmBlock(c, a, b, n, k, 0, m, 0, n)
+		gemmBlock(c, n, a, k, b, k, k, 0, m, 0, n)
 		return
 	}
 	var wg sync.WaitGroup
 	step := (n/workers + 3) &^ 3
 	for j0 := 0; j0 < n; j0 += step {
 		j1 := min(j0+step, n)
-		wg.Go(func() { gemmBlock(c, a, b, n, k, 0, m, j0, j1) })
+		wg.Go(func() { gemmBlock(c, n, a, k, b, k, k, 0, m, j0, j1) })
 	}
 	wg.Wait()
 }
@@ -41,8 +41,9 @@ const (
 	stripN = 64
 )
 
-// gemmBlock adds A·Bᵀ into the block rows [i0,i1) × columns [j0,j1) of C (row stride n).
-func gemmBlock(c, a, b []float32, n, k, i0, i1, j0, j1 int) {
+// gemmBlock adds A·Bᵀ into the block rows [i0,i1) × columns [j0,j1) of C, where A has rows of k values at
+// stride lda, B rows of k values at stride ldb, and C rows at stride ldc.
+func gemmBlock(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k, i0, i1, j0, j1 int) {
 	var drop [stripN]float32 // the discarded second row when a single row is left
 	for p0 := 0; p0 < k; p0 += stripK {
 		p1 := min(p0+stripK, k)
@@ -50,24 +51,24 @@ func gemmBlock(c, a, b []float32, n, k, i0, i1, j0, j1 int) {
 		for jb := j0; jb < j1; jb += stripN {
 			je := min(jb+stripN, j1)
 			nc := (je - jb) &^ 3 // columns the 2×4 strip covers; the rest take plain dot products
-			bs := b[jb*k+p0:]
+			bs := b[jb*ldb+p0:]
 			for i := i0; i < i1; i += 2 {
-				a0 := a[i*k+p0:][:kk]
-				c0 := c[i*n+jb : i*n+je]
+				a0 := a[i*lda+p0:][:kk]
+				c0 := c[i*ldc+jb : i*ldc+je]
 				if i+1 == i1 {
 					// A last single row (always, when decoding one token) runs through the same
 					// kernel with its second row a duplicate whose results are dropped.
-					strip2x4(c0, drop[:nc], a0, a0, bs, k, nc)
+					strip2x4(c0, drop[:nc], a0, a0, bs, ldb, nc)
 					for j := jb + nc; j < je; j++ {
-						c0[j-jb] += dot(a0, b[j*k+p0:][:kk])
+						c0[j-jb] += dot(a0, b[j*ldb+p0:][:kk])
 					}
 					break
 				}
-				a1 := a[(i+1)*k+p0:][:kk]
-				c1 := c[(i+1)*n+jb : (i+1)*n+je]
-				strip2x4(c0, c1, a0, a1, bs, k, nc)
+				a1 := a[(i+1)*lda+p0:][:kk]
+				c1 := c[(i+1)*ldc+jb : (i+1)*ldc+je]
+				strip2x4(c0, c1, a0, a1, bs, ldb, nc)
 				for j := jb + nc; j < je; j++ {
-					bj := b[j*k+p0:][:kk]
+					bj := b[j*ldb+p0:][:kk]
 					c0[j-jb] += dot(a0, bj)
 					c1[j-jb] += dot(a1, bj)
 				}

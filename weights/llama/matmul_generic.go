@@ -15,3 +15,8 @@ func kernels() []*microKernel { return []*microKernel{kernelGo} }
 func strip2x4(c0, c1, a0, a1, b []float32, ldb, ncols int) {
 	strip2x4Go(c0, c1, a0, a1, b, ldb, ncols)
 }
+
+// transpose8 is never called where useAVX2 is false.
+func transpose8(dst []float32, ldd int, src []float32, lds, rows, cols int) {
+	transposeGo(dst, ldd, src, lds, rows, cols)
+}

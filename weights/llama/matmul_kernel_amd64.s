@@ -346,3 +346,87 @@ store:
 	VMOVUPS Y11, 32(DX)
 	VZEROUPPER
 	RET
+
+// func transpose8AVX2(dst *float32, ldd int, src *float32, lds int, rows, cols int)
+//
+// Sets dst[j·ldd+i] = src[i·lds+j] for i < rows and j < cols, both multiples of 8, one 8×8 block at a time:
+// eight rows of eight values are loaded, transposed in registers (unpack, shuffle, then swap 128-bit halves)
+// and stored as eight rows of dst.
+TEXT ·transpose8AVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), R8
+	SHLQ $2, R8               // dst row stride in bytes
+	MOVQ src+16(FP), SI
+	MOVQ lds+24(FP), R9
+	SHLQ $2, R9               // src row stride in bytes
+	MOVQ rows+32(FP), R10
+	MOVQ cols+40(FP), R11
+	LEAQ (R9)(R9*2), R12      // 3 src rows
+	LEAQ (R8)(R8*2), R13      // 3 dst rows
+
+rowblock:
+	CMPQ R10, $8
+	JL   done
+	MOVQ SI, AX               // src block: rows i..i+7, columns j..j+7
+	MOVQ DI, BX               // dst block: rows j..j+7, columns i..i+7
+	MOVQ R11, CX
+
+colblock:
+	CMPQ CX, $8
+	JL   nextrows
+	LEAQ (AX)(R9*4), DX
+	VMOVUPS (AX), Y0
+	VMOVUPS (AX)(R9*1), Y1
+	VMOVUPS (AX)(R9*2), Y2
+	VMOVUPS (AX)(R12*1), Y3
+	VMOVUPS (DX), Y4
+	VMOVUPS (DX)(R9*1), Y5
+	VMOVUPS (DX)(R9*2), Y6
+	VMOVUPS (DX)(R12*1), Y7
+	VUNPCKLPS Y1, Y0, Y8
+	VUNPCKHPS Y1, Y0, Y9
+	VUNPCKLPS Y3, Y2, Y10
+	VUNPCKHPS Y3, Y2, Y11
+	VUNPCKLPS Y5, Y4, Y12
+	VUNPCKHPS Y5, Y4, Y13
+	VUNPCKLPS Y7, Y6, Y14
+	VUNPCKHPS Y7, Y6, Y15
+	VSHUFPS $0x44, Y10, Y8, Y0
+	VSHUFPS $0xEE, Y10, Y8, Y1
+	VSHUFPS $0x44, Y11, Y9, Y2
+	VSHUFPS $0xEE, Y11, Y9, Y3
+	VSHUFPS $0x44, Y14, Y12, Y4
+	VSHUFPS $0xEE, Y14, Y12, Y5
+	VSHUFPS $0x44, Y15, Y13, Y6
+	VSHUFPS $0xEE, Y15, Y13, Y7
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x20, Y5, Y1, Y9
+	VPERM2F128 $0x20, Y6, Y2, Y10
+	VPERM2F128 $0x20, Y7, Y3, Y11
+	VPERM2F128 $0x31, Y4, Y0, Y12
+	VPERM2F128 $0x31, Y5, Y1, Y13
+	VPERM2F128 $0x31, Y6, Y2, Y14
+	VPERM2F128 $0x31, Y7, Y3, Y15
+	LEAQ (BX)(R8*4), DX
+	VMOVUPS Y8, (BX)
+	VMOVUPS Y9, (BX)(R8*1)
+	VMOVUPS Y10, (BX)(R8*2)
+	VMOVUPS Y11, (BX)(R13*1)
+	VMOVUPS Y12, (DX)
+	VMOVUPS Y13, (DX)(R8*1)
+	VMOVUPS Y14, (DX)(R8*2)
+	VMOVUPS Y15, (DX)(R13*1)
+	ADDQ $32, AX              // eight columns on in src
+	LEAQ (BX)(R8*8), BX       // eight rows on in dst
+	SUBQ $8, CX
+	JMP  colblock
+
+nextrows:
+	LEAQ (SI)(R9*8), SI       // eight rows on in src
+	ADDQ $32, DI              // eight columns on in dst
+	SUBQ $8, R10
+	JMP  rowblock
+
+done:
+	VZEROUPPER
+	RET

@@ -169,19 +169,34 @@ func near(t *testing.T, what string, got float32, want float64, n int) {
 	}
 }
 
+// TestTranspose checks transposeStrided, with the assembly blocks (where there are) and without, on shapes
+// with and without whole 8×8 blocks and with leading dimensions wider than the matrices.
 func TestTranspose(t *testing.T) {
-	for _, sh := range [][2]int{{1, 1}, {3, 17}, {4, 16}, {9, 33}, {64, 5}} {
-		rows, cols := sh[0], sh[1]
-		src := make([]float32, rows*cols)
-		for i := range src {
-			src[i] = float32(i)
-		}
-		dst := make([]float32, rows*cols)
-		transpose(dst, src, rows, cols)
-		for i := range rows {
+	strips := []bool{false}
+	if useAVX2 {
+		strips = append(strips, true)
+	}
+	defer func(v bool) { useAVX2 = v }(useAVX2)
+	for _, asm := range strips {
+		useAVX2 = asm
+		for _, sh := range [][2]int{{1, 1}, {3, 17}, {4, 16}, {8, 8}, {9, 33}, {64, 5}, {16, 40}, {23, 57}} {
+			rows, cols := sh[0], sh[1]
+			lds, ldd := cols+3, rows+5
+			src := make([]float32, rows*lds)
+			for i := range src {
+				src[i] = float32(i)
+			}
+			dst := make([]float32, cols*ldd)
+			transposeStrided(dst, ldd, src, lds, rows, cols)
 			for j := range cols {
-				if dst[j*rows+i] != src[i*cols+j] {
-					t.Fatalf("%dx%d: [%d][%d] = %v, want %v", rows, cols, j, i, dst[j*rows+i], src[i*cols+j])
+				for i := range ldd {
+					want := float32(0) // untouched padding
+					if i < rows {
+						want = src[i*lds+j]
+					}
+					if dst[j*ldd+i] != want {
+						t.Fatalf("asm=%v %dx%d: [%d][%d] = %v, want %v", asm, rows, cols, j, i, dst[j*ldd+i], want)
+					}
 				}
 			}
 		}
