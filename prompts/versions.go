@@ -96,6 +96,10 @@ type PromoteOptions struct {
 	Reason string
 	// Force skips the gate. The version records that it was forced.
 	Force bool
+	// Instances, if set, are the validation instances the gate compares
+	// on (both candidates need scores on all of them); by default it uses
+	// every instance the current version's candidate was scored on.
+	Instances []string
 }
 
 // Promote makes candidate the task's served version, through the gate: the
@@ -124,22 +128,28 @@ func (s *Store) Promote(ctx context.Context, task string, candidate uint64, opts
 
 // gate compares c with the current version's candidate and returns the
 // evidence for promoting c, or why it may not be promoted.
-func gate(txn *badger.Txn, task string, c Candidate, cur *Version, force bool) (Evidence, error) {
+func gate(txn *badger.Txn, task string, c Candidate, cur *Version, force bool, instances []string) (Evidence, error) {
 	var ev Evidence
-	var ids []string
+	ids := slices.Sorted(slices.Values(instances))
 	if cur != nil {
 		base, err := getCandidate(txn, task, cur.Candidate)
 		if err != nil {
 			return ev, fmt.Errorf("baseline: %w", err)
 		}
 		ev.BaselineCandidate = base.ID
-		ids = slices.Sorted(maps.Keys(base.Scores))
+		if len(ids) == 0 {
+			ids = slices.Sorted(maps.Keys(base.Scores))
+		}
 		if len(ids) == 0 && !force {
 			return ev, fmt.Errorf("%w: the current version's candidate %d has no validation scores", ErrNotEvaluated, base.ID)
 		}
-		ev.Baseline, _ = base.Mean(ids)
+		var ok bool
+		if ev.Baseline, ok = base.Mean(ids); !ok && !force {
+			return ev, fmt.Errorf("%w: the current version's candidate %d lacks scores on some of the %d instances",
+				ErrNotEvaluated, base.ID, len(ids))
+		}
 		ev.BaselinePer = subset(base.Scores, ids)
-	} else {
+	} else if len(ids) == 0 {
 		ids = slices.Sorted(maps.Keys(c.Scores))
 		if len(ids) == 0 && !force {
 			return ev, fmt.Errorf("%w: candidate %d has no validation scores", ErrNotEvaluated, c.ID)
@@ -191,7 +201,7 @@ func promoteTxn(txn *badger.Txn, ix *indexer, task string, candidate uint64, opt
 		}
 		cur = &v
 	}
-	ev, err := gate(txn, task, c, cur, opts.Force)
+	ev, err := gate(txn, task, c, cur, opts.Force, opts.Instances)
 	if err != nil {
 		return Version{}, err
 	}
