@@ -1,6 +1,8 @@
 package llama
 
 import (
+	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -15,6 +17,48 @@ import (
 // transposed operand costs nothing but a different stride. The micro-kernel is AVX-512 or AVX2/FMA assembly
 // on amd64 (matmul_kernel_amd64.s) and plain Go elsewhere or with -tags purego. Products with a single row,
 // the matrix-vector products of decoding, keep a kernel that reads the rows of B in place (matmul_gemv.go).
+
+// Gemm computes C = alpha·op(A)·op(B), or adds it to C when acc is set, with the package's matrix multiply
+// (the one every projection of the model runs through), on up to GOMAXPROCS goroutines. op(A) is m×k and
+// op(B) is k×n. A is stored as m rows of stride lda (element (i,p) at a[i·lda+p]), or with transA as k rows
+// (element (i,p) at a[p·lda+i]); B is stored as k rows of stride ldb, or with transB as n rows. C has m rows
+// of stride ldc. Gemm reports inconsistent sizes as an error and then leaves C alone.
+func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int,
+	acc bool, c []float32, ldc int) error {
+	if m < 0 || n < 0 || k < 0 {
+		return fmt.Errorf("llama: gemm: negative size %d×%d×%d", m, n, k)
+	}
+	check := func(name string, s []float32, rows, cols, ld int) error {
+		if rows == 0 || cols == 0 {
+			return nil
+		}
+		if ld < cols {
+			return fmt.Errorf("llama: gemm: %s has leading dimension %d < %d", name, ld, cols)
+		}
+		if need := (rows-1)*ld + cols; len(s) < need {
+			return fmt.Errorf("llama: gemm: %s has %d values, want at least %d", name, len(s), need)
+		}
+		return nil
+	}
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if transB {
+		br, bc = n, k
+	}
+	if err := errors.Join(check("A", a, ar, ac, lda), check("B", b, br, bc, ldb), check("C", c, m, n, ldc)); err != nil {
+		return err
+	}
+	sgemm(m, n, k, alpha, a, lda, transA, b, ldb, transB, acc, c, ldc, true)
+	return nil
+}
+
+// GemmKernel names the micro-kernel Gemm uses on this machine and its tile, for example "avx512 12x32".
+func GemmKernel() string {
+	return fmt.Sprintf("%s %dx%d", kernel.name, kernel.mr, kernel.nr)
+}
 
 // matMul computes y = x·Wᵀ: x is [t][in], w is [out][in] (the GGUF layout of a weight matrix) and y is
 // [t][out]. y is overwritten.

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -200,5 +201,32 @@ func TestTranspose(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+func TestGemmErrors(t *testing.T) {
+	a, b, c := make([]float32, 6), make([]float32, 6), make([]float32, 4)
+	for _, tc := range []struct {
+		name           string
+		tA, tB         bool
+		m, n, k        int
+		lda, ldb, ldc  int
+		a, b, c        []float32
+		wantErrContain string
+	}{
+		{"negative", false, false, -1, 2, 3, 3, 2, 2, a, b, c, "negative"},
+		{"short lda", false, false, 2, 2, 3, 2, 2, 2, a, b, c, "leading dimension"},
+		{"short A", false, false, 3, 2, 3, 3, 2, 2, a, b, make([]float32, 6), "A has 6 values"},
+		{"short B transposed", false, true, 2, 3, 3, 3, 3, 3, a, b, make([]float32, 6), "B has 6 values"},
+		{"short C", false, false, 2, 2, 3, 3, 2, 2, a, b, c[:3], "C has 3 values"},
+	} {
+		err := Gemm(tc.tA, tc.tB, tc.m, tc.n, tc.k, 1, tc.a, tc.lda, tc.b, tc.ldb, false, tc.c, tc.ldc)
+		if err == nil || !strings.Contains(err.Error(), tc.wantErrContain) {
+			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.wantErrContain)
+		}
+	}
+	// Empty products are fine, and leave C alone when accumulating.
+	if err := Gemm(false, false, 2, 2, 0, 1, nil, 0, nil, 0, true, c, 2); err != nil {
+		t.Errorf("k = 0: %v", err)
 	}
 }

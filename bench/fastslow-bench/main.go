@@ -1,0 +1,424 @@
+// Command fastslow-bench measures fastslow's slow channel against the tools users compare it with, side by
+// side in one run on the same machine, model and shapes:
+//
+//   - LoRA training tokens/s against eager PyTorch (torchref.py, embedded in this command) with OpenBLAS,
+//   - forward scoring tokens/s against PyTorch and against Ollama's prompt evaluation of the same GGUF,
+//   - the matrix multiply core against OpenBLAS cblas_sgemm at the model's shapes,
+//   - the peak resident memory of every side.
+//
+// Before timing anything it checks that PyTorch, given the same weights, adapter and batch, computes the same
+// loss and LoRA gradients as the Go engine. Each measurement is repeated over several rounds, the sides
+// alternating within a round, each in a fresh process; the report gives medians with their ranges and the
+// machine's load, since on a shared machine the noise is part of the result.
+//
+// Usage, from the repository root (the defaults are the model of issue 7, about 5.5M parameters):
+//
+//	go run ./bench/fastslow-bench [-rounds 5] [-steps 8] [-ollama 127.0.0.1:11434] [-json out.json]
+//
+// The PyTorch side needs python3 with torch and numpy (Debian: apt-get install python3-torch
+// libopenblas0-pthread); it is skipped, with a note, when they are missing. The Ollama side is skipped when
+// no server answers at -ollama (default $OLLAMA_HOST).
+package main
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/fastslow/fastslow/weights/tokenizer"
+)
+
+//go:embed torchref.py
+var torchScript []byte
+
+// options are the command-line settings.
+type options struct {
+	cfg            benchConfig
+	rounds, steps  int
+	warmup         int
+	scoreLen       int
+	scorePerRound  int
+	python         string
+	ollamaHost     string
+	noTorch        bool
+	noOllama       bool
+	noSgemm        bool
+	threads        int
+	openblasCore   string
+	jsonOut        string
+	keep           string
+	cpuProfile     string
+	worker, dir    string
+	maxLossDiff    float64
+	maxGradRelDiff float64
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "fastslow-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("fastslow-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := &o.cfg
+	fs.IntVar(&c.Vocab, "vocab", 2048, "vocabulary size")
+	fs.IntVar(&c.Dim, "dim", 256, "model width")
+	fs.IntVar(&c.Hidden, "ffn", 704, "feed-forward width")
+	fs.IntVar(&c.Layers, "layers", 6, "transformer blocks")
+	fs.IntVar(&c.Heads, "heads", 8, "attention heads")
+	fs.IntVar(&c.KVHeads, "kv-heads", 4, "key/value heads")
+	fs.IntVar(&c.Rank, "rank", 8, "LoRA rank (on all seven projections)")
+	var alpha float64
+	fs.Float64Var(&alpha, "alpha", 16, "LoRA alpha")
+	fs.IntVar(&c.Batch, "batch", 8, "training sequences per step")
+	fs.IntVar(&c.Seq, "seq", 128, "tokens per training sequence")
+	fs.IntVar(&o.rounds, "rounds", 5, "rounds; every side runs once per round, in a fresh process")
+	fs.IntVar(&o.steps, "steps", 8, "timed training steps per round and side")
+	fs.IntVar(&o.warmup, "warmup", 2, "untimed steps (and scoring sequences) before the timed ones")
+	fs.IntVar(&o.scoreLen, "score-len", 512, "tokens per scoring sequence")
+	fs.IntVar(&o.scorePerRound, "score-seqs", 4, "timed scoring sequences per round and side")
+	fs.StringVar(&o.python, "python", "python3", "Python interpreter with torch and numpy")
+	fs.StringVar(&o.ollamaHost, "ollama", os.Getenv("OLLAMA_HOST"), "Ollama server host:port for prompt evaluation")
+	fs.BoolVar(&o.noTorch, "no-torch", false, "skip the PyTorch side")
+	fs.BoolVar(&o.noOllama, "no-ollama", false, "skip the Ollama side")
+	fs.BoolVar(&o.noSgemm, "no-sgemm", false, "skip the matrix multiply comparison")
+	fs.IntVar(&o.threads, "threads", runtime.NumCPU(), "threads for every side (GOMAXPROCS, torch, OpenBLAS, Ollama)")
+	fs.StringVar(&o.openblasCore, "openblas-core", "", "OPENBLAS_CORETYPE for the PyTorch side (empty: OpenBLAS detects; see the report)")
+	fs.StringVar(&o.jsonOut, "json", "", "also write every measurement to this JSON file")
+	fs.StringVar(&o.keep, "keep", "", "write the model, weights and batch to this directory and keep them")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the Go training worker of the first round")
+	fs.Float64Var(&o.maxLossDiff, "max-loss-diff", 1e-4, "largest relative loss difference the cross-check accepts")
+	fs.Float64Var(&o.maxGradRelDiff, "max-grad-diff", 1e-3, "largest relative LoRA gradient difference the cross-check accepts")
+	fs.StringVar(&o.worker, "worker", "", "internal: run one Go measurement (check, train, score, sgemm) on -dir")
+	fs.StringVar(&o.dir, "dir", "", "internal: benchmark directory of -worker")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	c.Alpha = float32(alpha)
+	c.RopeBase, c.NormEps = 10000, 1e-5
+	c.SeqMax = max(c.Seq, o.scoreLen) + 16
+	switch {
+	case o.rounds < 1 || o.steps < 1 || o.warmup < 0:
+		return nil, errors.New("-rounds and -steps must be positive, -warmup not negative")
+	case o.scoreLen < 2 || o.scorePerRound < 1:
+		return nil, errors.New("-score-len must be at least 2 and -score-seqs positive")
+	case o.threads < 1:
+		return nil, errors.New("-threads must be positive")
+	}
+	if err := errors.Join(c.llamaConfig().Validate(), c.loraConfig().Validate()); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	if o.worker != "" {
+		runtime.GOMAXPROCS(o.threads)
+		return runWorker(ctx, stdout, o.worker, o.dir, o.steps, o.warmup, o.cpuProfile)
+	}
+	dir := o.keep
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "fastslow-bench-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	b := &bench{o: o, dir: dir, log: stderr, rep: report{Config: o.cfg, Threads: o.threads, CPU: cpuModel(),
+		Started: time.Now().UTC().Format(time.RFC3339)}}
+	if b.self, err = os.Executable(); err != nil {
+		return err
+	}
+	b.logf("setting up the model in %s", dir)
+	if b.tok, err = setup(ctx, dir, &o.cfg, o.scoreLen, o.rounds*(o.scorePerRound+o.warmup)); err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+	b.rep.Config = o.cfg
+	b.rep.Config.ScoreSeqs, b.rep.Config.Tensors = nil, nil
+	if err := b.measure(ctx); err != nil {
+		return err
+	}
+	b.rep.write(stdout)
+	if o.jsonOut != "" {
+		js, err := json.MarshalIndent(b.rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(o.jsonOut, js, 0o644)
+	}
+	return nil
+}
+
+// bench is one run of the comparison.
+type bench struct {
+	o      *options
+	dir    string
+	self   string // this executable, for the Go workers
+	script string // torchref.py, written to dir
+	tok    *tokenizer.BPE
+	log    io.Writer
+	rep    report
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.log, "fastslow-bench: "+format+"\n", args...)
+}
+
+// measure runs the cross-check and then the rounds, filling b.rep.
+func (b *bench) measure(ctx context.Context) error {
+	o := b.o
+	torchOK := !o.noTorch
+	if torchOK {
+		b.script = filepath.Join(b.dir, "torchref.py")
+		if err := os.WriteFile(b.script, torchScript, 0o644); err != nil {
+			return err
+		}
+		if out, err := exec.CommandContext(ctx, o.python, "-c", "import torch, numpy").CombinedOutput(); err != nil {
+			b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("PyTorch side skipped: %s -c 'import torch, numpy': %v %s",
+				o.python, err, strings.TrimSpace(string(out))))
+			torchOK = false
+		}
+	}
+
+	// The cross-check: same loss and LoRA gradients on the first batch, or no timing at all.
+	var goCheck, torchCheck procResult
+	if err := b.goWorker(ctx, "check", 0, 0, "", &goCheck); err != nil {
+		return fmt.Errorf("go check: %w", err)
+	}
+	b.rep.Check.GoLoss = goCheck.Loss
+	b.rep.Kernel = goCheck.Kernel
+	if torchOK {
+		if err := b.torch(ctx, "check", 0, 0, &torchCheck); err != nil {
+			return fmt.Errorf("torch check: %w", err)
+		}
+		b.rep.Check.TorchLoss = torchCheck.Loss
+		b.rep.Check.GradRelDiff = torchCheck.GradRelDiff
+		b.rep.Torch = torchCheck.Blas
+		rel := math.Abs(goCheck.Loss-torchCheck.Loss) / math.Abs(torchCheck.Loss)
+		b.logf("cross-check: loss go %.6f torch %.6f (relative difference %.1e), LoRA gradient relative difference %.1e",
+			goCheck.Loss, torchCheck.Loss, rel, torchCheck.GradRelDiff)
+		if !(rel <= o.maxLossDiff) || !(torchCheck.GradRelDiff <= o.maxGradRelDiff) {
+			return fmt.Errorf("cross-check failed: the two sides do not compute the same model (loss %.6f vs %.6f, gradient difference %.1e)",
+				goCheck.Loss, torchCheck.Loss, torchCheck.GradRelDiff)
+		}
+		b.rep.Check.Passed = true
+	}
+
+	var ob *ollamaBench
+	if !o.noOllama && o.ollamaHost != "" {
+		var err error
+		ob, err = newOllamaBench(ctx, o.ollamaHost, b.dir, o.threads, o.cfg.SeqMax+16)
+		if err != nil {
+			b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("Ollama side skipped: %v", err))
+			ob = nil
+		} else {
+			defer func() {
+				if err := ob.close(context.WithoutCancel(ctx)); err != nil {
+					b.logf("deleting the Ollama model: %v", err)
+				}
+			}()
+			b.rep.OllamaHost = o.ollamaHost
+			// The first request loads the model; it is not timed.
+			if _, _, err := ob.promptEval(ctx, "warm up"); err != nil {
+				return err
+			}
+		}
+	} else if !o.noOllama {
+		b.rep.Notes = append(b.rep.Notes, "Ollama side skipped: no -ollama host and no OLLAMA_HOST")
+	}
+
+	b.rep.LoadBefore = loadAvg()
+	perRound := o.scorePerRound + o.warmup
+	for r := range o.rounds {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		b.logf("round %d of %d (load %.1f)", r+1, o.rounds, loadAvg())
+		var round roundResult
+		round.Load = loadAvg()
+		prof := ""
+		if r == 0 {
+			prof = o.cpuProfile
+		}
+		// Alternate which side goes first, so that a drift in the machine's load favours neither.
+		sides := []func() error{
+			func() error {
+				var p procResult
+				if err := b.goWorker(ctx, "train", o.steps, o.warmup, prof, &p); err != nil {
+					return fmt.Errorf("go train: %w", err)
+				}
+				round.GoTrain, round.GoTrainRSS = p.TokensPerS, p.PeakRSSMiB
+				return nil
+			},
+		}
+		if torchOK {
+			sides = append(sides, func() error {
+				var p procResult
+				if err := b.torch(ctx, "train", o.steps, o.warmup, &p); err != nil {
+					return fmt.Errorf("torch train: %w", err)
+				}
+				round.TorchTrain, round.TorchTrainRSS = p.TokensPerS, p.PeakRSSMiB
+				return nil
+			})
+		}
+		if r%2 == 1 {
+			sides[0], sides[len(sides)-1] = sides[len(sides)-1], sides[0]
+		}
+		for _, f := range sides {
+			if err := f(); err != nil {
+				return err
+			}
+		}
+
+		// Scoring: this round's own sequences, so that no side (Ollama's prompt cache above all) sees a
+		// sequence twice.
+		seqs := o.cfg.ScoreSeqs[r*perRound : (r+1)*perRound]
+		if err := b.writeScoreSeqs(seqs); err != nil {
+			return err
+		}
+		var p procResult
+		if err := b.goWorker(ctx, "score", 0, o.warmup, "", &p); err != nil {
+			return fmt.Errorf("go score: %w", err)
+		}
+		round.GoScore, round.GoScoreRSS = p.TokensPerS, p.PeakRSSMiB
+		if torchOK {
+			var p procResult
+			if err := b.torch(ctx, "score", 0, o.warmup, &p); err != nil {
+				return fmt.Errorf("torch score: %w", err)
+			}
+			round.TorchScore, round.TorchScoreRSS = p.TokensPerS, p.PeakRSSMiB
+		}
+		if ob != nil {
+			for i, s := range seqs {
+				n, tps, err := ob.promptEval(ctx, b.tok.Decode(s))
+				if err != nil {
+					return err
+				}
+				if n < len(s)/2 {
+					return fmt.Errorf("ollama evaluated %d of %d prompt tokens: a cached prompt", n, len(s))
+				}
+				if i >= o.warmup {
+					round.OllamaScore = append(round.OllamaScore, tps)
+				}
+			}
+		}
+		b.rep.Rounds = append(b.rep.Rounds, round)
+	}
+	b.rep.LoadAfter = loadAvg()
+
+	if !o.noSgemm {
+		b.logf("matrix multiply at the model's shapes")
+		var p procResult
+		if err := b.goWorker(ctx, "sgemm", 20, 0, "", &p); err != nil {
+			return fmt.Errorf("go sgemm: %w", err)
+		}
+		b.rep.GoSgemm = p.Sgemm
+		if torchOK {
+			var p procResult
+			if err := b.torch(ctx, "sgemm", 20, 0, &p); err != nil {
+				return fmt.Errorf("openblas sgemm: %w", err)
+			}
+			b.rep.BlasSgemm = p.Sgemm
+		}
+	}
+	return nil
+}
+
+// procResult is the JSON a worker or torchref.py prints, with the process's peak memory added.
+type procResult struct {
+	workerResult
+	GradRelDiff float64        `json:"grad_rel_diff"`
+	Blas        map[string]any `json:"blas"`
+	PeakRSSMiB  float64        `json:"-"`
+}
+
+// goWorker runs this command as a Go worker in a child process.
+func (b *bench) goWorker(ctx context.Context, mode string, steps, warmup int, prof string, out *procResult) error {
+	args := []string{"-worker", mode, "-dir", b.dir, "-steps", fmt.Sprint(max(steps, 1)), "-warmup", fmt.Sprint(warmup),
+		"-threads", fmt.Sprint(b.o.threads)}
+	if prof != "" {
+		args = append(args, "-cpuprofile", prof)
+	}
+	cmd := exec.CommandContext(ctx, b.self, args...)
+	cmd.Env = append(os.Environ(), workerEnv+"=1")
+	return b.child(ctx, cmd, out)
+}
+
+// workerEnv marks a child process as a Go worker, so that a test binary standing in for this command (see
+// TestMain) knows to run main.
+const workerEnv = "FASTSLOW_BENCH_WORKER"
+
+// torch runs torchref.py in a child process, with the thread settings that keep OpenMP and OpenBLAS from
+// spinning against each other.
+func (b *bench) torch(ctx context.Context, mode string, steps, warmup int, out *procResult) error {
+	cmd := exec.CommandContext(ctx, b.o.python, b.script, mode, "--dir", b.dir, "--steps", fmt.Sprint(max(steps, 1)),
+		"--warmup", fmt.Sprint(warmup), "--threads", fmt.Sprint(b.o.threads))
+	t := fmt.Sprint(b.o.threads)
+	cmd.Env = append(os.Environ(), "OMP_WAIT_POLICY=PASSIVE", "OMP_NUM_THREADS="+t, "OPENBLAS_NUM_THREADS="+t)
+	if b.o.openblasCore != "" {
+		cmd.Env = append(cmd.Env, "OPENBLAS_CORETYPE="+b.o.openblasCore)
+	}
+	return b.child(ctx, cmd, out)
+}
+
+// child runs cmd, decodes the JSON line it prints and records its peak resident memory.
+func (b *bench) child(ctx context.Context, cmd *exec.Cmd, out *procResult) error {
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%v: %w\n%s", cmd.Args, err, tail(stderr.String(), 2000))
+	}
+	if err := json.Unmarshal(stdout.Bytes(), out); err != nil {
+		return fmt.Errorf("%v: output: %w\n%s", cmd.Args, err, tail(stdout.String(), 500))
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		out.PeakRSSMiB = float64(ru.Maxrss) / 1024 // KiB on Linux
+	}
+	return nil
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// writeScoreSeqs rewrites the configuration with the sequences the next scoring runs time.
+func (b *bench) writeScoreSeqs(seqs [][]int32) error {
+	c := b.o.cfg
+	c.ScoreSeqs = seqs
+	js, err := json.Marshal(&c)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(b.dir, configFile), js, 0o644)
+}
