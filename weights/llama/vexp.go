@@ -1,0 +1,187 @@
+package llama
+
+import (
+	"math"
+	"sync"
+)
+
+// Vectorized exponentials for the element-wise layers: e^x costs about 20 ns through math.Exp, and a training
+// step of a small model takes tens of millions of them (SiLU forward and backward, the softmax of attention
+// forward and again in its backward, the loss). expSlice computes them eight at a time in AVX2/FMA assembly
+// where the CPU allows, with the algorithm of ggml's ggml_v_expf (the one llama.cpp's SiLU and softmax use on
+// x86 with AVX2), at most 1.5 ulp from e^x; elsewhere vexpf is the same algorithm in Go.
+//
+// Every element goes through the same code path whatever the slice's length or offset (a tail shorter than
+// eight is padded, not computed apart), so results never depend on how work is split between goroutines.
+
+// vexpf returns e^x by the algorithm of expf8AVX2 (see vexp_amd64.s), in float32 steps with fused
+// multiply-adds emulated in float64.
+func vexpf(x float32) float32 {
+	const r = 0x1.8p23
+	z := vfma32(x, 0x1.715476p+0, r)
+	n := z - r
+	b := vfma32(-n, 0x1.7f7d1cp-20, vfma32(-n, 0x1.62e4p-1, x))
+	e := math.Float32bits(z) << 23
+	k := math.Float32frombits(e + math.Float32bits(1))
+	u := b * b
+	j := vfma32(vfma32(vfma32(0x1.0e4020p-7, b, 0x1.573e2ep-5), u, vfma32(0x1.555e66p-3, b, 0x1.fffdb6p-2)), u,
+		float32(0x1.ffffecp-1)*b)
+	an := float32(math.Abs(float64(n)))
+	if !(an > 126) { // NaN included
+		return vfma32(k, j, k)
+	}
+	var g uint32
+	if n <= 0 {
+		g = 0x82000000
+	}
+	s1 := math.Float32frombits(g + 0x7f000000)
+	if an > 192 {
+		return s1 * s1
+	}
+	s2 := math.Float32frombits(e - g)
+	return vfma32(s2, j, s2) * s1
+}
+
+// vfma32 returns a·b + c rounded to float32 (through float64, where a·b is exact).
+func vfma32(a, b, c float32) float32 {
+	return float32(math.FMA(float64(a), float64(b), float64(c)))
+}
+
+// expSlice sets dst[i] = e^src[i] for i < len(src); dst may be src.
+func expSlice(dst, src []float32) {
+	dst = dst[:len(src)]
+	n8 := len(src) &^ 7
+	if n8 > 0 && expAsm(dst[:n8], src[:n8]) {
+		if n8 == len(src) {
+			return
+		}
+		var t [8]float32
+		copy(t[:], src[n8:])
+		expAsm(t[:], t[:])
+		copy(dst[n8:], t[:])
+		return
+	}
+	for i, x := range src {
+		dst[i] = vexpf(x)
+	}
+}
+
+// expBlock is the size of the stack buffers the fused layers below work through.
+const expBlock = 256
+
+// swigluForwardVec is swigluForward with expSlice: h = silu(g) ⊙ u with silu(x) = x/(1 + e^−x), computed as
+// ggml_vec_silu_f32 does with AVX2 and then multiplied by u.
+func swigluForwardVec(h, g, u []float32) {
+	parallelChunks(len(g), elementGrain, func(lo, hi int) {
+		var t [expBlock]float32
+		for i0 := lo; i0 < hi; i0 += expBlock {
+			gs := g[i0:min(i0+expBlock, hi)]
+			ts := t[:len(gs)]
+			for i, v := range gs {
+				ts[i] = -v
+			}
+			expSlice(ts, ts)
+			us, hs := u[i0:][:len(gs)], h[i0:][:len(gs)]
+			for i, v := range gs {
+				hs[i] = v / (1 + ts[i]) * us[i]
+			}
+		}
+	})
+}
+
+// swigluBackwardVec is swigluBackward with expSlice: dg = dh·u·silu'(g) and du = dh·silu(g), with
+// silu'(g) = σ(g)·(1 + g·(1−σ(g))).
+func swigluBackwardVec(dg, du, dh, g, u []float32) {
+	parallelChunks(len(g), elementGrain, func(lo, hi int) {
+		var t [expBlock]float32
+		for i0 := lo; i0 < hi; i0 += expBlock {
+			gs := g[i0:min(i0+expBlock, hi)]
+			ts := t[:len(gs)]
+			for i, v := range gs {
+				ts[i] = -v
+			}
+			expSlice(ts, ts)
+			us, dhs := u[i0:][:len(gs)], dh[i0:][:len(gs)]
+			dgs, dus := dg[i0:][:len(gs)], du[i0:][:len(gs)]
+			for i, v := range gs {
+				sig := 1 / (1 + ts[i])
+				dgs[i] = dhs[i] * us[i] * sig * (1 + v*(1-sig))
+				dus[i] = dhs[i] * v * sig
+			}
+		}
+	})
+}
+
+// softmaxRow replaces the scores s with e^(s·scale − max) / Σ, the softmax of ggml_soft_max_ext over one
+// row (scale, then exponentials with expSlice, summed in float64), and returns the maximum of s·scale and
+// the inverse sum, which the backward uses to rebuild the row.
+func softmaxRow(s []float32, scale float32) (mx, inv float32) {
+	mx = float32(math.Inf(-1))
+	for j, v := range s {
+		s[j] = v * scale
+		mx = max(mx, s[j])
+	}
+	for j := range s {
+		s[j] -= mx
+	}
+	expSlice(s, s)
+	var sum float64
+	for _, e := range s {
+		sum += float64(e)
+	}
+	inv = float32(1 / sum)
+	for j := range s {
+		s[j] *= inv
+	}
+	return mx, inv
+}
+
+// softmaxRebuild recomputes a row of softmaxRow's output from its scores, maximum and inverse sum:
+// p = e^(s·scale − mx)·inv, in place.
+func softmaxRebuild(s []float32, scale, mx, inv float32) {
+	for j, v := range s {
+		s[j] = v*scale - mx
+	}
+	expSlice(s, s)
+	for j := range s {
+		s[j] *= inv
+	}
+}
+
+// crossEntropyVec is crossEntropy with expSlice for the exponentials (summed in float64): it returns
+// −log softmax(z)[target] and, if grad is not nil, writes softmax(z) − onehot(target) into grad (which may
+// alias z).
+func crossEntropyVec(grad, z []float32, target int) float64 {
+	mx := z[0]
+	for _, v := range z {
+		mx = max(mx, v)
+	}
+	zt := z[target]
+	buf := scratchExp.Get().(*[]float32)
+	defer scratchExp.Put(buf)
+	e := grad
+	if e == nil {
+		if cap(*buf) < len(z) {
+			*buf = make([]float32, len(z))
+		}
+		e = (*buf)[:len(z)]
+	}
+	for i, v := range z {
+		e[i] = v - mx
+	}
+	expSlice(e, e)
+	var sum float64
+	for _, v := range e {
+		sum += float64(v)
+	}
+	if grad != nil {
+		inv := float32(1 / sum)
+		for i := range grad[:len(z)] {
+			grad[i] *= inv
+		}
+		grad[target] -= 1
+	}
+	return math.Log(sum) + float64(mx) - float64(zt)
+}
+
+var scratchExp = sync.Pool{New: func() any { return new([]float32) }}
