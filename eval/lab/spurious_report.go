@@ -1,0 +1,257 @@
+package lab
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/fastslow/fastslow/eval/metrics"
+	"github.com/fastslow/fastslow/eval/report"
+)
+
+// spuriousStats are one variant's numbers across seeds.
+type spuriousStats struct {
+	variant                       string
+	accA, afterB, final, accB     metrics.Summary
+	recovered, stillShare         metrics.Summary // recovered: share of the drop back after the recovery
+	control, knownAfterA, probeRe metrics.Summary
+	halfSteps                     []int // per seed: first recovery step regaining half the drop, −1 if none
+	curves                        [][]float64
+	forgotten, still              int // pooled over seeds
+	recKnown, recGone             int
+}
+
+func (r *SpuriousResult) variants() []string {
+	var out []string
+	for _, v := range []string{"all", "frozen"} {
+		for _, run := range r.Runs {
+			if run.Variant == v {
+				out = append(out, v)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func (r *SpuriousResult) stats(variant string) *spuriousStats {
+	st := &spuriousStats{variant: variant}
+	var accA, afterB, final, accB, rec, still, ctl, kA, kR []float64
+	for _, run := range r.Runs {
+		if run.Variant != variant {
+			continue
+		}
+		last := run.AccAAfterB
+		if n := len(run.Recovery); n > 0 {
+			last = run.Recovery[n-1]
+		}
+		accA, afterB, final, accB = append(accA, run.AccA), append(afterB, run.AccAAfterB), append(final, last), append(accB, run.AccB)
+		drop := run.AccA - run.AccAAfterB
+		half := -1
+		if drop > 0 {
+			rec = append(rec, (last-run.AccAAfterB)/drop)
+			for s, v := range run.Recovery {
+				if v >= run.AccAAfterB+drop/2 {
+					half = s
+					break
+				}
+			}
+		}
+		st.halfSteps = append(st.halfSteps, half)
+		if run.Forgotten > 0 {
+			still = append(still, float64(run.StillKnown)/float64(run.Forgotten))
+			kR = append(kR, run.KnownAfterRecovery)
+		}
+		ctl, kA = append(ctl, run.Control), append(kA, run.KnownAfterA)
+		st.curves = append(st.curves, run.Recovery)
+		st.forgotten += run.Forgotten
+		st.still += run.StillKnown
+		st.recKnown += run.RecoveredKnown
+		st.recGone += run.RecoveredGone
+	}
+	st.accA, st.afterB, st.final, st.accB = summarize(accA), summarize(afterB), summarize(final), summarize(accB)
+	st.recovered, st.stillShare = summarize(rec), summarize(still)
+	st.control, st.knownAfterA, st.probeRe = summarize(ctl), summarize(kA), summarize(kR)
+	return st
+}
+
+func (r *SpuriousResult) recoverySource() string {
+	switch r.Recovery {
+	case RecoveryNew:
+		return fmt.Sprintf("%d facts about new people in neither task", r.RecoveryExamples)
+	case RecoveryKnown:
+		return fmt.Sprintf("%d questions about people known from pretraining", r.RecoveryExamples)
+	case RecoveryHalf:
+		return fmt.Sprintf("%d facts of the other half of task A's people (only the first half is measured)", r.RecoveryExamples)
+	}
+	return r.Recovery
+}
+
+func (r *SpuriousResult) taskBText() string {
+	if r.TaskB == SpuriousPeople {
+		return fmt.Sprintf("the facts of %d other new people in the same question format", r.People)
+	}
+	return fmt.Sprintf("%d questions about known people answered in a conflicting format (%s)", r.People*7, r.TaskB)
+}
+
+// Sections returns the experiment's report sections and its verdict row, to stand alone (Report) or to join
+// another report.
+func (r *SpuriousResult) Sections() ([]report.Section, []report.Verdict, error) {
+	vs := r.variants()
+	if len(vs) == 0 {
+		return nil, nil, fmt.Errorf("spurious: no runs")
+	}
+	seeds := 0
+	for _, run := range r.Runs {
+		seeds = max(seeds, run.Seed)
+	}
+	chance := 1 / float64(r.Distractors+1)
+	tbl := report.Table{Header: []string{"variant", "A after A", "A after B", "A after recovery", "share of the drop back", "steps to half the drop", "B learned"}}
+	probeTbl := report.Table{Header: []string{"variant", "forgotten facts", "still ranked first", "control (never trained)", "after recovery", "came back: ranked first / not"}}
+	lines := &report.Lines{Band: true}
+	bars := &report.Bars{Categories: []string{"forgotten facts", "never-trained facts (control)", "facts after task A"}}
+	values := map[string]float64{"chance": chance}
+	stats := map[string]*spuriousStats{}
+	for _, v := range vs {
+		st := r.stats(v)
+		stats[v] = st
+		label := r.variantLabel(v)
+		tbl.Rows = append(tbl.Rows, []string{label, pm0(st.accA), pm0(st.afterB), pm0(st.final), pm0(st.recovered), fmtSteps(st.halfSteps), pm0(st.accB)})
+		probeTbl.Rows = append(probeTbl.Rows, []string{label, fmt.Sprint(st.forgotten),
+			fmt.Sprintf("%d (%s)", st.still, pm0(st.stillShare)), pm0(st.control), pm0(st.probeRe),
+			fmt.Sprintf("%s / %s", ratioText(st.recKnown, st.still), ratioText(st.recGone, st.forgotten-st.still))})
+		xs := make([]float64, r.RecoverySteps+1)
+		for i := range xs {
+			xs[i] = float64(i)
+		}
+		s, err := report.SeriesFromRuns(label, xs, st.curves)
+		if err != nil {
+			return nil, nil, fmt.Errorf("spurious: %w", err)
+		}
+		lines.Series = append(lines.Series, s)
+		bars.Groups = append(bars.Groups, report.BarGroup{Name: label,
+			Values: []float64{nan0(st.stillShare.Mean), nan0(st.control.Mean), nan0(st.knownAfterA.Mean)},
+			Err:    []float64{nan0(st.stillShare.HalfWidth()), nan0(st.control.HalfWidth()), nan0(st.knownAfterA.HalfWidth())}})
+		for k, x := range map[string]metrics.Summary{"acc_a": st.accA, "acc_a_after_b": st.afterB, "acc_a_recovered": st.final,
+			"recovered_share": st.recovered, "still_known_share": st.stillShare, "control_share": st.control, "acc_b": st.accB} {
+			values[v+"_"+k] = nan0(x.Mean)
+		}
+		values[v+"_forgotten"] = float64(st.forgotten)
+		values[v+"_still_known"] = float64(st.still)
+	}
+	text := fmt.Sprintf("After Zheng et al., *Spurious Forgetting in Continual Learning of Language Models* (ICLR 2025). "+
+		"Task A: the seven facts of each of %d new people (never in pretraining), learned into a LoRA adapter in %d steps. "+
+		"Task B: %s, %d steps on the same adapter. Then %d recovery steps (learning rate lower) on %s: none of it is a measured fact. "+
+		"Accuracy is greedy exact match on task A's measured facts, in the in-process engine (the experiment probes weights, not serving). "+
+		"%d seeds; mean ± 95%% interval.\n\n"+
+		"The likelihood probe asks, for every measured fact the model answered right after A and wrong after B, whether log p(right value | question) "+
+		"is still above log p(v | question) for %d other values v of the same attribute. A fact still ranked first is knowledge the model holds "+
+		"without producing it; the control is the same probe on facts never trained (chance is %.2f).",
+		r.People, r.StepsA, r.taskBText(), r.StepsB, r.RecoverySteps, r.recoverySource(), seeds, r.Distractors, chance)
+	if r.Freeze > 0 {
+		text += fmt.Sprintf(" The *frozen* variant keeps the lower %d of %d blocks fixed while B is learned (the paper's remedy).", r.Freeze, r.Layers)
+	}
+	sec := report.Section{
+		Title:  "Spurious forgetting: is the knowledge gone, or only the way to it?",
+		Text:   text,
+		Tables: []report.Table{tbl, probeTbl},
+		Plots: []report.Plot{
+			{ID: "spurious-recovery", Title: "Task A during the recovery", XLabel: "recovery steps", YLabel: "task A accuracy", Lines: lines,
+				Caption: "Step 0 is right after task B."},
+			{ID: "spurious-probe", Title: "Facts whose right value is still ranked first", XLabel: "facts", YLabel: "share ranked first", Bars: bars,
+				Caption: fmt.Sprintf("Chance is %.2f.", chance)},
+		},
+		Values: values,
+		Data:   map[string]any{"runs": r.Runs},
+	}
+	return []report.Section{sec}, []report.Verdict{r.verdict(stats, chance)}, nil
+}
+
+func (r *SpuriousResult) variantLabel(v string) string {
+	if v == "frozen" {
+		return fmt.Sprintf("lower %d blocks frozen", r.Freeze)
+	}
+	return "all blocks learn B"
+}
+
+func (r *SpuriousResult) verdict(stats map[string]*spuriousStats, chance float64) report.Verdict {
+	st := stats["all"]
+	if st == nil {
+		st = stats["frozen"]
+	}
+	drop := st.accA.Mean - st.afterB.Mean
+	verdict := "no forgetting to reverse"
+	switch {
+	case drop <= 0.05:
+	case st.recovered.Mean >= 0.5:
+		verdict = "yes"
+	case st.stillShare.N > 0 && st.stillShare.Mean > st.control.Mean+0.1:
+		verdict = "partly: the knowledge is measurable, brief retraining did not bring the answers back"
+	case st.recovered.Mean >= 0.2:
+		verdict = "partly"
+	default:
+		verdict = "no"
+	}
+	ev := fmt.Sprintf("task A fell from %.2f to %.2f while B was learned; %d recovery steps on %s brought it to %.2f (%.0f%% of the drop back). "+
+		"The probe still ranks the right value first for %d of %d forgotten facts (%.2f; never-trained control %.2f, chance %.2f)",
+		st.accA.Mean, st.afterB.Mean, r.RecoverySteps, r.recoverySource(), st.final.Mean, 100*nan0(st.recovered.Mean),
+		st.still, st.forgotten, nan0(st.stillShare.Mean), st.control.Mean, chance)
+	if f := stats["frozen"]; f != nil && f != st {
+		ev += fmt.Sprintf(". With the lower %d blocks frozen during B, A fell only to %.2f and ended at %.2f", r.Freeze, f.afterB.Mean, f.final.Mean)
+	}
+	return report.Verdict{Question: "Spurious forgetting: does task A come back after brief retraining on other data?", Verdict: verdict, Evidence: ev + "."}
+}
+
+// Report builds the experiment's report on its own.
+func (r *SpuriousResult) Report(title, model string) (*report.Report, error) {
+	secs, verdicts, err := r.Sections()
+	if err != nil {
+		return nil, err
+	}
+	return &report.Report{
+		Title:    title,
+		Summary:  fmt.Sprintf("Model **%s**, trained and measured in the in-process engine. The run took %.0f s.", model, r.Seconds),
+		Values:   secs[0].Values,
+		Sections: secs,
+		Verdicts: verdicts,
+	}, nil
+}
+
+// pm0 formats a summary as mean ± half-width (two decimals), or "–" when there is nothing to summarize.
+func pm0(s metrics.Summary) string {
+	if s.N == 0 || math.IsNaN(s.Mean) {
+		return "–"
+	}
+	if s.N > 1 {
+		return fmt.Sprintf("%.2f ± %.2f", s.Mean, s.HalfWidth())
+	}
+	return fmt.Sprintf("%.2f", s.Mean)
+}
+
+func nan0(x float64) float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0
+	}
+	return x
+}
+
+func ratioText(a, b int) string {
+	if b == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%d/%d", a, b)
+}
+
+func fmtSteps(xs []int) string {
+	s := ""
+	for i, x := range xs {
+		if i > 0 {
+			s += " "
+		}
+		if x < 0 {
+			s += "–"
+		} else {
+			s += fmt.Sprint(x)
+		}
+	}
+	return s
+}
