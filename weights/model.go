@@ -30,9 +30,14 @@ type Model struct {
 }
 
 // Load reads a GGUF model of a supported architecture (llama.Architectures: llama, including llama-3 with
-// its RoPE frequency factors, and qwen2) with a byte-level BPE tokenizer. Quantized tensors are dequantized
-// to float32. The model's inference Precision is set to round as Ollama's runner does. Another architecture
-// is refused with an error that lists the supported ones.
+// its RoPE frequency factors, and qwen2) with a byte-level BPE tokenizer. Another architecture is refused
+// with an error that lists the supported ones.
+//
+// Quantized tensors are dequantized to float32, which training and inference use. Matrices in Q4_0, Q8_0,
+// Q4_K, Q5_K or Q6_K also keep their quantized form: setting Precision.Quantized makes inference multiply as
+// llama.cpp does (activations quantized to Q8 blocks), which reproduces Ollama's outputs on a quantized base
+// but is much slower, so it is off by default. The rest of Precision is set to round as Ollama's runner does
+// (its F16 KV cache, and F16 matrix inputs on an F16 model).
 func Load(path string) (*Model, error) {
 	f, err := gguf.Open(path)
 	if err != nil {
@@ -94,6 +99,16 @@ func fromFile(f *gguf.File) (*Model, error) {
 			return nil, err
 		}
 		copy(p.Data, data)
+		if len(p.Shape) == 2 && slices.Contains(llama.QuantizedTypes(), info.Type) {
+			// Kept so inference can multiply as the runner does (Precision.Quantized).
+			raw, err := f.Raw(p.Name)
+			if err != nil {
+				return nil, err
+			}
+			if err := lm.SetQuantized(p.Name, info.Type, raw); err != nil {
+				return nil, err
+			}
+		}
 	}
 	for _, t := range f.Tensors {
 		if !want[t.Name] {

@@ -1,6 +1,7 @@
 package tinymodel
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -241,4 +242,25 @@ func buildTokenizer(f Flavor) (*tokenizer.BPE, error) {
 		return nil, fmt.Errorf("tinymodel: %s tokenizer: %w", f, err)
 	}
 	return tok, nil
+}
+
+// WriteShape creates a model of the given shape (its Vocab is set to the tiny tokenizer's size) with the
+// tiny trained vocabulary and saves it to path with matrices of type typ. Quantization tests use it for
+// widths that fill K-quant blocks (multiples of 256).
+func WriteShape(ctx context.Context, path string, shape llama.Config, seed uint64, std float32, typ gguf.Type) (*llama.Model, *tokenizer.BPE, error) {
+	tok, err := Tokenizer(ctx, 384)
+	if err != nil {
+		return nil, nil, fmt.Errorf("tiny tokenizer: %w", err)
+	}
+	shape.Vocab = tok.Size()
+	m, err := llama.New(shape)
+	if err != nil {
+		return nil, nil, err
+	}
+	m.InitRandom(seed, std)
+	name := "tiny-" + shape.Architecture() + "-" + strings.ToLower(typ.String())
+	if err := weights.Save(path, m, tok, weights.SaveOptions{Name: name, Type: typ}); err != nil {
+		return nil, nil, err
+	}
+	return m, tok, nil
 }

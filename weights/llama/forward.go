@@ -52,7 +52,7 @@ type pass struct {
 func (p *pass) dims() attnDims {
 	c := p.m.Config
 	return attnDims{heads: c.Heads, kvHeads: c.KVHeads, headDim: p.m.headDim,
-		scale: 1 / float32(math.Sqrt(float64(p.m.headDim))), halfProbs: p.half.KVCacheF16}
+		scale: 1 / float32(math.Sqrt(float64(p.m.headDim))), halfProbs: p.half.KVCacheF16, f64: p.half.GGMLPortable}
 }
 
 // newActs allocates the activations of one block for n rows.
@@ -170,7 +170,11 @@ func (p *pass) block(l int, la *layerActs) []float32 {
 	rmsNormForward(la.xn2, la.inv2, la.xmid, lw.ffnNorm.Data, n, d, c.NormEps)
 	p.linear(la.g, la.xn2, l, 4, la)
 	p.linear(la.u, la.xn2, l, 5, la)
-	swigluForward(la.h[:n*f], la.g[:n*f], la.u[:n*f])
+	if p.half.GGMLPortable {
+		swigluForwardGGML(la.h[:n*f], la.g[:n*f], la.u[:n*f], f)
+	} else {
+		swigluForward(la.h[:n*f], la.g[:n*f], la.u[:n*f])
+	}
 	p.linear(o, la.h, l, 6, la)
 	out := la.xmid
 	if p.keep {
@@ -188,24 +192,16 @@ func (p *pass) block(l int, la *layerActs) []float32 {
 func (p *pass) linear(y, x []float32, l, i int, la *layerActs) {
 	w := p.m.layers[l].linear(linearNames[i])
 	in, out := w.Shape[0], w.Shape[1]
-	if p.half.F16Weights {
-		xh := getScratch(p.n * in)
-		copy(xh, x[:p.n*in])
-		roundHalfAll(xh)
-		matMul(y, xh, w.Data, p.n, in, out)
-		putScratch(xh)
-	} else {
-		matMul(y, x, w.Data, p.n, in, out)
-	}
+	p.mul(y, x, w, p.n)
 	if lp := p.a.pair(l, i); lp != nil {
 		r := p.a.Config.Rank
 		if la.xa[i] == nil {
 			la.xa[i] = make([]float32, p.n*r)
 		}
 		xa := la.xa[i]
-		matMul(xa, x, lp.a.Data, p.n, in, r)
+		p.mulF32(xa, x, lp.a.Data, p.n, in, r)
 		t := getScratch(p.n * out)
-		matMul(t, xa, lp.b.Data, p.n, r, out)
+		p.mulF32(t, xa, lp.b.Data, p.n, r, out)
 		s := p.a.scale
 		for j, v := range t {
 			y[j] += s * v
@@ -242,7 +238,7 @@ func (m *Model) Logits(tokens []int32, a *Adapter) ([]float32, error) {
 	}
 	c := m.Config
 	logits := make([]float32, p.n*c.Vocab)
-	matMul(logits, p.outputInput(p.xnF), m.output.Data, p.n, c.Dim, c.Vocab)
+	p.output(logits, p.xnF, p.n)
 	return logits, nil
 }
 
@@ -261,15 +257,40 @@ func (m *Model) Hidden(tokens []int32, a *Adapter) ([]float32, error) {
 	return p.xnF, nil
 }
 
-// outputInput returns the rows x as the output projection sees them: x itself, or a float16-rounded copy when
-// emulating F16 weights.
-func (p *pass) outputInput(x []float32) []float32 {
-	if !p.half.F16Weights {
-		return x
+// mul computes y = x·Wᵀ for n rows of x and a base matrix w as the runner does under p.half: through w's
+// stored form (Precision.Quantized), with float16 inputs (F16Weights), in float64 sums (GGMLPortable), or
+// as a plain float32 product.
+func (p *pass) mul(y, x []float32, w *Param, n int) {
+	if p.half.Quantized {
+		if q := p.m.quant[w]; q != nil {
+			q.mul(y, x, n, p.half.GGMLPortable)
+			return
+		}
 	}
-	r := append([]float32(nil), x...)
-	roundHalfAll(r)
-	return r
+	in, out := w.Shape[0], w.Shape[1]
+	if p.half.F16Weights {
+		xh := getScratch(n * in)
+		copy(xh, x[:n*in])
+		roundHalfAll(xh)
+		p.mulF32(y, xh, w.Data, n, in, out)
+		putScratch(xh)
+		return
+	}
+	p.mulF32(y, x, w.Data, n, in, out)
+}
+
+// mulF32 is a float32 matrix product, y = x·Wᵀ, summed as Precision.GGMLPortable asks.
+func (p *pass) mulF32(y, x, w []float32, n, in, out int) {
+	if p.half.GGMLPortable {
+		mulF64(y, x, w, n, in, out)
+		return
+	}
+	matMul(y, x, w, n, in, out)
+}
+
+// output computes the logits of n rows of normalized final states x, as the runner does.
+func (p *pass) output(logits, x []float32, n int) {
+	p.mul(logits, x, p.m.output, n)
 }
 
 // newPass checks the sequences and the adapter and lays the sequences out as one packed batch.
@@ -349,11 +370,12 @@ func (p *pass) score(rows []int, targets []int32, dxnF []float32, trainOut bool)
 		for i := range k {
 			copy(xs[i*d:(i+1)*d], p.xnF[rows[c0+i]*d:])
 		}
-		if p.half.F16Weights {
-			roundHalfAll(xs[:k*d])
-		}
 		z := logits[:k*vocab]
-		matMul(z, xs[:k*d], w.Data, k, d, vocab)
+		if dxnF == nil {
+			p.mul(z, xs[:k*d], w, k) // inference: as the runner computes
+		} else {
+			matMul(z, xs[:k*d], w.Data, k, d, vocab)
+		}
 		parallelChunks(k, elementGrain/vocab, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				zi := z[i*vocab : (i+1)*vocab]

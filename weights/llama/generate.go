@@ -98,7 +98,7 @@ func (m *Model) decode(ctx context.Context, tokens []int32, cache *kvCache, a *A
 	cache.n += n
 	c := m.Config
 	logits := make([]float32, c.Vocab)
-	matMul(logits, p.outputInput(p.xnF[(n-1)*c.Dim:]), m.output.Data, 1, c.Dim, c.Vocab)
+	p.output(logits, p.xnF[(n-1)*c.Dim:], 1)
 	return logits, nil
 }
 

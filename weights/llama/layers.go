@@ -178,6 +178,26 @@ func swigluForward(h, g, u []float32) {
 	})
 }
 
+// swigluForwardGGML is swigluForward with the SiLU computed exactly as ggml_vec_silu_f32 compiled for SSE2:
+// x/(1+e^−x) with ggmlExpf for each full group of four values of a row of width values, glibc's expf for
+// the rest of the row.
+func swigluForwardGGML(h, g, u []float32, width int) {
+	rows := len(g) / width
+	parallelChunks(rows, max(1, elementGrain/width), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			gr, ur, hr := g[r*width:(r+1)*width], u[r*width:(r+1)*width], h[r*width:(r+1)*width]
+			full := width &^ 3
+			for i, x := range gr[:full] {
+				hr[i] = float32(x/float32(1+ggmlExpf(float32(0-x)))) * ur[i]
+			}
+			for i := full; i < width; i++ {
+				x := gr[i]
+				hr[i] = float32(x/float32(1+glibcExpf(-x))) * ur[i]
+			}
+		}
+	})
+}
+
 // swigluBackward computes dg = dh·u·silu'(g) and du = dh·silu(g), with silu'(g) = σ(g)·(1 + g·(1−σ(g))).
 func swigluBackward(dg, du, dh, g, u []float32) {
 	parallelChunks(len(g), elementGrain, func(lo, hi int) {
@@ -196,6 +216,7 @@ type attnDims struct {
 	heads, kvHeads, headDim int
 	scale                   float32
 	halfProbs               bool // round the attention weights to float16 before they meet the values
+	f64                     bool // ggml's portable kernels: float64 sums, glibc's expf (Precision.GGMLPortable)
 }
 
 // Attention runs per sequence and head as small matrix products (scores S = Q·Kᵀ, output O = P·V, and their
@@ -233,7 +254,12 @@ func attentionForward(out, rowMax, rowInv, q, k, v []float32, n, pos0, h int, a 
 	}
 	p := buf[n*hd+2*nk*hd:][:n*nk]
 	o := buf[n*hd+2*nk*hd+n*nk:][:n*hd]
-	gemm(p, qh, kr, n, nk, hd, false)
+	// Queries meet the keys in the cache's precision: both rounded to float16 with an F16 cache.
+	if a.f64 {
+		mulABt(p, qh, kr, n, nk, hd)
+	} else {
+		gemm(p, qh, kr, n, nk, hd, false)
+	}
 	for t := range n {
 		row := p[t*nk : (t+1)*nk]
 		live := row[:pos0+t+1] // keys this query may see
@@ -243,10 +269,14 @@ func attentionForward(out, rowMax, rowInv, q, k, v []float32, n, pos0, h int, a 
 			mx = max(mx, live[j])
 		}
 		var sum float64
-		for j, s := range live {
-			e := float32(math.Exp(float64(s - mx)))
-			live[j] = e
-			sum += float64(e)
+		if a.f64 {
+			sum = softmaxSumGGML(live, mx)
+		} else {
+			for j, s := range live {
+				e := float32(math.Exp(float64(s - mx)))
+				live[j] = e
+				sum += float64(e)
+			}
 		}
 		inv := float32(1 / sum)
 		for j := range live {
@@ -261,10 +291,30 @@ func attentionForward(out, rowMax, rowInv, q, k, v []float32, n, pos0, h int, a 
 			rowInv[t*a.heads+h] = inv
 		}
 	}
-	gemm(o, p, vt, n, hd, nk, false)
+	if a.f64 {
+		mulABt(o, p, vt, n, hd, nk)
+	} else {
+		gemm(o, p, vt, n, hd, nk, false)
+	}
 	for t := range n {
 		copy(out[t*qw+h*hd:][:hd], o[t*hd:(t+1)*hd])
 	}
+}
+
+// softmaxSumGGML replaces each x of row by e^(x−mx) and returns their sum as ggml_vec_soft_max_f32 compiled
+// for SSE2 computes them over a row of the runner's (a multiple of four cells, the masked ones 0): ggmlExpf
+// on groups of four, each group summed as (e0+e1)+(e2+e3) in float32 and added to a float64 total.
+func softmaxSumGGML(row []float32, mx float32) float64 {
+	var sum float64
+	for g := 0; g < len(row); g += 4 {
+		var e [4]float32
+		for i := range min(4, len(row)-g) {
+			e[i] = ggmlExpf(row[g+i] - mx)
+			row[g+i] = e[i]
+		}
+		sum += float64(float32(float32(e[0]+e[1]) + float32(e[2]+e[3])))
+	}
+	return sum
 }
 
 // attentionBackward accumulates dq, dk and dv for attentionForward of every query head that shares key/value

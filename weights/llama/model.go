@@ -23,6 +23,7 @@ type Model struct {
 	params    []*Param // trained tensors
 	consts    []*Param // constant tensors (rope_freqs)
 	byName    map[string]*Param
+	quant     map[*Param]*quantMatrix // quantized forms of matrices (SetQuantized)
 	headDim   int
 	kvDim     int // KVHeads·headDim
 	groupSize int // query heads per key/value head

@@ -19,6 +19,27 @@ type Precision struct {
 	// product (q/k/v/output, the feed-forward and the output projection) to float16. LoRA products, whose
 	// tensors this package exports as F32, are not rounded.
 	F16Weights bool
+	// Quantized multiplies by every matrix that has a stored form (Model.SetQuantized) as llama.cpp's CPU
+	// backend does: for Q4_0, Q8_0, Q4_K, Q5_K and Q6_K, inputs quantized to Q8_0 or Q8_K blocks, integer
+	// block dot products and float32 sums in ggml's order; for F16, inputs rounded to float16 (per matrix,
+	// where F16Weights rounds for all). It is much slower than the float32 products. Matrices without a
+	// stored form, and LoRA products, are unaffected.
+	Quantized bool
+	// GGMLPortable computes as ggml's portable CPU code does, the code a build without SIMD extensions runs
+	// (Ollama v0.6.5 built with `go install` on x86-64: its cgo flags select no -march): every float product
+	// (F32 and F16 matrices, LoRA, attention scores and weighted values, the output projection) sums its
+	// float32 products in float64 in index order, and SiLU and softmax use ggml's SSE2 exponential (ggml_v_expf) and glibc's expf
+	// where ggml does. Results then round
+	// exactly like that runner's instead of differing in the last bits. It is several times slower than the
+	// blocked float32 products. (Ollama's release builds use SIMD kernels, which sum in other orders.)
+	GGMLPortable bool
+}
+
+// Runner returns the Precision that reproduces the computation of Ollama's llama.cpp runner as built from
+// the Go module (no SIMD extensions): F16 KV cache, stored matrix forms and float64 sums. Greedy outputs
+// then match the runner's exactly (see the parity tests), at a fraction of the speed of the zero value.
+func Runner() Precision {
+	return Precision{KVCacheF16: true, Quantized: true, GGMLPortable: true}
 }
 
 // roundHalf returns x rounded to the nearest float16 value (ties to even), as F16C's vcvtps2ph and

@@ -70,7 +70,7 @@ func TestPrecision(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, prec := range []Precision{{KVCacheF16: true}, {F16Weights: true}, {KVCacheF16: true, F16Weights: true}} {
+	for _, prec := range []Precision{{KVCacheF16: true}, {F16Weights: true}, {KVCacheF16: true, F16Weights: true}, {GGMLPortable: true}, Runner()} {
 		m := newTiny(t, false, 2)
 		m.Precision = prec
 		got, err := m.Logits(tokens, nil)
