@@ -170,6 +170,9 @@ func prepareDir(dir string) error {
 	if hasData && !hasManifest {
 		return fmt.Errorf("open %s: %w: data files without a MANIFEST", dir, ErrCorrupt)
 	}
+	if err := checkTables(dir); err != nil {
+		return fmt.Errorf("open %s: %w", dir, err)
+	}
 	return nil
 }
 
