@@ -322,41 +322,6 @@ func TestAdapterParity(t *testing.T) {
 	}
 }
 
-// TestQ8ParityOllamaQuantized has Ollama quantize our F16 file to Q8_0, reads the quantized GGUF back from the
-// server's store and checks that our engine, running on exactly those weights, continues as Ollama does.
-// llama.cpp rounds activations to Q8 blocks in quantized matmuls, so a near-tie can split: the test allows a
-// continuation to diverge only where our top two logits are within a stated margin.
-func TestQ8ParityOllamaQuantized(t *testing.T) {
-	c := ollamatest.Client(t)
-	path := filepath.Join(t.TempDir(), "base-f16.gguf")
-	if _, _, err := tinymodel.Write(context.Background(), path, 14, 0.15, gguf.TypeF16); err != nil {
-		t.Fatal(err)
-	}
-	s := create(t, c, path, ollama.CreateOptions{Quantize: "q8_0"})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	blob, err := c.ResolveGGUF(ctx, s.model)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := gguf.Open(blob)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, _ := f.Tensor("blk.0.attn_q.weight")
-	f.Close()
-	if info.Type != gguf.TypeQ8_0 {
-		t.Fatalf("Ollama stored attn_q as %v, want Q8_0", info.Type)
-	}
-	q, err := weights.Load(blob)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// llama.cpp rounds matmul inputs to Q8 blocks on a Q8_0 model: logits move by 1-2% of their size (top
-	// logits are 3-4 here, splits were seen at gaps up to 0.06), so a gap under 0.1 counts as a near-tie.
-	compare(t, s, q.Model, q.Tokenizer, nil, 0.1)
-}
-
 func topTwo(x []float32) (float32, float32) {
 	a, b := float32(-1e30), float32(-1e30)
 	for _, v := range x {

@@ -1,0 +1,215 @@
+package parity_test
+
+import (
+	"context"
+	"math"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/fastslow/fastslow/adapters/ollama"
+	"github.com/fastslow/fastslow/internal/ollamatest"
+	"github.com/fastslow/fastslow/internal/tinymodel"
+	"github.com/fastslow/fastslow/weights"
+	"github.com/fastslow/fastslow/weights/gguf"
+	"github.com/fastslow/fastslow/weights/llama"
+)
+
+// quantShape fills K-quant blocks: llama.cpp quantizes a matrix to a K-quant only when its rows hold a
+// multiple of 256 values, and falls back to other types otherwise.
+var quantShape = llama.Config{Dim: 256, Hidden: 512, Layers: 2, Heads: 4, KVHeads: 2, ContextLength: 256,
+	RopeBase: 10000, NormEps: 1e-5}
+
+// quantized is a base quantized by Ollama (or written quantized by us), as the server stores it.
+type quantized struct {
+	served
+	m    *weights.Model
+	main gguf.Type // the type of most matrices
+}
+
+// quantize creates the F16 base at path in Ollama quantized to qt and loads what the server stored.
+func quantize(t *testing.T, c *ollama.Client, path, qt string, want gguf.Type) quantized {
+	t.Helper()
+	s := create(t, c, path, ollama.CreateOptions{Quantize: qt})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	blob, err := c.ResolveGGUF(ctx, s.model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := weights.Load(blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if typ, ok := m.Quantized("blk.0.ffn_up.weight"); !ok || typ != want {
+		t.Fatalf("%s: the server stored ffn_up as %v, want %v", qt, typ, want)
+	}
+	return quantized{s, m, want}
+}
+
+// TestQuantizedParity has Ollama quantize an F16 base to each quantization users meet (Q4_0, Q8_0, Q4_K_M,
+// Q5_K_M, Q6_K; the K_M mixes also hold Q6_K matrices, and llama.cpp keeps attn_v in F16 here) and checks
+// that our engine, loading the stored GGUF and computing as the runner does (llama.Runner: activations
+// quantized to Q8 blocks, ggml's sums and exponentials), continues every prompt exactly as Ollama does and
+// reaches a bit-identical final hidden state. It also measures how far the default float32 arithmetic
+// over the dequantized weights is from the runner, the error callers accept without llama.Runner.
+func TestQuantizedParity(t *testing.T) {
+	if testing.Short() {
+		t.Skip("about 30 s against Ollama")
+	}
+	c := ollamatest.Client(t)
+	path := filepath.Join(t.TempDir(), "base-f16.gguf")
+	if _, _, err := tinymodel.WriteShape(context.Background(), path, quantShape, 31, 0.08, gguf.TypeF16); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		quant string
+		main  gguf.Type
+	}{
+		{"q4_0", gguf.TypeQ4_0},
+		{"q8_0", gguf.TypeQ8_0},
+		{"q4_K_M", gguf.TypeQ4_K},
+		{"q5_K_M", gguf.TypeQ5_K},
+		{"q6_K", gguf.TypeQ6_K},
+	}
+	for _, tt := range tests {
+		t.Run(tt.quant, func(t *testing.T) {
+			q := quantize(t, c, path, tt.quant, tt.main)
+			q.m.Precision = llama.Runner()
+			compare(t, q.served, q.m.Model, q.m.Tokenizer, nil, 0)
+			hiddenEqual(t, q.served, q.m)
+			drift, size := defaultDrift(t, q.m)
+			t.Logf("%s: default arithmetic moves logits by up to %.3g (largest logit %.3g)", tt.quant, drift, size)
+		})
+	}
+}
+
+// TestQuantizedAdapterParity deploys a LoRA adapter on a Q4_K_M base: Ollama applies it to the quantized
+// weights in float32, as our engine does over the same base.
+func TestQuantizedAdapterParity(t *testing.T) {
+	if testing.Short() {
+		t.Skip("about 10 s against Ollama")
+	}
+	c := ollamatest.Client(t)
+	path := filepath.Join(t.TempDir(), "base-f16.gguf")
+	if _, _, err := tinymodel.WriteShape(context.Background(), path, quantShape, 32, 0.08, gguf.TypeF16); err != nil {
+		t.Fatal(err)
+	}
+	q := quantize(t, c, path, "q4_K_M", gguf.TypeQ4_K)
+	q.m.Precision = llama.Runner()
+	a := adapterAll(t, q.m.Model, false)
+	adapterPath := filepath.Join(t.TempDir(), "adapter.gguf")
+	if err := weights.SaveAdapter(adapterPath, a, ""); err != nil {
+		t.Fatal(err)
+	}
+	name := ollamatest.UniqueName(t, "fastslow-parity-qlora")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := c.CreateAdapted(ctx, name, q.model, adapterPath); err != nil {
+		t.Fatal(err)
+	}
+	compare(t, served{c, name}, q.m.Model, q.m.Tokenizer, a, 0)
+}
+
+// TestOurQuantizedParity covers bases quantized by our writer rather than by Ollama: every matrix, the
+// embeddings and the output in one K-quant, which llama.cpp's own mixes never produce.
+func TestOurQuantizedParity(t *testing.T) {
+	if testing.Short() {
+		t.Skip("about 10 s against Ollama")
+	}
+	c := ollamatest.Client(t)
+	for _, typ := range []gguf.Type{gguf.TypeQ4_K, gguf.TypeQ5_K} {
+		t.Run(typ.String(), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "base.gguf")
+			if _, _, err := tinymodel.WriteShape(context.Background(), path, quantShape, 33, 0.08, typ); err != nil {
+				t.Fatal(err)
+			}
+			m, err := weights.Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := m.Quantized("token_embd.weight"); got != typ {
+				t.Fatalf("token_embd stored as %v, want %v", got, typ)
+			}
+			s := create(t, c, path, ollama.CreateOptions{})
+			m.Precision = llama.Runner()
+			compare(t, s, m.Model, m.Tokenizer, nil, 0)
+			hiddenEqual(t, s, m)
+		})
+	}
+}
+
+// TestHiddenStateExact compares the final hidden state (what /api/embeddings returns on v0.6.5) bit for bit
+// on F32 and F16 bases of the tiny shape and on the llama-3.2 and qwen2.5 flavors.
+func TestHiddenStateExact(t *testing.T) {
+	c := ollamatest.Client(t)
+	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeF16} {
+		path := filepath.Join(t.TempDir(), "base.gguf")
+		if _, _, err := tinymodel.Write(context.Background(), path, 15, 0.15, typ); err != nil {
+			t.Fatal(err)
+		}
+		m, err := weights.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Precision = llama.Runner()
+		hiddenEqual(t, create(t, c, path, ollama.CreateOptions{}), m)
+	}
+	for _, f := range tinymodel.Flavors() {
+		s, m, _ := createFlavor(t, c, f, 24, gguf.TypeF32)
+		m.Precision = llama.Runner()
+		hiddenEqual(t, s, m)
+	}
+}
+
+// hiddenEqual checks that the server's final hidden state at the last prompt token equals ours exactly.
+func hiddenEqual(t *testing.T, s served, m *weights.Model) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, p := range prompts {
+		h, err := s.client.HiddenState(ctx, s.model, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := m.Tokenizer.Encode(p, true)
+		ours, err := m.Hidden(ids, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := ours[(len(ids)-1)*m.Config.Dim:]
+		var worst float64
+		for i := range h {
+			worst = max(worst, math.Abs(float64(h[i]-last[i])))
+		}
+		if worst != 0 {
+			t.Errorf("%s, prompt %q: hidden states differ by up to %g", s.model, p, worst)
+		}
+	}
+}
+
+// defaultDrift returns the largest difference between the logits of llama.Runner and of the default
+// arithmetic (float32 products over the dequantized weights) over the prompts, and the largest logit.
+func defaultDrift(t *testing.T, m *weights.Model) (drift, size float64) {
+	t.Helper()
+	runner := m.Precision
+	defer func() { m.Precision = runner }()
+	for _, p := range prompts {
+		ids := m.Tokenizer.Encode(p, true)
+		m.Precision = runner
+		want, err := m.Logits(ids, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Precision = llama.Precision{KVCacheF16: true}
+		got, err := m.Logits(ids, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range got {
+			drift = max(drift, math.Abs(float64(got[i]-want[i])))
+			size = max(size, math.Abs(float64(want[i])))
+		}
+	}
+	return drift, size
+}
