@@ -3,6 +3,7 @@ package llama
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -194,7 +195,7 @@ func sgemm(m, n, k int, alpha float32, a []float32, lda int, tA bool, b []float3
 		g.packB(b, ldb, tB, 0, g.panels)
 		w := newGemmWorker(&g)
 		for it := range items {
-			g.item(it, w)
+			g.item(it, &w)
 		}
 		w.release()
 		return
@@ -218,7 +219,7 @@ func sgemm(m, n, k int, alpha float32, a []float32, lda int, tA bool, b []float3
 				if it >= items {
 					break
 				}
-				g.item(it, w)
+				g.item(it, &w)
 			}
 			w.release()
 		})
@@ -247,8 +248,8 @@ type gemmWorker struct {
 	apad, tile []float32
 }
 
-func newGemmWorker(g *gemmJob) *gemmWorker {
-	return &gemmWorker{apad: getScratch(g.kn.mr * g.kc), tile: getScratch(g.kn.mr * g.kn.nr)}
+func newGemmWorker(g *gemmJob) gemmWorker {
+	return gemmWorker{apad: getScratch(g.kn.mr * g.kc), tile: getScratch(g.kn.mr * g.kn.nr)}
 }
 
 func (w *gemmWorker) release() {
@@ -273,10 +274,23 @@ func (g *gemmJob) packB(b []float32, ldb int, tB bool, jp0, jp1 int) {
 			}
 			continue
 		}
-		for p := range k {
-			d := dst[p*nr : (p+1)*nr]
-			copy(d, b[p*ldb+j0:][:cols])
-			clear(d[cols:])
+		switch {
+		case cols == 32 && nr == 32:
+			// Whole rows of the panel as fixed-size array copies: inline vector moves, where copy would
+			// call memmove for every 128 bytes.
+			for p := range k {
+				*(*[32]float32)(dst[p*32:]) = *(*[32]float32)(b[p*ldb+j0:])
+			}
+		case cols == 16 && nr == 16:
+			for p := range k {
+				*(*[16]float32)(dst[p*16:]) = *(*[16]float32)(b[p*ldb+j0:])
+			}
+		default:
+			for p := range k {
+				d := dst[p*nr : (p+1)*nr]
+				copy(d, b[p*ldb+j0:][:cols])
+				clear(d[cols:])
+			}
 		}
 	}
 }
@@ -532,16 +546,39 @@ func dot(x, y []float32) float32 {
 	return (s0 + s1) + (s2 + s3)
 }
 
-// scratchPool recycles temporary buffers: packed panels, transposes, per-head attention blocks.
-var scratchPool sync.Pool
+// Scratch buffers (packed panels, transposes, per-head attention blocks) are recycled through one pool per
+// power-of-two size class, so a request never finds only buffers too small for it, and the boxes the pools
+// hold are recycled too: a step of training allocates no scratch memory once the pools are warm.
+var (
+	scratchPools [48]sync.Pool // class c holds *[]float32 of capacity 1<<c
+	scratchBoxes sync.Pool     // empty *[]float32 boxes
+)
 
+// getScratch returns a slice of n floats with unspecified contents.
 func getScratch(n int) []float32 {
-	if p, ok := scratchPool.Get().(*[]float32); ok && cap(*p) >= n {
-		return (*p)[:n]
+	if n == 0 {
+		return nil
 	}
-	return make([]float32, n)
+	c := bits.Len(uint(n - 1))
+	if p, ok := scratchPools[c].Get().(*[]float32); ok {
+		s := (*p)[:n]
+		*p = nil
+		scratchBoxes.Put(p)
+		return s
+	}
+	return make([]float32, n, 1<<c)
 }
 
+// putScratch hands s back for reuse; s must not be used afterwards.
 func putScratch(s []float32) {
-	scratchPool.Put(&s)
+	c := bits.Len(uint(cap(s) - 1))
+	if cap(s) == 0 || cap(s) != 1<<c {
+		return // not from getScratch
+	}
+	p, ok := scratchBoxes.Get().(*[]float32)
+	if !ok {
+		p = new([]float32)
+	}
+	*p = s[:0]
+	scratchPools[c].Put(p)
 }
