@@ -83,6 +83,10 @@ type Config struct {
 	// Budget is the forgetting budget of FST rounds: the largest drop of retention accuracy allowed (default
 	// 0.05). Weight-only rounds are not bounded: they are the baseline.
 	Budget float64
+	// Retention is what the model must keep knowing besides the tasks it learned (for example facts from its
+	// pretraining), asked with their raw prompts. With the earlier tasks' validation examples, served with their
+	// prompts, it forms the retention set the forgetting budget is measured on.
+	Retention []Example
 	// Demos is the most demonstrations a prompt candidate carries (default 3), Notes the facts retrieved into
 	// each prompt (default 2), MaxPromptChars the assembled prompt's length limit (default 640).
 	Demos, Notes, MaxPromptChars int
@@ -390,21 +394,32 @@ func (l *Learner) retentionCheck() Retention {
 	return func(ctx context.Context, a *llama.Adapter) (float64, error) {
 		m := l.cfg.Base
 		right, n := 0, 0
+		check := func(p string, e Example) error {
+			ids := m.Tokenizer.Encode(p, true)
+			budget := min(l.cfg.MaxNewTokens, m.Config.ContextLength-len(ids))
+			if budget <= 0 {
+				return nil
+			}
+			out, err := m.Generate(ctx, ids, budget, llama.Sampler{}, []int32{m.Tokenizer.EOS()}, a)
+			if err != nil {
+				return err
+			}
+			n++
+			if e.Correct(m.Tokenizer.Decode(out)) {
+				right++
+			}
+			return nil
+		}
 		for task, prompts := range l.retention {
 			for i, p := range prompts {
-				ids := m.Tokenizer.Encode(p, true)
-				budget := min(l.cfg.MaxNewTokens, m.Config.ContextLength-len(ids))
-				if budget <= 0 {
-					continue
-				}
-				out, err := m.Generate(ctx, ids, budget, llama.Sampler{}, []int32{m.Tokenizer.EOS()}, a)
-				if err != nil {
+				if err := check(p, l.answers[task][i]); err != nil {
 					return 0, err
 				}
-				n++
-				if l.answers[task][i].Correct(m.Tokenizer.Decode(out)) {
-					right++
-				}
+			}
+		}
+		for _, e := range l.cfg.Retention {
+			if err := check(e.Prompt, e); err != nil {
+				return 0, err
 			}
 		}
 		if n == 0 {

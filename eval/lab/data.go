@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 
 	"github.com/fastslow/fastslow/eval/world"
 	"github.com/fastslow/fastslow/fastslow"
@@ -17,25 +19,69 @@ type Sizes struct {
 // DefaultSizes fit `fastslow lab` in its time budget on two cores.
 var DefaultSizes = Sizes{Train: 48, Validation: 12, Test: 24}
 
-// WorldTasks builds the named tasks of w, each split thinned evenly to sizes.
+// InjectGroup is how many newcomers one knowledge-injection task teaches: their 7 facts each, in two
+// wordings, make 56 training examples.
+const InjectGroup = 4
+
+// WorldTasks builds the named tasks of w, each split thinned evenly to sizes. Knowledge injection comes in
+// groups: "inject" (or "inject1") teaches the first InjectGroup newcomers, "inject2" the next ones, and so on;
+// its validation and test questions ask, reworded, about exactly the facts it trains.
 func WorldTasks(w *world.World, names []string, sizes Sizes) ([]Task, error) {
-	stream, err := w.Stream(names...)
-	if err != nil {
-		return nil, err
-	}
-	tasks := make([]Task, len(stream))
-	for i, t := range stream {
-		tasks[i] = Task{
-			Name:       t.Name,
-			Train:      spread(convert(t.Train), sizes.Train),
-			Validation: spread(convert(t.Validation), sizes.Validation),
-			Test:       spread(convert(t.Test), sizes.Test),
+	tasks := make([]Task, 0, len(names))
+	for _, name := range names {
+		base, group := name, 1
+		if rest, ok := strings.CutPrefix(name, world.TaskInject); ok && rest != "" {
+			g, err := strconv.Atoi(rest)
+			if err != nil || g < 1 {
+				return nil, fmt.Errorf("unknown task %q", name)
+			}
+			base, group = world.TaskInject, g
 		}
-		if len(tasks[i].Train) == 0 || len(tasks[i].Test) == 0 {
-			return nil, fmt.Errorf("task %s has no training or test examples", t.Name)
+		t, err := w.Task(base)
+		if err != nil {
+			return nil, err
 		}
+		task := Task{Name: name}
+		if base == world.TaskInject {
+			lo, hi := (group-1)*InjectGroup, group*InjectGroup
+			if hi > len(w.Newcomers) {
+				return nil, fmt.Errorf("task %s needs %d newcomers, the world has %d", name, hi, len(w.Newcomers))
+			}
+			var people []string
+			for _, p := range w.Newcomers[lo:hi] {
+				people = append(people, p.Name())
+			}
+			task.Train = about(convert(t.Train), people)
+			task.Validation = spread(about(convert(t.Validation), people), sizes.Validation)
+			task.Test = spread(about(convert(t.Test), people), sizes.Test)
+		} else {
+			task.Train = spread(convert(t.Train), sizes.Train)
+			task.Validation = spread(convert(t.Validation), sizes.Validation)
+			task.Test = spread(convert(t.Test), sizes.Test)
+		}
+		for i := range task.Train {
+			task.Train[i].Task = name
+		}
+		if len(task.Train) == 0 || len(task.Test) == 0 {
+			return nil, fmt.Errorf("task %s has no training or test examples", name)
+		}
+		tasks = append(tasks, task)
 	}
 	return tasks, nil
+}
+
+// about keeps the examples whose prompt names one of people.
+func about(ex []fastslow.Example, people []string) []fastslow.Example {
+	var out []fastslow.Example
+	for _, e := range ex {
+		for _, p := range people {
+			if strings.Contains(e.Prompt, p) {
+				out = append(out, e)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // DataTasks groups a user's examples into a stream by their task field (in order of first appearance; examples
