@@ -36,8 +36,8 @@ type CyclicOptions struct {
 	World world.Options
 	// Seeds is the number of seeds (default 3); each draws its own documents and shuffled orders.
 	Seeds int
-	// Docs is the number of documents (default 8), Epochs the passes over them (default 4) and StepsPerDoc
-	// the gradient steps taken on each document at each visit (default 3).
+	// Docs is the number of documents (default 8), Epochs the passes over them (default 5) and StepsPerDoc
+	// the gradient steps taken on each document at each visit (default 2).
 	Docs, Epochs, StepsPerDoc int
 	// Mode is ModeFull (default, as in the paper) or ModeLoRA; LoRA shapes the adapter in ModeLoRA (default
 	// weights.DefaultLoRA).
@@ -60,10 +60,10 @@ func (o *CyclicOptions) defaults() error {
 		o.Docs = 8
 	}
 	if o.Epochs == 0 {
-		o.Epochs = 4
+		o.Epochs = 5
 	}
 	if o.StepsPerDoc == 0 {
-		o.StepsPerDoc = 3
+		o.StepsPerDoc = 2
 	}
 	if o.Mode == "" {
 		o.Mode = ModeFull
