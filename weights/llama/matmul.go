@@ -113,6 +113,18 @@ func gemm(c, a, b []float32, m, n, k int, acc bool) {
 	sgemm(m, n, k, 1, a, k, false, b, k, true, acc, c, n, false)
 }
 
+// gemmCausal is gemm (C = A·Bᵀ on the calling goroutine, added to C when acc) restricted to the band of a
+// causal mask with diagonal offset d (see gemmBand): for attention over a sequence whose first query sits at
+// position d, mode bandLowerC suits the scores Q·Kᵀ and dO·Vᵀ, bandLowerA the products P·V and dS·K, and
+// bandUpperA the products Pᵀ·dO and dSᵀ·Q. It skips about half the work of the dense product.
+func gemmCausal(c, a, b []float32, m, n, k int, acc bool, mode, d int) {
+	if m < gemvRows {
+		gemvNT(c, a, b, m, n, k, acc, false) // decoding: dense, and the band is nearly everything
+		return
+	}
+	sgemmBand(m, n, k, 1, a, k, false, b, k, true, acc, c, n, false, gemmBand{mode: mode, d: d})
+}
+
 // Blocking. A block of kcMax steps of k keeps a micro-panel of A (mr·kcMax floats, 12 KiB for AVX-512) in L1
 // while the panels of B stream past it from L2; a work item covers mcPanels micro-panels of rows and
 // ncPanels panels of columns, so that its share of packed B (ncPanels·nr·kcMax floats, 512 KiB) stays in L2.
@@ -139,6 +151,33 @@ var parallelMin = 1 << 16
 // goroutine in a fixed order.
 func sgemm(m, n, k int, alpha float32, a []float32, lda int, tA bool, b []float32, ldb int, tB bool,
 	acc bool, c []float32, ldc int, parallel bool) {
+	sgemmBand(m, n, k, alpha, a, lda, tA, b, ldb, tB, acc, c, ldc, parallel, gemmBand{})
+}
+
+// gemmBand restricts a product to the band a causal mask leaves, so that the zeros of a triangular operand
+// or the masked part of a triangular result cost nothing. With diagonal offset d:
+//
+//   - bandLowerC computes only the tiles of C that meet the lower triangle j ≤ i + d; the rest of C is left
+//     as it was (the caller masks it);
+//   - bandLowerA treats op(A) as lower triangular, A(i,p) = 0 for p > i + d, and skips those steps;
+//   - bandUpperA treats op(A) as upper triangular, A(i,p) = 0 for p < i − d, and skips those steps.
+//
+// Skipping zero terms changes no sum (they add exact zeros), so the banded products equal the dense ones.
+type gemmBand struct {
+	mode int
+	d    int
+}
+
+const (
+	bandNone = iota
+	bandLowerC
+	bandLowerA
+	bandUpperA
+)
+
+// sgemmBand is sgemm restricted to a band (see gemmBand).
+func sgemmBand(m, n, k int, alpha float32, a []float32, lda int, tA bool, b []float32, ldb int, tB bool,
+	acc bool, c []float32, ldc int, parallel bool, band gemmBand) {
 	if m <= 0 || n <= 0 {
 		return
 	}
@@ -152,6 +191,8 @@ func sgemm(m, n, k int, alpha float32, a []float32, lda int, tA bool, b []float3
 	}
 	kn := kernel
 	switch {
+	case band.mode != bandNone:
+		// The band is defined on C's rows and columns as given.
 	case 2*n <= kn.nr && m > n && !tA:
 		// Few columns (a LoRA rank, say) and rows of A in place: most of every tile would be padding, so
 		// take dot products of the rows of A with the columns of op(B) instead.
@@ -177,7 +218,8 @@ func sgemm(m, n, k int, alpha float32, a []float32, lda int, tA bool, b []float3
 		return
 	}
 
-	g := gemmJob{m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, tA: tA, acc: acc, c: c, ldc: ldc, kn: kn}
+	g := gemmJob{m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, tA: tA, acc: acc, c: c, ldc: ldc, kn: kn,
+		band: band}
 	g.panels = (n + kn.nr - 1) / kn.nr
 	kBlocks := (k + kcMax - 1) / kcMax
 	g.kc = (k + kBlocks - 1) / kBlocks
@@ -240,6 +282,7 @@ type gemmJob struct {
 	bp                 []float32 // packed B: panel j holds rows p < k of nr values at bp[(j·k+p)·nr:]
 	panels, kc         int       // column panels of nr; steps of k per block
 	rowItems, colItems int       // the grid of work items
+	band               gemmBand
 }
 
 // gemmWorker holds one goroutine's buffers: a zero-padded copy of a last, partial micro-panel of A, and a
@@ -302,28 +345,46 @@ func (g *gemmJob) item(it int, w *gemmWorker) {
 	ri, cj := it/g.colItems, it%g.colItems
 	r0, r1 := ri*mr*mcPanels, min(g.m, (ri+1)*mr*mcPanels)
 	jp0, jp1 := cj*ncPanels, min(g.panels, (cj+1)*ncPanels)
-	for p0 := 0; p0 < g.k; p0 += g.kc {
-		kk := min(g.kc, g.k-p0)
-		acc := g.acc || p0 > 0
+	if g.band.mode != bandNone && !g.acc {
+		// A row panel whose band is empty gets no kernel call; it must still be zero.
 		for i := r0; i < r1; i += mr {
 			rows := min(mr, g.m-i)
+			if lo, hi, _ := g.bandOf(i, rows, jp1); lo >= hi {
+				for r := range rows {
+					row := g.c[(i+r)*g.ldc:]
+					clear(row[jp0*nr : min(g.n, jp1*nr)])
+				}
+			}
+		}
+	}
+	for p0 := 0; p0 < g.k; p0 += g.kc {
+		for i := r0; i < r1; i += mr {
+			rows := min(mr, g.m-i)
+			// Steps [q0, q1) of this block that the band leaves to the panel, and its last column panel.
+			kLo, kHi, jpEnd := g.bandOf(i, rows, jp1)
+			q0, q1 := max(p0, kLo), min(p0+g.kc, g.k, kHi)
+			if q0 >= q1 || jp0 >= jpEnd {
+				continue
+			}
+			kk := q1 - q0
+			acc := g.acc || q0 > kLo
 			var ap []float32
 			var rs, cs int
 			switch {
 			case rows < mr:
 				ap, rs, cs = w.apad[:kk*mr], 1, mr
-				g.packA(ap, i, rows, p0, kk)
+				g.packA(ap, i, rows, q0, kk)
 			case g.tA:
 				// In place, each step would read a new row of A, likely on a new page: copy the panel.
 				ap, rs, cs = w.apad[:kk*mr], 1, mr
-				g.packAT(ap, i, p0, kk)
+				g.packAT(ap, i, q0, kk)
 			default:
-				ap, rs, cs = g.a[i*g.lda+p0:], g.lda, 1
+				ap, rs, cs = g.a[i*g.lda+q0:], g.lda, 1
 			}
-			for jp := jp0; jp < jp1; jp++ {
+			for jp := jp0; jp < jpEnd; jp++ {
 				j0 := jp * nr
 				cols := min(nr, g.n-j0)
-				bp := g.bp[(jp*g.k+p0)*nr:][:kk*nr]
+				bp := g.bp[(jp*g.k+q0)*nr:][:kk*nr]
 				if rows == mr && cols == nr {
 					kn.tile(kk, ap, rs, cs, bp, g.c[i*g.ldc+j0:], g.ldc, g.alpha, acc)
 					continue
@@ -344,6 +405,21 @@ func (g *gemmJob) item(it int, w *gemmWorker) {
 			}
 		}
 	}
+}
+
+// bandOf returns, for the row panel [i, i+rows), the steps [kLo, kHi) of k and the column panels (up to
+// jpEnd, at most jp1) that the band leaves.
+func (g *gemmJob) bandOf(i, rows, jp1 int) (kLo, kHi, jpEnd int) {
+	kLo, kHi, jpEnd = 0, g.k, jp1
+	switch d := g.band.d; g.band.mode {
+	case bandLowerC:
+		jpEnd = min(jp1, max(0, i+rows+d+g.kn.nr-1)/g.kn.nr) // panels that start at j ≤ i+rows−1+d
+	case bandLowerA:
+		kHi = min(g.k, max(0, i+rows+d))
+	case bandUpperA:
+		kLo = max(0, i-d)
+	}
+	return kLo, kHi, jpEnd
 }
 
 // packA copies rows [i, i+rows) and steps [p0, p0+kk) of op(A) into ap as kk groups of mr values, zero past

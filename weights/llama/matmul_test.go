@@ -236,3 +236,59 @@ func TestGemmErrors(t *testing.T) {
 		t.Errorf("k = 0: %v", err)
 	}
 }
+
+// TestGemmCausal checks the banded products against dense ones: bit-identical where the band holds the
+// whole answer (triangular operands), and on the band with the rest of C untouched for a triangular result.
+func TestGemmCausal(t *testing.T) {
+	defer func(k *microKernel) { kernel = k }(kernel)
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, kn := range kernels() {
+		kernel = kn
+		for _, sh := range [][4]int{{1, 1, 1, 0}, {13, 13, 5, 0}, {40, 70, 33, 30}, {128, 128, 32, 0}, {50, 90, 16, 40}, {31, 20, 300, 0}} {
+			m, n, k, d := sh[0], sh[1], sh[2], sh[3]
+			for _, mode := range []int{bandLowerC, bandLowerA, bandUpperA} {
+				t.Run(fmt.Sprintf("%s/mode%d/%dx%dx%d/d=%d", kn.name, mode, m, n, k, d), func(t *testing.T) {
+					a, b := randSlice(rng, m*k), randSlice(rng, n*k)
+					switch mode {
+					case bandLowerA:
+						for i := range m {
+							for p := range k {
+								if p > i+d {
+									a[i*k+p] = 0
+								}
+							}
+						}
+					case bandUpperA:
+						for i := range m {
+							for p := range k {
+								if p < i-d {
+									a[i*k+p] = 0
+								}
+							}
+						}
+					}
+					for _, acc := range []bool{false, true} {
+						c0 := randSlice(rng, m*n)
+						dense, banded := slices.Clone(c0), slices.Clone(c0)
+						sgemm(m, n, k, 1, a, k, false, b, k, true, acc, dense, n, false)
+						gemmCausal(banded, a, b, m, n, k, acc, mode, d)
+						for i := range m {
+							for j := range n {
+								want := dense[i*n+j]
+								if mode == bandLowerC && j > i+d {
+									if banded[i*n+j] != c0[i*n+j] && banded[i*n+j] != want {
+										t.Fatalf("acc=%v: C[%d][%d] above the band = %v, neither kept nor computed", acc, i, j, banded[i*n+j])
+									}
+									continue
+								}
+								if banded[i*n+j] != want {
+									t.Fatalf("acc=%v: C[%d][%d] = %v, dense %v", acc, i, j, banded[i*n+j], want)
+								}
+							}
+						}
+					}
+				})
+			}
+		}
+	}
+}
