@@ -4,15 +4,18 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/fastslow/fastslow/adapters/ollama"
 	"github.com/fastslow/fastslow/weights"
 	"github.com/fastslow/fastslow/weights/llama"
+	"github.com/fastslow/fastslow/weights/tokenizer"
 )
 
 // ModelPrefix starts the name of every model fastslow creates in Ollama, so they can be listed and cleaned up.
@@ -85,7 +88,49 @@ func (s *EngineServer) Generate(ctx context.Context, handle, prompt string, maxT
 	if err != nil {
 		return "", err
 	}
-	return tok.Decode(out), nil
+	return runnerText(tok, out), nil
+}
+
+// runnerText renders ids as Ollama's llama runner streams them (runner/llamarunner in v0.6.5), so the engine
+// answers with the same text a server would: a piece is held back while the text ends inside a multi-byte
+// character, and each flush drops trailing bytes until the text is valid UTF-8.
+func runnerText(tok *tokenizer.BPE, ids []int32) string {
+	var out, pending strings.Builder
+	flush := func() {
+		s := pending.String()
+		pending.Reset()
+		for !utf8.ValidString(s) {
+			s = s[:len(s)-1]
+		}
+		out.WriteString(s)
+	}
+	for _, id := range ids {
+		pending.WriteString(tok.Decode([]int32{id}))
+		if !incompleteUTF8(pending.String()) {
+			flush()
+		}
+	}
+	flush()
+	return out.String()
+}
+
+// incompleteUTF8 reports whether s ends inside a multi-byte character (the runner's IncompleteUnicode).
+func incompleteUTF8(s string) bool {
+	for i := 1; i < 5 && i <= len(s); i++ {
+		c := s[len(s)-i]
+		switch {
+		case c&0xc0 == 0x80:
+			continue // a continuation byte: look further back
+		case c&0xe0 == 0xc0:
+			return i < 2
+		case c&0xf0 == 0xe0:
+			return i < 3
+		case c&0xf8 == 0xf0:
+			return i < 4
+		}
+		return false
+	}
+	return false
 }
 
 // Remove implements Server.
@@ -104,9 +149,9 @@ type OllamaServer struct {
 	// Prefix names the adapted models: Prefix + version (default ModelPrefix).
 	Prefix string
 
-	once     sync.Once
+	mu       sync.Mutex
 	baseName string
-	baseErr  error
+	deployed map[string]string // handle → adapter file, to restore a model deleted behind our back
 }
 
 // NewOllamaServer returns a server for the base GGUF at basePath.
@@ -122,28 +167,66 @@ func (s *OllamaServer) Name() string { return "ollama at " + s.Client.Host() }
 
 // BaseModel creates the base model in Ollama if it is not there yet and returns its name.
 func (s *OllamaServer) BaseModel(ctx context.Context) (string, error) {
-	s.once.Do(func() {
-		s.baseName, s.baseErr = EnsureBase(ctx, s.Client, s.BasePath)
-	})
-	return s.baseName, s.baseErr
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.baseName != "" {
+		return s.baseName, nil
+	}
+	name, err := EnsureBase(ctx, s.Client, s.BasePath)
+	if err != nil {
+		return "", err
+	}
+	s.baseName = name
+	return name, nil
 }
 
 // Deploy implements Server.
 func (s *OllamaServer) Deploy(ctx context.Context, version, adapterPath string) (string, error) {
-	base, err := s.BaseModel(ctx)
-	if err != nil {
-		return "", err
-	}
 	name := s.Prefix + version
-	if err := s.Client.CreateAdapted(ctx, name, base, adapterPath); err != nil {
+	if err := s.create(ctx, name, adapterPath); err != nil {
 		return "", err
 	}
+	s.mu.Lock()
+	if s.deployed == nil {
+		s.deployed = map[string]string{}
+	}
+	s.deployed[name] = adapterPath
+	s.mu.Unlock()
 	return name, nil
 }
 
+func (s *OllamaServer) create(ctx context.Context, name, adapterPath string) error {
+	base, err := s.BaseModel(ctx)
+	if err != nil {
+		return err
+	}
+	return s.Client.CreateAdapted(ctx, name, base, adapterPath)
+}
+
 // Generate implements Server. The prompt is sent raw: our models have no template, and the prompt fastslow
-// assembles is the whole input.
+// assembles is the whole input. A model of ours that was deleted from the server meanwhile (by a user's
+// `ollama rm`, say) is created again from its files, once, and the request retried.
 func (s *OllamaServer) Generate(ctx context.Context, handle, prompt string, maxTokens int) (string, error) {
+	text, err := s.generate(ctx, handle, prompt, maxTokens)
+	if !errors.Is(err, ollama.ErrModelNotFound) {
+		return text, err
+	}
+	s.mu.Lock()
+	adapterPath, ours := s.deployed[handle]
+	s.baseName = "" // check the base again too
+	s.mu.Unlock()
+	if handle == "" || ours {
+		if handle != "" {
+			if err := s.create(ctx, handle, adapterPath); err != nil {
+				return "", err
+			}
+		}
+		return s.generate(ctx, handle, prompt, maxTokens)
+	}
+	return "", err
+}
+
+func (s *OllamaServer) generate(ctx context.Context, handle, prompt string, maxTokens int) (string, error) {
 	model := handle
 	if model == "" {
 		var err error
@@ -160,6 +243,9 @@ func (s *OllamaServer) Generate(ctx context.Context, handle, prompt string, maxT
 
 // Remove implements Server.
 func (s *OllamaServer) Remove(ctx context.Context, handle string) error {
+	s.mu.Lock()
+	delete(s.deployed, handle)
+	s.mu.Unlock()
 	return s.Client.Delete(ctx, handle)
 }
 
