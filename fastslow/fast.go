@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+
+	"github.com/tmc/langchaingo/llms"
 
 	"github.com/fastslow/fastslow/prompts"
 )
@@ -15,28 +19,72 @@ import (
 // RunFunc generates the model's answer to a fully assembled prompt.
 type RunFunc func(ctx context.Context, prompt string) (string, error)
 
-// FastChannel keeps task knowledge in the prompt store and assembles the prompts that are served: retrieved
-// notes (facts to look up), the promoted candidate's demos and lessons, then the input.
+// FastChannel keeps task knowledge in the prompt store, improves the served prompt with the store's GEPA-style
+// optimizer (prompts.Optimizer) and assembles the prompts that are served.
+//
+// The store decides what goes into a prompt (which lessons, notes and demos, ranked by relevance to the input,
+// within the budget); FastChannel writes the text itself, in the plain format the embedded base model was
+// pretrained on: documents of the form "<fact sentences>\n<question or cloze prompt>" continued by " answer".
+// The store's own format ("Notes:\n- ...\n\nInput: ...\nOutput:") is right for instruction-tuned models but
+// would hide the facts from a small base model behind headings it never saw. A prompt reads:
+//
+//	<system text>
+//
+//	- <lesson>
+//	- <lesson>
+//
+//	<demo input><demo output>
+//
+//	<note>
+//	<note>
+//	<input>
+//
+// Blocks are separated by a blank line; the retrieved notes come last, directly before the input, as the fact
+// sentences precede the question in pretraining.
 type FastChannel struct {
 	Store *prompts.Store
-	// Demos is the most demos a candidate carries, Notes how many notes are retrieved per prompt, MaxChars the
-	// limit of an assembled prompt in characters.
+	// Demos is the most demos a candidate carries (0: none), Notes how many notes are retrieved per prompt
+	// (0: none), MaxChars the limit of an assembled prompt in characters (0: none).
 	Demos, Notes, MaxChars int
 	// Tokens, if set, counts a prompt's tokens, and MaxTokens limits the assembled prompt to that many, so it
 	// fits the model's context with room for the answer.
 	Tokens    func(string) int
 	MaxTokens int
+
+	// Rollouts is the most prompts one Improve round runs through its RunFunc (default
+	// DefaultRollouts(len(val), len(train))). A round always scores the served prompt on every validation
+	// example first, so it runs at least len(val) prompts even when Rollouts is smaller.
+	Rollouts int
+	// Minibatch is the number of training examples the optimizer tries a candidate on before scoring it on
+	// the validation set (default 3).
+	Minibatch int
+	// Seed makes the optimizer's choices of parents and minibatches reproducible.
+	Seed uint64
+	// Reflector, if set, is a language model that reflects on failures and writes lessons (the optimizer's
+	// Reflective proposer), in addition to the deterministic proposers.
+	Reflector llms.Model
+	// OnEvent, if set, receives the optimizer's progress.
+	OnEvent func(prompts.Event)
 }
+
+// DefaultRollouts is the rollout budget of a round with val validation and train training examples when
+// FastChannel.Rollouts is zero: the served prompt's scoring (val), room for three candidates scored on the
+// validation set (3·val) and two tries per training example, for at most 4·val of them. Small on purpose: the
+// forgetting lab runs many rounds on two cores, and with 12 validation examples a round of the embedded
+// default model's size (about a million parameters) on the in-process engine takes a few seconds.
+func DefaultRollouts(val, train int) int { return 4*val + 2*min(train, 4*val) }
 
 // PromptRound reports one prompt cycle.
 type PromptRound struct {
-	Candidates int                // candidates scored this round
-	Best       prompts.Candidate  // the best of them
+	Candidates int                // candidates scored this round, on a minibatch or the validation set
+	Best       prompts.Candidate  // the best of those scored on the whole validation set
 	Score      float64            // its mean validation score
-	Baseline   float64            // the served version's score on the same instances before the round
-	Promoted   bool               // whether Best became the served version
+	Baseline   float64            // the served prompt's score on the same instances before the round
+	Promoted   bool               // whether Best became the served version in this round
 	Version    prompts.Version    // the served version after the round
-	Scores     map[uint64]float64 // every candidate's mean score
+	Scores     map[uint64]float64 // the mean score of every candidate scored on the whole validation set
+	Rollouts   int                // prompts run through the RunFunc
+	Run        uint64             // the optimizer run in the store
 }
 
 // Summary is one line for progress output.
@@ -48,92 +96,176 @@ func (r PromptRound) Summary() string {
 	return fmt.Sprintf("%s: validation %.2f (was %.2f), %d candidates scored", verb, r.Score, r.Baseline, r.Candidates)
 }
 
-// Improve runs a prompt cycle for task: the training examples become notes (facts retrievable by the input) and
-// demos; candidates carrying 0 to Demos demos, chosen to cover the training set, are scored on the validation
-// examples through run, and the best is promoted through the store's gate (never below the served version).
+// Improve runs a prompt cycle for task. The training examples become notes (facts retrievable by the input)
+// and demos, once each; then an optimizer run searches candidates for at most Rollouts runs of run: it tries
+// children of the best candidates (with demos for failed examples, pinned facts, lessons from the expected
+// answers, and the Reflector's lessons if set) on minibatches of the training examples, scores those that win
+// on the validation examples, and promotes a candidate through the store's gate only if it beats the served
+// prompt there. An output is right when, trimmed, it equals the example's expected answer (Example.Correct).
 func (f *FastChannel) Improve(ctx context.Context, task string, trainSet, val []Example, run RunFunc) (PromptRound, error) {
 	var r PromptRound
+	if run == nil {
+		return r, errors.New("prompt cycle: no run function")
+	}
+	if len(val) == 0 {
+		val = trainSet
+	}
+	valInst, trainInst := instances(val), instances(trainSet)
+	if len(valInst) == 0 {
+		return r, errors.New("prompt cycle: no validation examples")
+	}
 	if _, err := f.Store.EnsureTask(ctx, task, ""); err != nil {
-		return r, err
+		return r, fmt.Errorf("prompt cycle: %w", err)
 	}
-	demos, err := f.addKnowledge(ctx, task, trainSet)
-	if err != nil {
-		return r, err
+	if err := f.addKnowledge(ctx, task, trainSet); err != nil {
+		return r, fmt.Errorf("prompt cycle: %w", err)
 	}
-	cands, err := f.proposals(ctx, task, demos)
-	if err != nil {
-		return r, err
+	mb := f.Minibatch
+	if mb <= 0 {
+		mb = 3
 	}
-	// The served candidate is scored again on this round's validation set: the gate compares on it.
-	served := uint64(0)
-	if cur, err := f.Store.Current(ctx, task); err == nil {
-		c, err := f.Store.Candidate(ctx, task, cur.Candidate)
-		if err != nil {
-			return r, err
+	total := f.Rollouts
+	if total <= 0 {
+		total = DefaultRollouts(len(valInst), len(trainInst))
+	}
+	// The optimizer checks its budget between iterations, and one iteration runs a parent and a child on a
+	// minibatch and the child on the validation set: stop early enough that the last one stays within total.
+	budget := max(1, total-(2*mb+len(valInst))+1)
+	longest := ""
+	for _, in := range append(slices.Clone(valInst), trainInst...) {
+		if len(in.Input) > len(longest) {
+			longest = in.Input
 		}
-		served = c.ID
-		cands = append([]prompts.Candidate{c}, cands...)
-	} else if !errors.Is(err, prompts.ErrNoVersion) {
-		return r, err
+	}
+	opts := f.renderOptions(longest)
+	runner := &runAdapter{f: f, task: task, run: run, seen: map[uint64]bool{}}
+	opt := &prompts.Optimizer{Store: f.Store, Runner: runner, Proposers: f.proposers(), Render: opts, OnEvent: f.OnEvent}
+	st, err := opt.Start(ctx, prompts.RunConfig{Task: task, Train: trainInst, Val: valInst, Budget: budget,
+		Minibatch: mb, Seed: f.Seed, Render: opts})
+	r.Rollouts, r.Candidates, r.Run = runner.calls, len(runner.seen), st.ID
+	if err != nil {
+		return r, fmt.Errorf("prompt cycle: %w", err)
+	}
+	return f.report(ctx, r, st, valInst)
+}
+
+// report fills a round's result from its finished optimizer run.
+func (f *FastChannel) report(ctx context.Context, r PromptRound, st prompts.RunState, val []prompts.Instance) (PromptRound, error) {
+	ids := make([]string, len(val))
+	for i, in := range val {
+		ids[i] = in.ID
 	}
 	r.Scores = map[uint64]float64{}
-	ids := make([]string, len(val))
-	for i, e := range val {
-		ids[i] = instanceID(e.Prompt)
+	scored := slices.Clone(st.Pool)
+	if st.Base != 0 && !slices.Contains(scored, st.Base) {
+		scored = append(scored, st.Base)
 	}
-	bestMean := -1.0
-	for _, c := range cands {
-		scores := make(map[string]float64, len(val))
-		sum := 0.0
-		for i, e := range val {
-			p, err := f.RenderCandidate(ctx, c, e.Prompt)
-			if err != nil {
-				return r, err
-			}
-			out, err := run(ctx, p)
-			if err != nil {
-				return r, err
-			}
-			if e.Correct(out) {
-				scores[ids[i]] = 1
-				sum++
-			} else {
-				scores[ids[i]] = 0
-			}
+	for _, id := range scored {
+		c, err := f.Store.Candidate(ctx, st.Task, id)
+		if err != nil {
+			return r, fmt.Errorf("prompt cycle: %w", err)
 		}
-		if c, err = f.Store.SetScores(ctx, task, c.ID, scores); err != nil {
-			return r, err
+		m, ok := c.Mean(ids)
+		if !ok {
+			continue
 		}
-		mean := sum / float64(len(val))
-		r.Scores[c.ID] = mean
-		r.Candidates++
-		if c.ID == served {
-			r.Baseline = mean
-		}
-		// Ties go to the earlier candidate: the served one, then fewer demos.
-		if mean > bestMean {
-			bestMean, r.Best = mean, c
+		r.Scores[id] = m
+		if id == st.Best {
+			r.Best, r.Score = c, m
 		}
 	}
-	r.Score = bestMean
-	v, err := f.Store.Promote(ctx, task, r.Best.ID, prompts.PromoteOptions{Source: "fastslow prompt cycle", Reason: fmt.Sprintf("best of %d candidates", r.Candidates)})
-	switch {
-	case err == nil:
-		r.Promoted = v.Candidate == r.Best.ID && v.Action == prompts.ActionPromote
-		r.Version = v
-	case errors.Is(err, prompts.ErrGateRejected), errors.Is(err, prompts.ErrNotEvaluated):
-		r.Version, _ = f.Store.Current(ctx, task)
-	default:
-		return r, err
+	// What was served before is the base candidate or, before any promotion, the seed: the bare input with its
+	// retrieved notes, which is exactly what Render serves for a task without a version.
+	before := st.Base
+	if before == 0 && len(st.Pool) > 0 {
+		before = st.Pool[0]
 	}
+	r.Baseline = r.Scores[before]
+	v, err := f.Store.Current(ctx, st.Task)
+	if err != nil && !errors.Is(err, prompts.ErrNoVersion) {
+		return r, fmt.Errorf("prompt cycle: %w", err)
+	}
+	r.Version = v
+	r.Promoted = len(st.Promoted) > 0 && v.Candidate == r.Best.ID && r.Best.ID != 0
 	return r, nil
 }
 
-// addKnowledge stores each training example once as a note and a demo and returns the task's demos.
-func (f *FastChannel) addKnowledge(ctx context.Context, task string, ex []Example) ([]prompts.Demo, error) {
+// proposers are the optimizer's proposers: demos for failed examples (when candidates carry demos), the
+// expected answers as lessons, facts pinned as notes, and the Reflector's lessons.
+func (f *FastChannel) proposers() []prompts.Proposer {
+	var ps []prompts.Proposer
+	if f.Demos > 0 {
+		ps = append(ps, prompts.DemoSelector{Max: f.Demos})
+	}
+	ps = append(ps, prompts.VerifierLessons{}, prompts.FactNotes{Format: noteText})
+	if f.Reflector != nil {
+		ps = append(ps, prompts.Reflective{Model: f.Reflector})
+	}
+	return ps
+}
+
+// noteText is the note stating input's answer: the input continued by the answer, as the training examples'
+// notes are written.
+func noteText(input, answer string) string {
+	return strings.TrimSpace(input + " " + strings.TrimSpace(answer))
+}
+
+// runAdapter runs the optimizer's rendered prompts through a RunFunc, in the plain format, and scores them by
+// exact match.
+type runAdapter struct {
+	f    *FastChannel
+	task string
+	run  RunFunc
+
+	mu    sync.Mutex
+	calls int
+	seen  map[uint64]bool // candidates run
+}
+
+// Run implements prompts.Runner.
+func (a *runAdapter) Run(ctx context.Context, r prompts.Rendered, in prompts.Instance) (prompts.Outcome, error) {
+	p, err := a.f.compose(ctx, a.task, r, in.Input)
+	if err != nil {
+		return prompts.Outcome{}, err
+	}
+	out, err := a.run(ctx, p)
+	a.mu.Lock()
+	a.calls++
+	a.seen[r.Candidate] = true
+	a.mu.Unlock()
+	if err != nil {
+		return prompts.Outcome{}, err
+	}
+	o := prompts.Outcome{Output: out}
+	if strings.TrimSpace(out) == in.Answer {
+		o.Score = 1
+	} else {
+		o.Feedback = "expected: " + in.Answer
+	}
+	return o, nil
+}
+
+// instances turns examples into the optimizer's instances, keyed by content (so scores from different rounds
+// on the same example agree) and without repeats.
+func instances(ex []Example) []prompts.Instance {
+	seen := map[string]bool{}
+	var out []prompts.Instance
+	for _, e := range ex {
+		id := instanceID(e.Prompt, e.Expected())
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		out = append(out, prompts.Instance{ID: id, Input: e.Prompt, Answer: e.Expected()})
+	}
+	return out
+}
+
+// addKnowledge stores each training example once as a note and a demo.
+func (f *FastChannel) addKnowledge(ctx context.Context, task string, ex []Example) error {
 	have := map[string]bool{}
 	if err := f.Store.EachNote(ctx, task, func(n prompts.Note) error { have[n.Text] = true; return nil }); err != nil {
-		return nil, err
+		return err
 	}
 	var notes []prompts.Note
 	var demos []prompts.Demo
@@ -146,35 +278,14 @@ func (f *FastChannel) addKnowledge(ctx context.Context, task string, ex []Exampl
 		notes = append(notes, prompts.Note{Task: task, Text: text, Source: "example"})
 		demos = append(demos, prompts.Demo{Task: task, Input: e.Prompt, Output: e.Completion, Source: "example"})
 	}
-	if len(notes) > 0 {
-		if _, err := f.Store.AddNotes(ctx, task, notes); err != nil {
-			return nil, err
-		}
-		if _, err := f.Store.AddDemos(ctx, task, demos); err != nil {
-			return nil, err
-		}
+	if len(notes) == 0 {
+		return nil
 	}
-	return f.Store.Demos(ctx, task)
-}
-
-// proposals are the round's new candidates: no demos, then 1..Demos demos spread evenly over the task's demos.
-func (f *FastChannel) proposals(ctx context.Context, task string, demos []prompts.Demo) ([]prompts.Candidate, error) {
-	var out []prompts.Candidate
-	for k := 0; k <= min(f.Demos, len(demos)); k++ {
-		c := prompts.Candidate{Task: task, Proposer: "seed"}
-		if k > 0 {
-			c.Proposer = "demos"
-			for j := 0; j < k; j++ {
-				c.Demos = append(c.Demos, demos[(j*len(demos))/k].ID)
-			}
-		}
-		c, err := f.Store.AddCandidate(ctx, c)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
+	if _, err := f.Store.AddNotes(ctx, task, notes); err != nil {
+		return err
 	}
-	return out, nil
+	_, err := f.Store.AddDemos(ctx, task, demos)
+	return err
 }
 
 // Population is the task's scored candidates, best first: what FST samples prompts from.
@@ -197,16 +308,78 @@ func (f *FastChannel) Population(ctx context.Context, task string) ([]prompts.Ca
 	return scored, nil
 }
 
-// Render assembles the served prompt of task for input: the promoted candidate, or the input with retrieved
-// notes when nothing is promoted yet.
+// Render assembles the served prompt of task for input: the promoted candidate or, when nothing is promoted
+// yet, the input after the notes retrieved for it.
 func (f *FastChannel) Render(ctx context.Context, task, input string) (string, error) {
-	v, err := f.Store.Current(ctx, task)
-	if errors.Is(err, prompts.ErrUnknownTask) {
+	if _, err := f.Store.Task(ctx, task); errors.Is(err, prompts.ErrUnknownTask) {
 		return input, nil
+	} else if err != nil {
+		return "", fmt.Errorf("render %s: %w", task, err)
 	}
-	if errors.Is(err, prompts.ErrNoVersion) {
+	r, err := f.Store.Render(ctx, task, input, f.renderOptions(input))
+	switch {
+	case errors.Is(err, prompts.ErrNoVersion):
 		return f.RenderCandidate(ctx, prompts.Candidate{Task: task}, input)
+	case errors.Is(err, prompts.ErrBudget):
+		return f.systemOnly(ctx, task, input)
+	case err != nil:
+		return "", err
 	}
+	return f.compose(ctx, task, r, input)
+}
+
+// RenderCandidate assembles a prompt from candidate c for input, deterministically: the store ranks c's lessons
+// and demos and the task's notes (and those c pins) by relevance to input and keeps what fits the budget; the
+// text is then written in the plain format (see FastChannel). A candidate that is not stored (ID 0) gets its
+// system text, lessons and demos in their order, and the notes retrieved for input. The input itself is never
+// cut.
+func (f *FastChannel) RenderCandidate(ctx context.Context, c prompts.Candidate, input string) (string, error) {
+	if c.ID == 0 {
+		return f.renderUnsaved(ctx, c, input)
+	}
+	r, err := f.Store.RenderCandidate(ctx, c.Task, c.ID, input, f.renderOptions(input))
+	if errors.Is(err, prompts.ErrBudget) {
+		return f.fit(c.System, nil, nil, nil, input), nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return f.compose(ctx, c.Task, r, input)
+}
+
+// renderUnsaved renders a candidate that is not in the store.
+func (f *FastChannel) renderUnsaved(ctx context.Context, c prompts.Candidate, input string) (string, error) {
+	var lessons, notes []string
+	var demos []prompts.Demo
+	for _, id := range c.Lessons {
+		l, err := f.Store.Lesson(ctx, c.Task, id)
+		if err != nil {
+			return "", err
+		}
+		lessons = append(lessons, l.Text)
+	}
+	for _, id := range c.Demos[:min(len(c.Demos), max(f.Demos, 0))] {
+		d, err := f.Store.Demo(ctx, c.Task, id)
+		if err != nil {
+			return "", err
+		}
+		demos = append(demos, d)
+	}
+	if f.Notes > 0 && len(prompts.Tokenize(input)) > 0 {
+		got, err := f.Store.Retrieve(ctx, c.Task, input, prompts.RetrieveOptions{Notes: f.Notes})
+		if err != nil {
+			return "", err
+		}
+		for _, n := range got.Notes {
+			notes = append(notes, n.Item.Text)
+		}
+	}
+	return f.fit(c.System, lessons, notes, demos, input), nil
+}
+
+// systemOnly is the served prompt when the budget leaves room for nothing but the system text.
+func (f *FastChannel) systemOnly(ctx context.Context, task, input string) (string, error) {
+	v, err := f.Store.Current(ctx, task)
 	if err != nil {
 		return "", err
 	}
@@ -214,75 +387,128 @@ func (f *FastChannel) Render(ctx context.Context, task, input string) (string, e
 	if err != nil {
 		return "", err
 	}
-	return f.RenderCandidate(ctx, c, input)
+	return f.fit(c.System, nil, nil, nil, input), nil
 }
 
-// RenderCandidate assembles a prompt from candidate c for input, deterministically: system text, lessons,
-// the notes retrieved for the input, the candidate's demos, then the input. Demos, then notes, are dropped from
-// the end until the prompt fits MaxChars and MaxTokens; the input itself is never cut.
-func (f *FastChannel) RenderCandidate(ctx context.Context, c prompts.Candidate, input string) (string, error) {
-	var head []string
-	if c.System != "" {
-		head = append(head, c.System)
-	}
-	for _, id := range c.Lessons {
-		l, err := f.Store.Lesson(ctx, c.Task, id)
-		if err != nil {
-			return "", err
-		}
-		head = append(head, "- "+l.Text)
-	}
-	var notes []string
+// renderOptions are the store's render options for an input: the input is not part of the store's budget, so
+// it is taken off the limits.
+func (f *FastChannel) renderOptions(input string) prompts.RenderOptions {
+	o := prompts.RenderOptions{Notes: -1, Demos: -1}
 	if f.Notes > 0 {
-		hits, err := f.Store.Search(ctx, c.Task, prompts.KindNote, input, f.Notes)
+		o.Notes = f.Notes
+	}
+	if f.Demos > 0 {
+		o.Demos = f.Demos
+	}
+	if f.MaxChars > 0 {
+		o.Budget.MaxChars = max(1, f.MaxChars-len(input)-1)
+	}
+	if f.Tokens != nil && f.MaxTokens > 0 {
+		o.Budget.Tokens = f.Tokens
+		o.Budget.MaxTokens = max(1, f.MaxTokens-f.Tokens(input))
+	}
+	return o
+}
+
+// compose writes a rendered prompt for input in the plain format: the candidate's own system text (not
+// r.System, which already holds the store's bullet blocks), the lessons, notes and demos r chose, in r's order.
+func (f *FastChannel) compose(ctx context.Context, task string, r prompts.Rendered, input string) (string, error) {
+	var system string
+	if r.Candidate != 0 {
+		c, err := f.Store.Candidate(ctx, task, r.Candidate)
 		if err != nil {
 			return "", err
 		}
-		for _, h := range hits {
-			n, err := f.Store.Note(ctx, c.Task, h.ID)
-			if err != nil {
-				return "", err
-			}
-			notes = append(notes, n.Text)
-		}
+		system = c.System
 	}
-	var demos []string
-	for _, id := range c.Demos {
-		d, err := f.Store.Demo(ctx, c.Task, id)
+	lessons := make([]string, 0, len(r.Lessons))
+	for _, id := range r.Lessons {
+		l, err := f.Store.Lesson(ctx, task, id)
 		if err != nil {
 			return "", err
 		}
-		demos = append(demos, d.Input+d.Output)
+		lessons = append(lessons, l.Text)
 	}
+	notes := make([]string, 0, len(r.Notes))
+	for _, id := range r.Notes {
+		n, err := f.Store.Note(ctx, task, id)
+		if err != nil {
+			return "", err
+		}
+		notes = append(notes, n.Text)
+	}
+	return f.fit(system, lessons, notes, r.Demos, input), nil
+}
+
+// fit writes the plain prompt and, while it is over MaxChars or MaxTokens, leaves out the last demo, then the
+// last lesson, then the last note (the lowest ranked of each). Notes that repeat another's text, and demos
+// that repeat another's input, are written once.
+func (f *FastChannel) fit(system string, lessons, notes []string, demos []prompts.Demo, input string) string {
+	oneLine := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	var ls, ns, ds []string
+	seen := map[string]bool{}
+	for _, l := range lessons {
+		if t := oneLine(l); t != "" && !seen["l"+t] {
+			seen["l"+t] = true
+			ls = append(ls, "- "+t)
+		}
+	}
+	for _, n := range notes {
+		if t := strings.TrimSpace(n); t != "" && !seen["n"+t] {
+			seen["n"+t] = true
+			ns = append(ns, t)
+		}
+	}
+	for _, d := range demos {
+		if !seen["d"+d.Input] {
+			seen["d"+d.Input] = true
+			ds = append(ds, d.Input+d.Output)
+		}
+	}
+	system = strings.TrimSpace(system)
 	render := func() string {
-		var parts []string
-		parts = append(parts, head...)
-		if len(notes) > 0 {
-			parts = append(parts, strings.Join(notes, "\n"))
+		var b strings.Builder
+		block := func(s string) {
+			if s != "" {
+				b.WriteString(s)
+				b.WriteString("\n\n")
+			}
 		}
-		parts = append(parts, demos...)
-		parts = append(parts, input)
-		return strings.Join(parts, "\n\n")
+		block(system)
+		block(strings.Join(ls, "\n"))
+		for _, d := range ds {
+			block(d)
+		}
+		if len(ns) > 0 {
+			b.WriteString(strings.Join(ns, "\n"))
+			b.WriteString("\n")
+		}
+		b.WriteString(input)
+		return b.String()
 	}
-	p := render()
 	tooLong := func(p string) bool {
 		return f.MaxChars > 0 && len(p) > f.MaxChars || f.Tokens != nil && f.MaxTokens > 0 && f.Tokens(p) > f.MaxTokens
 	}
-	for tooLong(p) && (len(demos) > 0 || len(notes) > 0) {
-		if len(demos) > 0 {
-			demos = demos[:len(demos)-1]
-		} else {
-			notes = notes[:len(notes)-1]
+	p := render()
+	for tooLong(p) && len(ds)+len(ls)+len(ns) > 0 {
+		switch {
+		case len(ds) > 0:
+			ds = ds[:len(ds)-1]
+		case len(ls) > 0:
+			ls = ls[:len(ls)-1]
+		default:
+			ns = ns[:len(ns)-1]
 		}
 		p = render()
 	}
-	return p, nil
+	return p
 }
 
-// instanceID names a validation instance by its content, so scores from different rounds on the same
-// instance agree.
-func instanceID(prompt string) string {
+// instanceID names an example by its content.
+func instanceID(prompt, answer string) string {
 	h := fnv.New64a()
 	h.Write([]byte(prompt))
+	h.Write([]byte{0})
+	h.Write([]byte(answer))
 	return strconv.FormatUint(h.Sum64(), 36)
 }
