@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -15,6 +14,7 @@ import (
 	"github.com/fastslow/fastslow/internal/tinymodel"
 	"github.com/fastslow/fastslow/weights"
 	"github.com/fastslow/fastslow/weights/gguf"
+	"github.com/fastslow/fastslow/weights/llama"
 )
 
 // flavorTexts is the text set for tokenizer parity: the short texts above, passages of War and Peace of
@@ -77,93 +77,96 @@ func createFlavor(t *testing.T, c *ollama.Client, f tinymodel.Flavor, seed uint6
 	return create(t, c, path, ollama.CreateOptions{Template: "{{ .Prompt }}"}), m, path
 }
 
-// TestFlavorTokenizerParity checks our tokenizer against Ollama's on each flavor's real vocabulary. Two
-// oracles: the runner's prompt_eval_count (its llama_tokenize with BOS as the model wants it; v0.6.5 counts
-// the whole prompt whatever its cache holds) and the server's own tokenization of prompt and response, which
-// v0.6.5 returns as the context of a non-raw request (llama_tokenize without BOS, special tokens parsed).
-func TestFlavorTokenizerParity(t *testing.T) {
+// TestFlavorParity checks each flavor (a llama-3.2 and a qwen2.5 shape with real vocabularies) against
+// Ollama, on one model per flavor:
+//   - the server runs it as the architecture we wrote;
+//   - tokens: two oracles, the runner's prompt_eval_count (its llama_tokenize with BOS as the model wants
+//     it; v0.6.5 counts the whole prompt whatever its cache holds) and the server's own tokenization of
+//     prompt and response, which v0.6.5 returns as the context of a non-raw request (llama_tokenize without
+//     BOS, special tokens parsed), on flavorTexts;
+//   - the final hidden state, bit for bit, computing as the runner does (llama.Runner);
+//   - greedy continuations, exactly, without and with a LoRA adapter on all seven projection kinds.
+func TestFlavorParity(t *testing.T) {
 	c := ollamatest.Client(t)
 	for _, f := range tinymodel.Flavors() {
 		t.Run(string(f), func(t *testing.T) {
 			s, m, _ := createFlavor(t, c, f, 21, gguf.TypeF32)
-			tok := m.Tokenizer
-			for _, text := range flavorTexts(t) {
+			t.Run("architecture", func(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				g, err := c.Generate(ctx, s.model, text, ollama.GenerateOptions{NumPredict: 1})
-				cancel()
+				defer cancel()
+				ms, err := c.ListPrefix(ctx, s.model)
 				if err != nil {
 					t.Fatal(err)
 				}
-				ids := tok.Encode(text, true)
-				if g.PromptEvalCount != len(ids) {
-					t.Errorf("%.40q: Ollama counts %d prompt tokens, we count %d", text, g.PromptEvalCount, len(ids))
+				if len(ms) != 1 || ms[0].Family != m.Config.Architecture() {
+					t.Errorf("server lists %+v, want family %s", ms, m.Config.Architecture())
 				}
-				want := tok.Encode(text+g.Text, false)
-				got := make([]int32, len(g.Context))
-				for i, id := range g.Context {
-					got[i] = int32(id)
+			})
+			t.Run("tokens", func(t *testing.T) { tokenParity(t, s, m) })
+			t.Run("hidden", func(t *testing.T) {
+				defer func(p llama.Precision) { m.Precision = p }(m.Precision)
+				m.Precision = llama.Runner()
+				hiddenEqual(t, s, m)
+			})
+			t.Run("greedy", func(t *testing.T) {
+				if testing.Short() {
+					t.Skip("about 30 s against Ollama")
 				}
-				if !slices.Equal(got, want) {
-					t.Errorf("%.40q + %q: Ollama's tokens %v, ours %v", text, g.Text, got, want)
-				}
-			}
+				compareStop(t, s, m.Model, m.Tokenizer, m.EOG, nil, f32Margin)
+				adapterParity(t, s, m)
+			})
 		})
 	}
 }
 
-// TestFlavorGreedyParity checks greedy continuations of each flavor against Ollama's, without and with a
-// LoRA adapter on all seven projection kinds: exactly equal, as on the plain llama models.
-func TestFlavorGreedyParity(t *testing.T) {
-	if testing.Short() {
-		t.Skip("about 30 s against Ollama")
-	}
-	c := ollamatest.Client(t)
-	for _, f := range tinymodel.Flavors() {
-		t.Run(string(f), func(t *testing.T) {
-			s, m, _ := createFlavor(t, c, f, 22, gguf.TypeF32)
-			compareStop(t, s, m.Model, m.Tokenizer, m.EOG, nil, f32Margin)
-
-			a := adapterAll(t, m.Model, false)
-			changed := false
-			for _, p := range prompts {
-				x, _ := ours(t, m.Model, m.Tokenizer, a, p)
-				y, _ := ours(t, m.Model, m.Tokenizer, nil, p)
-				changed = changed || x != y
-			}
-			if !changed {
-				t.Fatal("the adapter changes no continuation; make it stronger")
-			}
-			path := filepath.Join(t.TempDir(), "adapter.gguf")
-			if err := weights.SaveAdapter(path, a, ""); err != nil {
-				t.Fatal(err)
-			}
-			name := ollamatest.UniqueName(t, "fastslow-parity-lora")
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			defer cancel()
-			if err := c.CreateAdapted(ctx, name, s.model, path); err != nil {
-				t.Fatal(err)
-			}
-			compareStop(t, served{c, name}, m.Model, m.Tokenizer, m.EOG, a, f32Margin)
-		})
-	}
-}
-
-// TestFlavorArchitectureOnServer makes sure the server runs each flavor as the architecture we wrote, so
-// the parity above is parity with the qwen2 and llama graphs of llama.cpp.
-func TestFlavorArchitectureOnServer(t *testing.T) {
-	c := ollamatest.Client(t)
-	for _, f := range tinymodel.Flavors() {
-		s, m, _ := createFlavor(t, c, f, 23, gguf.TypeF32)
+// tokenParity compares our tokenization of flavorTexts with the server's.
+func tokenParity(t *testing.T, s served, m *weights.Model) {
+	tok := m.Tokenizer
+	for _, text := range flavorTexts(t) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		ms, err := c.ListPrefix(ctx, strings.Split(s.model, ":")[0])
+		g, err := s.client.Generate(ctx, s.model, text, ollama.GenerateOptions{NumPredict: 1})
 		cancel()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(ms) != 1 || ms[0].Family != m.Config.Architecture() {
-			t.Errorf("%s: server lists %+v, want family %s", f, ms, m.Config.Architecture())
+		ids := tok.Encode(text, true)
+		if g.PromptEvalCount != len(ids) {
+			t.Errorf("%.40q: Ollama counts %d prompt tokens, we count %d", text, g.PromptEvalCount, len(ids))
+		}
+		want := tok.Encode(text+g.Text, false)
+		got := make([]int32, len(g.Context))
+		for i, id := range g.Context {
+			got[i] = int32(id)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%.40q + %q: Ollama's tokens %v, ours %v", text, g.Text, got, want)
 		}
 	}
+}
+
+// adapterParity deploys a strong random adapter on s and compares greedy continuations with ours.
+func adapterParity(t *testing.T, s served, m *weights.Model) {
+	a := adapterAll(t, m.Model, false)
+	changed := false
+	for _, p := range prompts {
+		x, _ := ours(t, m.Model, m.Tokenizer, a, p)
+		y, _ := ours(t, m.Model, m.Tokenizer, nil, p)
+		changed = changed || x != y
+	}
+	if !changed {
+		t.Fatal("the adapter changes no continuation; make it stronger")
+	}
+	path := filepath.Join(t.TempDir(), "adapter.gguf")
+	if err := weights.SaveAdapter(path, a, ""); err != nil {
+		t.Fatal(err)
+	}
+	name := ollamatest.UniqueName(t, "fastslow-parity-lora")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := s.client.CreateAdapted(ctx, name, s.model, path); err != nil {
+		t.Fatal(err)
+	}
+	compareStop(t, served{s.client, name}, m.Model, m.Tokenizer, m.EOG, a, f32Margin)
 }
 
 // TestFlavorsTokenizeDifferently makes sure the two flavors exercise different pre-tokenizer rules on the
