@@ -208,3 +208,41 @@ func defaultDrift(t *testing.T, m *weights.Model) (drift, size float64) {
 	}
 	return drift, size
 }
+
+// TestQuantizedFallbackParity quantizes a qwen2 base whose width (128) does not fill K-quant blocks, as
+// qwen2.5:0.5b's (896) does not: llama.cpp then stores those matrices as Q5_0 (for Q4_K), Q5_1 (for Q5_K) or
+// Q8_0 (for Q6_K) and only the feed-forward down projection (rows of 256) as a K-quant. Q4_1 is checked
+// on the same base.
+func TestQuantizedFallbackParity(t *testing.T) {
+	if testing.Short() {
+		t.Skip("about 15 s against Ollama")
+	}
+	c := ollamatest.Client(t)
+	shape := llama.Config{Arch: llama.ArchQwen2, Dim: 128, Hidden: 256, Layers: 2, Heads: 4, KVHeads: 2,
+		ContextLength: 256, RopeBase: 1e6, NormEps: 1e-6, TiedOutput: true}
+	path := filepath.Join(t.TempDir(), "base-f16.gguf")
+	if _, _, err := tinymodel.WriteShape(context.Background(), path, shape, 34, 0.1, gguf.TypeF16); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		quant     string
+		main      gguf.Type // ffn_up, rows of 128
+		down      gguf.Type // ffn_down, rows of 256, when it is a K-quant
+		checkDown bool
+	}{
+		{"q4_K_M", gguf.TypeQ5_0, gguf.TypeQ4_K, false}, // some blocks' ffn_down get Q6_K in the mix
+		{"q5_K_M", gguf.TypeQ5_1, gguf.TypeQ5_K, false},
+		{"q4_1", gguf.TypeQ4_1, gguf.TypeQ4_1, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.quant, func(t *testing.T) {
+			q := quantize(t, c, path, tt.quant, tt.main)
+			if typ, _ := q.m.Quantized("blk.0.ffn_down.weight"); tt.checkDown && typ != tt.down {
+				t.Errorf("ffn_down stored as %v, want %v", typ, tt.down)
+			}
+			q.m.Precision = llama.Runner()
+			compare(t, q.served, q.m.Model, q.m.Tokenizer, nil, 0)
+			hiddenEqual(t, q.served, q.m)
+		})
+	}
+}

@@ -32,6 +32,7 @@ type actFormat int
 
 const (
 	actQ8_0 actFormat = iota // blocks of 32 int8 with an fp16 scale
+	actQ8_1                  // blocks of 32 int8 with an fp16 scale and an fp16 scaled sum
 	actQ8_K                  // blocks of 256 int8 with a float32 scale and 16 partial sums
 	actF16                   // float16 values
 )
@@ -43,6 +44,9 @@ var quantFormats = map[gguf.Type]struct {
 }{
 	gguf.TypeF16:  {1, 2, actF16},
 	gguf.TypeQ4_0: {32, 18, actQ8_0},
+	gguf.TypeQ4_1: {32, 20, actQ8_1},
+	gguf.TypeQ5_0: {32, 22, actQ8_0},
+	gguf.TypeQ5_1: {32, 24, actQ8_1},
 	gguf.TypeQ8_0: {32, 34, actQ8_0},
 	gguf.TypeQ4_K: {256, 144, actQ8_K},
 	gguf.TypeQ5_K: {256, 176, actQ8_K},
@@ -51,7 +55,8 @@ var quantFormats = map[gguf.Type]struct {
 
 // QuantizedTypes returns the weight types whose matrix products Precision.Quantized reproduces.
 func QuantizedTypes() []gguf.Type {
-	return []gguf.Type{gguf.TypeF16, gguf.TypeQ4_0, gguf.TypeQ8_0, gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K}
+	return []gguf.Type{gguf.TypeF16, gguf.TypeQ4_0, gguf.TypeQ4_1, gguf.TypeQ5_0, gguf.TypeQ5_1, gguf.TypeQ8_0,
+		gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K}
 }
 
 // SetQuantized keeps raw, the GGUF data of the matrix name in format typ, so that inference with
@@ -121,8 +126,8 @@ func (q *quantMatrix) mul(y, x []float32, n int, f64 bool) {
 		xr := x[r*q.in : (r+1)*q.in]
 		yr := y[r*q.out : (r+1)*q.out]
 		switch q.act {
-		case actQ8_0:
-			act := quantizeQ8_0(xr)
+		case actQ8_0, actQ8_1:
+			act := quantizeQ8_0(xr, q.act == actQ8_1)
 			parallelChunks(q.out, 64, func(lo, hi int) {
 				for o := lo; o < hi; o++ {
 					yr[o] = q.dotQ8_0(q.raw[o*q.rowBytes:(o+1)*q.rowBytes], act)
@@ -139,15 +144,17 @@ func (q *quantMatrix) mul(y, x []float32, n int, f64 bool) {
 	}
 }
 
-// q8Block is a block_q8_0: 32 values d·qs[i].
+// q8Block is a block_q8_0 or block_q8_1: 32 values d·qs[i], and for Q8_1 s = d·Σqs.
 type q8Block struct {
 	d  float32 // the fp16 scale, widened
+	s  float32 // Q8_1: the fp16 scaled sum, widened
 	qs [32]int8
 }
 
-// quantizeQ8_0 is quantize_row_q8_0_ref: per block, d = amax/127 stored as fp16 and qs = roundf(x/d), with
-// the division done as a multiplication by the float32 inverse of the unrounded d.
-func quantizeQ8_0(x []float32) []q8Block {
+// quantizeQ8_0 is quantize_row_q8_0_ref, or with sum quantize_row_q8_1_ref: per block, d = amax/127 stored
+// as fp16 and qs = roundf(x/d), with the division done as a multiplication by the float32 inverse of the
+// unrounded d; Q8_1 adds s = fp16(Σqs·d).
+func quantizeQ8_0(x []float32, sum bool) []q8Block {
 	out := make([]q8Block, len(x)/32)
 	for b := range out {
 		xb := x[b*32 : b*32+32]
@@ -161,8 +168,13 @@ func quantizeQ8_0(x []float32) []q8Block {
 			id = 1 / d
 		}
 		out[b].d = gguf.FP16ToFP32(gguf.FP32ToFP16(d))
+		total := 0
 		for j, v := range xb {
 			out[b].qs[j] = int8(math.Round(float64(float32(v * id)))) // roundf: half away from zero
+			total += int(out[b].qs[j])
+		}
+		if sum {
+			out[b].s = gguf.FP16ToFP32(gguf.FP32ToFP16(float32(float32(total) * d)))
 		}
 	}
 	return out
@@ -216,28 +228,53 @@ func nearestInt(f float32) int {
 
 func fp16At(b []byte) float32 { return gguf.FP16ToFP32(binary.LittleEndian.Uint16(b)) }
 
-// dotQ8_0 is ggml_vec_dot_q4_0_q8_0 or ggml_vec_dot_q8_0_q8_0 (portable code) of one weight row.
+// dotQ8_0 is ggml_vec_dot_{q4_0,q5_0,q8_0}_q8_0 or ggml_vec_dot_{q4_1,q5_1}_q8_1 (portable code) of one
+// weight row. In the 4- and 5-bit formats, low nibbles hold values 0..15 of a block and high nibbles 16..31;
+// Q5 keeps each value's fifth bit in a 32-bit word.
 func (q *quantMatrix) dotQ8_0(row []byte, act []q8Block) float32 {
 	var sumf float32
 	for b := range act {
 		blk := row[b*q.blockBytes : (b+1)*q.blockBytes]
 		y := &act[b]
 		dx := fp16At(blk)
-		if q.typ == gguf.TypeQ8_0 {
-			sumi := int32(0)
+		sumi := int32(0)
+		switch q.typ {
+		case gguf.TypeQ8_0:
 			for j, v := range blk[2:34] {
 				sumi += int32(int8(v)) * int32(y.qs[j])
 			}
 			sumf += float32(float32(sumi) * float32(dx*y.d))
-			continue
+		case gguf.TypeQ4_0:
+			sumi0, sumi1 := int32(0), int32(0)
+			for j, v := range blk[2:18] {
+				sumi0 += (int32(v&0x0f) - 8) * int32(y.qs[j])
+				sumi1 += (int32(v>>4) - 8) * int32(y.qs[j+16])
+			}
+			sumf += float32(float32(float32(sumi0+sumi1)*dx) * y.d)
+		case gguf.TypeQ4_1:
+			mx := fp16At(blk[2:])
+			for j, v := range blk[4:20] {
+				sumi += int32(v&0x0f)*int32(y.qs[j]) + int32(v>>4)*int32(y.qs[j+16])
+			}
+			sumf += float32(float32(float32(dx*y.d)*float32(sumi)) + float32(mx*y.s))
+		case gguf.TypeQ5_0:
+			qh := binary.LittleEndian.Uint32(blk[2:])
+			for j, v := range blk[6:22] {
+				x0 := int32(v&0x0f|byte(qh>>j&1)<<4) - 16
+				x1 := int32(v>>4|byte(qh>>(j+16)&1)<<4) - 16
+				sumi += x0*int32(y.qs[j]) + x1*int32(y.qs[j+16])
+			}
+			sumf += float32(float32(dx*y.d) * float32(sumi))
+		case gguf.TypeQ5_1:
+			mx := fp16At(blk[2:])
+			qh := binary.LittleEndian.Uint32(blk[4:])
+			for j, v := range blk[8:24] {
+				x0 := int32(v&0x0f | byte(qh>>j&1)<<4)
+				x1 := int32(v>>4 | byte(qh>>(j+16)&1)<<4)
+				sumi += x0*int32(y.qs[j]) + x1*int32(y.qs[j+16])
+			}
+			sumf += float32(float32(float32(dx*y.d)*float32(sumi)) + float32(mx*y.s))
 		}
-		// Q4_0: low nibbles are values 0..15, high nibbles 16..31, both offset by 8.
-		sumi0, sumi1 := int32(0), int32(0)
-		for j, v := range blk[2:18] {
-			sumi0 += (int32(v&0x0f) - 8) * int32(y.qs[j])
-			sumi1 += (int32(v>>4) - 8) * int32(y.qs[j+16])
-		}
-		sumf += float32(float32(float32(sumi0+sumi1)*dx) * y.d)
 	}
 	return sumf
 }

@@ -47,6 +47,17 @@ func TestQuantizedProducts(t *testing.T) {
 						exact += float64(deq[o*in+k]) * xq[k]
 						plain += float64(deq[o*in+k]) * float64(x[r*in+k])
 					}
+					if f.act == actQ8_1 {
+						// The minimum m of each weight block meets the activations' stored sum s, an fp16
+						// rounding of d·Σqs: exact = Σ (w−m)·x + Σ m·s.
+						for b, blk := range quantizeQ8_0(x[r*in:(r+1)*in], true) {
+							m := float64(fp16At(raw[o*q.rowBytes+b*f.bytes+2:]))
+							for k := b * 32; k < b*32+32; k++ {
+								exact -= m * xq[k]
+							}
+							exact += m * float64(blk.s)
+						}
+					}
 					got := float64(y[r*out+o])
 					if math.Abs(got-exact) > 1e-5*(1+math.Abs(exact)) {
 						t.Fatalf("row %d out %d: %v, exact product of the quantized numbers %v", r, o, got, exact)
@@ -63,8 +74,8 @@ func TestQuantizedProducts(t *testing.T) {
 // dequantAct returns the values the activation blocks of x stand for.
 func dequantAct(f actFormat, x []float32) []float64 {
 	out := make([]float64, len(x))
-	if f == actQ8_0 {
-		for b, blk := range quantizeQ8_0(x) {
+	if f != actQ8_K {
+		for b, blk := range quantizeQ8_0(x, f == actQ8_1) {
 			for j, q := range blk.qs {
 				out[b*32+j] = float64(blk.d) * float64(q)
 			}
@@ -84,9 +95,12 @@ func TestQuantizeActivations(t *testing.T) {
 	// signed value of largest magnitude, so that value maps to −127.
 	x := make([]float32, 256)
 	x[0], x[1], x[2] = 127, 0.5, 2.5
-	b0 := quantizeQ8_0(x[:32])[0]
-	if b0.d != 1 || b0.qs[0] != 127 || b0.qs[1] != 1 || b0.qs[2] != 3 {
-		t.Errorf("q8_0: d %v qs %v", b0.d, b0.qs[:3])
+	b0 := quantizeQ8_0(x[:32], true)[0]
+	if b0.d != 1 || b0.qs[0] != 127 || b0.qs[1] != 1 || b0.qs[2] != 3 || b0.s != 131 {
+		t.Errorf("q8_1: d %v s %v qs %v", b0.d, b0.s, b0.qs[:3])
+	}
+	if b := quantizeQ8_0(x[:32], false)[0]; b.s != 0 || b.qs != b0.qs {
+		t.Errorf("q8_0: s %v qs %v", b.s, b.qs[:3])
 	}
 	bk := quantizeQ8_K(x)[0]
 	if bk.d != -1 || bk.qs[0] != -127 || bk.qs[1] != 0 || bk.qs[2] != -2 || bk.bsums[0] != -129 {
