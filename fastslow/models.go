@@ -58,8 +58,9 @@ func ResolveModel(ctx context.Context, c *ollama.Client, nameOrPath string) (Mod
 // inference. The architectures are weights.Load's (llama, including llama-3's RoPE scaling, and qwen2, with
 // tied or separate output); quantized tensors (Q4_0, Q8_0, Q4_K, Q5_K, Q6_K, ...) are dequantized to
 // float32, so a LoRA trains in float32 over the dequantized base while Ollama applies it to the quantized
-// one. Another architecture is refused with an error that wraps weights.ErrUnsupportedArchitecture and
-// lists the supported ones.
+// one (set m.Precision = llama.Runner() for inference that reproduces Ollama's exactly). Another
+// architecture is refused with an error that wraps weights.ErrUnsupportedArchitecture and lists the
+// supported ones.
 func LoadModel(ctx context.Context, c *ollama.Client, nameOrPath string) (*weights.Model, ModelRef, error) {
 	ref, err := ResolveModel(ctx, c, nameOrPath)
 	if err != nil {

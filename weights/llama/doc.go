@@ -19,6 +19,11 @@
 // and rotates pairs (i, i+head_dim/2), llama.cpp's NEOX mode. Tensors carry their GGUF names and ggml shapes, and are stored row-major
 // [n_out][n_in] like GGUF data, so weights copy straight in and out.
 //
+// Inference can reproduce the runner's arithmetic bit for bit (Precision, Runner): its F16 KV cache, its
+// quantized matrix products (SetQuantized keeps a matrix's GGUF blocks) and the sums and exponentials of
+// ggml's portable CPU code. The parity tests check greedy continuations and final hidden states against
+// Ollama v0.6.5 on F32, F16 and Q4_0 to Q6_K bases.
+//
 // Each layer's forward sits next to its backward (layers.go); every backward is checked against finite
 // differences of an independent float64 implementation. Matrix products live in matmul.go.
 package llama
