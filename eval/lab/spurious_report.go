@@ -157,7 +157,7 @@ func (r *SpuriousResult) Sections() ([]report.Section, []report.Verdict, error) 
 		Plots: []report.Plot{
 			{ID: "spurious-recovery", Title: "Task A during the recovery", XLabel: "recovery steps", YLabel: "task A accuracy", Lines: lines,
 				Caption: "Step 0 is right after task B."},
-			{ID: "spurious-probe", Title: "Facts whose right value is still ranked first", XLabel: "facts", YLabel: "share ranked first", Bars: bars,
+			{ID: "spurious-probe", Title: "Right value still ranked first", XLabel: "facts", YLabel: "share ranked first", Bars: bars,
 				Caption: fmt.Sprintf("Chance is %.2f.", chance)},
 		},
 		Values: values,
