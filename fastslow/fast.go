@@ -52,8 +52,8 @@ type FastChannel struct {
 	MaxTokens int
 
 	// Rollouts is the most prompts one Improve round runs through its RunFunc (default
-	// DefaultRollouts(len(val), len(train))). A round always scores the served prompt on every validation
-	// example first, so it runs at least len(val) prompts even when Rollouts is smaller.
+	// DefaultRollouts(len(val), len(train))). A round always scores the served prompt and the bare input on
+	// every validation example, so it runs at least 2·len(val) prompts even when Rollouts is smaller.
 	Rollouts int
 	// Minibatch is the number of training examples the optimizer tries a candidate on before scoring it on
 	// the validation set (default 3).
@@ -130,7 +130,8 @@ func (f *FastChannel) Improve(ctx context.Context, task string, trainSet, val []
 	}
 	// The optimizer checks its budget between iterations, and one iteration runs a parent and a child on a
 	// minibatch and the child on the validation set: stop early enough that the last one stays within total.
-	budget := max(1, total-(2*mb+len(valInst))+1)
+	// The bare input is scored on the validation set after the run (tryBare): keep room for it too.
+	budget := max(1, total-(2*mb+len(valInst))+1-len(valInst))
 	longest := ""
 	for _, in := range append(slices.Clone(valInst), trainInst...) {
 		if len(in.Input) > len(longest) {
@@ -146,7 +147,73 @@ func (f *FastChannel) Improve(ctx context.Context, task string, trainSet, val []
 	if err != nil {
 		return r, fmt.Errorf("prompt cycle: %w", err)
 	}
-	return f.report(ctx, r, st, valInst)
+	if r, err = f.report(ctx, r, st, valInst); err != nil {
+		return r, err
+	}
+	return f.tryBare(ctx, task, r, valInst, run)
+}
+
+// BareProposer marks the candidate that serves the input alone, with no system text, notes, demos or lessons.
+// Retrieved notes can mislead a small model (it copies a fact about someone else), so a prompt cycle also
+// scores the bare input and serves it when it beats every prompt on the validation set.
+const BareProposer = "bare"
+
+// tryBare scores the bare input on val and promotes it through the gate when it beats the served prompt.
+func (f *FastChannel) tryBare(ctx context.Context, task string, r PromptRound, val []prompts.Instance, run RunFunc) (PromptRound, error) {
+	served := r.Baseline
+	if v, err := f.Store.Current(ctx, task); err == nil {
+		c, err := f.Store.Candidate(ctx, task, v.Candidate)
+		if err != nil {
+			return r, fmt.Errorf("prompt cycle: %w", err)
+		}
+		if c.Proposer == BareProposer {
+			return r, nil // already served; its scores are from this round's run
+		}
+		if m, ok := r.Scores[v.Candidate]; ok {
+			served = m
+		}
+	} else if !errors.Is(err, prompts.ErrNoVersion) {
+		return r, fmt.Errorf("prompt cycle: %w", err)
+	}
+	scores := make(map[string]float64, len(val))
+	total := 0.0
+	for _, in := range val {
+		out, err := run(ctx, in.Input)
+		if err != nil {
+			return r, fmt.Errorf("prompt cycle: %w", err)
+		}
+		r.Rollouts++
+		if strings.TrimSpace(out) == in.Answer {
+			scores[in.ID] = 1
+			total++
+		} else {
+			scores[in.ID] = 0
+		}
+	}
+	mean := total / float64(len(val))
+	if mean <= served {
+		return r, nil
+	}
+	c, err := f.Store.AddCandidate(ctx, prompts.Candidate{Task: task, Proposer: BareProposer})
+	if err != nil {
+		return r, fmt.Errorf("prompt cycle: %w", err)
+	}
+	if c, err = f.Store.SetScores(ctx, task, c.ID, scores); err != nil {
+		return r, fmt.Errorf("prompt cycle: %w", err)
+	}
+	v, err := f.Store.Promote(ctx, task, c.ID, prompts.PromoteOptions{
+		Source: "fastslow prompt cycle", Reason: fmt.Sprintf("the bare input scores %.3f, the best prompt %.3f", mean, served),
+	})
+	if err != nil {
+		if errors.Is(err, prompts.ErrGateRejected) || errors.Is(err, prompts.ErrNotEvaluated) {
+			return r, nil
+		}
+		return r, fmt.Errorf("prompt cycle: %w", err)
+	}
+	r.Candidates++
+	r.Scores[c.ID] = mean
+	r.Best, r.Score, r.Promoted, r.Version = c, mean, true, v
+	return r, nil
 }
 
 // report fills a round's result from its finished optimizer run.
@@ -418,6 +485,9 @@ func (f *FastChannel) compose(ctx context.Context, task string, r prompts.Render
 		c, err := f.Store.Candidate(ctx, task, r.Candidate)
 		if err != nil {
 			return "", err
+		}
+		if c.Proposer == BareProposer {
+			return input, nil
 		}
 		system = c.System
 	}

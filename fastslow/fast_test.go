@@ -220,7 +220,7 @@ func TestImproveRolloutBudget(t *testing.T) {
 		rollouts int
 		want     int // the most runner calls
 	}{
-		{"below the served prompt's scoring", 2, v},
+		{"below the served prompt's and the bare input's scoring", 2, 2 * v},
 		{"one iteration", v + 2*mb, v + 2*mb},
 		{"a few iterations", 40, 40},
 		{"default", 0, DefaultRollouts(v, len(reverseTrain))},
@@ -241,7 +241,7 @@ func TestImproveRolloutBudget(t *testing.T) {
 				t.Errorf("%d runner calls, budget %d", calls, tt.want)
 			}
 			// Within one iteration (a parent and a child on a minibatch, the child on the validation set) of it.
-			if least := tt.want - (2*mb + v) + 1; calls < least {
+			if least := tt.want - (2*mb + v) + 1 - v; calls < least {
 				t.Errorf("%d runner calls: the round stopped early (budget %d)", calls, tt.want)
 			}
 		})
