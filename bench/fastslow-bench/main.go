@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/fastslow/fastslow/weights/tokenizer"
+	"golang.org/x/sys/cpu"
 )
 
 //go:embed torchref.py
@@ -57,6 +58,7 @@ type options struct {
 	noTorch        bool
 	noOllama       bool
 	noSgemm        bool
+	sgemmReps      int
 	threads        int
 	openblasCore   string
 	jsonOut        string
@@ -102,8 +104,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.noTorch, "no-torch", false, "skip the PyTorch side")
 	fs.BoolVar(&o.noOllama, "no-ollama", false, "skip the Ollama side")
 	fs.BoolVar(&o.noSgemm, "no-sgemm", false, "skip the matrix multiply comparison")
+	fs.IntVar(&o.sgemmReps, "sgemm-reps", 10, "timed calls per product, round and side")
 	fs.IntVar(&o.threads, "threads", runtime.NumCPU(), "threads for every side (GOMAXPROCS, torch, OpenBLAS, Ollama)")
-	fs.StringVar(&o.openblasCore, "openblas-core", "", "OPENBLAS_CORETYPE for the PyTorch side (empty: OpenBLAS detects; see the report)")
+	fs.StringVar(&o.openblasCore, "openblas-core", "auto", "OPENBLAS_CORETYPE for the PyTorch side: a core name, "+
+		"'detect' for OpenBLAS's own choice, or 'auto': OpenBLAS's choice unless it fell back to its generic "+
+		"Prescott kernels on a CPU with AVX2 or AVX-512, then the fastest kernels this CPU runs")
 	fs.StringVar(&o.jsonOut, "json", "", "also write every measurement to this JSON file")
 	fs.StringVar(&o.keep, "keep", "", "write the model, weights and batch to this directory and keep them")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the Go training worker of the first round")
@@ -127,6 +132,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("-score-len must be at least 2 and -score-seqs positive")
 	case o.threads < 1:
 		return nil, errors.New("-threads must be positive")
+	case o.sgemmReps < 1:
+		return nil, errors.New("-sgemm-reps must be positive")
 	}
 	if err := errors.Join(c.llamaConfig().Validate(), c.loraConfig().Validate()); err != nil {
 		return nil, err
@@ -218,6 +225,24 @@ func (b *bench) measure(ctx context.Context) error {
 	if torchOK {
 		if err := b.torch(ctx, "check", 0, 0, &torchCheck); err != nil {
 			return fmt.Errorf("torch check: %w", err)
+		}
+		if core, _ := torchCheck.Blas["openblas_core"].(string); o.openblasCore == "auto" && core == "Prescott" {
+			// OpenBLAS releases older than the CPU do not recognize it and fall back to SSE3 kernels, several
+			// times slower than the ones it has for the CPU's vector units: compare with the faster ones.
+			switch {
+			case cpu.X86.HasAVX512F:
+				o.openblasCore = "SkylakeX"
+			case cpu.X86.HasAVX2:
+				o.openblasCore = "Haswell"
+			}
+			if o.openblasCore != "auto" {
+				b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("OpenBLAS did not recognize this CPU and chose its "+
+					"generic Prescott kernels; the PyTorch side runs with OPENBLAS_CORETYPE=%s, the fastest it has "+
+					"for this CPU (-openblas-core detect keeps Prescott)", o.openblasCore))
+				if err := b.torch(ctx, "check", 0, 0, &torchCheck); err != nil {
+					return fmt.Errorf("torch check: %w", err)
+				}
+			}
 		}
 		b.rep.Check.TorchLoss = torchCheck.Loss
 		b.rep.Check.GradRelDiff = torchCheck.GradRelDiff
@@ -330,25 +355,25 @@ func (b *bench) measure(ctx context.Context) error {
 				}
 			}
 		}
+		if !o.noSgemm {
+			// The products, both sides in the same round, so their ratio sees the same load.
+			var p procResult
+			if err := b.goWorker(ctx, "sgemm", o.sgemmReps, 0, "", &p); err != nil {
+				return fmt.Errorf("go sgemm: %w", err)
+			}
+			round.GoSgemm = p.Sgemm
+			if torchOK {
+				var p procResult
+				if err := b.torch(ctx, "sgemm", o.sgemmReps, 0, &p); err != nil {
+					return fmt.Errorf("openblas sgemm: %w", err)
+				}
+				round.BlasSgemm = p.Sgemm
+			}
+		}
 		b.rep.Rounds = append(b.rep.Rounds, round)
 	}
 	b.rep.LoadAfter = loadAvg()
 
-	if !o.noSgemm {
-		b.logf("matrix multiply at the model's shapes")
-		var p procResult
-		if err := b.goWorker(ctx, "sgemm", 20, 0, "", &p); err != nil {
-			return fmt.Errorf("go sgemm: %w", err)
-		}
-		b.rep.GoSgemm = p.Sgemm
-		if torchOK {
-			var p procResult
-			if err := b.torch(ctx, "sgemm", 20, 0, &p); err != nil {
-				return fmt.Errorf("openblas sgemm: %w", err)
-			}
-			b.rep.BlasSgemm = p.Sgemm
-		}
-	}
 	return nil
 }
 
@@ -383,7 +408,7 @@ func (b *bench) torch(ctx context.Context, mode string, steps, warmup int, out *
 		"--warmup", fmt.Sprint(warmup), "--threads", fmt.Sprint(b.o.threads))
 	t := fmt.Sprint(b.o.threads)
 	cmd.Env = append(os.Environ(), "OMP_WAIT_POLICY=PASSIVE", "OMP_NUM_THREADS="+t, "OPENBLAS_NUM_THREADS="+t)
-	if b.o.openblasCore != "" {
+	if c := b.o.openblasCore; c != "" && c != "auto" && c != "detect" {
 		cmd.Env = append(cmd.Env, "OPENBLAS_CORETYPE="+b.o.openblasCore)
 	}
 	return b.child(ctx, cmd, out)

@@ -133,7 +133,7 @@ func TestRunGoOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(rep.Rounds) != 2 || len(rep.Rounds[0].GoTrain) != 2 || len(rep.Rounds[1].GoScore) != 1 ||
-		rep.Rounds[0].GoTrainRSS <= 0 || len(rep.GoSgemm) == 0 {
+		rep.Rounds[0].GoTrainRSS <= 0 || len(rep.Rounds[0].GoSgemm) == 0 {
 		t.Errorf("JSON report incomplete: %s", b)
 	}
 }

@@ -188,7 +188,7 @@ func setup(ctx context.Context, dir string, c *benchConfig, scoreLen, scoreSeqs 
 func corpus() (string, error) {
 	path, err := tinymodel.OllamaTestdata("war-and-peace.txt")
 	if err != nil {
-		return "", fmt.Errorf("corpus: %w", err)
+		return "", fmt.Errorf("corpus (run from the fastslow repository, whose go.mod names the Ollama module): %w", err)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
