@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -157,12 +158,13 @@ func TestHiddenStateExact(t *testing.T) {
 	}
 }
 
-// hiddenEqual checks that the server's final hidden state at the last prompt token equals ours exactly.
-func hiddenEqual(t *testing.T, s served, m *weights.Model) {
+// hiddenEqual checks that the server's final hidden state at the last token equals ours exactly, for each
+// of prompts and any extra texts.
+func hiddenEqual(t *testing.T, s served, m *weights.Model, extra ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	for _, p := range prompts {
+	for _, p := range append(slices.Clone(prompts), extra...) {
 		h, err := s.client.HiddenState(ctx, s.model, p)
 		if err != nil {
 			t.Fatal(err)
@@ -178,7 +180,7 @@ func hiddenEqual(t *testing.T, s served, m *weights.Model) {
 			worst = max(worst, math.Abs(float64(h[i]-last[i])))
 		}
 		if worst != 0 {
-			t.Errorf("%s, prompt %q: hidden states differ by up to %g", s.model, p, worst)
+			t.Errorf("%s, prompt %.40q (%d tokens): hidden states differ by up to %g", s.model, p, len(ids), worst)
 		}
 	}
 }
