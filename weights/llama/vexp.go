@@ -140,7 +140,7 @@ func softmaxRow(s []float32, scale float32) (mx, inv float32) {
 // p = e^(s·scale − mx)·inv, in place.
 func softmaxRebuild(s []float32, scale, mx, inv float32) {
 	for j, v := range s {
-		s[j] = v*scale - mx
+		s[j] = float32(v*scale) - mx // rounded as softmaxRow rounds, never fused
 	}
 	expSlice(s, s)
 	for j := range s {
