@@ -92,6 +92,9 @@ func TestCyclicReport(t *testing.T) {
 	}
 	for _, mode := range []string{ModeFull, ModeLoRA} {
 		t.Run(mode, func(t *testing.T) {
+			if testing.Short() && mode == ModeLoRA {
+				t.Skip("one mode is enough in short mode")
+			}
 			res, err := Cyclic(ctx, CyclicOptions{Base: m, World: world.Options{Seed: 2, Known: 10, Newcomers: 6},
 				Seeds: 2, Docs: 3, Epochs: 3, StepsPerDoc: 2, Mode: mode, LR: 3e-3})
 			if err != nil {
