@@ -24,7 +24,8 @@ func TestMain(m *testing.M) {
 
 // tinyArgs is a model small enough for tests.
 var tinyArgs = []string{"-vocab", "300", "-dim", "32", "-ffn", "64", "-layers", "1", "-heads", "4", "-kv-heads", "2",
-	"-batch", "2", "-seq", "16", "-rounds", "2", "-steps", "2", "-warmup", "1", "-score-seqs", "1", "-score-len", "24"}
+	"-batch", "2", "-seq", "16", "-rounds", "2", "-steps", "2", "-warmup", "1", "-score-seqs", "1", "-score-len", "24",
+	"-sgemm-reps", "2"}
 
 func TestSummarize(t *testing.T) {
 	for _, tc := range []struct {
