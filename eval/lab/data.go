@@ -123,13 +123,28 @@ func DataTasks(ex []world.Example, seed uint64, sizes Sizes) ([]Task, error) {
 	return tasks, nil
 }
 
-// GeneralProbe asks n pretraining facts about known people in a wording no task trains (cloze phrasing 1).
+// GeneralProbe asks n pretraining facts in a wording no task trains (cloze phrasing 1), about the known people
+// whose facts no task trains: those of the test group, which the tasks only ask about.
 func GeneralProbe(w *world.World, n int) []fastslow.Example {
-	var out []fastslow.Example
+	qa, err := w.Task(world.TaskQA)
+	if err != nil {
+		return nil
+	}
+	var people []world.Person
+	for _, p := range w.Known {
+		for _, e := range qa.Test {
+			if strings.Contains(e.Prompt, p.Name()) {
+				people = append(people, p)
+				break
+			}
+		}
+	}
 	attrs := world.Attributes()
-	step := max(1, len(w.Known)*len(attrs)/max(n, 1))
-	for i := 0; len(out) < n && i < len(w.Known)*len(attrs); i += step {
-		p, a := w.Known[i/len(attrs)], attrs[i%len(attrs)]
+	total := len(people) * len(attrs)
+	step := max(1, total/max(n, 1))
+	var out []fastslow.Example
+	for i := 0; len(out) < n && i < total; i += step {
+		p, a := people[i/len(attrs)], attrs[i%len(attrs)]
 		prompt, err := world.Cloze(p, a, 1)
 		if err != nil {
 			continue

@@ -63,9 +63,9 @@ func (r *StreamResult) stats() (map[string]*policyStats, error) {
 			}
 			steps = append(steps, float64(sum(run.Steps)))
 			total := 0.0
-			for k, s := range run.StepsToTarget {
-				if s < 0 { // never reached: count the round's whole budget
-					s = max(run.Steps[k], r.budgetFor(p))
+			for _, s := range run.StepsToTarget {
+				if s < 0 { // never reached: count the weight-only round's budget, whatever the policy
+					s = r.Steps
 				}
 				total += float64(s)
 			}
@@ -84,16 +84,6 @@ func (r *StreamResult) stats() (map[string]*policyStats, error) {
 		out[p] = st
 	}
 	return out, nil
-}
-
-func (r *StreamResult) budgetFor(policy string) int {
-	switch policy {
-	case "weights":
-		return r.Steps
-	case "fst":
-		return r.FSTSteps
-	}
-	return 0
 }
 
 // Report builds the stream experiment's report.
@@ -267,7 +257,8 @@ func (r *StreamResult) curveSection(policies []string) (report.Section, error) {
 		Title: "Learning curves",
 		Text: fmt.Sprintf("Validation accuracy on the task being learned against the weight steps of its round, averaged over tasks (a "+
 			"policy's last value carries forward once its round has ended). Step 0 is after the prompt cycle. The target for "+
-			"steps-to-target is %.2f; '–' marks a round that never reached it (counted as its whole budget in the ratio).", r.Target),
+			"steps-to-target is %.2f; '–' marks a round that never reached it, counted as the weight-only round's %d steps in the ratio "+
+			"(for every policy, so a miss never favours fst).", r.Target, r.Steps),
 		Tables: []report.Table{tbl},
 		Plots:  []report.Plot{{ID: "learning-curves", Title: "Learning curves", XLabel: "weight steps in the round", YLabel: "validation accuracy", Lines: lines}},
 	}, nil
