@@ -72,6 +72,9 @@ func TestSpuriousReport(t *testing.T) {
 	m := tinyModel(t, 5)
 	for _, recovery := range []string{RecoveryHalf, RecoveryKnown} {
 		t.Run(recovery, func(t *testing.T) {
+			if testing.Short() && recovery != RecoveryHalf {
+				t.Skip("one recovery source is enough in short mode")
+			}
 			res, err := Spurious(ctx, SpuriousOptions{
 				Base: m, World: world.Options{Seed: 2, Known: 20, Newcomers: 12}, Seeds: 2, People: 2,
 				Recovery: recovery, RecoveryExamples: 4, RecoverySteps: 3, StepsA: 30, StepsB: 20, LR: 1e-2, Freeze: 1, Distractors: 3,
