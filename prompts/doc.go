@@ -23,6 +23,26 @@
 // promotes through the gate: nothing is promoted that lowers the validation
 // score, and every promotion is recorded with its evidence.
 //
+// # Proposers
+//
+// [Reflective] asks any langchaingo llms.Model to learn from failures: by
+// default as ACE-style lesson deltas (add or edit bullets, tag helpful and
+// harmful ones, never a full rewrite), or as a GEPA-style rewrite of the
+// system text. [DemoSelector], [VerifierLessons] and [FactNotes] need no
+// model at all, which is what helps very small models: worked examples for
+// the failing inputs, the verifier's messages as lessons, and the expected
+// answers as notes to look up.
+//
+// # Durability and concurrency
+//
+// Every write is a badger transaction; record, index postings and document
+// frequencies of a write commit together, and large batches commit in
+// atomic chunks. Promotions and rollbacks are fsynced before they return.
+// An optimizer run checkpoints after every rollout and every step, so a run
+// killed at any point (even with SIGKILL) loses no promoted version and
+// resumes with [Optimizer.Resume] without repeating a rollout it saved. A
+// Store is safe for concurrent use; index writes are serialized per task.
+//
 // # Directory
 //
 // A store directory holds badger's files plus a marker file, STORE_MARKER

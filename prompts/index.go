@@ -214,6 +214,26 @@ func encodeChunk(ps []posting) []byte {
 	return b
 }
 
+// appendChunk appends the postings of an encoded chunk to ps.
+func appendChunk(ps []posting, b []byte) ([]posting, error) {
+	n, m := binary.Uvarint(b)
+	if m <= 0 || n > uint64(len(b)) {
+		return ps, fmt.Errorf("%w: posting chunk", ErrCorrupt)
+	}
+	b = b[m:]
+	var doc uint64
+	for range n {
+		d, m := binary.Uvarint(b)
+		if m <= 0 || len(b) < m+2 {
+			return ps, fmt.Errorf("%w: posting chunk", ErrCorrupt)
+		}
+		doc += d
+		ps = append(ps, posting{doc, binary.BigEndian.Uint16(b[m:])})
+		b = b[m+2:]
+	}
+	return ps, nil
+}
+
 // decodeChunk calls fn for every posting of an encoded chunk.
 func decodeChunk(b []byte, fn func(doc uint64, impact uint16)) error {
 	n, m := binary.Uvarint(b)

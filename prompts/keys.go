@@ -118,15 +118,3 @@ func rolloutKey(task string, run, cand uint64, instance string) []byte {
 	b := binary.BigEndian.AppendUint64(rolloutPrefix(task, run), cand)
 	return append(append(b, '/'), instance...)
 }
-
-// prefixEnd returns the smallest key greater than every key with prefix p.
-func prefixEnd(p []byte) []byte {
-	end := append([]byte(nil), p...)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xff {
-			end[i]++
-			return end[:i+1]
-		}
-	}
-	return nil
-}

@@ -2,7 +2,6 @@ package prompts
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -485,12 +484,4 @@ func scanDocs(txn *badger.Txn, task string, k Kind, fn func(id uint64, text stri
 	default:
 		return scanJSON(txn, prefix, func(l *Lesson) error { return fn(l.ID, l.Text, false) })
 	}
-}
-
-// idFromKey reads the trailing 8-byte id of a record key.
-func idFromKey(key []byte) uint64 {
-	if len(key) < 8 {
-		return 0
-	}
-	return binary.BigEndian.Uint64(key[len(key)-8:])
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	badger "github.com/dgraph-io/badger/v4"
 )
@@ -77,6 +78,7 @@ type cursor struct {
 	// can have (from the current chunk's level); 0 when the term is done.
 	bound float64
 	done  bool
+	buf   []posting
 }
 
 func (c *cursor) load() error {
@@ -92,17 +94,19 @@ func (c *cursor) load() error {
 	return nil
 }
 
-// consume feeds the current chunk's postings to fn and moves on.
-func (c *cursor) consume(fn func(doc uint64, impact uint16)) (int, error) {
-	n := 0
+// read returns the current chunk's postings (valid until the next read)
+// and moves on.
+func (c *cursor) read() ([]posting, error) {
 	err := c.it.Item().Value(func(b []byte) error {
-		return decodeChunk(b, func(doc uint64, imp uint16) { n++; fn(doc, imp) })
+		var err error
+		c.buf, err = appendChunk(c.buf[:0], b)
+		return err
 	})
 	if err != nil {
-		return n, err
+		return nil, err
 	}
 	c.it.Next()
-	return n, c.load()
+	return c.buf, c.load()
 }
 
 // accums holds partial scores (lower bounds) and the terms seen per
@@ -121,10 +125,19 @@ type accums struct {
 	closed bool
 }
 
-func newAccums(k, capacity int) *accums {
-	return &accums{index: newDocTable(capacity), k: k, heap: make([]int32, 0, k),
-		ids: make([]uint64, 0, capacity), scores: make([]float64, 0, capacity), masks: make([]uint32, 0, capacity),
-		live: make([]bool, 0, capacity), pos: make([]int32, 0, capacity)}
+// accumPool recycles accumulators: a query touches tens of thousands of
+// documents, and allocating (and zeroing) that much per query cost more
+// than scoring.
+var accumPool = sync.Pool{New: func() any { return &accums{index: newDocTable(1 << 14)} }}
+
+func getAccums(k int) *accums {
+	a := accumPool.Get().(*accums)
+	clear(a.index.keys)
+	a.index.n = 0
+	a.ids, a.scores, a.masks, a.live, a.pos = a.ids[:0], a.scores[:0], a.masks[:0], a.live[:0], a.pos[:0]
+	a.heap = a.heap[:0]
+	a.k, a.nlive, a.closed = k, 0, false
+	return a
 }
 
 // worse orders accumulators: lower score, then higher id, is worse.
@@ -344,7 +357,8 @@ func searchTxn(txn *badger.Txn, task string, kd Kind, terms []string, k, maxPost
 		}
 		cursors[i] = c
 	}
-	acc := newAccums(k, min(maxPostings, 1<<14))
+	acc := getAccums(k)
+	defer accumPool.Put(acc)
 	settled := false
 	nextCheck := 0
 	for {
@@ -358,13 +372,15 @@ func searchTxn(txn *badger.Txn, task string, kd Kind, terms []string, k, maxPost
 			settled = true // every list read to the end
 			break
 		}
-		n, err := best.consume(func(doc uint64, imp uint16) {
-			acc.add(doc, best.idf*dequantize(imp), best.bit)
-		})
+		ps, err := best.read()
 		if err != nil {
 			return nil, st, err
 		}
-		st.Postings += n
+		unit := best.idf * dequantize(1) // weight of one impact step
+		for _, p := range ps {
+			acc.add(p.doc, unit*float64(p.impact), best.bit)
+		}
+		st.Postings += len(ps)
 		st.Chunks++
 		if theta, ok := acc.theta(); ok && st.Postings >= nextCheck && boundSum(cursors) <= theta {
 			if stopNRA(acc, cursors, theta) {

@@ -3,6 +3,7 @@ package prompts
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -285,4 +286,12 @@ func TestSearchCapIsApproximate(t *testing.T) {
 	if st.Exact || st.Postings < 20 || len(hits) == 0 {
 		t.Fatalf("capped search: %+v, %d hits", st, len(hits))
 	}
+}
+
+// idFromKey reads the trailing 8-byte id of a record key.
+func idFromKey(key []byte) uint64 {
+	if len(key) < 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(key[len(key)-8:])
 }

@@ -1,7 +1,6 @@
 package prompts
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -444,12 +443,4 @@ func scanJSON[T any](txn *badger.Txn, prefix []byte, fn func(*T) error) error {
 		}
 	}
 	return nil
-}
-
-// hasPrefixKey reports whether any key starts with prefix.
-func hasPrefixKey(txn *badger.Txn, prefix []byte) bool {
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
-	defer it.Close()
-	it.Rewind()
-	return it.ValidForPrefix(prefix) && bytes.HasPrefix(it.Item().Key(), prefix)
 }
