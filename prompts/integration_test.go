@@ -88,6 +88,17 @@ func (e lcEmbedder) Embed(ctx context.Context, text string) ([]float32, error) {
 	return vs[0], nil
 }
 
+// countingEmbedder counts embedding calls.
+type countingEmbedder struct {
+	e     prompts.Embedder
+	calls atomic.Int64
+}
+
+func (c *countingEmbedder) Embed(ctx context.Context, text string) ([]float32, error) {
+	c.calls.Add(1)
+	return c.e.Embed(ctx, text)
+}
+
 // TestOptimizerAgainstOllama runs the optimizer end to end against a real
 // Ollama server: the runner and the reflective proposer both call the model
 // through langchaingo, and retrieval ranks notes with the model's
@@ -145,6 +156,22 @@ func TestOptimizerAgainstOllama(t *testing.T) {
 		if v.Evidence.Score < v.Evidence.Baseline {
 			t.Fatalf("a promotion lowered the validation score: %+v", v.Evidence)
 		}
+	}
+	// The embedding ranking through the model's embed endpoint: with it, a
+	// query sharing no word with any note still ranks every note.
+	if _, err := s.AddNotes(ctx, "capitals", []prompts.Note{{Text: "Nairobi lies in the highlands."},
+		{Text: "Lima is on the Pacific coast."}, {Text: "Tokyo is a very large metropolis."}}); err != nil {
+		t.Fatal(err)
+	}
+	emb := &countingEmbedder{e: lcEmbedder{llm}}
+	ropts := prompts.RetrieveOptions{Notes: 2, Embedder: emb, EmbedderID: model}
+	got, err := s.Retrieve(ctx, "capitals", "zzz qqq", ropts)
+	if err != nil || len(got.Notes) != 2 {
+		t.Fatalf("embedding retrieval: %+v, %v", got.Notes, err)
+	}
+	first := emb.calls.Load()
+	if _, err := s.Retrieve(ctx, "capitals", "zzz qqq", ropts); err != nil || emb.calls.Load()-first != 1 {
+		t.Fatalf("second retrieval made %d embed calls (%v); the note vectors should be cached", emb.calls.Load()-first, err)
 	}
 	r, err := s.Render(ctx, "capitals", val[0].Input, prompts.RenderOptions{Embedder: lcEmbedder{llm}, EmbedderID: model})
 	if err != nil {
