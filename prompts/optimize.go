@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -1085,9 +1086,13 @@ func (o *Optimizer) accept(ctx context.Context, rec IterationRecord, val map[str
 			}
 			m, ok := c.Mean(ids)
 			if !ok {
-				return fmt.Errorf("current candidate %d lacks validation scores of this run", c.ID)
+				// Someone promoted a candidate this run never scored: the
+				// gate cannot compare, so leave the served version alone.
+				rec.Note = fmt.Sprintf("not promoted: current candidate %d has no scores on this run's validation set", c.ID)
+				curScore = math.Inf(1)
+			} else {
+				curScore = m
 			}
-			curScore = m
 		} else if !errors.Is(err, ErrNoVersion) {
 			return err
 		}

@@ -456,3 +456,44 @@ func TestDeterministicProposers(t *testing.T) {
 		}
 	}
 }
+
+// TestOptimizerCurrentChangedDuringRun: when someone else promotes a
+// candidate the run never scored, the run goes on but leaves the served
+// version alone.
+func TestOptimizerCurrentChangedDuringRun(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, "")
+	mustTask(t, s, "cap")
+	train, val := capitalSets()
+	var forced uint64
+	o := &Optimizer{Store: s, Runner: &copyRunner{}, Proposers: []Proposer{FactNotes{}}}
+	o.OnEvent = func(e Event) {
+		if e.Kind == "promoted" && forced == 0 {
+			c, err := s.AddCandidate(ctx, Candidate{Task: "cap", System: "manual"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := s.Promote(ctx, "cap", c.ID, PromoteOptions{Force: true, Source: "test"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			forced = v.Seq
+		}
+	}
+	st, err := o.Start(ctx, RunConfig{Task: "cap", Train: train, Val: val, Budget: 80, Minibatch: 2, Seed: 5, SeedSystem: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, _ := s.Current(ctx, "cap")
+	if forced == 0 || cur.Seq != forced || st.Accepted == 0 || len(st.Promoted) != 1 {
+		t.Fatalf("current %+v (forced %d), run %+v", cur, forced, st)
+	}
+	its, _ := s.Iterations(ctx, "cap", st.ID)
+	noted := false
+	for _, r := range its {
+		noted = noted || r.Accepted && strings.HasPrefix(r.Note, "not promoted")
+	}
+	if !noted {
+		t.Fatal("accepted iterations do not say why they were not promoted")
+	}
+}

@@ -233,6 +233,7 @@ func (b badgerLogger) log(level slog.Level, format string, args ...any) {
 	}
 }
 
+// Errorf, Warningf, Infof and Debugf implement badger.Logger.
 func (b badgerLogger) Errorf(f string, a ...any)   { b.log(slog.LevelError, f, a...) }
 func (b badgerLogger) Warningf(f string, a ...any) { b.log(slog.LevelWarn, f, a...) }
 func (b badgerLogger) Infof(f string, a ...any)    { b.log(slog.LevelDebug, f, a...) }

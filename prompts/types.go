@@ -184,6 +184,7 @@ const (
 	KindLesson Kind = 'l'
 )
 
+// String names the kind ("note", "demo", "lesson").
 func (k Kind) String() string {
 	switch k {
 	case KindNote:
