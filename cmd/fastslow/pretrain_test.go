@@ -21,7 +21,7 @@ func tinyPretrainRecipe(t *testing.T, dir string, steps int) string {
 	r := pretrain.DefaultRecipe()
 	r.Name = "tiny"
 	r.World = pretrain.WorldRecipe{Seed: 5, Known: 10, Newcomers: 5, TrainFrac: 0.6, ValFrac: 0.2}
-	r.Corpus = pretrain.CorpusRecipe{BioVariants: 2, ChunkTokens: 64}
+	r.Corpus = pretrain.CorpusRecipe{BioVariants: 2, BioRepeats: 1, ChunkTokens: 64}
 	r.Mix.ContextPeople = 6
 	r.VocabSize = 320
 	r.Model = pretrain.ModelRecipe{Dim: 32, Hidden: 64, Layers: 1, Heads: 2, KVHeads: 2, ContextLength: 256,

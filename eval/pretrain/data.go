@@ -50,11 +50,14 @@ func buildCorpus(ctx context.Context, r Recipe) (*corpus, error) {
 		}
 	}
 	for _, d := range c.Documents {
-		out.docs = append(out.docs, doc{Text: d})
-		if bios[d] {
-			out.bios++
-		} else {
+		if !bios[d] {
+			out.docs = append(out.docs, doc{Text: d})
 			out.prose++
+			continue
+		}
+		for range r.Corpus.BioRepeats {
+			out.docs = append(out.docs, doc{Text: d})
+			out.bios++
 		}
 	}
 	for _, name := range r.Mix.FactTasks {

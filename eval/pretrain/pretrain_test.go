@@ -21,7 +21,7 @@ func tinyRecipe() Recipe {
 	r := DefaultRecipe()
 	r.Name = "tiny"
 	r.World = WorldRecipe{Seed: 7, Known: 10, Newcomers: 5, TrainFrac: 0.6, ValFrac: 0.2}
-	r.Corpus = CorpusRecipe{BioVariants: 2, ChunkTokens: 64}
+	r.Corpus = CorpusRecipe{BioVariants: 2, BioRepeats: 2, ChunkTokens: 64}
 	r.Mix.ContextPeople = 6
 	r.VocabSize = 320
 	r.Model = ModelRecipe{Dim: 32, Hidden: 64, Layers: 1, Heads: 2, KVHeads: 2, ContextLength: 256,
@@ -41,6 +41,7 @@ func TestRecipeValidate(t *testing.T) {
 		{"no name", func(r *Recipe) { r.Name = "" }, "no name"},
 		{"small vocab", func(r *Recipe) { r.VocabSize = 100 }, "vocab size"},
 		{"bio variants", func(r *Recipe) { r.Corpus.BioVariants = 6 }, "bio variants"},
+		{"bio repeats", func(r *Recipe) { r.Corpus.BioRepeats = 0 }, "bio repeats"},
 		{"negative prose", func(r *Recipe) { r.Corpus.ProseChars = -1 }, "negative prose"},
 		{"chunk too long", func(r *Recipe) { r.Corpus.ChunkTokens = r.Model.ContextLength + 1 }, "chunk"},
 		{"negative mix", func(r *Recipe) { r.Mix.ContextPeople = -1 }, "negative mix"},
@@ -125,7 +126,7 @@ func TestCorpusMix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := r.World.Known * r.Corpus.BioVariants; c.bios != want {
+	if want := r.World.Known * r.Corpus.BioVariants * r.Corpus.BioRepeats; c.bios != want {
 		t.Errorf("%d biographies, want %d", c.bios, want)
 	}
 	if c.prose != 0 {

@@ -59,6 +59,10 @@ func (w WorldRecipe) Options() world.Options {
 type CorpusRecipe struct {
 	// BioVariants is the number of biography paraphrases per known person (1 to world.NumBioTemplates).
 	BioVariants int `json:"bio_variants"`
+	// BioRepeats is how many copies of each biography enter the corpus. Repeating the facts within
+	// an epoch, rather than running more epochs, lets the model see them often while the prose and
+	// the in-context documents, which teach skills rather than facts, are seen fewer times.
+	BioRepeats int `json:"bio_repeats"`
 	// ProseChars and HeldOutChars are roughly how much real prose to train on and to hold out for
 	// perplexity.
 	ProseChars   int `json:"prose_chars"`
@@ -158,11 +162,11 @@ func DefaultRecipe() Recipe {
 		Name:  DefaultName,
 		World: WorldRecipe{Seed: 1, Known: 200, Newcomers: 40, TrainFrac: 0.6, ValFrac: 0.2},
 		Corpus: CorpusRecipe{
-			BioVariants: world.NumBioTemplates, ProseChars: 150_000, HeldOutChars: 20_000, ChunkTokens: 128,
+			BioVariants: world.NumBioTemplates, BioRepeats: 2, ProseChars: 150_000, HeldOutChars: 20_000, ChunkTokens: 128,
 		},
 		Mix: MixRecipe{
-			FactTasks: []string{world.TaskQA, world.TaskCloze}, FactRepeats: 1,
-			ContextPeople: 200, ContextSeed: 1_000_001, ContextPerPerson: 4, ContextFullBio: 0.5, Seed: 1,
+			FactTasks: []string{world.TaskQA, world.TaskCloze}, FactRepeats: 2,
+			ContextPeople: 1200, ContextSeed: 1_000_001, ContextPerPerson: 5, ContextFullBio: 0.5, Seed: 1,
 		},
 		VocabSize: 1024,
 		Model: ModelRecipe{
@@ -170,7 +174,7 @@ func DefaultRecipe() Recipe {
 			RopeBase: 10000, NormEps: 1e-5, TiedOutput: true, InitStd: 0.02, InitSeed: 1,
 		},
 		Train: TrainRecipe{
-			Steps: 3000, BatchSize: 32, LR: 3e-3, Warmup: 100, Decay: train.DecayCosine, MinLR: 3e-4,
+			Steps: 2600, BatchSize: 32, LR: 3e-3, Warmup: 100, Decay: train.DecayCosine, MinLR: 3e-4,
 			WeightDecay: 0.01, ClipNorm: 1, Seed: 1,
 		},
 		Type: "F16",
@@ -186,6 +190,8 @@ func (r Recipe) Validate() error {
 		return fmt.Errorf("pretrain: vocab size %d is below the 256 bytes and 3 special tokens", r.VocabSize)
 	case r.Corpus.BioVariants < 1 || r.Corpus.BioVariants > world.NumBioTemplates:
 		return fmt.Errorf("pretrain: bio variants %d out of range 1..%d", r.Corpus.BioVariants, world.NumBioTemplates)
+	case r.Corpus.BioRepeats < 1:
+		return fmt.Errorf("pretrain: bio repeats %d must be at least 1", r.Corpus.BioRepeats)
 	case r.Corpus.ProseChars < 0 || r.Corpus.HeldOutChars < 0:
 		return errors.New("pretrain: negative prose size")
 	case r.Corpus.ChunkTokens < 16 || r.Corpus.ChunkTokens > r.Model.ContextLength:
