@@ -143,8 +143,9 @@ type CapacityRun struct {
 	Steps  int `json:"steps"`
 	// Retrieval is, for notes, the share of questions whose top note states their own fact.
 	Retrieval float64 `json:"retrieval,omitempty"`
-	// General ability after learning the facts: pretraining-fact accuracy and held-out prose perplexity
-	// (before: CapacityResult.GeneralBefore and PPLBefore).
+	// General ability after learning the facts: pretraining-fact accuracy (first line of the answer, as
+	// pretrain.Correct: a fill-in-the-blank continuation goes on with the sentence) and held-out prose
+	// perplexity (before: CapacityResult.GeneralBefore and PPLBefore).
 	General float64 `json:"general"`
 	PPL     float64 `json:"ppl"`
 	Seconds float64 `json:"seconds"`
@@ -191,7 +192,7 @@ func Capacity(ctx context.Context, opt CapacityOptions) (*CapacityResult, error)
 	}
 	m := opt.Base
 	res := &CapacityResult{Sizes: opt.Sizes, Modes: opt.Modes, Notes: opt.Notes, NoteForm: opt.NoteForm, Epochs: opt.Epochs, LoRARank: opt.LoRA.Rank}
-	if res.GeneralBefore, err = rawAccuracy(ctx, m, opt.General, nil); err != nil {
+	if res.GeneralBefore, err = generalAccuracy(ctx, m, opt.General, nil); err != nil {
 		return nil, err
 	}
 	if res.PPLBefore, _, err = prose(m, opt.Prose, nil); err != nil {
@@ -295,7 +296,7 @@ func capacityRun(ctx context.Context, opt CapacityOptions, dir, mode string, fs 
 			run.Bits += math.Log2(float64(max(len(values[f.attr]), 1)))
 		}
 	}
-	if run.General, err = rawAccuracy(ctx, m, opt.General, a); err != nil {
+	if run.General, err = generalAccuracy(ctx, m, opt.General, a); err != nil {
 		return run, err
 	}
 	if run.PPL, _, err = prose(m, opt.Prose, a); err != nil {
@@ -360,4 +361,18 @@ func noteRecall(ctx context.Context, m *weights.Model, dir string, fs []fact, k 
 	}
 	ok, err := answers(ctx, m, ex, nil)
 	return ok, float64(hit) / float64(len(fs)), err
+}
+
+// generalAccuracy answers the general-ability probes with adapter a (nil: the model as it is) and returns the
+// share right by the first-line rule of pretrain.Correct.
+func generalAccuracy(ctx context.Context, m *weights.Model, general []fastslow.Example, a *llama.Adapter) (float64, error) {
+	if len(general) == 0 {
+		return 0, nil
+	}
+	ex := make([]world.Example, len(general))
+	for i, e := range general {
+		ex[i] = world.Example{Prompt: e.Prompt, Answer: e.Expected()}
+	}
+	ok, err := answers(ctx, m, ex, a)
+	return share(ok), err
 }

@@ -143,7 +143,7 @@ func (r *CapacityResult) Sections() ([]report.Section, []report.Verdict, error) 
 			"knowledge per parameter, when every fact has been seen about a thousand times). N facts about people the model never saw "+
 			"(N = %s) are learned into the weights, %d passes over them (a LoRA adapter of rank %d, or full fine-tuning), or kept as %d "+
 			"note(s) per question in a prompt store (form: %s) and retrieved by BM25 into the context. Recall is greedy exact match on "+
-			"the trained questions; general ability is accuracy on pretraining facts asked in an untrained wording (%.2f before) and held-out "+
+			"the trained questions; general ability is accuracy on pretraining facts asked in an untrained wording (first line of the answer; %.2f before) and held-out "+
 			"prose perplexity (%.1f before). In the in-process engine; %d seeds, mean ± 95%% interval.\n\n"+
 			"The knee is the first N whose recall falls below 90%% of the recall at the smallest N. %s. With %d passes per fact the "+
 			"grid is far below that bound: a knee here shows what this training budget fits, not the capacity limit.",
