@@ -21,7 +21,8 @@
 // [Optimizer] searches candidates GEPA-style (minibatch, reflect, keep the
 // child if it beats its parent, Pareto front over validation instances) and
 // promotes through the gate: nothing is promoted that lowers the validation
-// score, and every promotion is recorded with its evidence.
+// score, and every promotion is recorded with its evidence. Outside a run,
+// [Gate] does the same for a single candidate or a few new lessons.
 //
 // # Proposers
 //
