@@ -318,16 +318,8 @@ func (g *gemmJob) packB(b []float32, ldb int, tB bool, jp0, jp1 int) {
 			continue
 		}
 		switch {
-		case cols == 32 && nr == 32:
-			// Whole rows of the panel as fixed-size array copies: inline vector moves, where copy would
-			// call memmove for every 128 bytes.
-			for p := range k {
-				*(*[32]float32)(dst[p*32:]) = *(*[32]float32)(b[p*ldb+j0:])
-			}
-		case cols == 16 && nr == 16:
-			for p := range k {
-				*(*[16]float32)(dst[p*16:]) = *(*[16]float32)(b[p*ldb+j0:])
-			}
+		case cols == nr && copyRows(dst, b[j0:], ldb, k, nr):
+			// A whole panel in one assembly loop: copy would call memmove for every row.
 		default:
 			for p := range k {
 				d := dst[p*nr : (p+1)*nr]

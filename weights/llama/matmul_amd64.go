@@ -81,3 +81,17 @@ func transpose8(dst []float32, ldd int, src []float32, lds, rows, cols int) {
 	_, _ = src[(rows-1)*lds+cols-1], dst[(cols-1)*ldd+rows-1] // the bounds the assembly trusts
 	transpose8AVX2(&dst[0], ldd, &src[0], lds, rows, cols)
 }
+
+//go:noescape
+func copyRowsAVX2(dst, src *float32, lds, rows, width int)
+
+// copyRows sets dst[r·width+j] = src[r·lds+j] for r < rows and j < width and reports true, or reports false
+// where there is no assembly for it (no AVX2, or width not a multiple of 8).
+func copyRows(dst, src []float32, lds, rows, width int) bool {
+	if !useAVX2 || width%8 != 0 || rows == 0 || width == 0 {
+		return false
+	}
+	_, _ = dst[rows*width-1], src[(rows-1)*lds+width-1] // the bounds the assembly trusts
+	copyRowsAVX2(&dst[0], &src[0], lds, rows, width)
+	return true
+}

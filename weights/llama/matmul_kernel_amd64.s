@@ -430,3 +430,32 @@ nextrows:
 done:
 	VZEROUPPER
 	RET
+
+// func copyRowsAVX2(dst, src *float32, lds, rows, width int)
+//
+// Sets dst[r·width+j] = src[r·lds+j] for r < rows and j < width, width a positive multiple of 8: the rows of
+// a column panel of B, packed one after the other.
+TEXT ·copyRowsAVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ lds+16(FP), R8
+	SHLQ $2, R8
+	MOVQ rows+24(FP), CX
+	MOVQ width+32(FP), R9
+
+row:
+	XORQ AX, AX               // byte offset in the row
+	MOVQ R9, DX
+
+chunk:
+	VMOVUPS (SI)(AX*1), Y0
+	VMOVUPS Y0, (DI)(AX*1)
+	ADDQ $32, AX
+	SUBQ $8, DX
+	JNZ  chunk
+	ADDQ AX, DI
+	ADDQ R8, SI
+	DECQ CX
+	JNZ  row
+	VZEROUPPER
+	RET
