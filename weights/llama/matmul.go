@@ -93,6 +93,18 @@ func matMulBackWScaled(dw, dy, x []float32, t, in, out int, alpha float32) {
 	sgemm(out, in, t, alpha, dy, out, true, x, in, false, true, dw, in, true)
 }
 
+// matMulLoRA computes y = x·Wᵀ + s·xa·Bᵀ, a projection and its LoRA branch (xa = x·Aᵀ, [t][r]; b is B,
+// [out][r]) in one pass over y: the two products run as one over the inner dimension in+r.
+func matMulLoRA(y, x, w, xa, b []float32, t, in, out, r int, s float32) {
+	sgemm2(t, out, in, 1, x, in, false, w, in, true, r, s, xa, r, false, b, r, true, false, y, out, true)
+}
+
+// matMulBackXLoRA accumulates dx[t][in] += dy[t][out]·W[out][in] + dxa[t][r]·A[r][in], the input gradient of
+// a projection and of its LoRA branch (dxa already scaled), in one pass over dx.
+func matMulBackXLoRA(dx, dy, w, dxa, a []float32, t, in, out, r int) {
+	sgemm2(t, in, out, 1, dy, out, false, w, in, false, r, 1, dxa, r, false, a, in, false, true, dx, in, true)
+}
+
 // gemmNT computes C[m][n] = A[m][k]·B[n][k]ᵀ, or adds it to C when acc is set, on up to GOMAXPROCS
 // goroutines. Every element of C is summed by one goroutine in a fixed order, so results do not depend on
 // the number of workers.
@@ -175,6 +187,39 @@ const (
 	bandUpperA
 )
 
+// sgemm2 computes C = alpha·op(A)·op(B) + alpha2·op(A2)·op(B2), or adds it to C when acc is set, where
+// op(A2) is m×k2 and op(B2) is k2×n, laid out as sgemm's operands: one product over the inner dimension
+// k+k2, so C is read and written once. It serves a projection with its LoRA branch (k2 the rank).
+func sgemm2(m, n, k int, alpha float32, a []float32, lda int, tA bool, b []float32, ldb int, tB bool,
+	k2 int, alpha2 float32, a2 []float32, lda2 int, tA2 bool, b2 []float32, ldb2 int, tB2 bool,
+	acc bool, c []float32, ldc int, parallel bool) {
+	if k2 <= 0 || alpha2 == 0 {
+		sgemm(m, n, k, alpha, a, lda, tA, b, ldb, tB, acc, c, ldc, parallel)
+		return
+	}
+	if k <= 0 || k2 > kcMax || alpha == 0 {
+		// Outside what the packed second segment handles: two passes.
+		sgemm(m, n, k, alpha, a, lda, tA, b, ldb, tB, acc, c, ldc, parallel)
+		sgemm(m, n, k2, alpha2, a2, lda2, tA2, b2, ldb2, tB2, acc || k > 0, c, ldc, parallel)
+		return
+	}
+	seg := &gemmSeg{k: k2, scale: alpha2 / alpha, a: a2, lda: lda2, tA: tA2, b: b2, ldb: ldb2, tB: tB2}
+	sgemmJob(m, n, k, alpha, a, lda, tA, b, ldb, tB, acc, c, ldc, parallel, gemmBand{}, seg)
+}
+
+// gemmSeg is the second product of sgemm2: its inner dimension k follows the first's, and its B is packed
+// scaled by scale, so the kernel's alpha gives it alpha2.
+type gemmSeg struct {
+	k     int
+	scale float32
+	a     []float32
+	lda   int
+	tA    bool
+	b     []float32
+	ldb   int
+	tB    bool
+}
+
 // sgemmBand is sgemm restricted to a band (see gemmBand).
 func sgemmBand(m, n, k int, alpha float32, a []float32, lda int, tA bool, b []float32, ldb int, tB bool,
 	acc bool, c []float32, ldc int, parallel bool, band gemmBand) {
@@ -217,19 +262,28 @@ func sgemmBand(m, n, k int, alpha float32, a []float32, lda int, tA bool, b []fl
 		putScratch(ct)
 		return
 	}
+	sgemmJob(m, n, k, alpha, a, lda, tA, b, ldb, tB, acc, c, ldc, parallel, band, nil)
+}
 
-	g := gemmJob{m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, tA: tA, acc: acc, c: c, ldc: ldc, kn: kn,
-		band: band}
+// sgemmJob runs the packed product of sgemm, with a band or a second segment (m, n, k positive).
+func sgemmJob(m, n, k int, alpha float32, a []float32, lda int, tA bool, b []float32, ldb int, tB bool,
+	acc bool, c []float32, ldc int, parallel bool, band gemmBand, seg *gemmSeg) {
+	kn := kernel
+	g := gemmJob{m: m, n: n, k: k, k1: k, alpha: alpha, a: a, lda: lda, tA: tA, acc: acc, c: c, ldc: ldc,
+		kn: kn, band: band, seg: seg}
+	if seg != nil {
+		g.k += seg.k
+	}
 	g.panels = (n + kn.nr - 1) / kn.nr
 	kBlocks := (k + kcMax - 1) / kcMax
 	g.kc = (k + kBlocks - 1) / kBlocks
 	g.rowItems = (m + kn.mr*mcPanels - 1) / (kn.mr * mcPanels)
 	g.colItems = (g.panels + ncPanels - 1) / ncPanels
-	g.bp = getScratch(g.panels * kn.nr * k)
+	g.bp = getScratch(g.panels * kn.nr * g.k)
 	defer putScratch(g.bp)
 
 	workers := runtime.GOMAXPROCS(0)
-	if !parallel || m*n*k < parallelMin {
+	if !parallel || m*n*g.k < parallelMin {
 		workers = 1
 	}
 	items := g.rowItems * g.colItems
@@ -271,7 +325,8 @@ func sgemmBand(m, n, k int, alpha float32, a []float32, lda int, tA bool, b []fl
 
 // gemmJob is one call of sgemm, its B packed.
 type gemmJob struct {
-	m, n, k            int
+	m, n, k            int // k counts both segments
+	k1                 int // steps of the first segment; the second (seg) follows
 	alpha              float32
 	a                  []float32
 	lda                int
@@ -283,6 +338,7 @@ type gemmJob struct {
 	panels, kc         int       // column panels of nr; steps of k per block
 	rowItems, colItems int       // the grid of work items
 	band               gemmBand
+	seg                *gemmSeg
 }
 
 // gemmWorker holds one goroutine's buffers: a zero-padded copy of a last, partial micro-panel of A, and a
@@ -292,7 +348,7 @@ type gemmWorker struct {
 }
 
 func newGemmWorker(g *gemmJob) gemmWorker {
-	return gemmWorker{apad: getScratch(g.kn.mr * g.kc), tile: getScratch(g.kn.mr * g.kn.nr)}
+	return gemmWorker{apad: getScratch(g.kn.mr * max(g.kc, g.k-g.k1)), tile: getScratch(g.kn.mr * g.kn.nr)}
 }
 
 func (w *gemmWorker) release() {
@@ -300,13 +356,31 @@ func (w *gemmWorker) release() {
 	putScratch(w.tile)
 }
 
-// packB copies the column panels [jp0, jp1) of op(B) into g.bp, padding the last panel with zero columns.
+// packB copies the column panels [jp0, jp1) of op(B), and of the second segment's op(B2) scaled, into g.bp,
+// padding the last panel with zero columns.
 func (g *gemmJob) packB(b []float32, ldb int, tB bool, jp0, jp1 int) {
-	nr, k := g.kn.nr, g.k
+	g.packPanels(b, ldb, tB, jp0, jp1, 0, g.k1)
+	if s := g.seg; s != nil {
+		g.packPanels(s.b, s.ldb, s.tB, jp0, jp1, g.k1, s.k)
+		if s.scale != 1 {
+			nr := g.kn.nr
+			for jp := jp0; jp < jp1; jp++ {
+				rows := g.bp[(jp*g.k+g.k1)*nr : (jp+1)*g.k*nr]
+				for i := range rows {
+					rows[i] *= s.scale
+				}
+			}
+		}
+	}
+}
+
+// packPanels copies op(B), k rows, into rows [p0, p0+k) of the column panels [jp0, jp1) of g.bp.
+func (g *gemmJob) packPanels(b []float32, ldb int, tB bool, jp0, jp1, p0, k int) {
+	nr := g.kn.nr
 	for jp := jp0; jp < jp1; jp++ {
 		j0 := jp * nr
 		cols := min(nr, g.n-j0)
-		dst := g.bp[jp*k*nr : (jp+1)*k*nr]
+		dst := g.bp[(jp*g.k+p0)*nr : (jp*g.k+p0+k)*nr]
 		if tB {
 			// Column j of the panel is row j0+j of b.
 			transposeStrided(dst, nr, b[j0*ldb:], ldb, cols, k)
@@ -349,12 +423,21 @@ func (g *gemmJob) item(it int, w *gemmWorker) {
 			}
 		}
 	}
-	for p0 := 0; p0 < g.k; p0 += g.kc {
+	for p0 := 0; p0 < g.k; {
+		pEnd := min(p0+g.kc, g.k1) // a block of the first segment, or the whole second one
+		if p0 >= g.k1 {
+			pEnd = g.k
+		}
+		// The A of this block, and the offset of its steps there.
+		a, lda, tA, off := g.a, g.lda, g.tA, 0
+		if p0 >= g.k1 {
+			a, lda, tA, off = g.seg.a, g.seg.lda, g.seg.tA, g.k1
+		}
 		for i := r0; i < r1; i += mr {
 			rows := min(mr, g.m-i)
 			// Steps [q0, q1) of this block that the band leaves to the panel, and its last column panel.
 			kLo, kHi, jpEnd := g.bandOf(i, rows, jp1)
-			q0, q1 := max(p0, kLo), min(p0+g.kc, g.k, kHi)
+			q0, q1 := max(p0, kLo), min(pEnd, kHi)
 			if q0 >= q1 || jp0 >= jpEnd {
 				continue
 			}
@@ -365,13 +448,13 @@ func (g *gemmJob) item(it int, w *gemmWorker) {
 			switch {
 			case rows < mr:
 				ap, rs, cs = w.apad[:kk*mr], 1, mr
-				g.packA(ap, i, rows, q0, kk)
-			case g.tA:
+				packA(ap, mr, a, lda, tA, i, rows, q0-off, kk)
+			case tA:
 				// In place, each step would read a new row of A, likely on a new page: copy the panel.
 				ap, rs, cs = w.apad[:kk*mr], 1, mr
-				g.packAT(ap, i, q0, kk)
+				packAT(ap, mr, a, lda, i, q0-off, kk)
 			default:
-				ap, rs, cs = g.a[i*g.lda+q0:], g.lda, 1
+				ap, rs, cs = a[i*lda+q0-off:], lda, 1
 			}
 			for jp := jp0; jp < jpEnd; jp++ {
 				j0 := jp * nr
@@ -396,6 +479,7 @@ func (g *gemmJob) item(it int, w *gemmWorker) {
 				}
 			}
 		}
+		p0 = pEnd
 	}
 }
 
@@ -414,18 +498,18 @@ func (g *gemmJob) bandOf(i, rows, jp1 int) (kLo, kHi, jpEnd int) {
 	return kLo, kHi, jpEnd
 }
 
-// packA copies rows [i, i+rows) and steps [p0, p0+kk) of op(A) into ap as kk groups of mr values, zero past
-// the last row: the layout a micro-kernel reads with row stride 1 and column stride mr.
-func (g *gemmJob) packA(ap []float32, i, rows, p0, kk int) {
-	mr := g.kn.mr
+// packA copies rows [i, i+rows) and steps [p0, p0+kk) of op(A) (stored as sgemm describes) into ap as kk
+// groups of mr values, zero past the last row: the layout a micro-kernel reads with row stride 1 and column
+// stride mr.
+func packA(ap []float32, mr int, a []float32, lda int, tA bool, i, rows, p0, kk int) {
 	clear(ap)
 	for r := range rows {
-		if g.tA {
+		if tA {
 			for p := range kk {
-				ap[p*mr+r] = g.a[(p0+p)*g.lda+i+r]
+				ap[p*mr+r] = a[(p0+p)*lda+i+r]
 			}
 		} else {
-			for p, v := range g.a[(i+r)*g.lda+p0:][:kk] {
+			for p, v := range a[(i+r)*lda+p0:][:kk] {
 				ap[p*mr+r] = v
 			}
 		}
@@ -434,9 +518,8 @@ func (g *gemmJob) packA(ap []float32, i, rows, p0, kk int) {
 
 // packAT copies a whole micro-panel of a transposed A, rows [i, i+mr) and steps [p0, p0+kk), into ap as kk
 // groups of mr values; each group is contiguous in A.
-func (g *gemmJob) packAT(ap []float32, i, p0, kk int) {
-	mr, lda := g.kn.mr, g.lda
-	a := g.a[p0*lda+i:]
+func packAT(ap []float32, mr int, a []float32, lda, i, p0, kk int) {
+	a = a[p0*lda+i:]
 	switch mr {
 	case 12:
 		for p := range kk {

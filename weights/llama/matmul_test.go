@@ -352,3 +352,83 @@ func TestKernelsAgreeOnModel(t *testing.T) {
 		}
 	}
 }
+
+// TestSgemm2 checks the two-segment product against a float64 loop, with both operands of both segments in
+// every layout, a second segment longer than a block of the first, and accumulation.
+func TestSgemm2(t *testing.T) {
+	defer func(k *microKernel, p int) { kernel, parallelMin = k, p }(kernel, parallelMin)
+	parallelMin = 1
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, kn := range kernels() {
+		kernel = kn
+		for _, sh := range [][4]int{{13, 33, 7, 3}, {50, 64, 300, 200}, {100, 40, 64, 8}, {3, 5, 9, 2}} {
+			m, n, k, k2 := sh[0], sh[1], sh[2], sh[3]
+			for tr := range 16 {
+				tA, tB, tA2, tB2 := tr&1 != 0, tr&2 != 0, tr&4 != 0, tr&8 != 0
+				name := fmt.Sprintf("%s/%dx%dx%d+%d/%04b", kn.name, m, n, k, k2, tr)
+				a, lda := randOperand(rng, m, k, tA)
+				b, ldb := randOperand(rng, k, n, tB)
+				a2, lda2 := randOperand(rng, m, k2, tA2)
+				b2, ldb2 := randOperand(rng, k2, n, tB2)
+				for _, acc := range []bool{false, true} {
+					c0 := randSlice(rng, m*n)
+					c := slices.Clone(c0)
+					sgemm2(m, n, k, 0.5, a, lda, tA, b, ldb, tB, k2, -1.5, a2, lda2, tA2, b2, ldb2, tB2, acc, c, n, true)
+					for i := range m {
+						for j := range n {
+							want := 0.5*opDot(a, lda, tA, b, ldb, tB, i, j, k) - 1.5*opDot(a2, lda2, tA2, b2, ldb2, tB2, i, j, k2)
+							if acc {
+								want += float64(c0[i*n+j])
+							}
+							near(t, fmt.Sprintf("%s acc=%v C[%d][%d]", name, acc, i, j), c[i*n+j], want, 2*(k+k2))
+						}
+					}
+				}
+			}
+		}
+	}
+	// The LoRA helpers against their two-pass equivalents.
+	const tt, in, out, r = 37, 40, 50, 4
+	x, w, xa, bm := randSlice(rng, tt*in), randSlice(rng, out*in), randSlice(rng, tt*r), randSlice(rng, out*r)
+	y1, y2 := make([]float32, tt*out), make([]float32, tt*out)
+	matMulLoRA(y1, x, w, xa, bm, tt, in, out, r, 0.25)
+	matMul(y2, x, w, tt, in, out)
+	matMulAdd(y2, xa, bm, tt, r, out, 0.25)
+	closeAll(t, "matMulLoRA", y1, y2, 1e-5)
+	dy, am := randSlice(rng, tt*out), randSlice(rng, r*in)
+	dx1 := randSlice(rng, tt*in)
+	dx2 := slices.Clone(dx1)
+	matMulBackXLoRA(dx1, dy, w, xa, am, tt, in, out, r)
+	matMulBackX(dx2, dy, w, tt, in, out)
+	matMulBackX(dx2, xa, am, tt, in, r)
+	closeAll(t, "matMulBackXLoRA", dx1, dx2, 1e-5)
+}
+
+// randOperand returns a random rows×cols operand stored as sgemm reads it (transposed when t), and its
+// leading dimension.
+func randOperand(rng *rand.Rand, rows, cols int, t bool) ([]float32, int) {
+	if t {
+		return randSlice(rng, cols*rows), rows
+	}
+	return randSlice(rng, rows*cols), cols
+}
+
+// opDot returns Σ_p op(A)(i,p)·op(B)(p,j) in float64.
+func opDot(a []float32, lda int, tA bool, b []float32, ldb int, tB bool, i, j, k int) float64 {
+	var s float64
+	for p := range k {
+		var x, y float32
+		if tA {
+			x = a[p*lda+i]
+		} else {
+			x = a[i*lda+p]
+		}
+		if tB {
+			y = b[j*ldb+p]
+		} else {
+			y = b[p*ldb+j]
+		}
+		s += float64(x) * float64(y)
+	}
+	return s
+}
