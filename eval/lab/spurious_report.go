@@ -184,17 +184,18 @@ func (r *SpuriousResult) verdict(stats map[string]*spuriousStats, chance float64
 	case drop <= 0.05:
 	case st.recovered.Mean >= 0.5:
 		verdict = "yes"
-	case st.stillShare.N > 0 && st.stillShare.Mean > st.control.Mean+0.1:
-		verdict = "partly: the knowledge is measurable, brief retraining did not bring the answers back"
 	case st.recovered.Mean >= 0.2:
-		verdict = "partly"
+		verdict = fmt.Sprintf("partly: %.0f%% of the drop came back", 100*st.recovered.Mean)
+	case st.stillShare.N > 0 && st.stillShare.Mean > st.control.Mean+0.1:
+		verdict = "partly: the knowledge is measurable, but brief retraining did not bring the answers back"
 	default:
 		verdict = "no"
 	}
 	ev := fmt.Sprintf("task A fell from %.2f to %.2f while B was learned; %d recovery steps on %s brought it to %.2f (%.0f%% of the drop back). "+
-		"The probe still ranks the right value first for %d of %d forgotten facts (%.2f; never-trained control %.2f, chance %.2f)",
+		"The probe still ranks the right value first for %d of %d forgotten facts (%.2f; never-trained control %.2f, chance %.2f), "+
+		"and for %.2f of them after the recovery",
 		st.accA.Mean, st.afterB.Mean, r.RecoverySteps, r.recoverySource(), st.final.Mean, 100*nan0(st.recovered.Mean),
-		st.still, st.forgotten, nan0(st.stillShare.Mean), st.control.Mean, chance)
+		st.still, st.forgotten, nan0(st.stillShare.Mean), st.control.Mean, chance, nan0(st.probeRe.Mean))
 	if f := stats["frozen"]; f != nil && f != st {
 		ev += fmt.Sprintf(". With the lower %d blocks frozen during B, A fell only to %.2f and ended at %.2f", r.Freeze, f.afterB.Mean, f.final.Mean)
 	}
