@@ -32,7 +32,7 @@ prose perplexity. Without flags it runs the recipe of the embedded default model
 the recipe recorded in a GGUF model file), and --steps, --batch and --lr override parts of it.
 
 Training checkpoints next to the output (OUT.ckpt): stopped with Ctrl-C or killed, the same command resumes where it
-stopped. The checkpoint is removed once the model is written.`,
+stopped. The checkpoint is removed once the model is written and evaluated.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r := pretrain.DefaultRecipe()

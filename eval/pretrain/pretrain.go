@@ -77,8 +77,8 @@ const checkpointEvery = 50
 //
 // Training checkpoints to CheckpointPath(out). When ctx is cancelled the state is saved and the error
 // wraps ctx.Err(); calling Pretrain again with the same recipe resumes where it stopped and reaches the
-// same model. The checkpoint is removed once the model is saved. progress, if not nil, sees each stage
-// and every training step.
+// same model. The checkpoint is removed once the model is saved and evaluated. progress, if not nil,
+// sees each stage and every training step.
 func Pretrain(ctx context.Context, r Recipe, out string, progress func(Progress)) (Report, error) {
 	start := time.Now()
 	if progress == nil {
@@ -152,9 +152,6 @@ func Pretrain(ctx context.Context, r Recipe, out string, progress func(Progress)
 	if st, err := os.Stat(out); err == nil {
 		rep.FileBytes = st.Size()
 	}
-	if err := os.Remove(opt.CheckpointPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return rep, fmt.Errorf("pretrain: remove checkpoint: %w", err)
-	}
 	progress(Progress{Stage: StageSave, Message: fmt.Sprintf("wrote %s (%d bytes, %s)", out, rep.FileBytes, r.Type)})
 
 	// Evaluate the file as saved: F16 rounding of the weights is part of the shipped model.
@@ -166,6 +163,10 @@ func Pretrain(ctx context.Context, r Recipe, out string, progress func(Progress)
 		return rep, err
 	}
 	progress(Progress{Stage: StageEval, Message: fmt.Sprintf("evaluated in %.0fs", rep.Eval.Seconds)})
+	// Only now: a run stopped during the evaluation resumes at its last step instead of retraining.
+	if err := os.Remove(opt.CheckpointPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return rep, fmt.Errorf("pretrain: remove checkpoint: %w", err)
+	}
 	rep.Seconds = time.Since(start).Seconds()
 	return rep, nil
 }

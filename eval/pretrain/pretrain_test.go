@@ -324,6 +324,38 @@ func TestPretrainReproducible(t *testing.T) {
 	}
 }
 
+// TestPretrainStopDuringEval: a run stopped after training resumes at its last step, not from scratch.
+func TestPretrainStopDuringEval(t *testing.T) {
+	r := tinyRecipe()
+	out := filepath.Join(t.TempDir(), "m.gguf")
+	ctx, stop := context.WithCancel(context.Background())
+	_, err := Pretrain(ctx, r, out, func(p Progress) {
+		if p.Stage == StageSave {
+			stop()
+		}
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("stopped run: %v, want context.Canceled", err)
+	}
+	first, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Pretrain(context.Background(), r, out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.ResumedFrom != r.Train.Steps {
+		t.Errorf("resumed from step %d, want %d", rep.ResumedFrom, r.Train.Steps)
+	}
+	if again, err := os.ReadFile(out); err != nil || !bytes.Equal(again, first) {
+		t.Errorf("the resumed run wrote a different file (%v)", err)
+	}
+	if _, err := os.Stat(CheckpointPath(out)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("checkpoint left behind: %v", err)
+	}
+}
+
 func TestPretrainBadInput(t *testing.T) {
 	r := tinyRecipe()
 	r.Train.Steps = 0
