@@ -14,7 +14,6 @@ import (
 
 	"github.com/fastslow/fastslow/eval/pretrain"
 	"github.com/fastslow/fastslow/eval/world"
-	"github.com/fastslow/fastslow/fastslow"
 	"github.com/fastslow/fastslow/prompts"
 	"github.com/fastslow/fastslow/weights"
 	"github.com/fastslow/fastslow/weights/llama"
@@ -53,9 +52,11 @@ type CapacityOptions struct {
 	LoRALR    float64
 	FullLR    float64
 	LoRA      llama.LoRAConfig
-	// General are general-ability probes (default GeneralProbe with 40 questions); Prose held-out text for
-	// perplexity (default HeldOutProse, 4 passages; none if the prose cannot be found).
-	General []fastslow.Example
+	// General is the number of pretraining facts (about known people, in a fill-in-the-blank wording no
+	// run trains, as GeneralProbe) asked for general ability, both answered and probed for likelihood
+	// (default 40); Prose is held-out text for perplexity (default HeldOutProse, 4 passages; none if the
+	// prose cannot be found).
+	General int
 	Prose   []string
 	// Notes is how many notes are retrieved into each question's context, best first (default 1).
 	// NoteForm is how a note states its fact: NoteQA (default) or NoteSentence.
@@ -95,8 +96,8 @@ func (o *CapacityOptions) defaults(ctx context.Context, w *world.World) error {
 	if o.LoRA.Rank == 0 {
 		o.LoRA = weights.DefaultLoRA
 	}
-	if o.General == nil {
-		o.General = GeneralProbe(w, 40)
+	if o.General == 0 {
+		o.General = 40
 	}
 	if o.Prose == nil {
 		o.Prose, _ = HeldOutProse(ctx, w, 4) // without the book, perplexity is left out
@@ -113,7 +114,7 @@ func (o *CapacityOptions) defaults(ctx context.Context, w *world.World) error {
 	if o.Log == nil {
 		o.Log = func(string, ...any) {}
 	}
-	if o.Seeds < 0 || o.Notes < 0 || o.Epochs < 1 || o.BatchSize < 1 {
+	if o.Seeds < 0 || o.Notes < 0 || o.General < 0 || o.Epochs < 1 || o.BatchSize < 1 {
 		return errors.New("capacity: seeds, epochs and batch size must be positive")
 	}
 	o.Sizes = slices.Clone(o.Sizes)
@@ -149,7 +150,10 @@ type CapacityRun struct {
 	// perplexity (before: CapacityResult.GeneralBefore and PPLBefore).
 	General float64 `json:"general"`
 	PPL     float64 `json:"ppl"`
-	Seconds float64 `json:"seconds"`
+	// GeneralKnown is the share of the pretraining facts whose right value the likelihood probe still ranks
+	// above 9 other values of the attribute (fewer in a tiny world): whether lost answers are lost knowledge.
+	GeneralKnown float64 `json:"general_known"`
+	Seconds      float64 `json:"seconds"`
 }
 
 // CapacityResult is everything Capacity measured.
@@ -161,6 +165,7 @@ type CapacityResult struct {
 	Epochs        int           `json:"epochs"`
 	LoRARank      int           `json:"lora_rank"`
 	GeneralBefore float64       `json:"general_before"`
+	KnownBefore   float64       `json:"general_known_before"`
 	PPLBefore     float64       `json:"ppl_before"`
 	Runs          []CapacityRun `json:"runs"`
 	Seconds       float64       `json:"seconds"`
@@ -193,7 +198,11 @@ func Capacity(ctx context.Context, opt CapacityOptions) (*CapacityResult, error)
 	}
 	m := opt.Base
 	res := &CapacityResult{Sizes: opt.Sizes, Modes: opt.Modes, Notes: opt.Notes, NoteForm: opt.NoteForm, Epochs: opt.Epochs, LoRARank: opt.LoRA.Rank}
-	if res.GeneralBefore, err = generalAccuracy(ctx, m, opt.General, nil); err != nil {
+	gen, err := generalFacts(w, opt.General)
+	if err != nil {
+		return nil, err
+	}
+	if res.GeneralBefore, res.KnownBefore, err = generalAbility(ctx, m, gen, nil); err != nil {
 		return nil, err
 	}
 	if res.PPLBefore, _, err = prose(m, opt.Prose, nil); err != nil {
@@ -211,7 +220,7 @@ func Capacity(ctx context.Context, opt CapacityOptions) (*CapacityResult, error)
 		all := factsOf(ps)
 		for _, n := range opt.Sizes {
 			for _, mode := range opt.Modes {
-				run, err := capacityRun(ctx, opt, dir, mode, all[:n], values, seed)
+				run, err := capacityRun(ctx, opt, dir, mode, all[:n], values, gen, seed)
 				if err != nil {
 					return nil, fmt.Errorf("capacity: %s, %d facts, seed %d: %w", mode, n, seed, err)
 				}
@@ -254,7 +263,7 @@ func factPeople(w *world.World, n int) ([]world.Person, error) {
 	return out, nil
 }
 
-func capacityRun(ctx context.Context, opt CapacityOptions, dir, mode string, fs []fact, values map[world.Attribute][]string, seed int) (CapacityRun, error) {
+func capacityRun(ctx context.Context, opt CapacityOptions, dir, mode string, fs []fact, values map[world.Attribute][]string, gen generalSet, seed int) (CapacityRun, error) {
 	start := time.Now()
 	m := opt.Base
 	run := CapacityRun{Seed: seed, Mode: mode}
@@ -297,7 +306,7 @@ func capacityRun(ctx context.Context, opt CapacityOptions, dir, mode string, fs 
 			run.Bits += math.Log2(float64(max(len(values[f.attr]), 1)))
 		}
 	}
-	if run.General, err = generalAccuracy(ctx, m, opt.General, a); err != nil {
+	if run.General, run.GeneralKnown, err = generalAbility(ctx, m, gen, a); err != nil {
 		return run, err
 	}
 	if run.PPL, _, err = prose(m, opt.Prose, a); err != nil {
@@ -364,16 +373,61 @@ func noteRecall(ctx context.Context, m *weights.Model, dir string, fs []fact, k 
 	return ok, float64(hit) / float64(len(fs)), err
 }
 
-// generalAccuracy answers the general-ability probes with adapter a (nil: the model as it is) and returns the
-// share right by the first-line rule of pretrain.Correct.
-func generalAccuracy(ctx context.Context, m *weights.Model, general []fastslow.Example, a *llama.Adapter) (float64, error) {
-	if len(general) == 0 {
-		return 0, nil
+// generalSet is the pretraining facts general ability is measured on, as questions and as probe items.
+type generalSet struct {
+	ex    []world.Example
+	items []ProbeItem
+}
+
+// generalFacts picks n facts about known people evenly over people and attributes, as GeneralProbe does,
+// asked in fill-in-the-blank wording 1, with 9 distractors each (fewer in a tiny world).
+func generalFacts(w *world.World, n int) (generalSet, error) {
+	var g generalSet
+	attrs := world.Attributes()
+	total := len(w.Known) * len(attrs)
+	step := max(1, total/max(n, 1))
+	var fs []fact
+	for i := 0; len(fs) < n && i < total; i += step {
+		fs = append(fs, fact{w.Known[i/len(attrs)], attrs[i%len(attrs)]})
 	}
-	ex := make([]world.Example, len(general))
-	for i, e := range general {
-		ex[i] = world.Example{Prompt: e.Prompt, Answer: e.Expected()}
+	pool := valuePool(w.Known)
+	k := 9 // fewer in a world too small to have 9 other values of an attribute
+	for _, vs := range pool {
+		k = min(k, len(vs)-1)
 	}
-	ok, err := answers(ctx, m, ex, a)
-	return share(ok), err
+	if k < 1 {
+		return g, errors.New("capacity: the world's people share every value of an attribute: nothing to probe against")
+	}
+	items, err := probeItems(fs, pool, k, rand.New(rand.NewPCG(uint64(n), 0x9e4)))
+	if err != nil {
+		return g, err
+	}
+	for i, f := range fs {
+		prompt, err := world.Cloze(f.person, f.attr, 1)
+		if err != nil {
+			return g, err
+		}
+		items[i].Prompt = prompt
+		g.ex = append(g.ex, world.Example{Prompt: prompt, Completion: " " + f.value(), Answer: f.value()})
+	}
+	g.items = items
+	return g, nil
+}
+
+// generalAbility answers the general facts with adapter a (nil: the model as it is) and probes them: the
+// share answered right (the first line of the answer, as pretrain.Correct, since a fill-in-the-blank
+// continuation goes on with the sentence) and the share whose value still ranks first.
+func generalAbility(ctx context.Context, m *weights.Model, g generalSet, a *llama.Adapter) (acc, known float64, err error) {
+	if len(g.ex) == 0 {
+		return 0, 0, nil
+	}
+	ok, err := answers(ctx, m, g.ex, a)
+	if err != nil {
+		return 0, 0, err
+	}
+	rs, err := Probe(ctx, ModelScorer(m, a), g.items)
+	if err != nil {
+		return 0, 0, err
+	}
+	return share(ok), KnownShare(rs), nil
 }

@@ -10,23 +10,25 @@ import (
 
 // capacityCell is one mode and size across seeds.
 type capacityCell struct {
-	recall, bits, general, ppl, retrieval metrics.Summary
-	params, steps                         int
+	recall, bits, general, known, ppl, retrieval metrics.Summary
+	params, steps                                int
 }
 
 func (r *CapacityResult) cell(mode string, n int) capacityCell {
 	var c capacityCell
-	var recall, bits, general, ppl, retr []float64
+	var recall, bits, general, known, ppl, retr []float64
 	for _, run := range r.Runs {
 		if run.Mode != mode || run.N != n {
 			continue
 		}
 		recall, bits = append(recall, run.Recall), append(bits, run.Bits)
 		general, ppl = append(general, run.General-r.GeneralBefore), append(ppl, run.PPL-r.PPLBefore)
+		known = append(known, run.GeneralKnown-r.KnownBefore)
 		retr = append(retr, run.Retrieval)
 		c.params, c.steps = run.Params, run.Steps
 	}
 	c.recall, c.bits, c.general, c.ppl, c.retrieval = summarize(recall), summarize(bits), summarize(general), summarize(ppl), summarize(retr)
+	c.known = summarize(known)
 	return c
 }
 
@@ -79,8 +81,8 @@ func (r *CapacityResult) Sections() ([]report.Section, []report.Verdict, error) 
 	}
 	recall := &report.Lines{Band: true}
 	general := &report.Lines{Band: true}
-	tbl := report.Table{Header: []string{"mode", "facts", "recall", "bits recalled", "bits per trained parameter", "pretraining facts, change", "prose perplexity, change", "steps"}}
-	values := map[string]float64{"general_before": r.GeneralBefore, "ppl_before": r.PPLBefore}
+	tbl := report.Table{Header: []string{"mode", "facts", "recall", "bits recalled", "bits per trained parameter", "pretraining facts answered, change", "still ranked first, change", "prose perplexity, change", "steps"}}
+	values := map[string]float64{"general_before": r.GeneralBefore, "general_known_before": r.KnownBefore, "ppl_before": r.PPLBefore}
 	for _, mode := range r.Modes {
 		var rec, gen [][]float64
 		for seed := 1; seed <= seeds; seed++ {
@@ -123,10 +125,11 @@ func (r *CapacityResult) Sections() ([]report.Section, []report.Verdict, error) 
 			if mode == ModeNotes {
 				label += fmt.Sprintf(" (right note retrieved %.2f)", nan0(c.retrieval.Mean))
 			}
-			tbl.Rows = append(tbl.Rows, []string{label, fmt.Sprint(n), pm0(c.recall), fmt.Sprintf("%.0f", nan0(c.bits.Mean)), perParam, pmSigned(c.general), pmSigned(c.ppl), fmt.Sprint(c.steps)})
+			tbl.Rows = append(tbl.Rows, []string{label, fmt.Sprint(n), pm0(c.recall), fmt.Sprintf("%.0f", nan0(c.bits.Mean)), perParam, pmSigned(c.general), pmSigned(c.known), pmSigned(c.ppl), fmt.Sprint(c.steps)})
 			key := fmt.Sprintf("%s_%d_", mode, n)
 			values[key+"recall"] = nan0(c.recall.Mean)
 			values[key+"general_change"] = nan0(c.general.Mean)
+			values[key+"general_known_change"] = nan0(c.known.Mean)
 			values[key+"ppl_change"] = nan0(c.ppl.Mean)
 		}
 	}
@@ -143,11 +146,13 @@ func (r *CapacityResult) Sections() ([]report.Section, []report.Verdict, error) 
 			"knowledge per parameter, when every fact has been seen about a thousand times). N facts about people the model never saw "+
 			"(N = %s) are learned into the weights, %d passes over them (a LoRA adapter of rank %d, or full fine-tuning), or kept as %d "+
 			"note(s) per question in a prompt store (form: %s) and retrieved by BM25 into the context. Recall is greedy exact match on "+
-			"the trained questions; general ability is accuracy on pretraining facts asked in an untrained wording (first line of the answer; %.2f before) and held-out "+
-			"prose perplexity (%.1f before). In the in-process engine; %d seeds, mean ± 95%% interval.\n\n"+
+			"the trained questions; general ability is accuracy on pretraining facts asked in an untrained wording (first line of the answer; %.2f before), "+
+			"the share of them whose right value the likelihood probe still ranks above 9 other values (%.2f before: lost answers with the value "+
+			"still ranked first are the way to the knowledge lost, not the knowledge), and held-out prose perplexity (%.1f before). "+
+			"In the in-process engine; %d seeds, mean ± 95%% interval.\n\n"+
 			"The knee is the first N whose recall falls below 90%% of the recall at the smallest N. %s. With %d passes per fact the "+
 			"grid is far below that bound: a knee here shows what this training budget fits, not the capacity limit.",
-			joinInts(r.Sizes), r.Epochs, r.LoRARank, r.Notes, r.NoteForm, r.GeneralBefore, r.PPLBefore, seeds, strings.Join(params, "; "), r.Epochs),
+			joinInts(r.Sizes), r.Epochs, r.LoRARank, r.Notes, r.NoteForm, r.GeneralBefore, r.KnownBefore, r.PPLBefore, seeds, strings.Join(params, "; "), r.Epochs),
 		Tables: []report.Table{tbl},
 		Plots: []report.Plot{
 			{ID: "capacity-recall", Title: "Recall against the number of facts", XLabel: "facts learned", YLabel: "recall", Lines: recall},
@@ -182,7 +187,7 @@ func (r *CapacityResult) verdict() report.Verdict {
 		first, end := r.cell(mode, r.Sizes[0]), r.cell(mode, last)
 		part := fmt.Sprintf("%s recall %.2f at %d facts → %.2f at %d", modeLabel(mode), nan0(first.recall.Mean), r.Sizes[0], nan0(end.recall.Mean), last)
 		if mode != ModeNotes {
-			part += fmt.Sprintf(" (pretraining facts %+.2f)", nan0(end.general.Mean))
+			part += fmt.Sprintf(" (pretraining facts answered %+.2f, still ranked first %+.2f)", nan0(end.general.Mean), nan0(end.known.Mean))
 			knees = append(knees, fmt.Sprintf("%s: %s", modeLabel(mode), r.kneeText(mode)))
 		}
 		parts = append(parts, part)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/fastslow/fastslow/eval/report"
 	"github.com/fastslow/fastslow/eval/world"
-	"github.com/fastslow/fastslow/fastslow"
 )
 
 func TestFactPeople(t *testing.T) {
@@ -72,7 +71,7 @@ func TestCapacityReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, err := Capacity(ctx, CapacityOptions{Base: m, World: w, Seeds: 2, Sizes: []int{14, 3}, Epochs: 2, LoRALR: 1e-2, FullLR: 3e-3,
-		General: []fastslow.Example{{Prompt: "Q: Where was Alia Brenn born?\nA:", Answer: "Veltmor"}}, Prose: []string{world.Biography(ww.Known[0], 0)}})
+		General: 5, Prose: []string{world.Biography(ww.Known[0], 0)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +88,7 @@ func TestCapacityReport(t *testing.T) {
 	for _, run := range res.Runs {
 		switch run.Mode {
 		case ModeNotes:
-			if run.Params != 0 || run.Steps != 0 || run.Retrieval == 0 || run.General != res.GeneralBefore || run.PPL != res.PPLBefore {
+			if run.Params != 0 || run.Steps != 0 || run.Retrieval == 0 || run.General != res.GeneralBefore || run.GeneralKnown != res.KnownBefore || run.PPL != res.PPLBefore {
 				t.Errorf("notes run %+v: weights should be untouched and notes retrieved", run)
 			}
 		default:
