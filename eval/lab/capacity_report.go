@@ -199,8 +199,8 @@ func (r *CapacityResult) verdict() report.Verdict {
 	return report.Verdict{
 		Question: "Capacity: how many new facts fit in the weights before recall falls, against notes in context?",
 		Verdict:  verdict,
-		Evidence: strings.Join(parts, "; ") + ". Notes leave the weights as they were: what they cost in general ability is nothing, " +
-			"and removing a note undoes it; what the weights lose has to be trained back.",
+		Evidence: strings.Join(parts, "; ") + ". Pretraining facts no longer answered but still ranked first are the way to them lost, " +
+			"not the knowledge; notes change no weight, so there is nothing to reverse.",
 	}
 }
 
