@@ -70,8 +70,11 @@ type Config struct {
 	Policy Policy
 	// Name distinguishes this learner's adapter models on the server (default "learner").
 	Name string
-	// Dir holds the learner's state: the prompt store (Dir/prompts) and the adapter versions (Dir/adapters).
+	// Dir holds the learner's state: the prompt store (Dir/prompts, unless StoreDir says otherwise) and the
+	// adapter versions (Dir/adapters).
 	Dir string
+	// StoreDir, if set, is the prompt store's directory, for a store shared with other tools.
+	StoreDir string
 	// Base is the model adapted, Server what serves it (an OllamaServer or an EngineServer).
 	Base   *weights.Model
 	Server Server
@@ -183,7 +186,11 @@ func NewLearner(ctx context.Context, cfg Config) (*Learner, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("learner: %w", err)
 	}
-	store, err := prompts.Open(filepath.Join(cfg.Dir, "prompts"), &prompts.Options{Small: true})
+	storeDir := cfg.StoreDir
+	if storeDir == "" {
+		storeDir = filepath.Join(cfg.Dir, "prompts")
+	}
+	store, err := prompts.Open(storeDir, &prompts.Options{Small: true})
 	if err != nil {
 		return nil, fmt.Errorf("learner: %w", err)
 	}

@@ -97,7 +97,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(
 		newTrainCmd(), newGenerateCmd(), newScoreCmd(), newDeployCmd(), newPretrainCmd(),
 		newModelsCmd(), newPromptsCmd(), newConfigCmd(),
-		// The learner's commands join here: newLabCmd(), newLearnCmd(), newRollbackCmd().
+		newLabCmd(), newLearnCmd(), newRollbackCmd(),
 	)
 	return root
 }

@@ -1,0 +1,332 @@
+package main
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fastslow/fastslow/fastslow"
+	"github.com/fastslow/fastslow/internal/config"
+	"github.com/fastslow/fastslow/weights"
+	"github.com/fastslow/fastslow/weights/llama"
+)
+
+// openLearner opens the learner kept in the home directory for the configured model and policy, served by
+// Ollama when reachable, else by the in-process engine (said on stderr).
+func openLearner(cmd *cobra.Command, l *config.Loaded) (*fastslow.Learner, error) {
+	ctx := cmd.Context()
+	path, _, err := labModel(ctx, l)
+	if err != nil {
+		return nil, err
+	}
+	m, err := weights.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	pol, err := fastslow.ParsePolicy(l.Policy)
+	if err != nil {
+		return nil, err
+	}
+	var srv fastslow.Server = fastslow.NewEngineServer(m)
+	c, err := client(l)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Ping(ctx); err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "fastslow: %v; serving with the in-process engine\n", err)
+	} else {
+		srv = fastslow.NewOllamaServer(c, path, "")
+	}
+	sum := sha256.Sum256([]byte(path))
+	id := hex.EncodeToString(sum[:4])
+	return fastslow.NewLearner(ctx, fastslow.Config{
+		Policy: pol, Name: "learner-" + id, Dir: filepath.Join(l.Home, "learner-"+id), Base: m, Server: srv,
+		StoreDir: filepath.Join(l.Home, "prompts"), // where 'fastslow prompts' looks
+		Slow: fastslow.SlowOptions{
+			LoRA:  llama.LoRAConfig{Rank: l.Rank, Alpha: float32(l.Alpha), Targets: l.Targets},
+			Steps: l.Steps, Chunk: max(1, l.Steps/4), LR: l.LR, BatchSize: l.Batch, Seed: 1,
+		},
+		Budget: l.Budget,
+	})
+}
+
+// feedbackLine is one line of a feedback JSONL file.
+type feedbackLine struct {
+	Input    *string  `json:"input"`
+	Output   string   `json:"output"`
+	Score    *float64 `json:"score"`
+	Feedback string   `json:"feedback"`
+	Answer   string   `json:"answer"`
+	Task     string   `json:"task"`
+}
+
+// readFeedback reads {"input","output","score","feedback","answer"} lines; errors name the file and line.
+func readFeedback(path, task string) ([]fastslow.Feedback, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []fastslow.Feedback
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		var fl feedbackLine
+		dec := json.NewDecoder(strings.NewReader(line))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&fl); err != nil {
+			return nil, fmt.Errorf("%s:%d: invalid feedback JSON: %v", path, n, err)
+		}
+		if fl.Input == nil || fl.Score == nil {
+			return nil, fmt.Errorf("%s:%d: feedback needs \"input\" and \"score\"", path, n)
+		}
+		t := task
+		if fl.Task != "" {
+			t = fl.Task
+		}
+		out = append(out, fastslow.Feedback{Task: t, Input: *fl.Input, Output: fl.Output, Score: *fl.Score, Text: fl.Feedback, Answer: fl.Answer})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no feedback", path)
+	}
+	return out, nil
+}
+
+// isFeedbackFile tells a feedback file from an examples file by its first record's keys.
+func isFeedbackFile(path string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		var keys map[string]json.RawMessage
+		if json.Unmarshal([]byte(line), &keys) != nil {
+			return false, nil // the examples reader names the bad line
+		}
+		_, hasInput := keys["input"]
+		return hasInput, nil
+	}
+	return false, sc.Err()
+}
+
+// LearnSummary is what `fastslow learn --json` prints.
+type LearnSummary struct {
+	Task          string  `json:"task"`
+	Policy        string  `json:"policy"`
+	Examples      int     `json:"examples"`
+	Feedback      int     `json:"feedback,omitempty"`
+	PromptVersion uint64  `json:"prompt_version,omitempty"`
+	PromptScore   float64 `json:"prompt_score"`
+	PromptChanged bool    `json:"prompt_promoted"`
+	WeightSteps   int     `json:"weight_steps"`
+	Adapter       int     `json:"adapter_version,omitempty"`
+	Model         string  `json:"model,omitempty"`
+	Note          string  `json:"note,omitempty"`
+	Accuracy      float64 `json:"validation_accuracy"`
+}
+
+func newLearnCmd() *cobra.Command {
+	var (
+		task, data string
+		asJSON     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "learn --task NAME --data FILE.jsonl",
+		Short: "Teach a task from examples or feedback, under the configured policy",
+		Long: `Learn feeds a JSONL file to a task of the learner kept in the fastslow home directory. Lines are either
+examples ({"prompt","completion"[,"answer"]}, 80% trained on, 20% used to validate what is promoted) or feedback on
+served answers ({"input","output","score"[,"feedback","answer"]}): feedback with an answer is learned at once by the
+prompt channel and queued for a weight round, which runs before the command ends. The promoted prompt and adapter
+are what 'fastslow models' lists and 'fastslow rollback' and 'fastslow prompts rollback' undo.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if task == "" || data == "" {
+				return usagef("--task and --data are required")
+			}
+			l, err := conf(cmd)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			fbMode, err := isFeedbackFile(data)
+			if err != nil {
+				return err
+			}
+			var ex []fastslow.Example
+			var fbs []fastslow.Feedback
+			if fbMode {
+				if fbs, err = readFeedback(data, task); err != nil {
+					return err
+				}
+			} else {
+				wex, err := readExamples(data)
+				if err != nil {
+					return err
+				}
+				for _, e := range wex {
+					ex = append(ex, fastslow.Example{Prompt: e.Prompt, Completion: e.Completion, Answer: e.Answer, Task: task})
+				}
+			}
+			ln, err := openLearner(cmd, l)
+			if err != nil {
+				return err
+			}
+			defer ln.Close()
+			sum := LearnSummary{Task: task, Policy: string(ln.Policy()), Examples: len(ex), Feedback: len(fbs)}
+			var round fastslow.Round
+			var val []fastslow.Example
+			if fbMode {
+				for _, fb := range fbs {
+					if err := ln.Feedback(ctx, fb); err != nil {
+						return err
+					}
+				}
+				round, err = ln.Flush(ctx, task)
+				for _, fb := range fbs {
+					if fb.Answer != "" {
+						val = append(val, fastslow.Example{Prompt: fb.Input, Completion: " " + fb.Answer, Answer: fb.Answer})
+					}
+				}
+			} else {
+				trainSet, v := split(ex)
+				val = v
+				round, err = ln.Learn(ctx, task, trainSet, val)
+			}
+			if err != nil {
+				return err
+			}
+			sum.PromptVersion, sum.PromptScore, sum.PromptChanged = round.Prompt.Version.Seq, round.Prompt.Score, round.Prompt.Promoted
+			sum.WeightSteps, sum.Note = round.WeightSteps, round.Weights.Reason
+			if v, ok := ln.Slow().Current(); ok {
+				sum.Adapter, sum.Model = v.Seq, v.Handle
+			}
+			if sum.Accuracy, err = ln.Accuracy(ctx, task, val); err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if asJSON {
+				return json.NewEncoder(w).Encode(sum)
+			}
+			fmt.Fprintf(w, "task %s (%s): ", task, sum.Policy)
+			if sum.Policy != "weights" {
+				fmt.Fprintf(w, "prompt version %d (validation %.2f%s); ", sum.PromptVersion, sum.PromptScore, map[bool]string{true: ", promoted", false: ""}[sum.PromptChanged])
+			}
+			if sum.Policy != "prompts" {
+				fmt.Fprintf(w, "%d weight steps, adapter version %d %s", sum.WeightSteps, sum.Adapter, sum.Model)
+				if sum.Note != "" {
+					fmt.Fprintf(w, " (%s)", sum.Note)
+				}
+				fmt.Fprint(w, "; ")
+			}
+			fmt.Fprintf(w, "served accuracy on validation %.2f\n", sum.Accuracy)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&task, "task", "", "task name ([A-Za-z0-9._-])")
+	f.StringVar(&data, "data", "", "examples or feedback, JSONL")
+	f.BoolVar(&asJSON, "json", false, "print JSON")
+	for _, k := range []string{"model", "policy", "steps", "lr", "batch", "rank", "alpha", "targets", "budget"} {
+		if f.Lookup(k) == nil {
+			config.AddFlag(f, k)
+		}
+	}
+	return cmd
+}
+
+// split keeps every fifth example for validation (at least one), the rest for training.
+func split(ex []fastslow.Example) (trainSet, val []fastslow.Example) {
+	if len(ex) < 2 {
+		return ex, ex
+	}
+	for i, e := range ex {
+		if i%5 == 4 {
+			val = append(val, e)
+		} else {
+			trainSet = append(trainSet, e)
+		}
+	}
+	if len(val) == 0 {
+		val = trainSet[len(trainSet)-1:]
+	}
+	return trainSet, val
+}
+
+func newRollbackCmd() *cobra.Command {
+	var (
+		to     int
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "rollback [--to N]",
+		Short: "Serve an earlier adapter version again (default: the one before the current)",
+		Long: `Rollback makes an earlier adapter version of the learner the served one again (--to 0 serves the base model
+alone). Every version stays on disk and in 'fastslow models'; prompts have their own history ('fastslow prompts
+rollback').`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			l, err := conf(cmd)
+			if err != nil {
+				return err
+			}
+			ln, err := openLearner(cmd, l)
+			if err != nil {
+				return err
+			}
+			defer ln.Close()
+			cur, ok := ln.Slow().Current()
+			if !cmd.Flags().Changed("to") {
+				if !ok {
+					return errors.New("rollback: no adapter version is served; nothing to roll back")
+				}
+				to = 0
+				for _, v := range ln.Slow().Versions() {
+					if v.Seq < cur.Seq {
+						to = v.Seq
+					}
+				}
+			}
+			if err := ln.Slow().Rollback(cmd.Context(), to); err != nil {
+				return err
+			}
+			v, _ := ln.Slow().Current()
+			w := cmd.OutOrStdout()
+			if asJSON {
+				return json.NewEncoder(w).Encode(map[string]any{"from": cur.Seq, "to": to, "model": v.Handle})
+			}
+			if to == 0 {
+				fmt.Fprintf(w, "serving the base model alone (was adapter version %d)\n", cur.Seq)
+			} else {
+				fmt.Fprintf(w, "serving adapter version %d as %s (was %d)\n", to, v.Handle, cur.Seq)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&to, "to", 0, "version to serve (0: the base model alone)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	config.AddFlag(cmd.Flags(), "model")
+	config.AddFlag(cmd.Flags(), "policy")
+	return cmd
+}
