@@ -30,12 +30,9 @@ func TestLLMFeedbackChangesWhatOllamaServes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The base model is named after its content and shared with anything else serving the default model at
+	// the same time (the lab, other tests), so it stays.
 	srv := fastslow.NewOllamaServer(c, path, ollamatest.UniqueName(t, "fastslow-llm")+"-")
-	base, err := srv.BaseModel(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ollamatest.DeleteOnCleanup(t, base)
 	l, err := fastslow.NewLearner(ctx, fastslow.Config{Policy: fastslow.PolicyPrompts, Dir: filepath.Join(dir, "state"), Base: m, Server: srv})
 	if err != nil {
 		t.Fatal(err)

@@ -195,9 +195,20 @@ func (s *OllamaServer) Deploy(ctx context.Context, version, adapterPath string) 
 	return name, nil
 }
 
+// create makes the adapted model; a base model deleted from the server meanwhile is created again, once.
 func (s *OllamaServer) create(ctx context.Context, name, adapterPath string) error {
 	base, err := s.BaseModel(ctx)
 	if err != nil {
+		return err
+	}
+	err = s.Client.CreateAdapted(ctx, name, base, adapterPath)
+	if !errors.Is(err, ollama.ErrModelNotFound) {
+		return err
+	}
+	s.mu.Lock()
+	s.baseName = ""
+	s.mu.Unlock()
+	if base, err = s.BaseModel(ctx); err != nil {
 		return err
 	}
 	return s.Client.CreateAdapted(ctx, name, base, adapterPath)
