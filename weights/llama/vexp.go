@@ -51,14 +51,13 @@ func vfma32(a, b, c float32) float32 {
 func expSlice(dst, src []float32) {
 	dst = dst[:len(src)]
 	n8 := len(src) &^ 7
-	if n8 > 0 && expAsm(dst[:n8], src[:n8]) {
-		if n8 == len(src) {
-			return
+	if expAsm(dst[:n8], src[:n8]) || n8 == 0 && useAVX2 {
+		if n8 < len(src) {
+			var t [8]float32
+			copy(t[:], src[n8:])
+			expAsm(t[:], t[:])
+			copy(dst[n8:], t[:])
 		}
-		var t [8]float32
-		copy(t[:], src[n8:])
-		expAsm(t[:], t[:])
-		copy(dst[n8:], t[:])
 		return
 	}
 	for i, x := range src {
@@ -66,13 +65,73 @@ func expSlice(dst, src []float32) {
 	}
 }
 
-// expBlock is the size of the stack buffers the fused layers below work through.
+// expSum sets dst[i] = e^(src[i] − shift) for i < len(src) and returns the sum of the results in float64;
+// dst may be src.
+func expSum(dst, src []float32, shift float32) float64 {
+	dst = dst[:len(src)]
+	n8 := len(src) &^ 7
+	sum, ok := expSumAsm(dst[:n8], src[:n8], shift)
+	if ok || n8 == 0 && useAVX2 {
+		if n8 < len(src) {
+			t := [8]float32{ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf} // e^−∞ = 0 adds nothing
+			copy(t[:], src[n8:])
+			s, _ := expSumAsm(t[:], t[:], shift)
+			sum += s
+			copy(dst[n8:], t[:])
+		}
+		return sum
+	}
+	for i, x := range src {
+		dst[i] = vexpf(x - shift)
+		sum += float64(dst[i])
+	}
+	return sum
+}
+
+var ninf = float32(math.Inf(-1))
+
+// maxScale multiplies s by scale in place and returns the largest product (−Inf for an empty s).
+func maxScale(s []float32, scale float32) float32 {
+	n8 := len(s) &^ 7
+	mx, ok := maxScaleAsm(s[:n8], scale)
+	if !ok {
+		mx, n8 = ninf, 0
+	}
+	for i := n8; i < len(s); i++ {
+		s[i] *= scale
+		mx = max(mx, s[i])
+	}
+	return mx
+}
+
+// scaleAll multiplies s by c in place.
+func scaleAll(s []float32, c float32) {
+	n8 := len(s) &^ 7
+	if !scaleAsm(s[:n8], c) {
+		n8 = 0
+	}
+	for i := n8; i < len(s); i++ {
+		s[i] *= c
+	}
+}
+
+// expBlock is the size of the stack buffers the Go versions of the fused layers below work through.
 const expBlock = 256
 
-// swigluForwardVec is swigluForward with expSlice: h = silu(g) ⊙ u with silu(x) = x/(1 + e^−x), computed as
-// ggml_vec_silu_f32 does with AVX2 and then multiplied by u.
+// swigluForwardVec is swigluForward with the vectorized exponential: h = silu(g) ⊙ u with
+// silu(x) = x/(1 + e^−x), computed as ggml_vec_silu_f32 does with AVX2 and then multiplied by u.
 func swigluForwardVec(h, g, u []float32) {
 	parallelChunks(len(g), elementGrain, func(lo, hi int) {
+		if n8 := (hi - lo) &^ 7; siluMulAsm(h[lo:lo+n8], g[lo:lo+n8], u[lo:lo+n8]) || n8 == 0 && useAVX2 {
+			if lo+n8 < hi {
+				var hv, gv, uv [8]float32
+				copy(gv[:], g[lo+n8:hi])
+				copy(uv[:], u[lo+n8:hi])
+				siluMulAsm(hv[:], gv[:], uv[:])
+				copy(h[lo+n8:hi], hv[:])
+			}
+			return
+		}
 		var t [expBlock]float32
 		for i0 := lo; i0 < hi; i0 += expBlock {
 			gs := g[i0:min(i0+expBlock, hi)]
@@ -89,10 +148,23 @@ func swigluForwardVec(h, g, u []float32) {
 	})
 }
 
-// swigluBackwardVec is swigluBackward with expSlice: dg = dh·u·silu'(g) and du = dh·silu(g), with
-// silu'(g) = σ(g)·(1 + g·(1−σ(g))).
+// swigluBackwardVec is swigluBackward with the vectorized exponential: dg = dh·u·silu'(g) and
+// du = dh·silu(g), with silu'(g) = σ(g)·(1 + g·(1−σ(g))).
 func swigluBackwardVec(dg, du, dh, g, u []float32) {
 	parallelChunks(len(g), elementGrain, func(lo, hi int) {
+		n8 := (hi - lo) &^ 7
+		if swigluBackAsm(dg[lo:lo+n8], du[lo:lo+n8], dh[lo:lo+n8], g[lo:lo+n8], u[lo:lo+n8]) || n8 == 0 && useAVX2 {
+			if lo+n8 < hi {
+				var dgv, duv, dhv, gv, uv [8]float32
+				copy(dhv[:], dh[lo+n8:hi])
+				copy(gv[:], g[lo+n8:hi])
+				copy(uv[:], u[lo+n8:hi])
+				swigluBackAsm(dgv[:], duv[:], dhv[:], gv[:], uv[:])
+				copy(dg[lo+n8:hi], dgv[:])
+				copy(du[lo+n8:hi], duv[:])
+			}
+			return
+		}
 		var t [expBlock]float32
 		for i0 := lo; i0 < hi; i0 += expBlock {
 			gs := g[i0:min(i0+expBlock, hi)]
@@ -113,42 +185,24 @@ func swigluBackwardVec(dg, du, dh, g, u []float32) {
 }
 
 // softmaxRow replaces the scores s with e^(s·scale − max) / Σ, the softmax of ggml_soft_max_ext over one
-// row (scale, then exponentials with expSlice, summed in float64), and returns the maximum of s·scale and
-// the inverse sum, which the backward uses to rebuild the row.
+// row (scale, then exponentials, summed in float64), and returns the maximum of s·scale and the inverse sum,
+// which the backward uses to rebuild the row.
 func softmaxRow(s []float32, scale float32) (mx, inv float32) {
-	mx = float32(math.Inf(-1))
-	for j, v := range s {
-		s[j] = v * scale
-		mx = max(mx, s[j])
-	}
-	for j := range s {
-		s[j] -= mx
-	}
-	expSlice(s, s)
-	var sum float64
-	for _, e := range s {
-		sum += float64(e)
-	}
-	inv = float32(1 / sum)
-	for j := range s {
-		s[j] *= inv
-	}
+	mx = maxScale(s, scale)
+	inv = float32(1 / expSum(s, s, mx))
+	scaleAll(s, inv)
 	return mx, inv
 }
 
 // softmaxRebuild recomputes a row of softmaxRow's output from its scores, maximum and inverse sum:
-// p = e^(s·scale − mx)·inv, in place.
+// p = e^(s·scale − mx)·inv, in place, rounded exactly as softmaxRow rounds.
 func softmaxRebuild(s []float32, scale, mx, inv float32) {
-	for j, v := range s {
-		s[j] = float32(v*scale) - mx // rounded as softmaxRow rounds, never fused
-	}
-	expSlice(s, s)
-	for j := range s {
-		s[j] *= inv
-	}
+	maxScale(s, scale)
+	expSum(s, s, mx)
+	scaleAll(s, inv)
 }
 
-// crossEntropyVec is crossEntropy with expSlice for the exponentials (summed in float64): it returns
+// crossEntropyVec is crossEntropy with the vectorized exponential (summed in float64): it returns
 // −log softmax(z)[target] and, if grad is not nil, writes softmax(z) − onehot(target) into grad (which may
 // alias z).
 func crossEntropyVec(grad, z []float32, target int) float64 {
@@ -157,28 +211,18 @@ func crossEntropyVec(grad, z []float32, target int) float64 {
 		mx = max(mx, v)
 	}
 	zt := z[target]
-	buf := scratchExp.Get().(*[]float32)
-	defer scratchExp.Put(buf)
 	e := grad
 	if e == nil {
+		buf := scratchExp.Get().(*[]float32)
+		defer scratchExp.Put(buf)
 		if cap(*buf) < len(z) {
 			*buf = make([]float32, len(z))
 		}
 		e = (*buf)[:len(z)]
 	}
-	for i, v := range z {
-		e[i] = v - mx
-	}
-	expSlice(e, e)
-	var sum float64
-	for _, v := range e {
-		sum += float64(v)
-	}
+	sum := expSum(e, z, mx)
 	if grad != nil {
-		inv := float32(1 / sum)
-		for i := range grad[:len(z)] {
-			grad[i] *= inv
-		}
+		scaleAll(grad[:len(z)], float32(1/sum))
 		grad[target] -= 1
 	}
 	return math.Log(sum) + float64(mx) - float64(zt)
