@@ -144,7 +144,8 @@ GLOBL expc<>(SB), RODATA|NOPTR, $544
 
 // EXP8 sets Y8 = e^Y0 lane by lane: z = x·log2(e) rounded by adding 1.5·2^23, b = x − n·ln2 in two parts, a
 // degree-5 polynomial j ≈ e^b − 1 and k = 2^n built in the exponent bits give k + k·j; lanes with |n| > 126
-// take ggml's two-factor scaling (blended in without a branch), which overflows to +Inf and underflows to 0.
+// take ggml's two-factor scaling (blended in without a branch), which overflows to +Inf and underflows to 0;
+// its factors are 1 in the other lanes, where they would otherwise make subnormals the CPU computes slowly.
 // It clobbers Y1..Y12.
 #define EXP8 \
 	VMOVUPS expc<>+0(SB), Y1; \
@@ -170,6 +171,9 @@ GLOBL expc<>(SB), RODATA|NOPTR, $544
 	VANDPS expc<>+416(SB), Y11, Y11; \
 	VPADDD expc<>+448(SB), Y11, Y12; \
 	VPSUBD Y11, Y4, Y9; \
+	VMOVUPS expc<>+288(SB), Y10; \
+	VBLENDVPS Y6, Y12, Y10, Y12; \
+	VBLENDVPS Y6, Y9, Y10, Y9; \
 	VANDPS expc<>+384(SB), Y2, Y7; \
 	VCMPPS $0x1e, expc<>+352(SB), Y7, Y7; \
 	VMULPS Y12, Y12, Y10; \
