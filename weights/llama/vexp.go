@@ -104,6 +104,19 @@ func maxScale(s []float32, scale float32) float32 {
 	return mx
 }
 
+// maxOf returns the largest value of s (−Inf for an empty s).
+func maxOf(s []float32) float32 {
+	n8 := len(s) &^ 7
+	mx, ok := maxAsm(s[:n8])
+	if !ok {
+		mx, n8 = ninf, 0
+	}
+	for _, v := range s[n8:] {
+		mx = max(mx, v)
+	}
+	return mx
+}
+
 // scaleAll multiplies s by c in place.
 func scaleAll(s []float32, c float32) {
 	n8 := len(s) &^ 7
@@ -206,10 +219,7 @@ func softmaxRebuild(s []float32, scale, mx, inv float32) {
 // −log softmax(z)[target] and, if grad is not nil, writes softmax(z) − onehot(target) into grad (which may
 // alias z).
 func crossEntropyVec(grad, z []float32, target int) float64 {
-	mx := z[0]
-	for _, v := range z {
-		mx = max(mx, v)
-	}
+	mx := maxOf(z)
 	zt := z[target]
 	e := grad
 	if e == nil {

@@ -15,6 +15,9 @@ func expSumAVX2(dst, src *float32, n int, shift float32) float64
 func maxScaleAVX2(s *float32, n int, scale float32) float32
 
 //go:noescape
+func maxAVX2(s *float32, n int) float32
+
+//go:noescape
 func scaleAVX2(s *float32, n int, c float32)
 
 //go:noescape
@@ -51,6 +54,14 @@ func maxScaleAsm(s []float32, scale float32) (float32, bool) {
 		return 0, false
 	}
 	return maxScaleAVX2(&s[0], len(s), scale), true
+}
+
+// maxAsm returns the largest value of s.
+func maxAsm(s []float32) (float32, bool) {
+	if !vecOK(len(s)) {
+		return 0, false
+	}
+	return maxAVX2(&s[0], len(s)), true
 }
 
 // scaleAsm multiplies s by c.

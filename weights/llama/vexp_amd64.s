@@ -262,6 +262,29 @@ loop:
 	VZEROUPPER
 	RET
 
+// func maxAVX2(s *float32, n int) float32
+//
+// Returns the largest of s[i] for i < n, n a positive multiple of 8.
+TEXT ·maxAVX2(SB), NOSPLIT, $0-20
+	MOVQ s+0(FP), SI
+	MOVQ n+8(FP), CX
+	VMOVUPS expc<>+512(SB), Y2
+
+loop:
+	VMAXPS (SI), Y2, Y2
+	ADDQ $32, SI
+	SUBQ $8, CX
+	JNZ  loop
+	VEXTRACTF128 $1, Y2, X3
+	VMAXPS X3, X2, X2
+	VPERMILPS $0x4e, X2, X3
+	VMAXPS X3, X2, X2
+	VPERMILPS $0xb1, X2, X3
+	VMAXPS X3, X2, X2
+	VMOVSS X2, ret+16(FP)
+	VZEROUPPER
+	RET
+
 // func scaleAVX2(s *float32, n int, c float32)
 //
 // Multiplies s[i] by c for i < n, n a positive multiple of 8.
