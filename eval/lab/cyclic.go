@@ -83,6 +83,8 @@ func (o *CyclicOptions) defaults() error {
 	switch {
 	case o.Seeds < 0 || o.Docs < 2 || o.Epochs < 3 || o.StepsPerDoc < 1 || o.LR < 0:
 		return fmt.Errorf("cyclic: want at least 2 documents, 3 epochs (recovery is measured from the third visit) and 1 step per document")
+	case (o.Docs-1)*o.StepsPerDoc < 2:
+		return fmt.Errorf("cyclic: %d documents × %d steps leave gaps of %d steps between visits; the measure needs at least 2", o.Docs, o.StepsPerDoc, (o.Docs-1)*o.StepsPerDoc)
 	case o.Mode != ModeFull && o.Mode != ModeLoRA:
 		return fmt.Errorf("cyclic: mode %q: want %s or %s", o.Mode, ModeFull, ModeLoRA)
 	}

@@ -21,7 +21,9 @@ func (r *CyclicResult) stats(order string) orderStats {
 		if run.Order != order {
 			continue
 		}
-		ant = append(ant, run.Anticipation)
+		if run.Gaps > 0 { // a shuffled order may leave no gap long enough
+			ant = append(ant, run.Anticipation)
+		}
 		final = append(final, mean(run.Loss[len(run.Loss)-1]))
 		st.gaps += run.Gaps
 		// rise: how far a document's loss climbs from the end of its visit to the start of its next one,
@@ -50,15 +52,18 @@ func (r *CyclicResult) stats(order string) orderStats {
 func (r *CyclicResult) paired() metrics.Summary {
 	bySeed := map[int]map[string]float64{}
 	for _, run := range r.Runs {
+		if run.Gaps == 0 {
+			continue
+		}
 		if bySeed[run.Seed] == nil {
 			bySeed[run.Seed] = map[string]float64{}
 		}
 		bySeed[run.Seed][run.Order] = run.Anticipation
 	}
 	var d []float64
-	for seed := 1; seed <= len(bySeed); seed++ {
-		o, ok := bySeed[seed]
-		if !ok {
+	for _, run := range r.Runs {
+		o, ok := bySeed[run.Seed]
+		if !ok || run.Order != OrderCyclic {
 			continue
 		}
 		c, ok1 := o[OrderCyclic]
@@ -162,6 +167,9 @@ func (r *CyclicResult) Sections() ([]report.Section, []report.Verdict, error) {
 	}
 	lines := &report.Lines{Band: true}
 	for _, order := range []string{OrderCyclic, OrderShuffled} {
+		if len(xs) == 0 {
+			break
+		}
 		for _, ys := range curves[order] {
 			row := make([]float64, len(keep))
 			for i, x := range keep {
@@ -176,6 +184,17 @@ func (r *CyclicResult) Sections() ([]report.Section, []report.Verdict, error) {
 		lines.Series = append(lines.Series, s)
 	}
 	seeds := len(cyc)
+	plots := []report.Plot{
+		{ID: "cyclic-loss-cyclic", Title: "Loss per document, cyclic order (mean over seeds)", XLabel: "after visiting document", YLabel: "document",
+			Heatmap: r.lossMap(cyc), Caption: "Each column is the loss after one visit; the column label is the document just trained."},
+		{ID: "cyclic-loss-shuffled", Title: "Loss per document, shuffled order (seed 1)", XLabel: "after visiting document", YLabel: "document",
+			Heatmap: r.lossMap(shuf[:1])},
+	}
+	if len(xs) > 0 { // every run has a gap that long
+		plots = append(plots, report.Plot{ID: "cyclic-before-revisit", Title: "Loss in the steps before a document comes round again",
+			XLabel: "steps before the next visit", YLabel: "loss − loss just before the visit (nats/token)", Lines: lines,
+			Caption: "Above zero: the loss was higher earlier in the gap and fell towards the visit (anticipatory recovery)."})
+	}
 	mode := "full fine-tuning"
 	if r.Mode == ModeLoRA {
 		mode = "a LoRA adapter"
@@ -192,15 +211,7 @@ func (r *CyclicResult) Sections() ([]report.Section, []report.Verdict, error) {
 			"cyclic structure. The loss rise within a gap is the forgetting the recovery would undo.",
 			r.Docs, r.Epochs, r.StepsPerDoc, mode, r.LR, seeds),
 		Tables: []report.Table{tbl},
-		Plots: []report.Plot{
-			{ID: "cyclic-loss-cyclic", Title: "Loss per document, cyclic order (mean over seeds)", XLabel: "after visiting document", YLabel: "document",
-				Heatmap: r.lossMap(cyc), Caption: "Each column is the loss after one visit; the column label is the document just trained."},
-			{ID: "cyclic-loss-shuffled", Title: "Loss per document, shuffled order (seed 1)", XLabel: "after visiting document", YLabel: "document",
-				Heatmap: r.lossMap(shuf[:1])},
-			{ID: "cyclic-before-revisit", Title: "Loss in the steps before a document comes round again", XLabel: "steps before the next visit",
-				YLabel: "loss − loss just before the visit (nats/token)", Lines: lines,
-				Caption: "Above zero: the loss was higher earlier in the gap and fell towards the visit (anticipatory recovery)."},
-		},
+		Plots:  plots,
 		Values: map[string]float64{
 			"cyclic_anticipation": nan0(sc.anticipation.Mean), "shuffled_anticipation": nan0(ss.anticipation.Mean),
 			"anticipation_difference": nan0(diff.Mean), "cyclic_rise": nan0(sc.rise.Mean), "shuffled_rise": nan0(ss.rise.Mean),
@@ -209,6 +220,8 @@ func (r *CyclicResult) Sections() ([]report.Section, []report.Verdict, error) {
 	}
 	verdict := "no"
 	switch {
+	case sc.anticipation.N == 0:
+		verdict = "not measured: no gap between visits was long enough"
 	case diff.N > 1 && diff.Lo > 0:
 		verdict = "yes"
 	case diff.Mean > 0 && sc.anticipation.Mean > 0:

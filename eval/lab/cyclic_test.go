@@ -71,6 +71,7 @@ func TestCyclicOptions(t *testing.T) {
 		"too many docs":  {Base: m, Docs: 50, World: world.Options{Seed: 1, Known: 10, Newcomers: 5}},
 		"one document":   {Base: m, Docs: 1},
 		"negative seeds": {Base: m, Seeds: -1},
+		"gaps too short": {Base: m, Docs: 2, StepsPerDoc: 1},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := Cyclic(context.Background(), opt); err == nil {
@@ -148,5 +149,31 @@ func TestCyclicReport(t *testing.T) {
 				t.Errorf("cyclic anticipation %v, runs give %v", doc.Values["cyclic_anticipation"], want)
 			}
 		})
+	}
+}
+
+// TestCyclicReportWithoutGaps builds the report of runs in which the shuffled order left no gap long enough
+// (a document trained at the end of one epoch and the start of the next): the report must still validate.
+func TestCyclicReportWithoutGaps(t *testing.T) {
+	loss := func(n int) [][]float64 {
+		out := make([][]float64, n+1)
+		for i := range out {
+			out[i] = []float64{1, 1}
+		}
+		return out
+	}
+	res := &CyclicResult{Docs: 2, Epochs: 3, StepsPerDoc: 1, Mode: ModeFull, LR: 1e-3, Runs: []CyclicRun{
+		{Seed: 1, Order: OrderCyclic, Visits: []int{0, 1, 0, 1, 0, 1}, Loss: loss(6)},
+		{Seed: 1, Order: OrderShuffled, Visits: []int{0, 1, 1, 0, 0, 1}, Loss: loss(6)},
+	}}
+	rep, err := res.Report("cyclic", "none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if v := rep.Verdicts[0].Verdict; v != "not measured: no gap between visits was long enough" {
+		t.Errorf("verdict %q", v)
 	}
 }
