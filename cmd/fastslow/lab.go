@@ -10,10 +10,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/fastslow/fastslow/adapters/ollama"
 	"github.com/fastslow/fastslow/eval/lab"
@@ -37,6 +39,7 @@ func newLabCmd() *cobra.Command {
 		lr                            float64
 		tasks, policies, data         string
 		engine, asJSON                bool
+		reversibility                 bool
 	)
 	cmd := &cobra.Command{
 		Use:   "lab [--model MODEL] [--out DIR] [--seeds N] [--tasks a,b,c | --data FILE.jsonl]",
@@ -50,7 +53,10 @@ KL to the base model and plasticity.
 Without --model it uses the embedded default model and the synthetic world it was pretrained on. Adapted
 models are served through Ollama when one is reachable (--host, OLLAMA_HOST), else through the in-process
 engine, and the report says which. --data replaces the synthetic stream with your JSONL examples, grouped
-into tasks by their "task" field.`,
+into tasks by their "task" field.
+
+After the stream, the same report gets the reversibility experiments, each also runnable alone as
+'fastslow lab spurious|cyclic|capacity' with flags to scale it up.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			l, err := conf(cmd)
@@ -139,6 +145,11 @@ into tasks by their "task" field.`,
 			if err != nil {
 				return err
 			}
+			if reversibility {
+				if err := appendReversibility(ctx, rep, m, wopt, seeds, logf); err != nil {
+					return err
+				}
+			}
 			out := l.Out
 			if out == "" {
 				out = defaultReportDir
@@ -173,6 +184,10 @@ into tasks by their "task" field.`,
 	f.StringVar(&data, "data", "", "your own examples (JSONL with a \"task\" field) instead of the synthetic stream")
 	f.BoolVar(&engine, "engine", false, "serve with the in-process engine even when Ollama is reachable")
 	f.BoolVar(&asJSON, "json", false, "print a JSON summary")
+	f.BoolVar(&reversibility, "reversibility", true, "after the stream, run the reversibility experiments (spurious, cyclic, capacity) into the same report")
+	for _, e := range labExperiments() {
+		cmd.AddCommand(newLabExperimentCmd(e))
+	}
 	return cmd
 }
 
@@ -251,4 +266,216 @@ func labServer(ctx context.Context, l *config.Loaded, path string, engine bool, 
 // writeRuns saves every run's raw measurements next to the report, atomically.
 func writeRuns(path string, res *lab.StreamResult) error {
 	return atomicfile.WriteFile(path, 0o644, func(w io.Writer) error { return writeJSON(w, res) })
+}
+
+// The reversibility experiments (eval/lab: spurious, cyclic, capacity). Each runs alone as `fastslow lab
+// <name>` and, with its defaults, inside plain `fastslow lab` after the stream experiment, in the same report.
+// They train and probe weights in the in-process engine: they measure what the weights hold, not serving.
+
+// labSetup loads the configured model (or the embedded default) and the world it was pretrained on.
+func labSetup(cmd *cobra.Command) (m *weights.Model, label string, wopt world.Options, logf func(string, ...any), err error) {
+	l, err := conf(cmd)
+	if err != nil {
+		return nil, "", wopt, nil, err
+	}
+	logw := cmd.ErrOrStderr()
+	logf = func(format string, args ...any) {
+		fmt.Fprintf(logw, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+	}
+	path, label, err := labModel(cmd.Context(), l)
+	if err != nil {
+		return nil, "", wopt, nil, err
+	}
+	if m, err = weights.Load(path); err != nil {
+		return nil, "", wopt, nil, err
+	}
+	wopt = world.Options{Seed: 1}
+	if r, err := recipeOf(path); err == nil {
+		wopt = r.World.Options()
+	}
+	return m, label, wopt, logf, nil
+}
+
+// labExperiment is one reversibility experiment as the command line runs it.
+type labExperiment struct {
+	name, short, long, title string
+	flags                    func(f *pflag.FlagSet)
+	// run measures and returns the report sections and verdict rows; seeds 0 takes the default.
+	run func(ctx context.Context, m *weights.Model, wopt world.Options, seeds int, logf func(string, ...any)) ([]labreport.Section, []labreport.Verdict, float64, error)
+}
+
+func labExperiments() []*labExperiment {
+	var sp lab.SpuriousOptions
+	var cy lab.CyclicOptions
+	var ca lab.CapacityOptions
+	var sizes, modes string
+	var rank int
+	return []*labExperiment{
+		{
+			name: "spurious", title: "fastslow lab spurious: is forgetting after adaptation reversible?",
+			short: "Spurious forgetting: does a forgotten task come back after brief retraining on other data?",
+			long: `Learns task A (facts about new people) into a LoRA adapter, then task B, measures how far A fell, retrains
+briefly on data holding none of A's measured facts and measures A after every recovery step (Zheng et al., ICLR
+2025). A likelihood probe asks whether the right value of each forgotten fact is still ranked above other values
+of its attribute. A second variant freezes the lower blocks while B is learned.`,
+			flags: func(f *pflag.FlagSet) {
+				f.IntVar(&sp.People, "people", 0, "new people whose facts form task A, and task B (default 8)")
+				f.StringVar(&sp.TaskB, "task-b", "", "task B: people, brackets or upper (default people)")
+				f.StringVar(&sp.Recovery, "recovery", "", "recovery data: half (of A's people, the paper's protocol), new (people in neither task) or known (pretraining questions) (default half)")
+				f.IntVar(&sp.RecoveryExamples, "recovery-examples", 0, "recovery examples (default 16)")
+				f.IntVar(&sp.RecoverySteps, "recovery-steps", 0, "recovery optimizer steps (default 20)")
+				f.IntVar(&sp.Freeze, "freeze", 0, "lower blocks frozen during task B in the second variant (default half the blocks; -1: no such variant)")
+			},
+			run: func(ctx context.Context, m *weights.Model, wopt world.Options, seeds int, logf func(string, ...any)) ([]labreport.Section, []labreport.Verdict, float64, error) {
+				o := sp
+				o.Base, o.World, o.Seeds, o.Log = m, wopt, seeds, logf
+				res, err := lab.Spurious(ctx, o)
+				if err != nil {
+					return nil, nil, 0, err
+				}
+				secs, vs, err := res.Sections()
+				return secs, vs, res.Seconds, err
+			},
+		},
+		{
+			name: "cyclic", title: "fastslow lab cyclic: anticipatory recovery under cyclic training",
+			short: "Anticipatory recovery: does a document's loss fall before it comes round again?",
+			long: `Trains documents in a fixed cyclic order for several epochs, a few gradient steps on each, measures the loss on
+every document after every step, and compares the loss just before a document comes round again with the same
+documents in a shuffled order (Yang et al., NeurIPS 2024). Plots the loss matrices.`,
+			flags: func(f *pflag.FlagSet) {
+				f.IntVar(&cy.Docs, "docs", 0, "documents (default 8)")
+				f.IntVar(&cy.Epochs, "epochs", 0, "epochs, at least 3 (default 5)")
+				f.IntVar(&cy.StepsPerDoc, "steps-per-doc", 0, "gradient steps on a document at each visit (default 2)")
+				f.StringVar(&cy.Mode, "mode", "", "full or lora (default full)")
+			},
+			run: func(ctx context.Context, m *weights.Model, wopt world.Options, seeds int, logf func(string, ...any)) ([]labreport.Section, []labreport.Verdict, float64, error) {
+				o := cy
+				o.Base, o.World, o.Seeds, o.Log = m, wopt, seeds, logf
+				res, err := lab.Cyclic(ctx, o)
+				if err != nil {
+					return nil, nil, 0, err
+				}
+				secs, vs, err := res.Sections()
+				return secs, vs, res.Seconds, err
+			},
+		},
+		{
+			name: "capacity", title: "fastslow lab capacity: facts in the weights against facts as notes",
+			short: "Capacity: how many new facts fit in the weights, against notes retrieved into context?",
+			long: `Learns N new facts into the weights (a LoRA adapter, and full fine-tuning) for growing N, against the same facts
+kept as notes in a prompt store and retrieved into the context (Allen-Zhu and Li, Physics of Language Models 3.3):
+recall and general-ability change against N, and the knee where in-weight recall falls.`,
+			flags: func(f *pflag.FlagSet) {
+				f.StringVar(&sizes, "sizes", "", "numbers of facts, comma-separated (default 10,40,160)")
+				f.StringVar(&modes, "modes", "", "modes compared: lora, full, notes (default all three)")
+				f.IntVar(&ca.Epochs, "epochs", 0, "passes over the facts (default 8)")
+				f.IntVar(&ca.Notes, "notes", 0, "notes retrieved into each question's context (default 1)")
+				f.IntVar(&rank, "rank", 0, "LoRA rank, alpha twice the rank (default 8, the slow channel's adapter)")
+			},
+			run: func(ctx context.Context, m *weights.Model, wopt world.Options, seeds int, logf func(string, ...any)) ([]labreport.Section, []labreport.Verdict, float64, error) {
+				o := ca
+				o.Base, o.World, o.Seeds, o.Log = m, wopt, seeds, logf
+				for _, s := range splitList(sizes) {
+					n, err := strconv.Atoi(s)
+					if err != nil {
+						return nil, nil, 0, usagef("--sizes: %q is not a number", s)
+					}
+					o.Sizes = append(o.Sizes, n)
+				}
+				o.Modes = splitList(modes)
+				if rank > 0 {
+					o.LoRA = weights.DefaultLoRA
+					o.LoRA.Rank, o.LoRA.Alpha = rank, float32(2*rank)
+				}
+				res, err := lab.Capacity(ctx, o)
+				if err != nil {
+					return nil, nil, 0, err
+				}
+				secs, vs, err := res.Sections()
+				return secs, vs, res.Seconds, err
+			},
+		},
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// newLabExperimentCmd makes `fastslow lab <name>`: the experiment alone, in its own report.
+func newLabExperimentCmd(e *labExperiment) *cobra.Command {
+	var seeds int
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use: e.name, Short: e.short, Long: e.long, Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, label, wopt, logf, err := labSetup(cmd)
+			if err != nil {
+				return err
+			}
+			l, err := conf(cmd)
+			if err != nil {
+				return err
+			}
+			secs, verdicts, seconds, err := e.run(cmd.Context(), m, wopt, seeds, logf)
+			if err != nil {
+				return err
+			}
+			rep := &labreport.Report{
+				Title: e.title, Values: secs[0].Values, Sections: secs, Verdicts: verdicts,
+				Summary: fmt.Sprintf("Model **%s**, trained and measured in the in-process engine (the experiment probes weights, not serving). The run took %.0f s.", label, seconds),
+			}
+			out := l.Out
+			if out == "" {
+				out = defaultReportDir
+			}
+			if err := labreport.Write(cmd.Context(), out, rep); err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if asJSON {
+				return json.NewEncoder(w).Encode(map[string]any{"report": filepath.Join(out, "report.md"), "values": rep.Values, "seconds": seconds, "server": "the in-process engine"})
+			}
+			fmt.Fprintf(w, "wrote %s (%.0f s, the in-process engine)\n", filepath.Join(out, "report.md"), seconds)
+			for _, v := range rep.Verdicts {
+				fmt.Fprintf(w, "  %s %s — %s\n", v.Question, v.Verdict, v.Evidence)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	config.AddFlag(f, "model")
+	config.AddFlag(f, "out")
+	f.IntVar(&seeds, "seeds", 3, "seeds")
+	f.BoolVar(&asJSON, "json", false, "print a JSON summary")
+	e.flags(f)
+	return cmd
+}
+
+// appendReversibility runs every reversibility experiment with its defaults and adds its sections and verdict
+// rows to rep, the stream experiment's report.
+func appendReversibility(ctx context.Context, rep *labreport.Report, m *weights.Model, wopt world.Options, seeds int, logf func(string, ...any)) error {
+	total := 0.0
+	var names []string
+	for _, e := range labExperiments() {
+		logf("lab: %s", e.name)
+		secs, verdicts, seconds, err := e.run(ctx, m, wopt, seeds, logf)
+		if err != nil {
+			return fmt.Errorf("lab %s: %w", e.name, err)
+		}
+		rep.Sections = append(rep.Sections, secs...)
+		rep.Verdicts = append(rep.Verdicts, verdicts...)
+		total += seconds
+		names = append(names, e.name)
+	}
+	rep.Summary += fmt.Sprintf("\n\nThe reversibility experiments (%s) train and probe weights in the in-process engine, whatever serves the "+
+		"stream; they took %.0f s.", strings.Join(names, ", "), total)
+	return nil
 }
