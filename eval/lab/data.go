@@ -123,16 +123,17 @@ func DataTasks(ex []world.Example, seed uint64, sizes Sizes) ([]Task, error) {
 	return tasks, nil
 }
 
-// GeneralProbe asks n pretraining facts in a wording no task trains (cloze phrasing 1), about the known people
-// whose facts no task trains: those of the test group, which the tasks only ask about.
+// GeneralProbe asks n pretraining facts as fill-in-the-blank prompts about the known people of the validation
+// group: the model learned them from biographies alone, and no task trains on them (tasks only validate their
+// prompts on them), so the probe measures what adaptation does to knowledge it did not touch on purpose.
 func GeneralProbe(w *world.World, n int) []fastslow.Example {
-	qa, err := w.Task(world.TaskQA)
+	cloze, err := w.Task(world.TaskCloze)
 	if err != nil {
 		return nil
 	}
 	var people []world.Person
 	for _, p := range w.Known {
-		for _, e := range qa.Test {
+		for _, e := range cloze.Validation {
 			if strings.Contains(e.Prompt, p.Name()) {
 				people = append(people, p)
 				break
@@ -145,7 +146,7 @@ func GeneralProbe(w *world.World, n int) []fastslow.Example {
 	var out []fastslow.Example
 	for i := 0; len(out) < n && i < total; i += step {
 		p, a := people[i/len(attrs)], attrs[i%len(attrs)]
-		prompt, err := world.Cloze(p, a, 1)
+		prompt, err := world.Cloze(p, a, 0)
 		if err != nil {
 			continue
 		}

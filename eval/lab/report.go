@@ -293,7 +293,7 @@ func (r *StreamResult) generalSection(policies []string, st map[string]*policySt
 	values["facts_before"], values["ppl_before"] = before, ppl
 	return report.Section{
 		Title: "General ability",
-		Text: fmt.Sprintf("Before the stream the base model answers %.2f of the pretraining-fact probes (asked raw, in a wording no task trains) "+
+		Text: fmt.Sprintf("Before the stream the base model answers %.2f of the pretraining-fact probes (fill-in-the-blank facts about people no task trains on, asked raw) "+
 			"and has held-out prose perplexity %.2f. The table gives the change after the stream (mean ± 95%% interval half-width), the "+
 			"KL divergence of the served model's next-token distribution from the base on that prose, and the test-accuracy gain from one "+
 			"round on a task held out of the stream.", before, ppl),
