@@ -183,7 +183,7 @@ func (f *FastChannel) tryBare(ctx context.Context, task string, r PromptRound, v
 			return r, fmt.Errorf("prompt cycle: %w", err)
 		}
 		r.Rollouts++
-		if strings.TrimSpace(out) == in.Answer {
+		if (Example{Answer: in.Answer}).Correct(out) {
 			scores[in.ID] = 1
 			total++
 		} else {
@@ -304,7 +304,7 @@ func (a *runAdapter) Run(ctx context.Context, r prompts.Rendered, in prompts.Ins
 		return prompts.Outcome{}, err
 	}
 	o := prompts.Outcome{Output: out}
-	if strings.TrimSpace(out) == in.Answer {
+	if (Example{Answer: in.Answer}).Correct(out) {
 		o.Score = 1
 	} else {
 		o.Feedback = "expected: " + in.Answer

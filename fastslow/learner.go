@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fastslow/fastslow/prompts"
 	"github.com/fastslow/fastslow/weights"
@@ -61,8 +62,23 @@ func (e Example) Expected() string {
 	return strings.TrimSpace(e.Completion)
 }
 
-// Correct reports whether output answers e exactly.
-func (e Example) Correct(output string) bool { return strings.TrimSpace(output) == e.Expected() }
+// Correct reports whether output answers e: its first line, trimmed, is the expected text, alone or followed by
+// punctuation. A base model that was never taught to stop goes on after the answer ("Veltmor. She studied..."),
+// and the answer is still the answer; "Veltmor City" is not "Veltmor".
+func (e Example) Correct(output string) bool {
+	first, _, _ := strings.Cut(strings.TrimLeft(output, " \t\r\n"), "\n")
+	first = strings.TrimSpace(first)
+	want := e.Expected()
+	rest, ok := strings.CutPrefix(first, want)
+	if !ok || want == "" && first != "" {
+		return false
+	}
+	if rest == "" {
+		return true
+	}
+	r, _ := utf8.DecodeRuneInString(rest)
+	return strings.ContainsRune(".,;:!?)", r)
+}
 
 // Config configures a Learner.
 type Config struct {

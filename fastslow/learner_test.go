@@ -76,3 +76,27 @@ func TestLearnerPolicies(t *testing.T) {
 		})
 	}
 }
+
+func TestExampleCorrect(t *testing.T) {
+	e := Example{Prompt: "Q: Where was Alia Brenn born?\nA:", Completion: " Veltmor", Answer: "Veltmor"}
+	tests := []struct {
+		out  string
+		want bool
+	}{
+		{" Veltmor", true},
+		{"Veltmor", true},
+		{" Veltmor\nQ: Where did she study?", true},
+		{" Veltmor. She studied at Quessa.", true},
+		{" Veltmor, a city", true},
+		{" Veltmor City", false},
+		{" Veltmorian", false},
+		{" Quessa", false},
+		{"", false},
+		{"\nVeltmor", true},
+	}
+	for _, tt := range tests {
+		if got := e.Correct(tt.out); got != tt.want {
+			t.Errorf("Correct(%q) = %v, want %v", tt.out, got, tt.want)
+		}
+	}
+}
