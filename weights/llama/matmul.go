@@ -281,6 +281,9 @@ func sgemmJob(m, n, k int, alpha float32, a []float32, lda int, tA bool, b []flo
 	g.colItems = (g.panels + ncPanels - 1) / ncPanels
 	g.bp = getScratch(g.panels * kn.nr * g.k)
 	defer putScratch(g.bp)
+	if !tB && m <= kn.mr && band.mode == bandNone && seg == nil {
+		g.inPlace, g.b, g.ldb = true, b, ldb
+	}
 
 	workers := runtime.GOMAXPROCS(0)
 	if !parallel || m*n*g.k < parallelMin {
@@ -339,6 +342,12 @@ type gemmJob struct {
 	rowItems, colItems int       // the grid of work items
 	band               gemmBand
 	seg                *gemmSeg
+	// With a single micro-panel of rows, every value of B meets the kernel once and packing would only
+	// copy it: whole panels of an untransposed B are then read in place (only a last, partial panel is
+	// packed).
+	inPlace bool
+	b       []float32
+	ldb     int
 }
 
 // gemmWorker holds one goroutine's buffers: a zero-padded copy of a last, partial micro-panel of A, and a
@@ -357,8 +366,11 @@ func (w *gemmWorker) release() {
 }
 
 // packB copies the column panels [jp0, jp1) of op(B), and of the second segment's op(B2) scaled, into g.bp,
-// padding the last panel with zero columns.
+// padding the last panel with zero columns. With B read in place only a last, partial panel is copied.
 func (g *gemmJob) packB(b []float32, ldb int, tB bool, jp0, jp1 int) {
+	if g.inPlace {
+		jp0 = max(jp0, g.n/g.kn.nr) // the first panel that is not whole
+	}
 	g.packPanels(b, ldb, tB, jp0, jp1, 0, g.k1)
 	if s := g.seg; s != nil {
 		g.packPanels(s.b, s.ldb, s.tB, jp0, jp1, g.k1, s.k)
@@ -459,13 +471,13 @@ func (g *gemmJob) item(it int, w *gemmWorker) {
 			for jp := jp0; jp < jpEnd; jp++ {
 				j0 := jp * nr
 				cols := min(nr, g.n-j0)
-				bp := g.bp[(jp*g.k+q0)*nr:][:kk*nr]
+				bp, ldb := g.panel(jp, q0, kk)
 				if rows == mr && cols == nr {
-					kn.tile(kk, ap, rs, cs, bp, g.c[i*g.ldc+j0:], g.ldc, g.alpha, acc)
+					kn.tile(kk, ap, rs, cs, bp, ldb, g.c[i*g.ldc+j0:], g.ldc, g.alpha, acc)
 					continue
 				}
 				t := w.tile
-				kn.tile(kk, ap, rs, cs, bp, t, nr, g.alpha, false)
+				kn.tile(kk, ap, rs, cs, bp, ldb, t, nr, g.alpha, false)
 				for r := range rows {
 					dst := g.c[(i+r)*g.ldc+j0:][:cols]
 					src := t[r*nr:][:cols]
@@ -481,6 +493,16 @@ func (g *gemmJob) item(it int, w *gemmWorker) {
 		}
 		p0 = pEnd
 	}
+}
+
+// panel returns steps [p0, p0+kk) of column panel jp of op(B) and their row stride: from the packed copy,
+// or from B itself when it is read in place.
+func (g *gemmJob) panel(jp, p0, kk int) ([]float32, int) {
+	nr := g.kn.nr
+	if g.inPlace && (jp+1)*nr <= g.n {
+		return g.b[p0*g.ldb+jp*nr:][:(kk-1)*g.ldb+nr], g.ldb
+	}
+	return g.bp[(jp*g.k+p0)*nr:][:kk*nr], nr
 }
 
 // bandOf returns, for the row panel [i, i+rows), the steps [kLo, kHi) of k and the column panels (up to
@@ -582,20 +604,21 @@ type microKernel struct {
 	name   string
 	mr, nr int
 	// tile computes alpha·Σ_{p<kc} A(r,p)·B[p][j] for r < mr and j < nr, with A(r,p) = a[r·rs+p·cs] and
-	// B[p][j] = b[p·nr+j], and stores it into c[r·ldc+j], adding to the values there when acc.
-	tile func(kc int, a []float32, rs, cs int, b, c []float32, ldc int, alpha float32, acc bool)
+	// B[p][j] = b[p·ldb+j] (ldb = nr for a packed panel), and stores it into c[r·ldc+j], adding to the values
+	// there when acc.
+	tile func(kc int, a []float32, rs, cs int, b []float32, ldb int, c []float32, ldc int, alpha float32, acc bool)
 }
 
 // kernelGo is the portable micro-kernel: 4×4 tiles, sixteen accumulators.
 var kernelGo = &microKernel{name: "go", mr: 4, nr: 4, tile: tile4x4Go}
 
-func tile4x4Go(kc int, a []float32, rs, cs int, b, c []float32, ldc int, alpha float32, acc bool) {
-	b = b[:kc*4]
+func tile4x4Go(kc int, a []float32, rs, cs int, b []float32, ldb int, c []float32, ldc int, alpha float32, acc bool) {
+	b = b[:(kc-1)*ldb+4]
 	_ = a[3*rs+(kc-1)*cs]
 	var c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33 float32
 	for p := range kc {
 		a0, a1, a2, a3 := a[p*cs], a[p*cs+rs], a[p*cs+2*rs], a[p*cs+3*rs]
-		bp := b[p*4 : p*4+4]
+		bp := b[p*ldb : p*ldb+4]
 		b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
 		c00 += a0 * b0
 		c01 += a0 * b1

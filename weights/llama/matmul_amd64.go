@@ -28,21 +28,21 @@ func kernels() []*microKernel {
 }
 
 //go:noescape
-func kernel12x32AVX512(kc int, a *float32, rs, cs int, b, c *float32, ldc int, alpha float32, acc bool)
+func kernel12x32AVX512(kc int, a *float32, rs, cs int, b *float32, ldb int, c *float32, ldc int, alpha float32, acc bool)
 
 //go:noescape
-func kernel6x16AVX2(kc int, a *float32, rs, cs int, b, c *float32, ldc int, alpha float32, acc bool)
+func kernel6x16AVX2(kc int, a *float32, rs, cs int, b *float32, ldb int, c *float32, ldc int, alpha float32, acc bool)
 
 // tile12x32AVX512 is microKernel.tile for kernel12x32AVX512, which trusts these bounds.
-func tile12x32AVX512(kc int, a []float32, rs, cs int, b, c []float32, ldc int, alpha float32, acc bool) {
-	_, _, _ = a[11*rs+(kc-1)*cs], b[kc*32-1], c[11*ldc+31]
-	kernel12x32AVX512(kc, &a[0], rs, cs, &b[0], &c[0], ldc, alpha, acc)
+func tile12x32AVX512(kc int, a []float32, rs, cs int, b []float32, ldb int, c []float32, ldc int, alpha float32, acc bool) {
+	_, _, _ = a[11*rs+(kc-1)*cs], b[(kc-1)*ldb+31], c[11*ldc+31]
+	kernel12x32AVX512(kc, &a[0], rs, cs, &b[0], ldb, &c[0], ldc, alpha, acc)
 }
 
 // tile6x16AVX2 is microKernel.tile for kernel6x16AVX2, which trusts these bounds.
-func tile6x16AVX2(kc int, a []float32, rs, cs int, b, c []float32, ldc int, alpha float32, acc bool) {
-	_, _, _ = a[5*rs+(kc-1)*cs], b[kc*16-1], c[5*ldc+15]
-	kernel6x16AVX2(kc, &a[0], rs, cs, &b[0], &c[0], ldc, alpha, acc)
+func tile6x16AVX2(kc int, a []float32, rs, cs int, b []float32, ldb int, c []float32, ldc int, alpha float32, acc bool) {
+	_, _, _ = a[5*rs+(kc-1)*cs], b[(kc-1)*ldb+15], c[5*ldc+15]
+	kernel6x16AVX2(kc, &a[0], rs, cs, &b[0], ldb, &c[0], ldc, alpha, acc)
 }
 
 // strip2x4AVX2 adds into c0[j] and c1[j], for j < ncols (a multiple of 4), the dot products over the first k

@@ -53,7 +53,7 @@ func BenchmarkKernel(b *testing.B) {
 			}
 			for b.Loop() {
 				for j := range panels {
-					kn.tile(kcMax, a, 1, kn.mr, bp[j*kn.nr*kcMax:], c[j*kn.nr:], panels*kn.nr, 1, true)
+					kn.tile(kcMax, a, 1, kn.mr, bp[j*kn.nr*kcMax:], kn.nr, c[j*kn.nr:], panels*kn.nr, 1, true)
 				}
 			}
 			flops := 2 * float64(kn.mr*kn.nr*kcMax*panels)

@@ -2,13 +2,14 @@
 
 #include "textflag.h"
 
-// func kernel12x32AVX512(kc int, a *float32, rs, cs int, b, c *float32, ldc int, alpha float32, acc bool)
+// func kernel12x32AVX512(kc int, a *float32, rs, cs int, b *float32, ldb int, c *float32, ldc int, alpha float32, acc bool)
 //
-// Computes the 12×32 tile alpha·Σ_p A(r,p)·B[p][j] over p < kc, with A(r,p) at a + 4·(r·rs + p·cs) and B packed
-// as kc rows of 32 floats, and stores it into the 12 rows of c (row stride ldc floats), adding to them when acc.
+// Computes the 12×32 tile alpha·Σ_p A(r,p)·B[p][j] over p < kc, with A(r,p) at a + 4·(r·rs + p·cs) and row p
+// of B the 32 floats at b + 4·p·ldb (ldb = 32 for a packed panel), and stores it into the 12 rows of c (row
+// stride ldc floats), adding to them when acc.
 // Z0..Z23 hold the tile (row r in Z2r, Z2r+1); each step loads two vectors of B, broadcasts twelve values of A
 // and issues 24 fused multiply-adds. Rows 0-3, 4-7 and 8-11 of A are addressed from SI, R10 and R11.
-TEXT ·kernel12x32AVX512(SB), NOSPLIT, $0-61
+TEXT ·kernel12x32AVX512(SB), NOSPLIT, $0-69
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ rs+16(FP), R12
@@ -17,6 +18,8 @@ TEXT ·kernel12x32AVX512(SB), NOSPLIT, $0-61
 	MOVQ cs+24(FP), R9
 	SHLQ $2, R9               // step along k in bytes
 	MOVQ b+32(FP), DI
+	MOVQ ldb+40(FP), BX
+	SHLQ $2, BX               // row stride of B in bytes
 	LEAQ (SI)(R12*4), R10     // row 4
 	LEAQ (R10)(R12*4), R11    // row 8
 	VXORPS Z0, Z0, Z0
@@ -86,15 +89,15 @@ loop:
 	ADDQ R9, SI
 	ADDQ R9, R10
 	ADDQ R9, R11
-	ADDQ $128, DI
+	ADDQ BX, DI
 	DECQ CX
 	JNZ  loop
 
-	MOVQ c+40(FP), DX
-	MOVQ ldc+48(FP), R8
+	MOVQ c+48(FP), DX
+	MOVQ ldc+56(FP), R8
 	SHLQ $2, R8
-	VBROADCASTSS alpha+56(FP), Z26
-	MOVBLZX acc+60(FP), AX
+	VBROADCASTSS alpha+64(FP), Z26
+	MOVBLZX acc+68(FP), AX
 	TESTQ AX, AX
 	JZ   store
 	VFMADD213PS (DX), Z26, Z0
@@ -222,10 +225,10 @@ store:
 	VZEROUPPER
 	RET
 
-// func kernel6x16AVX2(kc int, a *float32, rs, cs int, b, c *float32, ldc int, alpha float32, acc bool)
+// func kernel6x16AVX2(kc int, a *float32, rs, cs int, b *float32, ldb int, c *float32, ldc int, alpha float32, acc bool)
 //
-// kernel12x32AVX512 for CPUs without AVX-512: a 6×16 tile in Y0..Y11, B packed as kc rows of 16 floats.
-TEXT ·kernel6x16AVX2(SB), NOSPLIT, $0-61
+// kernel12x32AVX512 for CPUs without AVX-512: a 6×16 tile in Y0..Y11, rows of B of 16 floats.
+TEXT ·kernel6x16AVX2(SB), NOSPLIT, $0-69
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ rs+16(FP), R12
@@ -234,6 +237,8 @@ TEXT ·kernel6x16AVX2(SB), NOSPLIT, $0-61
 	MOVQ cs+24(FP), R9
 	SHLQ $2, R9
 	MOVQ b+32(FP), DI
+	MOVQ ldb+40(FP), BX
+	SHLQ $2, BX
 	LEAQ (SI)(R13*1), R10     // row 3
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
@@ -271,15 +276,15 @@ loop:
 	VFMADD231PS Y13, Y15, Y11
 	ADDQ R9, SI
 	ADDQ R9, R10
-	ADDQ $64, DI
+	ADDQ BX, DI
 	DECQ CX
 	JNZ  loop
 
-	MOVQ c+40(FP), DX
-	MOVQ ldc+48(FP), R8
+	MOVQ c+48(FP), DX
+	MOVQ ldc+56(FP), R8
 	SHLQ $2, R8
-	VBROADCASTSS alpha+56(FP), Y14
-	MOVBLZX acc+60(FP), AX
+	VBROADCASTSS alpha+64(FP), Y14
+	MOVBLZX acc+68(FP), AX
 	TESTQ AX, AX
 	JZ   store
 	VFMADD213PS (DX), Y14, Y0
