@@ -110,12 +110,12 @@ func contextDocs(w *world.World, m MixRecipe) ([]doc, error) {
 	attrs := world.Attributes()
 	var docs []doc
 	for _, p := range people {
-		order := r.perm(len(attrs))
+		order := r.Perm(len(attrs))
 		for _, ai := range order[:m.ContextPerPerson] {
 			a := attrs[ai]
-			variant := r.intn(world.NumBioTemplates)
+			variant := r.Intn(world.NumBioTemplates)
 			var context string
-			if r.float() < m.ContextFullBio {
+			if r.Float64() < m.ContextFullBio {
 				context = world.Biography(p, variant)
 			} else {
 				s, err := FactSentence(p, a, variant)
@@ -124,7 +124,7 @@ func contextDocs(w *world.World, m MixRecipe) ([]doc, error) {
 				}
 				context = s
 			}
-			prompt, completion, err := factPrompt(p, a, r.intn(2) == 0, r.intn(world.NumPhrasings))
+			prompt, completion, err := factPrompt(p, a, r.Intn(2) == 0, r.Intn(world.NumPhrasings))
 			if err != nil {
 				return nil, err
 			}

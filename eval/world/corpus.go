@@ -86,7 +86,7 @@ func (w *World) Corpus(ctx context.Context, opts CorpusOptions) (Corpus, error) 
 	}
 	r := newRNG(w.opts.Seed, streamCorpus)
 	shuffled := make([]string, len(c.Documents))
-	for i, j := range r.perm(len(c.Documents)) {
+	for i, j := range r.Perm(len(c.Documents)) {
 		shuffled[i] = c.Documents[j]
 	}
 	c.Documents = shuffled

@@ -113,7 +113,7 @@ func (w *World) personSplit() [3][]Person {
 		nVal = max(1, n-1-nTrain)
 		nTrain = n - 1 - nVal
 	}
-	order := newRNG(w.opts.Seed, streamSplit).perm(n)
+	order := newRNG(w.opts.Seed, streamSplit).Perm(n)
 	var groups [3][]Person
 	for rank, idx := range order {
 		g := 2
@@ -157,7 +157,7 @@ func (w *World) arithmeticTask(split [3][]Person) Task {
 	for g, people := range split {
 		for j, p := range people {
 			for range 2 {
-				y := minAskYear + r.intn(maxAskYear-minAskYear+1)
+				y := minAskYear + r.Intn(maxAskYear-minAskYear+1)
 				age := strconv.Itoa(y - p.Birth.Year)
 				sets[g] = append(sets[g], Example{
 					Prompt:     QAPrompt(fmt.Sprintf("How old was %s on 31 December %d?", p.Name(), y)),
@@ -204,7 +204,7 @@ func (w *World) injectTask() Task {
 			probes = append(probes, Example{Prompt: QAPrompt(q1), Completion: " " + v, Answer: v, Task: TaskInject})
 		}
 	}
-	for i, idx := range newRNG(w.opts.Seed, streamInject).perm(len(probes)) {
+	for i, idx := range newRNG(w.opts.Seed, streamInject).Perm(len(probes)) {
 		if i < len(probes)/2 {
 			t.Validation = append(t.Validation, probes[idx])
 		} else {

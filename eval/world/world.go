@@ -177,9 +177,9 @@ func newPerson(r *rng, seen map[string]bool) (Person, error) {
 		}
 	}
 	seen[p.Name()] = true
-	year := minBirthYear + r.intn(maxBirthYear-minBirthYear+1)
-	month := 1 + r.intn(12)
-	p.Birth = Date{Day: 1 + r.intn(daysIn(month, year)), Month: month, Year: year}
+	year := minBirthYear + r.Intn(maxBirthYear-minBirthYear+1)
+	month := 1 + r.Intn(12)
+	p.Birth = Date{Day: 1 + r.Intn(daysIn(month, year)), Month: month, Year: year}
 	p.City = pick(r, cities)
 	p.University = pick(r, universities)
 	p.Major = pick(r, majors)
