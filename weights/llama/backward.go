@@ -115,7 +115,7 @@ func (b *backState) block(l int, dx []float32) {
 	// Feed-forward: out = xmid + down(silu(gate(n2)) ⊙ up(n2)), n2 = ffn_norm(xmid).
 	clear(b.dh)
 	b.linear(b.dh, dx, la.h, l, 6, la)
-	swigluBackward(b.dg, b.du, b.dh, la.g, la.u)
+	swigluBackwardVec(b.dg, b.du, b.dh, la.g, la.u)
 	clear(b.dxn)
 	b.linear(b.dxn, b.dg, la.xn2, l, 4, la)
 	b.linear(b.dxn, b.du, la.xn2, l, 5, la)
@@ -165,33 +165,26 @@ func (b *backState) linear(dx, dy, x []float32, l, i int, la *layerActs) {
 	p := b.p
 	w := p.m.layers[l].linear(linearNames[i])
 	in, out, n := w.Shape[0], w.Shape[1], p.n
+	lp := p.a.pair(l, i)
+	var r int
+	if lp != nil {
+		var s float32
+		r, s = p.a.Config.Rank, p.a.scale
+		matMulBackWScaled(lp.b.Grad, dy, la.xa[i], n, r, out, s)
+		clear(b.dxa)
+		matMulBackXScaled(b.dxa, dy, lp.b.Data, n, r, out, s)
+		matMulBackW(lp.a.Grad, b.dxa, x, n, in, r)
+	}
 	if dx != nil {
-		matMulBackX(dx, dy, w.Data, n, in, out)
+		if lp != nil {
+			// The projection's input gradient and its LoRA branch's in one pass over dx.
+			matMulBackXLoRA(dx, dy, w.Data, b.dxa, lp.a.Data, n, in, out, r)
+		} else {
+			matMulBackX(dx, dy, w.Data, n, in, out)
+		}
 	}
 	if b.trainBase {
 		matMulBackW(w.Grad, dy, x, n, in, out)
-	}
-	lp := p.a.pair(l, i)
-	if lp == nil {
-		return
-	}
-	r, s := p.a.Config.Rank, p.a.scale
-	xa := la.xa[i]
-	xs := getScratch(n * r)
-	for j, v := range xa {
-		xs[j] = s * v
-	}
-	matMulBackW(lp.b.Grad, dy, xs, n, r, out)
-	putScratch(xs)
-	dxa := b.dxa
-	clear(dxa)
-	matMulBackX(dxa, dy, lp.b.Data, n, r, out)
-	for j := range dxa {
-		dxa[j] *= s
-	}
-	matMulBackW(lp.a.Grad, dxa, x, n, in, r)
-	if dx != nil {
-		matMulBackX(dx, dxa, lp.a.Data, n, in, r)
 	}
 }
 

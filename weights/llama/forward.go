@@ -173,7 +173,7 @@ func (p *pass) block(l int, la *layerActs) []float32 {
 	if p.half.GGMLPortable {
 		swigluForwardGGML(la.h[:n*f], la.g[:n*f], la.u[:n*f], f)
 	} else {
-		swigluForward(la.h[:n*f], la.g[:n*f], la.u[:n*f])
+		swigluForwardVec(la.h[:n*f], la.g[:n*f], la.u[:n*f])
 	}
 	p.linear(o, la.h, l, 6, la)
 	out := la.xmid
@@ -192,21 +192,31 @@ func (p *pass) block(l int, la *layerActs) []float32 {
 func (p *pass) linear(y, x []float32, l, i int, la *layerActs) {
 	w := p.m.layers[l].linear(linearNames[i])
 	in, out := w.Shape[0], w.Shape[1]
-	p.mul(y, x, w, p.n)
-	if lp := p.a.pair(l, i); lp != nil {
+	lp := p.a.pair(l, i)
+	var xa []float32
+	if lp != nil {
 		r := p.a.Config.Rank
 		if la.xa[i] == nil {
 			la.xa[i] = make([]float32, p.n*r)
 		}
-		xa := la.xa[i]
+		xa = la.xa[i]
 		p.mulF32(xa, x, lp.a.Data, p.n, in, r)
+	}
+	switch {
+	case lp != nil && !p.half.F16Weights && !p.half.GGMLPortable && (!p.half.Quantized || p.m.quant[w] == nil):
+		// Plain float32: the projection and its LoRA branch in one pass over y.
+		matMulLoRA(y, x, w.Data, xa, lp.b.Data, p.n, in, out, p.a.Config.Rank, p.a.scale)
+	case lp != nil:
+		p.mul(y, x, w, p.n)
 		t := getScratch(p.n * out)
-		p.mulF32(t, xa, lp.b.Data, p.n, r, out)
+		p.mulF32(t, xa, lp.b.Data, p.n, p.a.Config.Rank, out)
 		s := p.a.scale
 		for j, v := range t {
 			y[j] += s * v
 		}
 		putScratch(t)
+	default:
+		p.mul(y, x, w, p.n)
 	}
 	// llama.cpp adds the bias to the adapted product (ggml_add after llm_build_lora_mm).
 	if b := p.m.layers[l].bias(i); b != nil {
@@ -383,7 +393,7 @@ func (p *pass) score(rows []int, targets []int32, dxnF []float32, trainOut bool)
 				if dxnF != nil {
 					grad = zi
 				}
-				rowLoss[i] = crossEntropy(grad, zi, int(targets[c0+i]))
+				rowLoss[i] = crossEntropyVec(grad, zi, int(targets[c0+i]))
 			}
 		})
 		for _, l := range rowLoss[:k] {

@@ -258,29 +258,24 @@ func attentionForward(out, rowMax, rowInv, q, k, v []float32, n, pos0, h int, a 
 	if a.f64 {
 		mulABt(p, qh, kr, n, nk, hd)
 	} else {
-		gemm(p, qh, kr, n, nk, hd, false)
+		gemmCausal(p, qh, kr, n, nk, hd, false, bandLowerC, pos0)
 	}
 	for t := range n {
 		row := p[t*nk : (t+1)*nk]
 		live := row[:pos0+t+1] // keys this query may see
-		mx := float32(math.Inf(-1))
-		for j, s := range live {
-			live[j] = s * a.scale
-			mx = max(mx, live[j])
-		}
-		var sum float64
+		var mx, inv float32
 		if a.f64 {
-			sum = softmaxSumGGML(live, mx)
-		} else {
+			mx = float32(math.Inf(-1))
 			for j, s := range live {
-				e := float32(math.Exp(float64(s - mx)))
-				live[j] = e
-				sum += float64(e)
+				live[j] = s * a.scale
+				mx = max(mx, live[j])
 			}
-		}
-		inv := float32(1 / sum)
-		for j := range live {
-			live[j] *= inv
+			inv = float32(1 / softmaxSumGGML(live, mx))
+			for j := range live {
+				live[j] *= inv
+			}
+		} else {
+			mx, inv = softmaxRow(live, a.scale)
 		}
 		if a.halfProbs {
 			roundHalfAll(live)
@@ -294,7 +289,7 @@ func attentionForward(out, rowMax, rowInv, q, k, v []float32, n, pos0, h int, a 
 	if a.f64 {
 		mulABt(o, p, vt, n, hd, nk)
 	} else {
-		gemm(o, p, vt, n, hd, nk, false)
+		gemmCausal(o, p, vt, n, hd, nk, false, bandLowerA, pos0)
 	}
 	for t := range n {
 		copy(out[t*qw+h*hd:][:hd], o[t*hd:(t+1)*hd])
@@ -344,17 +339,16 @@ func attentionBackward(dq, dk, dv, dOut, q, k, v, rowMax, rowInv []float32, n, p
 	for h := kh * group; h < (kh+1)*group; h++ {
 		headRows(qh, q, n, qw, h, hd)
 		headRows(do, dOut, n, qw, h, hd)
-		gemm(p, qh, kr, n, nk, hd, false)
-		gemm(dp, do, vr, n, nk, hd, false)
+		gemmCausal(p, qh, kr, n, nk, hd, false, bandLowerC, pos0)
+		gemmCausal(dp, do, vr, n, nk, hd, false, bandLowerC, pos0)
 		for t := range n {
 			prow, dprow := p[t*nk:(t+1)*nk], dp[t*nk:(t+1)*nk]
 			mx, inv := rowMax[t*a.heads+h], rowInv[t*a.heads+h]
 			live := pos0 + t + 1
 			var rowDot float32 // Σ_j P_j·dP_j
+			softmaxRebuild(prow[:live], a.scale, mx, inv)
 			for j := range live {
-				pj := float32(math.Exp(float64(prow[j]*a.scale-mx))) * inv
-				prow[j] = pj
-				rowDot += pj * dprow[j]
+				rowDot += prow[j] * dprow[j]
 			}
 			clear(prow[live:])
 			for j := range live {
@@ -365,13 +359,13 @@ func attentionBackward(dq, dk, dv, dOut, q, k, v, rowMax, rowInv []float32, n, p
 		// dV += Pᵀ·dO, as (Pᵀ)·(dOᵀ)ᵀ.
 		transpose(t2, p, n, nk)
 		transpose(dOt, do, n, hd)
-		gemm(dvh, t2, dOt, nk, hd, n, true)
+		gemmCausal(dvh, t2, dOt, nk, hd, n, true, bandUpperA, pos0)
 		// dK += dSᵀ·Q.
 		transpose(t2, dp, n, nk)
 		transpose(qt, qh, n, hd)
-		gemm(dkh, t2, qt, nk, hd, n, true)
+		gemmCausal(dkh, t2, qt, nk, hd, n, true, bandUpperA, pos0)
 		// dQ = dS·K.
-		gemm(dqh, dp, kt, n, hd, nk, false)
+		gemmCausal(dqh, dp, kt, n, hd, nk, false, bandLowerA, pos0)
 		for t := range n {
 			row := dq[t*qw+h*hd:][:hd]
 			for i, x := range dqh[t*hd : (t+1)*hd] {
