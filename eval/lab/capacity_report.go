@@ -125,7 +125,7 @@ func (r *CapacityResult) Sections() ([]report.Section, []report.Verdict, error) 
 			if mode == ModeNotes {
 				label += fmt.Sprintf(" (right note retrieved %.2f)", nan0(c.retrieval.Mean))
 			}
-			tbl.Rows = append(tbl.Rows, []string{label, fmt.Sprint(n), pm0(c.recall), fmt.Sprintf("%.0f", nan0(c.bits.Mean)), perParam, pmSigned(c.general), pmSigned(c.known), pmSigned(c.ppl), fmt.Sprint(c.steps)})
+			tbl.Rows = append(tbl.Rows, []string{label, fmt.Sprint(n), pm0(c.recall), fmt.Sprintf("%.0f", nan0(c.bits.Mean)), perParam, pm(c.general), pm(c.known), pm(c.ppl), fmt.Sprint(c.steps)})
 			key := fmt.Sprintf("%s_%d_", mode, n)
 			values[key+"recall"] = nan0(c.recall.Mean)
 			values[key+"general_change"] = nan0(c.general.Mean)
@@ -207,16 +207,7 @@ func (r *CapacityResult) verdict() report.Verdict {
 // Report builds the experiment's report on its own.
 func (r *CapacityResult) Report(title, model string) (*report.Report, error) {
 	secs, verdicts, err := r.Sections()
-	if err != nil {
-		return nil, err
-	}
-	return &report.Report{
-		Title:    title,
-		Summary:  fmt.Sprintf("Model **%s**, trained and measured in the in-process engine. The run took %.0f s.", model, r.Seconds),
-		Values:   secs[0].Values,
-		Sections: secs,
-		Verdicts: verdicts,
-	}, nil
+	return engineReport(title, model, r.Seconds, secs, verdicts, err)
 }
 
 func joinInts(xs []int) string {

@@ -139,9 +139,9 @@ func (r *CyclicResult) Sections() ([]report.Section, []report.Verdict, error) {
 		name string
 		st   orderStats
 	}{{OrderCyclic, sc}, {OrderShuffled, ss}} {
-		tbl.Rows = append(tbl.Rows, []string{o.name, pmSigned(o.st.anticipation), fmt.Sprint(o.st.gaps), pm0(o.st.rise), pm0(o.st.final)})
+		tbl.Rows = append(tbl.Rows, []string{o.name, pm(o.st.anticipation), fmt.Sprint(o.st.gaps), pm0(o.st.rise), pm0(o.st.final)})
 	}
-	tbl.Rows = append(tbl.Rows, []string{"cyclic − shuffled (paired by seed)", pmSigned(diff), "", "", ""})
+	tbl.Rows = append(tbl.Rows, []string{"cyclic − shuffled (paired by seed)", pm(diff), "", "", ""})
 
 	span := (r.Docs - 1) * r.StepsPerDoc
 	var xs []float64
@@ -232,7 +232,7 @@ func (r *CyclicResult) Sections() ([]report.Section, []report.Verdict, error) {
 		Verdict:  verdict,
 		Evidence: fmt.Sprintf("loss fall over the second half of a gap %+.3f nats/token (cyclic) vs %+.3f (shuffled); difference %s over %d seeds; "+
 			"the loss rose %.3f within a gap (the forgetting to undo); %s, %d documents × %d epochs × %d steps",
-			sc.anticipation.Mean, ss.anticipation.Mean, pmSigned(diff), diff.N, nan0(sc.rise.Mean), mode, r.Docs, r.Epochs, r.StepsPerDoc),
+			sc.anticipation.Mean, ss.anticipation.Mean, pm(diff), diff.N, nan0(sc.rise.Mean), mode, r.Docs, r.Epochs, r.StepsPerDoc),
 	}
 	return []report.Section{sec}, []report.Verdict{v}, nil
 }
@@ -240,25 +240,5 @@ func (r *CyclicResult) Sections() ([]report.Section, []report.Verdict, error) {
 // Report builds the experiment's report on its own.
 func (r *CyclicResult) Report(title, model string) (*report.Report, error) {
 	secs, verdicts, err := r.Sections()
-	if err != nil {
-		return nil, err
-	}
-	return &report.Report{
-		Title:    title,
-		Summary:  fmt.Sprintf("Model **%s**, trained and measured in the in-process engine. The run took %.0f s.", model, r.Seconds),
-		Values:   secs[0].Values,
-		Sections: secs,
-		Verdicts: verdicts,
-	}, nil
-}
-
-// pmSigned formats a signed summary as mean ± half-width with three decimals.
-func pmSigned(s metrics.Summary) string {
-	if s.N == 0 || math.IsNaN(s.Mean) {
-		return "–"
-	}
-	if s.N > 1 {
-		return fmt.Sprintf("%+.3f ± %.3f", s.Mean, s.HalfWidth())
-	}
-	return fmt.Sprintf("%+.3f", s.Mean)
+	return engineReport(title, model, r.Seconds, secs, verdicts, err)
 }

@@ -310,7 +310,7 @@ func orDash(s string) string {
 }
 
 func pm(s metrics.Summary) string {
-	if math.IsNaN(s.Mean) {
+	if s.N == 0 || math.IsNaN(s.Mean) {
 		return "–"
 	}
 	if s.N > 1 {
@@ -359,4 +359,19 @@ func (r *StreamResult) verdicts(st map[string]*policyStats, haveRatios bool, ste
 		})
 	}
 	return v
+}
+
+// engineReport is the report of one reversibility experiment run on its own: its sections and verdict, with a
+// summary saying the work ran in the in-process engine.
+func engineReport(title, model string, seconds float64, secs []report.Section, verdicts []report.Verdict, err error) (*report.Report, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &report.Report{
+		Title:    title,
+		Summary:  fmt.Sprintf("Model **%s**, trained and measured in the in-process engine. The run took %.0f s.", model, seconds),
+		Values:   secs[0].Values,
+		Sections: secs,
+		Verdicts: verdicts,
+	}, nil
 }

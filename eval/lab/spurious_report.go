@@ -205,16 +205,7 @@ func (r *SpuriousResult) verdict(stats map[string]*spuriousStats, chance float64
 // Report builds the experiment's report on its own.
 func (r *SpuriousResult) Report(title, model string) (*report.Report, error) {
 	secs, verdicts, err := r.Sections()
-	if err != nil {
-		return nil, err
-	}
-	return &report.Report{
-		Title:    title,
-		Summary:  fmt.Sprintf("Model **%s**, trained and measured in the in-process engine. The run took %.0f s.", model, r.Seconds),
-		Values:   secs[0].Values,
-		Sections: secs,
-		Verdicts: verdicts,
-	}, nil
+	return engineReport(title, model, r.Seconds, secs, verdicts, err)
 }
 
 // pm0 formats a summary as mean ± half-width (two decimals), or "–" when there is nothing to summarize.
