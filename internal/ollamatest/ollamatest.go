@@ -8,6 +8,10 @@
 //
 // Models a test creates should be named with [UniqueName], which deletes them
 // when the test ends.
+//
+// CI runs the Ollama-facing packages against every server version the project
+// supports (today v0.6.5 and v0.17.4). A test whose expectation depends on the
+// server's version asks [Version] or [RequireVersion].
 package ollamatest
 
 import (
@@ -49,6 +53,79 @@ func Client(t testing.TB) *ollama.Client {
 	}
 	return c
 }
+
+// Version returns the version of the server at OLLAMA_HOST as it reports it
+// (e.g. "0.17.4"), connecting as [Client] does. A build without a version
+// stamp reports "0.0.0"; the project's builds are stamped (.ci/build-ollama).
+func Version(t testing.TB) string {
+	t.Helper()
+	c := Client(t)
+	versionOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
+		defer cancel()
+		versionValue, versionErr = c.Version(ctx)
+	})
+	if versionErr != nil {
+		t.Fatalf("ollamatest: server version: %v", versionErr)
+	}
+	return versionValue
+}
+
+// RequireVersion skips the test, with the reason, unless the server's version
+// is at least minVersion ("0.17.0"). Unlike a missing server, an older server
+// is a supported configuration, so the skip holds in CI too.
+func RequireVersion(t testing.TB, minVersion, reason string) {
+	t.Helper()
+	v := Version(t)
+	if CompareVersions(v, minVersion) < 0 {
+		t.Skipf("ollamatest: server %s is older than %s: %s", v, minVersion, reason)
+	}
+}
+
+// CompareVersions compares dotted numeric versions ("0.6.5" < "0.17.4"); a
+// leading "v" and any pre-release suffix ("-rc1") are ignored, and a missing
+// or non-numeric part counts as 0.
+func CompareVersions(a, b string) int {
+	pa, pb := versionParts(a), versionParts(b)
+	for i := range max(len(pa), len(pb)) {
+		var x, y int
+		if i < len(pa) {
+			x = pa[i]
+		}
+		if i < len(pb) {
+			y = pb[i]
+		}
+		if x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+func versionParts(v string) []int {
+	v = strings.TrimPrefix(strings.TrimSpace(v), "v")
+	if i := strings.IndexAny(v, "-+ "); i >= 0 {
+		v = v[:i]
+	}
+	var out []int
+	for _, f := range strings.Split(v, ".") {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			n = 0
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+var (
+	versionOnce  sync.Once
+	versionValue string
+	versionErr   error
+)
 
 var (
 	connectOnce   sync.Once

@@ -51,3 +51,23 @@ func TestInCI(t *testing.T) {
 		}
 	}
 }
+
+func TestCompareVersions(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want int
+	}{
+		{"0.6.5", "0.17.4", -1},
+		{"0.17.4", "0.6.5", 1},
+		{"v0.17.4", "0.17.4", 0},
+		{"0.17", "0.17.0", 0},
+		{"0.17.4-rc1", "0.17.4", 0},
+		{"0.0.0", "0.6.5", -1},
+		{"1.0.0", "0.99.99", 1},
+	}
+	for _, tt := range tests {
+		if got := CompareVersions(tt.a, tt.b); got != tt.want {
+			t.Errorf("CompareVersions(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
