@@ -94,7 +94,7 @@ func (s *EngineServer) Generate(ctx context.Context, handle, prompt string, maxT
 // runnerText renders ids as Ollama's llama runner streams them (runner/llamarunner in v0.6.5), so the engine
 // answers with the same text a server would: a piece is held back while the text ends inside a multi-byte
 // character, and each flush drops trailing bytes until the text is valid UTF-8.
-func runnerText(tok *tokenizer.BPE, ids []int32) string {
+func runnerText(tok tokenizer.Tokenizer, ids []int32) string {
 	var out, pending strings.Builder
 	flush := func() {
 		s := pending.String()

@@ -17,7 +17,7 @@ const Architecture = llama.ArchLlama
 // Model is a loaded base model: the decoder, its tokenizer and what the GGUF says about using them.
 type Model struct {
 	*llama.Model
-	Tokenizer *tokenizer.BPE
+	Tokenizer tokenizer.Tokenizer
 	// Name is general.name.
 	Name string
 	// ChatTemplate is tokenizer.chat_template, the model's own (Jinja) chat template; empty when the file
@@ -148,7 +148,7 @@ var eogRoles = []struct {
 var eogTexts = []string{"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>"}
 
 // endOfGeneration returns llama.cpp's end-of-generation set for tok, sorted.
-func endOfGeneration(meta gguf.Metadata, tok *tokenizer.BPE) []int32 {
+func endOfGeneration(meta gguf.Metadata, tok tokenizer.Tokenizer) []int32 {
 	byText := make(map[string]int32)
 	for id := range int32(tok.Size()) {
 		if _, dup := byText[tok.Token(id)]; !dup {
@@ -319,7 +319,7 @@ var fileTypes = map[gguf.Type]uint32{
 
 // Save writes m with its tokenizer as a GGUF file Ollama can load, atomically. The architecture keys follow
 // m.Config.Arch (llama when empty).
-func Save(path string, m *llama.Model, tok *tokenizer.BPE, opt SaveOptions) error {
+func Save(path string, m *llama.Model, tok tokenizer.Tokenizer, opt SaveOptions) error {
 	w, err := modelWriter(m, tok, opt)
 	if err != nil {
 		return fmt.Errorf("save model %s: %w", path, err)
@@ -330,7 +330,7 @@ func Save(path string, m *llama.Model, tok *tokenizer.BPE, opt SaveOptions) erro
 	return nil
 }
 
-func modelWriter(m *llama.Model, tok *tokenizer.BPE, opt SaveOptions) (*gguf.Writer, error) {
+func modelWriter(m *llama.Model, tok tokenizer.Tokenizer, opt SaveOptions) (*gguf.Writer, error) {
 	cfg := m.Config
 	if tok == nil {
 		return nil, errors.New("no tokenizer")

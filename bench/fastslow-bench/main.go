@@ -190,7 +190,7 @@ type bench struct {
 	dir    string
 	self   string // this executable, for the Go workers
 	script string // torchref.py, written to dir
-	tok    *tokenizer.BPE
+	tok    tokenizer.Tokenizer
 	log    io.Writer
 	rep    report
 }

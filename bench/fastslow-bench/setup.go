@@ -114,7 +114,7 @@ const (
 // setup builds the benchmark model and writes everything both sides need into dir: the configuration, the
 // weights of the model and of a LoRA adapter whose B is not zero (so the cross-check covers the whole LoRA
 // branch), the training batch, the scoring sequences, and the model as a GGUF for Ollama.
-func setup(ctx context.Context, dir string, c *benchConfig, scoreLen, scoreSeqs int) (*tokenizer.BPE, error) {
+func setup(ctx context.Context, dir string, c *benchConfig, scoreLen, scoreSeqs int) (tokenizer.Tokenizer, error) {
 	text, err := corpus()
 	if err != nil {
 		return nil, err

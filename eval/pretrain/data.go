@@ -216,7 +216,7 @@ func (c *corpus) texts() []string {
 // into several sequences, each starting with BOS (only the last ends with EOS). Fact and in-context
 // documents encode prompt and completion separately, as the evaluation prompts them, and must fit the
 // context of ctxLen tokens whole.
-func (c *corpus) sequences(tok *tokenizer.BPE, chunk, ctxLen int) ([]llama.Sequence, int, error) {
+func (c *corpus) sequences(tok tokenizer.Tokenizer, chunk, ctxLen int) ([]llama.Sequence, int, error) {
 	var seqs []llama.Sequence
 	total := 0
 	for i, d := range c.docs {

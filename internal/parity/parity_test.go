@@ -80,7 +80,7 @@ func (s served) greedy(t *testing.T, prompt string) ollama.Generation {
 // ours is our engine's greedy continuation, stopped at end-of-sequence as the runner does, rendered as the
 // runner streams it, and the number of tokens the runner would report as evaluated (an end-of-sequence token
 // counts there).
-func ours(t *testing.T, m *llama.Model, tok *tokenizer.BPE, a *llama.Adapter, prompt string) (string, int) {
+func ours(t *testing.T, m *llama.Model, tok tokenizer.Tokenizer, a *llama.Adapter, prompt string) (string, int) {
 	t.Helper()
 	ids, err := m.Generate(context.Background(), tok.Encode(prompt, true), numPredict, llama.Sampler{}, []int32{tok.EOS()}, a)
 	if err != nil {
@@ -97,7 +97,7 @@ func ours(t *testing.T, m *llama.Model, tok *tokenizer.BPE, a *llama.Adapter, pr
 // pieces are held back while the text ends in an incomplete UTF-8 character, and every flush drops trailing
 // bytes until the text is valid UTF-8; pieces lose trailing NUL bytes. Random-weight models emit lone byte tokens often, so comparing raw
 // decoded bytes with the server's text would be comparing different things.
-func streamText(tok *tokenizer.BPE, ids []int32) string {
+func streamText(tok tokenizer.Tokenizer, ids []int32) string {
 	var out, pending strings.Builder
 	flush := func() {
 		s := pending.String()
@@ -144,14 +144,14 @@ func incompleteUnicode(s string) bool {
 // (llama.Precision.KVCacheF16), so on F32 models the continuations must be equal (margin 0). Where the runner
 // computes differently (Q8 activation rounding on quantized bases), a continuation may part from ours only at
 // a near-tie: where our top two logits are within margin (every such split is logged).
-func compare(t *testing.T, s served, m *llama.Model, tok *tokenizer.BPE, a *llama.Adapter, margin float32) {
+func compare(t *testing.T, s served, m *llama.Model, tok tokenizer.Tokenizer, a *llama.Adapter, margin float32) {
 	t.Helper()
 	compareStop(t, s, m, tok, []int32{tok.EOS()}, a, margin)
 }
 
 // compareStop is compare with the end-of-generation tokens given: every token in stop ends a continuation,
 // as each end-of-generation token does in the runner.
-func compareStop(t *testing.T, s served, m *llama.Model, tok *tokenizer.BPE, stop []int32, a *llama.Adapter, margin float32) {
+func compareStop(t *testing.T, s served, m *llama.Model, tok tokenizer.Tokenizer, stop []int32, a *llama.Adapter, margin float32) {
 	t.Helper()
 	m.Precision.KVCacheF16 = true
 	for _, p := range prompts {
@@ -182,7 +182,7 @@ func compareStop(t *testing.T, s served, m *llama.Model, tok *tokenizer.BPE, sto
 // split finds where our continuation ids stops matching the server's text and returns that token's index and
 // the smallest top-2 logit gap among the tokens that could have caused it: tokens that render to nothing (lone
 // bytes, NUL) are invisible in the text, so every token since the text last matched is a candidate.
-func split(t *testing.T, m *llama.Model, tok *tokenizer.BPE, a *llama.Adapter, prompt, ids []int32, server string) (int, float32) {
+func split(t *testing.T, m *llama.Model, tok tokenizer.Tokenizer, a *llama.Adapter, prompt, ids []int32, server string) (int, float32) {
 	t.Helper()
 	k := 0
 	for k < len(ids) && strings.HasPrefix(server, streamText(tok, ids[:k+1])) {

@@ -41,3 +41,16 @@ func Example() {
 	// <|bos|>Anna was born in Osaka.<|eos|>
 	// 291 [282]
 }
+
+// countTokens works with any model's tokenizer, byte-level BPE or SentencePiece.
+func countTokens(tok tokenizer.Tokenizer, text string) int { return len(tok.Encode(text, false)) }
+
+func ExampleTokenizer() {
+	tok, err := tokenizer.Train(context.Background(), []string{"to be or not to be"}, tokenizer.TrainOptions{VocabSize: 270})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(countTokens(tok, "to be"), tok.Decode(tok.Encode("to be", false)))
+	// Output:
+	// 2 to be
+}
