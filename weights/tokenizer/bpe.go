@@ -3,7 +3,7 @@
 // runner of Ollama v0.6.5 does (llama_tokenize with parse_special=true), and
 // trains new byte-level BPE vocabularies for the project's own small models.
 //
-// The pre-tokenizers "gpt-2", "llama-bpe" (llama-3) and "qwen2" are supported,
+// The pre-tokenizers "gpt-2", "llama-bpe" (llama-3), "qwen2" and "smollm" are supported,
 // with llama.cpp's code point categories (its Unicode tables, not Go's).
 package tokenizer
 
@@ -40,6 +40,7 @@ const (
 	PreGPT2     = "gpt-2"
 	PreLlamaBPE = "llama-bpe"
 	PreQwen2    = "qwen2"
+	PreSmolLM   = "smollm"
 )
 
 // preKind is the llama.cpp pre-tokenizer family a tokenizer.ggml.pre value selects.
@@ -49,6 +50,7 @@ const (
 	preGPT2 preKind = iota
 	preLlama3
 	preQwen2
+	preSmolLM
 )
 
 // preAliases maps every tokenizer.ggml.pre value we accept to its family, as
@@ -61,6 +63,7 @@ var preAliases = map[string]preKind{
 	"llama3": preLlama3, "llama-v3": preLlama3, "llama-bpe": preLlama3, "falcon3": preLlama3,
 	"dbrx": preLlama3, "smaug-bpe": preLlama3,
 	"qwen2": preQwen2, "deepseek-r1-qwen": preQwen2, "megrez": preQwen2, "stablelm2": preQwen2,
+	"smollm": preSmolLM, "codeshell": preSmolLM, "exaone": preSmolLM, "minerva-7b": preSmolLM,
 }
 
 // llama3Flags reports whether llama.cpp sets ignore_merges and defaults

@@ -21,7 +21,7 @@ func (t *BPE) Encode(text string, addSpecial bool) []int32 {
 		out = append(out, t.bos)
 	}
 	s := sessionPool.Get().(*session)
-	for _, f := range t.partition(text) {
+	for _, f := range partition(text, t.specials, t.texts) {
 		if f.id >= 0 {
 			out = append(out, f.id)
 			continue
@@ -36,15 +36,15 @@ func (t *BPE) Encode(text string, addSpecial bool) []int32 {
 }
 
 // partition is tokenizer_st_partition with parse_special: it cuts text at
-// every occurrence of every special token, trying longer tokens first.
-func (t *BPE) partition(text string) []fragment {
+// every occurrence of every special token (ids into texts, longest first).
+func partition(text string, specials []int32, texts []string) []fragment {
 	if text == "" {
 		return nil
 	}
 	frags := []fragment{{text: text, id: -1}}
 	var next []fragment
-	for _, id := range t.specials {
-		sp := t.texts[id]
+	for _, id := range specials {
+		sp := texts[id]
 		found := false
 		for _, f := range frags {
 			if f.id < 0 && strings.Contains(f.text, sp) {
@@ -112,15 +112,7 @@ var sessionPool = sync.Pool{New: func() any { return new(session) }}
 // encodeText pre-tokenizes one raw-text fragment and appends its tokens.
 func (t *BPE) encodeText(s *session, text string, out []int32) []int32 {
 	s.cpts = decodeCpts(text, s.cpts)
-	s.ends = s.ends[:0]
-	switch t.kind {
-	case preGPT2:
-		s.ends = splitGPT2(s.cpts, s.ends)
-	case preLlama3:
-		s.ends = splitLlama3(s.cpts, s.ends, 3)
-	case preQwen2:
-		s.ends = splitLlama3(s.cpts, s.ends, 1)
-	}
+	s.ends = split(t.kind, s.cpts, s.ends[:0])
 	start := 0
 	for _, end := range s.ends {
 		s.word = s.word[:0]

@@ -161,6 +161,7 @@ func TestSplitMatchesLlamaCpp(t *testing.T) {
 		{"gpt2", PreGPT2, func(c []rune, e []int) []int { return splitGPT2(c, e) }},
 		{"llama3", PreLlamaBPE, func(c []rune, e []int) []int { return splitLlama3(c, e, 3) }},
 		{"qwen2", PreQwen2, func(c []rune, e []int) []int { return splitLlama3(c, e, 1) }},
+		{"smollm", PreSmolLM, splitSmolLM},
 	} {
 		t.Run(p.pre, func(t *testing.T) {
 			want := llamaCppWords(t, bin, p.name, inputs)

@@ -274,7 +274,7 @@ func compareWithLlamaCpp(t *testing.T, tok *BPE, specials []string) {
 // for our own trained vocabularies (each pre-tokenizer) and for the real
 // llama-3.2 vocabulary.
 func TestEncodeMatchesLlamaCpp(t *testing.T) {
-	for _, pre := range []string{PreGPT2, PreLlamaBPE, PreQwen2} {
+	for _, pre := range []string{PreGPT2, PreLlamaBPE, PreQwen2, PreSmolLM} {
 		t.Run("trained/"+pre, func(t *testing.T) {
 			tok, err := Train(context.Background(), append(syntheticCorpus(), warAndPeace(t, 256<<10)), TrainOptions{VocabSize: 1500, Pre: pre})
 			if err != nil {

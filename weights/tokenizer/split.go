@@ -26,6 +26,47 @@ func (c cursor) flags(i int) cptFlags {
 	return 0
 }
 
+// split runs the pre-tokenizer of kind on cpts, appending word ends to ends.
+func split(kind preKind, cpts []rune, ends []int) []int {
+	switch kind {
+	case preLlama3:
+		return splitLlama3(cpts, ends, 3)
+	case preQwen2:
+		return splitLlama3(cpts, ends, 1)
+	case preSmolLM:
+		return splitSmolLM(cpts, ends)
+	}
+	return splitGPT2(cpts, ends)
+}
+
+// splitSmolLM is llama.cpp's LLAMA_VOCAB_PRE_TYPE_SMOLLM (also codeshell,
+// exaone, minerva-7b): the regex \p{N}, then the GPT-2 pattern within each
+// piece. llama.cpp runs \p{N} with std::regex over category-collapsed text,
+// so it matches the ASCII digits and every code point of 128 or more whose
+// category is a number (whitespace is collapsed first, and no number is
+// whitespace); each such code point becomes a word of its own.
+func splitSmolLM(cpts []rune, ends []int) []int {
+	start := 0
+	gpt2 := func(end int) {
+		if end > start {
+			n := len(ends)
+			ends = splitGPT2(cpts[start:end], ends)
+			for i := n; i < len(ends); i++ {
+				ends[i] += start
+			}
+		}
+	}
+	for i, c := range cpts {
+		if (c >= '0' && c <= '9') || (c >= 128 && flagsOf(c)&0xff == flagNumber && !flagsOf(c).isWhitespace()) {
+			gpt2(i)
+			ends = append(ends, i+1)
+			start = i + 1
+		}
+	}
+	gpt2(len(cpts))
+	return ends
+}
+
 // splitGPT2 is unicode_regex_split_custom_gpt2, the GPT-2 pattern
 //
 //	's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+

@@ -122,15 +122,7 @@ func countWords(ctx context.Context, corpus []string, specials []string, kind pr
 		}
 		for _, frag := range splitSpecials(doc, specials) {
 			cpts = decodeCpts(frag, cpts)
-			ends = ends[:0]
-			switch kind {
-			case preGPT2:
-				ends = splitGPT2(cpts, ends)
-			case preLlama3:
-				ends = splitLlama3(cpts, ends, 3)
-			case preQwen2:
-				ends = splitLlama3(cpts, ends, 1)
-			}
+			ends = split(kind, cpts, ends[:0])
 			start := 0
 			for _, end := range ends {
 				word = word[:0]
