@@ -219,20 +219,20 @@ func configFromMeta(meta gguf.Metadata, arch string) (llama.Config, error) {
 		return cfg, err
 	}
 	eps, err := meta.Float32(key("attention.layer_norm_rms_epsilon"))
-	if err != nil {
+	if err != nil && !(arch == llama.ArchGemma3 && errors.Is(err, gguf.ErrKeyNotFound)) {
 		return cfg, err
 	}
 	cfg.NormEps = eps
-	if cfg.Heads > 0 && cfg.Dim%cfg.Heads == 0 {
-		hd := cfg.Dim / cfg.Heads
-		for _, k := range []string{"rope.dimension_count", "attention.key_length", "attention.value_length"} {
-			if v, err := meta.Int(key(k)); err == nil && v != hd {
-				return cfg, fmt.Errorf("%s %d: only heads of embedding_length/head_count = %d values with full RoPE are supported", key(k), v, hd)
-			}
-		}
+	if err := headWidth(meta, key, &cfg); err != nil {
+		return cfg, err
 	}
 	if err := ropeScaling(meta, key, &cfg); err != nil {
 		return cfg, err
+	}
+	if arch == llama.ArchGemma3 {
+		if err := gemma3Meta(meta, key, &cfg); err != nil {
+			return cfg, err
+		}
 	}
 	toks, err := meta.Strings(tokenizer.KeyTokens)
 	if err != nil {
@@ -240,6 +240,105 @@ func configFromMeta(meta gguf.Metadata, arch string) (llama.Config, error) {
 	}
 	cfg.Vocab = len(toks)
 	return cfg, nil
+}
+
+// headWidth reads the width of a head: attention.key_length and value_length (equal) where the architecture
+// allows heads other than embedding_length/head_count (qwen3, gemma3; gemma3's default is 256, as in
+// Ollama's engine), else embedding_length/head_count; RoPE must cover the whole head.
+func headWidth(meta gguf.Metadata, key func(string) string, cfg *llama.Config) error {
+	if cfg.Heads <= 0 {
+		return nil // Validate reports it
+	}
+	free := cfg.Arch == llama.ArchQwen3 || cfg.Arch == llama.ArchGemma3
+	hd := 0
+	if cfg.Dim%cfg.Heads == 0 {
+		hd = cfg.Dim / cfg.Heads
+	}
+	if cfg.Arch == llama.ArchGemma3 {
+		hd = 256
+	}
+	var lengths [2]int
+	for i, k := range []string{"attention.key_length", "attention.value_length"} {
+		v, err := meta.Int(key(k))
+		switch {
+		case errors.Is(err, gguf.ErrKeyNotFound):
+			v = hd
+		case err != nil:
+			return err
+		}
+		lengths[i] = v
+	}
+	switch {
+	case lengths[0] != lengths[1]:
+		return fmt.Errorf("%s %d differs from %s %d: only equal key and value widths are supported",
+			key("attention.key_length"), lengths[0], key("attention.value_length"), lengths[1])
+	case !free && lengths[0] != hd:
+		return fmt.Errorf("%s %d: only heads of embedding_length/head_count = %d values are supported for %s",
+			key("attention.key_length"), lengths[0], hd, cfg.Architecture())
+	}
+	if free {
+		cfg.KeyLength = lengths[0]
+		if cfg.KeyLength*cfg.Heads == cfg.Dim && cfg.Arch == llama.ArchQwen3 {
+			cfg.KeyLength = 0 // the default width, so loaded configs equal the ones written by hand
+		}
+	}
+	if v, err := meta.Int(key("rope.dimension_count")); err == nil && v != cfg.HeadDim() {
+		return fmt.Errorf("%s %d: only RoPE over whole heads of %d values is supported", key("rope.dimension_count"), v, cfg.HeadDim())
+	}
+	return nil
+}
+
+// gemma3Meta reads gemma3's sliding window, local RoPE base and logit softcap, with the defaults and the
+// corrections for older uploads of Ollama's engine (model/models/gemma3): 26-block models (gemma3:1b) have
+// no softcap, 34- and 48-block ones a RoPE scale of 8. Layer l slides unless (l+1) is a multiple of 6, as
+// Ollama's engine assigns its caches; a sliding_window_pattern that says otherwise is refused, and so is the
+// 62-block model, whose queries Ollama scales differently.
+func gemma3Meta(meta gguf.Metadata, key func(string) string, cfg *llama.Config) error {
+	if v, err := meta.Int(key("attention.sliding_window")); err == nil {
+		cfg.SlidingWindow = v
+	} else if !errors.Is(err, gguf.ErrKeyNotFound) {
+		return err
+	}
+	cfg.RopeLocalBase = 10000
+	if v, err := meta.Float32(key("rope.local.freq_base")); err == nil {
+		cfg.RopeLocalBase = v
+	} else if !errors.Is(err, gguf.ErrKeyNotFound) {
+		return err
+	}
+	if v, err := meta.Float32(key("final_logit_softcapping")); err == nil {
+		cfg.FinalLogitSoftcap = v
+	} else if !errors.Is(err, gguf.ErrKeyNotFound) {
+		return err
+	}
+	if _, err := meta.Float32(key("rope.freq_base")); errors.Is(err, gguf.ErrKeyNotFound) {
+		cfg.RopeBase = 1e6
+	}
+	if _, err := meta.Float32(key("attention.layer_norm_rms_epsilon")); errors.Is(err, gguf.ErrKeyNotFound) {
+		cfg.NormEps = 1e-6
+	}
+	if cfg.SlidingWindow > 0 && cfg.SlidingWindow < cfg.ContextLength {
+		switch cfg.Layers {
+		case 26:
+			cfg.FinalLogitSoftcap = 0
+		case 34, 48:
+			cfg.RopeScale = 8
+		}
+	}
+	if cfg.Layers == 62 {
+		return errors.New("gemma3 with 62 blocks (27B) scales its queries by embedding_length/head_count, which is not supported")
+	}
+	if raw, ok := meta.Get(key("attention.sliding_window_pattern")); ok {
+		pattern, ok := raw.([]bool)
+		if !ok {
+			return fmt.Errorf("%s is %T, want an array of booleans", key("attention.sliding_window_pattern"), raw)
+		}
+		for l, sliding := range pattern {
+			if l < cfg.Layers && sliding != cfg.SlidingLayer(l) {
+				return fmt.Errorf("%s: layer %d sliding=%v, but only every sixth layer global is supported", key("attention.sliding_window_pattern"), l, sliding)
+			}
+		}
+	}
+	return nil
 }
 
 // ropeScaling reads RoPE scaling as llama.cpp does: the type defaults to "linear", whose factor (also under
@@ -368,6 +467,21 @@ func modelWriter(m *llama.Model, tok tokenizer.Tokenizer, opt SaveOptions) (*ggu
 	if cfg.RopeScale != 0 && cfg.RopeScale != 1 {
 		kvs = append(kvs, gguf.KV{Key: key("rope.scaling.type"), Value: "linear"},
 			gguf.KV{Key: key("rope.scaling.factor"), Value: cfg.RopeScale})
+	}
+	if arch == llama.ArchQwen3 || arch == llama.ArchGemma3 {
+		kvs = append(kvs, gguf.KV{Key: key("attention.key_length"), Value: uint32(cfg.HeadDim())},
+			gguf.KV{Key: key("attention.value_length"), Value: uint32(cfg.HeadDim())})
+	}
+	if arch == llama.ArchGemma3 {
+		local := cfg.RopeLocalBase
+		if local == 0 {
+			local = 10000
+		}
+		kvs = append(kvs, gguf.KV{Key: key("attention.sliding_window"), Value: uint32(cfg.SlidingWindow)},
+			gguf.KV{Key: key("rope.local.freq_base"), Value: local})
+		if cfg.FinalLogitSoftcap > 0 {
+			kvs = append(kvs, gguf.KV{Key: key("final_logit_softcapping"), Value: cfg.FinalLogitSoftcap})
+		}
 	}
 	for _, kv := range tok.Metadata() {
 		kvs = append(kvs, gguf.KV{Key: kv.Key, Value: kv.Value})

@@ -177,10 +177,11 @@ func TestLoadRefusals(t *testing.T) {
 		edit func(*gguf.Writer)
 		want string
 	}{
-		{"gemma3", set(gguf.KV{Key: "general.architecture", Value: "gemma3"}), `unsupported architecture "gemma3" (supported: llama, qwen2)`},
+		{"mamba", set(gguf.KV{Key: "general.architecture", Value: "mamba"}), `unsupported architecture "mamba" (supported: gemma3, llama, qwen2, qwen3)`},
 		{"yarn", set(gguf.KV{Key: "llama.rope.scaling.type", Value: "yarn"}, gguf.KV{Key: "llama.rope.scaling.factor", Value: float32(4)}), `"yarn" is not supported`},
 		{"attn factor", set(gguf.KV{Key: "llama.rope.scaling.attn_factor", Value: float32(1.2)}), "attn_factor"},
-		{"partial rope", set(gguf.KV{Key: "llama.rope.dimension_count", Value: uint32(8)}), "full RoPE"},
+		{"partial rope", set(gguf.KV{Key: "llama.rope.dimension_count", Value: uint32(8)}), "RoPE over whole heads"},
+		{"key length", set(gguf.KV{Key: "llama.attention.key_length", Value: uint32(8)}, gguf.KV{Key: "llama.attention.value_length", Value: uint32(8)}), "only heads of embedding_length/head_count"},
 		{"sentencepiece", set(gguf.KV{Key: "tokenizer.ggml.model", Value: "llama"}), `want "gpt2"`},
 	}
 	for _, tt := range tests {
@@ -189,7 +190,7 @@ func TestLoadRefusals(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v, want one containing %q", err, tt.want)
 			}
-			if tt.name == "gemma3" && !errors.Is(err, weights.ErrUnsupportedArchitecture) {
+			if tt.name == "mamba" && !errors.Is(err, weights.ErrUnsupportedArchitecture) {
 				t.Errorf("%v is not ErrUnsupportedArchitecture", err)
 			}
 		})

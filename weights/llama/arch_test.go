@@ -2,6 +2,7 @@ package llama
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -9,15 +10,23 @@ import (
 )
 
 // archVariants are the network variants the package runs, each checked against the float64 reference and
-// finite differences: llama-3 style RoPE (frequency factors and linear scaling) and qwen2 (q/k/v biases,
-// NEOX RoPE), with a tied output.
+// finite differences: llama-3 style RoPE (frequency factors and linear scaling), qwen2 (q/k/v biases,
+// NEOX RoPE), qwen3 (head norms, heads wider than Dim/Heads) and gemma3 (six layers: five sliding-window
+// ones with a window of 3 and their own RoPE base, one global with linear scaling; head and post norms,
+// GELU, scaled embeddings and queries, a logit softcap), with a tied output.
 func archVariants() map[string]Config {
 	llama3 := tinyConfig(true)
 	llama3.RopeFreqFactors = true
 	llama3.RopeScale = 2
 	qwen2 := tinyConfig(true)
 	qwen2.Arch = ArchQwen2
-	return map[string]Config{"llama3": llama3, "qwen2": qwen2}
+	qwen3 := tinyConfig(true)
+	qwen3.Arch, qwen3.KeyLength, qwen3.RopeBase = ArchQwen3, 6, 1e6
+	gemma3 := tinyConfig(true)
+	gemma3.Arch, gemma3.KeyLength, gemma3.Layers = ArchGemma3, 8, 6
+	gemma3.SlidingWindow, gemma3.RopeLocalBase, gemma3.RopeBase, gemma3.RopeScale = 3, 100, 1e4, 8
+	gemma3.FinalLogitSoftcap = 3
+	return map[string]Config{"llama3": llama3, "qwen2": qwen2, "qwen3": qwen3, "gemma3": gemma3}
 }
 
 func TestArchTensors(t *testing.T) {
@@ -66,9 +75,9 @@ func TestArchTensors(t *testing.T) {
 		}
 	}
 	bad := tinyConfig(false)
-	bad.Arch = "gemma3"
+	bad.Arch = "mamba"
 	if _, err := New(bad); err == nil {
-		t.Error("New accepted architecture gemma3")
+		t.Error("New accepted architecture mamba")
 	}
 }
 
@@ -140,6 +149,42 @@ func TestArchFeaturesMatter(t *testing.T) {
 	}
 	if slices.Equal(logits(plain, nil), logits(noFactors, nil)) {
 		t.Error("frequency factors have no effect")
+	}
+
+	// qwen3 and gemma3: each norm, the window, the local base and the softcap change the output.
+	for _, name := range []string{"qwen3", "gemma3"} {
+		c := archVariants()[name]
+		base := logits(c, nil)
+		norms := []string{"attn_q_norm", "attn_k_norm"}
+		if name == "gemma3" {
+			norms = append(norms, "post_attention_norm", "post_ffw_norm")
+		}
+		for _, norm := range norms {
+			ones := func(m *Model) {
+				for l := range m.layers {
+					p, _ := m.Tensor(fmt.Sprintf("blk.%d.%s.weight", l, norm))
+					for i := range p.Data {
+						p.Data[i] = 1 + 0.5*float32(i%3)
+					}
+				}
+			}
+			if slices.Equal(base, logits(c, ones)) {
+				t.Errorf("%s: %s has no effect", name, norm)
+			}
+		}
+	}
+	g := archVariants()["gemma3"]
+	for what, edit := range map[string]func(*Config){
+		"sliding window":    func(c *Config) { c.SlidingWindow = 0 },
+		"local rope base":   func(c *Config) { c.RopeLocalBase = 0 },
+		"global rope scale": func(c *Config) { c.RopeScale = 0 },
+		"softcap":           func(c *Config) { c.FinalLogitSoftcap = 0 },
+	} {
+		c := g
+		edit(&c)
+		if slices.Equal(logits(g, nil), logits(c, nil)) {
+			t.Errorf("gemma3: the %s has no effect", what)
+		}
 	}
 }
 

@@ -63,10 +63,11 @@ func (m *Model) LossAndGrad(ctx context.Context, seqs []Sequence, a *Adapter, tr
 	}
 	if trainBase {
 		g := m.tokEmbd.Grad
+		es := m.Config.embedScale()
 		for i, t := range packed {
 			row := g[int(t)*d:][:d]
 			for j, v := range dx[i*d : (i+1)*d] {
-				row[j] += v
+				row[j] += v * es
 			}
 		}
 	}
@@ -78,7 +79,9 @@ type backState struct {
 	p                    *pass
 	trainBase            bool
 	dh, dg, du           []float32 // [n][hidden]
-	dxn, dao, dq, dk, dv []float32 // [n][dim] and [n][kvDim]
+	dxn, dao, dq, dk, dv []float32 // [n][dim], [n][qDim], [n][qDim], [n][kvDim], [n][kvDim]
+	dqRaw, dkRaw         []float32 // before the head norms (qwen3, gemma3), [n][qDim], [n][kvDim]
+	dpost                []float32 // before a post norm (gemma3), [n][dim]
 	dxa                  []float32 // [n][rank]
 }
 
@@ -87,8 +90,14 @@ func newBackState(p *pass, trainBase bool) *backState {
 	b := &backState{
 		p: p, trainBase: trainBase,
 		dh: make([]float32, n*c.Hidden), dg: make([]float32, n*c.Hidden), du: make([]float32, n*c.Hidden),
-		dxn: make([]float32, n*c.Dim), dao: make([]float32, n*c.Dim), dq: make([]float32, n*c.Dim),
+		dxn: make([]float32, n*c.Dim), dao: make([]float32, n*p.m.qDim), dq: make([]float32, n*p.m.qDim),
 		dk: make([]float32, n*p.m.kvDim), dv: make([]float32, n*p.m.kvDim),
+	}
+	if c.qkNorm() {
+		b.dqRaw, b.dkRaw = make([]float32, n*p.m.qDim), make([]float32, n*p.m.kvDim)
+	}
+	if c.gemma() {
+		b.dpost = make([]float32, n*c.Dim)
 	}
 	if p.a != nil {
 		b.dxa = make([]float32, n*p.a.Config.Rank)
@@ -111,37 +120,57 @@ func (b *backState) block(l int, dx []float32) {
 	m, c, n := p.m, p.m.Config, p.n
 	d, kv := c.Dim, m.kvDim
 	lw, la := &m.layers[l], &p.acts[l]
+	qd, hd := m.qDim, m.headDim
 
-	// Feed-forward: out = xmid + down(silu(gate(n2)) ⊙ up(n2)), n2 = ffn_norm(xmid).
+	// Feed-forward: out = xmid + post_ffw(down(act(gate(n2)) ⊙ up(n2))), n2 = ffn_norm(xmid).
 	clear(b.dh)
-	b.linear(b.dh, dx, la.h, l, 6, la)
-	swigluBackwardVec(b.dg, b.du, b.dh, la.g, la.u)
+	b.linear(b.dh, b.postNorm(dx, la.fRaw, la.invPF, lw.postFFNNorm), la.h, l, 6, la)
+	if c.gemma() {
+		gegluBackward(b.dg, b.du, b.dh, la.g, la.u)
+	} else {
+		swigluBackwardVec(b.dg, b.du, b.dh, la.g, la.u)
+	}
 	clear(b.dxn)
 	b.linear(b.dxn, b.dg, la.xn2, l, 4, la)
 	b.linear(b.dxn, b.du, la.xn2, l, 5, la)
 	rmsNormBackward(dx, b.grad(lw.ffnNorm), b.dxn, la.xmid, la.inv2, lw.ffnNorm.Data, n, d)
 
-	// Attention: xmid = x + attn_output(attention(q, k, v)).
+	// Attention: xmid = x + post_attn(attn_output(attention(q, k, v))).
 	clear(b.dao)
-	b.linear(b.dao, dx, la.ao, l, 3, la)
+	b.linear(b.dao, b.postNorm(dx, la.oRaw, la.invPA, lw.postAttnNorm), la.ao, l, 3, la)
 	clear(b.dq)
 	clear(b.dk)
 	clear(b.dv)
-	dims := p.dims()
+	dims := p.dims(l)
 	parallelFor(len(p.segs)*c.KVHeads, func(i int) {
 		s, kh := p.segs[i/c.KVHeads], i%c.KVHeads
-		attentionBackward(b.dq[s.off*d:], b.dk[s.off*kv:], b.dv[s.off*kv:], b.dao[s.off*d:],
-			la.q[s.off*d:], la.k[s.off*kv:], la.v[s.off*kv:], la.attMax[s.off*c.Heads:], la.attInv[s.off*c.Heads:],
+		attentionBackward(b.dq[s.off*qd:], b.dk[s.off*kv:], b.dv[s.off*kv:], b.dao[s.off*qd:],
+			la.q[s.off*qd:], la.k[s.off*kv:], la.v[s.off*kv:], la.attMax[s.off*c.Heads:], la.attInv[s.off*c.Heads:],
 			s.n, s.pos0, kh, dims)
 	})
+	if c.gemma() {
+		qs := c.attnScale()
+		for i := range b.dq[:n*qd] {
+			b.dq[i] *= qs
+		}
+	}
+	rt := p.ropeFor(l)
 	for _, s := range p.segs {
-		ropeBackward(b.dq[s.off*d:], s.n, c.Heads, p.rope, s.pos0)
-		ropeBackward(b.dk[s.off*kv:], s.n, c.KVHeads, p.rope, s.pos0)
+		ropeBackward(b.dq[s.off*qd:], s.n, c.Heads, rt, s.pos0)
+		ropeBackward(b.dk[s.off*kv:], s.n, c.KVHeads, rt, s.pos0)
+	}
+	dq, dk := b.dq, b.dk
+	if lw.qNorm != nil {
+		clear(b.dqRaw)
+		clear(b.dkRaw)
+		rmsNormBackward(b.dqRaw, b.grad(lw.qNorm), dq, la.qRaw, la.invQ, lw.qNorm.Data, n*c.Heads, hd)
+		rmsNormBackward(b.dkRaw, b.grad(lw.kNorm), dk, la.kRaw, la.invK, lw.kNorm.Data, n*c.KVHeads, hd)
+		dq, dk = b.dqRaw, b.dkRaw
 	}
 	// The biases are added before RoPE: their gradients are the column sums of dq, dk and dv.
 	if lw.bq != nil && b.trainBase {
-		colSums(lw.bq.Grad, b.dq[:n*d])
-		colSums(lw.bk.Grad, b.dk[:n*kv])
+		colSums(lw.bq.Grad, dq[:n*qd])
+		colSums(lw.bk.Grad, dk[:n*kv])
 		colSums(lw.bv.Grad, b.dv[:n*kv])
 	}
 	// The first block's input gradient is only needed for the token embeddings.
@@ -150,12 +179,24 @@ func (b *backState) block(l int, dx []float32) {
 		dxn = b.dxn
 		clear(dxn)
 	}
-	b.linear(dxn, b.dq, la.xn1, l, 0, la)
-	b.linear(dxn, b.dk, la.xn1, l, 1, la)
+	b.linear(dxn, dq, la.xn1, l, 0, la)
+	b.linear(dxn, dk, la.xn1, l, 1, la)
 	b.linear(dxn, b.dv, la.xn1, l, 2, la)
 	if dxn != nil {
 		rmsNormBackward(dx, b.grad(lw.attnNorm), dxn, la.x, la.inv1, lw.attnNorm.Data, n, d)
 	}
+}
+
+// postNorm returns the gradient with respect to the input of gemma's post norm w (input raw, inverse RMS
+// inv) given dy, the gradient with respect to its output; without the norm (w nil) it returns dy.
+func (b *backState) postNorm(dy, raw, inv []float32, w *Param) []float32 {
+	if w == nil {
+		return dy
+	}
+	n, d := b.p.n, b.p.m.Config.Dim
+	clear(b.dpost)
+	rmsNormBackward(b.dpost, b.grad(w), dy, raw, inv, w.Data, n, d)
+	return b.dpost
 }
 
 // linear back-propagates dy through y = x·Wᵀ + s·(x·Aᵀ)·Bᵀ for block l's matrix i: it accumulates

@@ -81,6 +81,6 @@ func ExampleArchitectures() {
 	p, _ := m.Tensor("blk.0.attn_k.bias")
 	fmt.Println(p.Name, p.Shape)
 	// Output:
-	// [llama qwen2]
+	// [gemma3 llama qwen2 qwen3]
 	// blk.0.attn_k.bias [8]
 }

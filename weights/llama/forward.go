@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 )
 
 // segment is one sequence inside a packed batch: rows [off, off+n) of every activation matrix, at positions
@@ -23,13 +22,18 @@ type layerActs struct {
 	x          []float32    // block input, [n][dim]
 	inv1, inv2 []float32    // inverse RMS of x and of xmid, [n]
 	xn1        []float32    // attention norm output, [n][dim]
-	q, k, v    []float32    // rotated queries and keys, values: [n][dim], [n][kvDim], [n][kvDim]
+	q, k, v    []float32    // rotated queries and keys, values: [n][qDim], [n][kvDim], [n][kvDim]
+	qRaw, kRaw []float32    // queries and keys before their head norms (qwen3, gemma3; kept for the backward)
+	invQ, invK []float32    // inverse RMS of each query and key head, [n][heads], [n][kvHeads]
 	attMax     []float32    // softmax maxima, [n][heads]
 	attInv     []float32    // softmax inverse sums, [n][heads]
-	ao         []float32    // attention output before attn_output, [n][dim]
+	ao         []float32    // attention output before attn_output, [n][qDim]
+	oRaw, fRaw []float32    // attn_output and ffn_down results before the post norms (gemma3, kept), [n][dim]
+	invPA      []float32    // inverse RMS of oRaw, [n]
+	invPF      []float32    // inverse RMS of fRaw, [n]
 	xmid       []float32    // residual after attention, [n][dim]
 	xn2        []float32    // ffn norm output, [n][dim]
-	g, u, h    []float32    // gate, up and silu(gate)⊙up, [n][hidden]
+	g, u, h    []float32    // gate, up and act(gate)⊙up, [n][hidden]
 	xa         [7][]float32 // A·x of each LoRA target (by linearNames index), [n][rank]; allocated on use
 }
 
@@ -37,37 +41,65 @@ type layerActs struct {
 type pass struct {
 	m     *Model
 	a     *Adapter
-	n     int       // rows in the batch
-	segs  []segment // the sequences
-	keep  bool      // keep every block's activations for the backward
-	cache *kvCache  // with one segment: read and extend this cache
-	half  Precision // float16 rounding to emulate (inference only)
-	rope  *ropeTable
+	n     int           // rows in the batch
+	segs  []segment     // the sequences
+	keep  bool          // keep every block's activations for the backward
+	cache *kvCache      // with one segment: read and extend this cache
+	half  Precision     // float16 rounding to emulate (inference only)
+	rope  [2]*ropeTable // global and sliding-window (local) layers' angles; [1] is nil without sliding layers
 	acts  []layerActs
 	tmp   []float32 // [n][max(dim, hidden)] scratch for projection outputs
 
 	xL, invF, xnF []float32 // final residual, its inverse RMS, the output norm's result
 }
 
-func (p *pass) dims() attnDims {
+// ropeFor returns the angles of block l.
+func (p *pass) ropeFor(l int) *ropeTable {
+	if p.m.Config.SlidingLayer(l) {
+		return p.rope[1]
+	}
+	return p.rope[0]
+}
+
+// dims returns the attention shape of block l.
+func (p *pass) dims(l int) attnDims {
 	c := p.m.Config
-	return attnDims{heads: c.Heads, kvHeads: c.KVHeads, headDim: p.m.headDim,
-		scale: 1 / float32(math.Sqrt(float64(p.m.headDim))), halfProbs: p.half.KVCacheF16, f64: p.half.GGMLPortable}
+	a := attnDims{heads: c.Heads, kvHeads: c.KVHeads, headDim: p.m.headDim, scale: c.attnScale(),
+		halfProbs: p.half.KVCacheF16, f64: p.half.GGMLPortable, flash: p.half.FlashAttention}
+	if c.gemma() {
+		a.scale = 1 // the queries are scaled before attention
+	}
+	if c.SlidingLayer(l) {
+		a.window = c.SlidingWindow
+	}
+	return a
 }
 
 // newActs allocates the activations of one block for n rows.
 func (p *pass) newActs() layerActs {
 	c, n := p.m.Config, p.n
-	d, kv, f := c.Dim, p.m.kvDim, c.Hidden
+	d, q, kv, f := c.Dim, p.m.qDim, p.m.kvDim, c.Hidden
 	la := layerActs{
 		inv1: make([]float32, n), inv2: make([]float32, n),
-		xn1: make([]float32, n*d), q: make([]float32, n*d), k: make([]float32, n*kv), v: make([]float32, n*kv),
-		ao: make([]float32, n*d), xn2: make([]float32, n*d),
+		xn1: make([]float32, n*d), q: make([]float32, n*q), k: make([]float32, n*kv), v: make([]float32, n*kv),
+		ao: make([]float32, n*q), xn2: make([]float32, n*d),
 		g: make([]float32, n*f), u: make([]float32, n*f), h: make([]float32, n*f),
+	}
+	if c.qkNorm() {
+		la.invQ, la.invK = make([]float32, n*c.Heads), make([]float32, n*c.KVHeads)
+	}
+	if c.gemma() {
+		la.invPA, la.invPF = make([]float32, n), make([]float32, n)
 	}
 	if p.keep {
 		la.attMax = make([]float32, n*c.Heads)
 		la.attInv = make([]float32, n*c.Heads)
+		if c.qkNorm() {
+			la.qRaw, la.kRaw = make([]float32, n*q), make([]float32, n*kv)
+		}
+		if c.gemma() {
+			la.oRaw, la.fRaw = make([]float32, n*d), make([]float32, n*d)
+		}
 	}
 	return la
 }
@@ -80,8 +112,15 @@ func (p *pass) run(ctx context.Context, tokens []int32) error {
 	d := c.Dim
 	p.tmp = make([]float32, p.n*max(d, c.Hidden))
 	x := make([]float32, p.n*d)
+	es := c.embedScale()
 	for i, t := range tokens {
-		copy(x[i*d:(i+1)*d], m.tokEmbd.Data[int(t)*d:])
+		row := x[i*d : (i+1)*d]
+		copy(row, m.tokEmbd.Data[int(t)*d:])
+		if es != 1 {
+			for j := range row {
+				row[j] *= es
+			}
+		}
 	}
 	var shared layerActs
 	if p.keep {
@@ -110,27 +149,45 @@ func (p *pass) run(ctx context.Context, tokens []int32) error {
 
 // block runs transformer block l on la.x and returns its output:
 //
-//	xmid = x + attn_output(attention(rope(attn_q(n1)), rope(attn_k(n1)), attn_v(n1))), n1 = attn_norm(x)
-//	out  = xmid + ffn_down(silu(ffn_gate(n2)) ⊙ ffn_up(n2)),                         n2 = ffn_norm(xmid)
+//	xmid = x + post_attn(attn_output(attention(q, k, v))),    n1 = attn_norm(x)
+//	out  = xmid + post_ffw(ffn_down(act(ffn_gate(n2)) ⊙ ffn_up(n2))), n2 = ffn_norm(xmid)
 //
-// When activations are not kept, the residual is updated in place.
+// with q = rope(qnorm(attn_q(n1))) (times 1/√HeadDim on gemma), k = rope(knorm(attn_k(n1))), v = attn_v(n1),
+// act SiLU or (gemma) GELU-tanh; the head norms (qwen3, gemma3) and the post norms (gemma3) are identities
+// where the architecture has none. When activations are not kept, the residual is updated in place.
 func (p *pass) block(l int, la *layerActs) []float32 {
 	m, c, n := p.m, p.m.Config, p.n
-	d, kv, f := c.Dim, m.kvDim, c.Hidden
+	d, qd, kv, f, hd := c.Dim, m.qDim, m.kvDim, c.Hidden, m.headDim
 	lw := &m.layers[l]
 
 	rmsNormForward(la.xn1, la.inv1, la.x, lw.attnNorm.Data, n, d, c.NormEps)
-	p.linear(la.q, la.xn1, l, 0, la)
-	p.linear(la.k, la.xn1, l, 1, la)
+	qDst, kDst := la.q, la.k
+	if la.qRaw != nil {
+		qDst, kDst = la.qRaw, la.kRaw
+	}
+	p.linear(qDst, la.xn1, l, 0, la)
+	p.linear(kDst, la.xn1, l, 1, la)
 	p.linear(la.v, la.xn1, l, 2, la)
+	if lw.qNorm != nil {
+		// One RMSNorm per head (rows of headDim values); in place when the raw values are not kept.
+		rmsNormForward(la.q, la.invQ, qDst, lw.qNorm.Data, n*c.Heads, hd, c.NormEps)
+		rmsNormForward(la.k, la.invK, kDst, lw.kNorm.Data, n*c.KVHeads, hd, c.NormEps)
+	}
+	rt := p.ropeFor(l)
 	for _, s := range p.segs {
-		ropeForward(la.q[s.off*d:], s.n, c.Heads, p.rope, s.pos0)
-		ropeForward(la.k[s.off*kv:], s.n, c.KVHeads, p.rope, s.pos0)
+		ropeForward(la.q[s.off*qd:], s.n, c.Heads, rt, s.pos0)
+		ropeForward(la.k[s.off*kv:], s.n, c.KVHeads, rt, s.pos0)
+	}
+	if c.gemma() {
+		qs := c.attnScale()
+		for i := range la.q[:n*qd] {
+			la.q[i] *= qs
+		}
 	}
 	if p.half.KVCacheF16 {
 		// The cache stores keys and values as float16, and ggml_mul_mat converts the queries to
 		// float16 to multiply them with it. None of the three is used elsewhere.
-		roundHalfAll(la.q[:n*d])
+		roundHalfAll(la.q[:n*qd])
 		roundHalfAll(la.k[:n*kv])
 		roundHalfAll(la.v[:n*kv])
 	}
@@ -146,7 +203,7 @@ func (p *pass) block(l int, la *layerActs) []float32 {
 		}
 		return la.k[s.off*kv : (s.off+s.n)*kv], la.v[s.off*kv : (s.off+s.n)*kv]
 	}
-	dims := p.dims()
+	dims := p.dims(l)
 	parallelFor(len(p.segs)*c.Heads, func(i int) {
 		s, h := p.segs[i/c.Heads], i%c.Heads
 		ks, vs := keys(s)
@@ -154,11 +211,12 @@ func (p *pass) block(l int, la *layerActs) []float32 {
 		if la.attMax != nil {
 			mx, inv = la.attMax[s.off*c.Heads:], la.attInv[s.off*c.Heads:]
 		}
-		attentionForward(la.ao[s.off*d:], mx, inv, la.q[s.off*d:], ks, vs, s.n, s.pos0, h, dims)
+		attentionForward(la.ao[s.off*qd:], mx, inv, la.q[s.off*qd:], ks, vs, s.n, s.pos0, h, dims)
 	})
 
 	o := p.tmp[:n*d]
 	p.linear(o, la.ao, l, 3, la)
+	p.postNorm(o, la.oRaw, la.invPA, lw.postAttnNorm)
 	la.xmid = la.x
 	if p.keep {
 		la.xmid = make([]float32, n*d)
@@ -170,12 +228,18 @@ func (p *pass) block(l int, la *layerActs) []float32 {
 	rmsNormForward(la.xn2, la.inv2, la.xmid, lw.ffnNorm.Data, n, d, c.NormEps)
 	p.linear(la.g, la.xn2, l, 4, la)
 	p.linear(la.u, la.xn2, l, 5, la)
-	if p.half.GGMLPortable {
+	switch {
+	case c.gemma() && p.half.GGMLPortable:
+		gegluForwardGGML(la.h[:n*f], la.g[:n*f], la.u[:n*f])
+	case c.gemma():
+		gegluForward(la.h[:n*f], la.g[:n*f], la.u[:n*f])
+	case p.half.GGMLPortable:
 		swigluForwardGGML(la.h[:n*f], la.g[:n*f], la.u[:n*f], f)
-	} else {
+	default:
 		swigluForwardVec(la.h[:n*f], la.g[:n*f], la.u[:n*f])
 	}
 	p.linear(o, la.h, l, 6, la)
+	p.postNorm(o, la.fRaw, la.invPF, lw.postFFNNorm)
 	out := la.xmid
 	if p.keep {
 		out = make([]float32, n*d)
@@ -184,6 +248,18 @@ func (p *pass) block(l int, la *layerActs) []float32 {
 		out[i] = v + o[i]
 	}
 	return out
+}
+
+// postNorm applies gemma's norm after attention or feed-forward to o in place, keeping the input in raw
+// (when not nil) and the inverse RMS in inv; without the norm (w nil) it does nothing.
+func (p *pass) postNorm(o, raw, inv []float32, w *Param) {
+	if w == nil {
+		return
+	}
+	if raw != nil {
+		copy(raw, o)
+	}
+	rmsNormForward(o, inv, o, w.Data, p.n, p.m.Config.Dim, p.m.Config.NormEps)
 }
 
 // linear computes y = x·Wᵀ for block l's matrix i (of linearNames), plus Scale·(x·Aᵀ)·Bᵀ when the adapter
@@ -301,6 +377,7 @@ func (p *pass) mulF32(y, x, w []float32, n, in, out int) {
 // output computes the logits of n rows of normalized final states x, as the runner does.
 func (p *pass) output(logits, x []float32, n int) {
 	p.mul(logits, x, p.m.output, n)
+	softcapForward(logits[:n*p.m.Config.Vocab], p.m.Config.FinalLogitSoftcap)
 }
 
 // newPass checks the sequences and the adapter and lays the sequences out as one packed batch.
@@ -327,7 +404,7 @@ func (m *Model) newPass(seqs [][]int32, a *Adapter, keep bool) (*pass, error) {
 	if p.n == 0 {
 		return nil, errors.New("no tokens")
 	}
-	p.rope = m.ropeTable(0, longest)
+	p.rope = m.ropeTables(0, longest)
 	return p, nil
 }
 
@@ -374,6 +451,11 @@ func (p *pass) score(rows []int, targets []int32, dxnF []float32, trainOut bool)
 	logits := make([]float32, min(lossChunk, len(rows))*vocab)
 	dxs := make([]float32, len(xs))
 	rowLoss := make([]float64, min(lossChunk, len(rows)))
+	sc := m.Config.FinalLogitSoftcap
+	var capped []float32 // the capped logits, for the backward through the cap
+	if sc > 0 && dxnF != nil {
+		capped = make([]float32, len(logits))
+	}
 	for c0 := 0; c0 < len(rows); c0 += lossChunk {
 		c1 := min(c0+lossChunk, len(rows))
 		k := c1 - c0
@@ -385,6 +467,10 @@ func (p *pass) score(rows []int, targets []int32, dxnF []float32, trainOut bool)
 			p.mul(z, xs[:k*d], w, k) // inference: as the runner computes
 		} else {
 			matMul(z, xs[:k*d], w.Data, k, d, vocab)
+		}
+		softcapForward(z, sc)
+		if sc > 0 && dxnF != nil {
+			copy(capped[:k*vocab], z)
 		}
 		parallelChunks(k, elementGrain/vocab, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
@@ -401,6 +487,9 @@ func (p *pass) score(rows []int, targets []int32, dxnF []float32, trainOut bool)
 		}
 		if dxnF == nil {
 			continue
+		}
+		if capped != nil {
+			softcapBackward(z, capped[:k*vocab], sc)
 		}
 		clear(dxs[:k*d])
 		matMulBackX(dxs[:k*d], z, w.Data, k, d, vocab)

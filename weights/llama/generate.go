@@ -91,7 +91,7 @@ func (m *Model) newKVCache(positions int) *kvCache {
 func (m *Model) decode(ctx context.Context, tokens []int32, cache *kvCache, a *Adapter) ([]float32, error) {
 	n := len(tokens)
 	p := &pass{m: m, a: a, n: n, segs: []segment{{off: 0, n: n, pos0: cache.n}}, cache: cache,
-		half: m.Precision, rope: m.ropeTable(cache.n, n)}
+		half: m.Precision, rope: m.ropeTables(cache.n, n)}
 	if err := p.run(ctx, tokens); err != nil {
 		return nil, err
 	}

@@ -78,8 +78,10 @@ type ropeTable struct {
 	cos, sin    []float32
 }
 
-// ropeTable returns the rotation angles of m for count positions from start.
-func (m *Model) ropeTable(start, count int) *ropeTable {
+// ropeTables returns the rotation angles of m for count positions from start: [0] for the global layers
+// (every layer but gemma's sliding-window ones), [1] for the sliding-window layers (nil without them), whose
+// RoPE has its own base and no scaling.
+func (m *Model) ropeTables(start, count int) [2]*ropeTable {
 	c := m.Config
 	var factors []float32
 	if m.ropeFreqs != nil {
@@ -89,8 +91,17 @@ func (m *Model) ropeTable(start, count int) *ropeTable {
 	if c.RopeScale != 0 {
 		freqScale = 1 / c.RopeScale
 	}
-	t := newRopeTable(start, count, m.headDim, c.RopeBase, freqScale, factors)
-	t.neox = c.ropeNeoX()
+	var t [2]*ropeTable
+	t[0] = newRopeTable(start, count, m.headDim, c.RopeBase, freqScale, factors)
+	t[0].neox = c.ropeNeoX()
+	if c.gemma() {
+		base := c.RopeLocalBase
+		if base == 0 {
+			base = 10000
+		}
+		t[1] = newRopeTable(start, count, m.headDim, base, 1, nil)
+		t[1].neox = true
+	}
 	return t
 }
 
@@ -198,6 +209,79 @@ func swigluForwardGGML(h, g, u []float32, width int) {
 	})
 }
 
+// geluTanh is GELU in its tanh form, 0.5·x·(1 + tanh(√(2/π)·x·(1 + 0.044715·x²))), with ggml's float32
+// constants.
+func geluTanh(x float32) float32 {
+	const sqrt2OverPi, coefA = 0.79788456080286535587989211986876, 0.044715
+	return 0.5 * x * (1 + float32(math.Tanh(float64(sqrt2OverPi*x*(1+coefA*x*x)))))
+}
+
+// gegluForward computes h = gelu_tanh(g) ⊙ u (ggml_geglu_split) in float32.
+func gegluForward(h, g, u []float32) {
+	parallelChunks(len(g), elementGrain, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			h[i] = geluTanh(g[i]) * u[i]
+		}
+	})
+}
+
+// gegluForwardGGML is gegluForward as ggml's CPU code computes it (GGML_GELU_FP16): the gate is rounded
+// to float16 and looked up in a table of GELU values rounded to float16, except below −10 (0) and from 10
+// on (the gate itself).
+func gegluForwardGGML(h, g, u []float32) {
+	parallelChunks(len(g), elementGrain, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			switch x := g[i]; {
+			case x <= -10:
+				h[i] = 0
+			case x >= 10:
+				h[i] = x * u[i]
+			default:
+				h[i] = roundHalf(geluTanh(roundHalf(x))) * u[i]
+			}
+		}
+	})
+}
+
+// gegluBackward computes dg = dh·u·gelu'(g) and du = dh·gelu(g) for the tanh form of GELU:
+// gelu'(x) = 0.5·(1+t) + 0.5·x·(1−t²)·√(2/π)·(1 + 3·0.044715·x²), t = tanh(√(2/π)·x·(1 + 0.044715·x²)).
+func gegluBackward(dg, du, dh, g, u []float32) {
+	const sqrt2OverPi, coefA = 0.79788456080286535587989211986876, 0.044715
+	parallelChunks(len(g), elementGrain, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			x := float64(g[i])
+			t := math.Tanh(sqrt2OverPi * x * (1 + coefA*x*x))
+			d := 0.5*(1+t) + 0.5*x*(1-t*t)*sqrt2OverPi*(1+3*coefA*x*x)
+			dg[i] = dh[i] * u[i] * float32(d)
+			du[i] = dh[i] * float32(0.5*x*(1+t))
+		}
+	})
+}
+
+// softcapForward maps every logit z to c·tanh(z/c) as Ollama's engine does (scale by 1/c, tanh, scale by
+// c); c = 0 leaves them.
+func softcapForward(z []float32, c float32) {
+	if c <= 0 {
+		return
+	}
+	inv := float32(1 / float64(c))
+	for i, v := range z {
+		z[i] = float32(math.Tanh(float64(v*inv))) * c
+	}
+}
+
+// softcapBackward turns dz, the gradient with respect to the capped logits capped = c·tanh(z/c), into the
+// gradient with respect to z: dz·(1 − (capped/c)²).
+func softcapBackward(dz, capped []float32, c float32) {
+	if c <= 0 {
+		return
+	}
+	for i, v := range capped {
+		t := v / c
+		dz[i] *= 1 - t*t
+	}
+}
+
 // swigluBackward computes dg = dh·u·silu'(g) and du = dh·silu(g), with silu'(g) = σ(g)·(1 + g·(1−σ(g))).
 func swigluBackward(dg, du, dh, g, u []float32) {
 	parallelChunks(len(g), elementGrain, func(lo, hi int) {
@@ -217,6 +301,16 @@ type attnDims struct {
 	scale                   float32
 	halfProbs               bool // round the attention weights to float16 before they meet the values
 	f64                     bool // ggml's portable kernels: float64 sums, glibc's expf (Precision.GGMLPortable)
+	flash                   bool // ggml's CPU flash attention (Precision.FlashAttention)
+	window                  int  // a query at p sees keys from p−window on (sliding-window layers); 0: all
+}
+
+// first returns the first key position a query at pos attends to.
+func (a attnDims) first(pos int) int {
+	if a.window > 0 {
+		return max(0, pos-a.window)
+	}
+	return 0
 }
 
 // Attention runs per sequence and head as small matrix products (scores S = Q·Kᵀ, output O = P·V, and their
@@ -254,6 +348,12 @@ func attentionForward(out, rowMax, rowInv, q, k, v []float32, n, pos0, h int, a 
 	}
 	p := buf[n*hd+2*nk*hd:][:n*nk]
 	o := buf[n*hd+2*nk*hd+n*nk:][:n*hd]
+	if a.flash {
+		for t := range n {
+			flashRow(out[t*qw+h*hd:][:hd], qh[t*hd:(t+1)*hd], kr, vt, nk, a.first(pos0+t), pos0+t+1, a)
+		}
+		return
+	}
 	// Queries meet the keys in the cache's precision: both rounded to float16 with an F16 cache.
 	if a.f64 {
 		mulABt(p, qh, kr, n, nk, hd)
@@ -262,7 +362,9 @@ func attentionForward(out, rowMax, rowInv, q, k, v []float32, n, pos0, h int, a 
 	}
 	for t := range n {
 		row := p[t*nk : (t+1)*nk]
-		live := row[:pos0+t+1] // keys this query may see
+		lo := a.first(pos0 + t)
+		clear(row[:lo])
+		live := row[lo : pos0+t+1] // keys this query may see
 		var mx, inv float32
 		if a.f64 {
 			mx = float32(math.Inf(-1))
@@ -280,7 +382,7 @@ func attentionForward(out, rowMax, rowInv, q, k, v []float32, n, pos0, h int, a 
 		if a.halfProbs {
 			roundHalfAll(live)
 		}
-		clear(row[len(live):])
+		clear(row[pos0+t+1:])
 		if rowMax != nil {
 			rowMax[t*a.heads+h] = mx
 			rowInv[t*a.heads+h] = inv
@@ -293,6 +395,49 @@ func attentionForward(out, rowMax, rowInv, q, k, v []float32, n, pos0, h int, a 
 	}
 	for t := range n {
 		copy(out[t*qw+h*hd:][:hd], o[t*hd:(t+1)*hd])
+	}
+}
+
+// flashRow computes one query row q of one head as ggml's CPU flash_attn_ext (ggml-cpu/ops.cpp,
+// ggml_compute_forward_flash_attn_ext_f16_one_chunk) does with an F16 cache, the attention of Ollama
+// v0.17.4's runners: keys lo..hi−1 (k: [nk][hd], vt: V transposed, [hd][nk]) one at a time in position
+// order, each score an F16 dot product summed in float64 and scaled, an online softmax with glibc's expf,
+// and the weighted values accumulated in float16 (ggml_vec_mad_f16, ggml_vec_scale_f16); the sum of
+// weights is float32 and the result is the float16 accumulator times its inverse. Without an F16 cache
+// (a.halfProbs false) the accumulator is float32.
+func flashRow(out, q, k, vt []float32, nk, lo, hi int, a attnDims) {
+	hd := a.headDim
+	acc := out[:hd]
+	clear(acc)
+	round := func(x float32) float32 { return x }
+	if a.halfProbs {
+		round = roundHalf
+	}
+	sum, mx := float32(0), float32(math.Inf(-1))
+	for j := lo; j < hi; j++ {
+		s := float32(dot64(q, k[j*hd:(j+1)*hd]) * a.scale)
+		ms, vs := float32(1), float32(1)
+		if s > mx {
+			old := mx
+			mx = s
+			ms = glibcExpf(old - mx)
+			for i := range acc {
+				acc[i] = round(float32(acc[i] * ms))
+			}
+		} else {
+			vs = glibcExpf(s - mx)
+		}
+		for i := range acc {
+			acc[i] = round(float32(acc[i] + float32(vt[i*nk+j]*vs)))
+		}
+		sum = float32(float32(sum*ms) + vs)
+	}
+	inv := float32(0)
+	if sum != 0 {
+		inv = 1 / sum
+	}
+	for i := range acc {
+		acc[i] *= inv
 	}
 }
 
@@ -344,16 +489,18 @@ func attentionBackward(dq, dk, dv, dOut, q, k, v, rowMax, rowInv []float32, n, p
 		for t := range n {
 			prow, dprow := p[t*nk:(t+1)*nk], dp[t*nk:(t+1)*nk]
 			mx, inv := rowMax[t*a.heads+h], rowInv[t*a.heads+h]
-			live := pos0 + t + 1
+			lo, live := a.first(pos0+t), pos0+t+1
 			var rowDot float32 // Σ_j P_j·dP_j
-			softmaxRebuild(prow[:live], a.scale, mx, inv)
-			for j := range live {
+			softmaxRebuild(prow[lo:live], a.scale, mx, inv)
+			clear(prow[:lo])
+			for j := lo; j < live; j++ {
 				rowDot += prow[j] * dprow[j]
 			}
 			clear(prow[live:])
-			for j := range live {
+			for j := lo; j < live; j++ {
 				dprow[j] = prow[j] * (dprow[j] - rowDot) * a.scale // now dS
 			}
+			clear(dprow[:lo])
 			clear(dprow[live:])
 		}
 		// dV += Pᵀ·dO, as (Pᵀ)·(dOᵀ)ᵀ.

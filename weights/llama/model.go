@@ -25,15 +25,18 @@ type Model struct {
 	byName    map[string]*Param
 	quant     map[*Param]*quantMatrix // quantized forms of matrices (SetQuantized)
 	headDim   int
+	qDim      int // Heads·headDim
 	kvDim     int // KVHeads·headDim
 	groupSize int // query heads per key/value head
 }
 
 // layer holds one transformer block's tensors.
 type layer struct {
-	attnNorm, wq, wk, wv, wo *Param
-	bq, bk, bv               *Param // projection biases (qwen2), else nil
-	ffnNorm, gate, up, down  *Param
+	attnNorm, wq, wk, wv, wo  *Param
+	bq, bk, bv                *Param // projection biases (qwen2), else nil
+	qNorm, kNorm              *Param // per-head query and key norms (qwen3, gemma3), else nil
+	postAttnNorm, postFFNNorm *Param // norms after attention and feed-forward (gemma3), else nil
+	ffnNorm, gate, up, down   *Param
 }
 
 // linear names the seven projection matrices of a block, in the order used for LoRA targets.
@@ -48,6 +51,7 @@ func New(cfg Config) (*Model, error) {
 		Config:    cfg,
 		byName:    make(map[string]*Param),
 		headDim:   cfg.HeadDim(),
+		qDim:      cfg.QDim(),
 		kvDim:     cfg.KVHeads * cfg.HeadDim(),
 		groupSize: cfg.Heads / cfg.KVHeads,
 	}
@@ -61,7 +65,7 @@ func New(cfg Config) (*Model, error) {
 		m.byName[name] = p
 		return p
 	}
-	d, kv, h := cfg.Dim, m.kvDim, cfg.Hidden
+	d, q, kv, h, hd := cfg.Dim, m.qDim, m.kvDim, cfg.Hidden, m.headDim
 	m.tokEmbd = add("token_embd.weight", d, cfg.Vocab)
 	m.layers = make([]layer, cfg.Layers)
 	for i := range m.layers {
@@ -69,9 +73,9 @@ func New(cfg Config) (*Model, error) {
 		l := &m.layers[i]
 		// GGUF order: a bias follows its matrix.
 		l.attnNorm = add(pre+"attn_norm.weight", d)
-		l.wq = add(pre+"attn_q.weight", d, d)
+		l.wq = add(pre+"attn_q.weight", d, q)
 		if cfg.qkvBias() {
-			l.bq = add(pre+"attn_q.bias", d)
+			l.bq = add(pre+"attn_q.bias", q)
 		}
 		l.wk = add(pre+"attn_k.weight", d, kv)
 		if cfg.qkvBias() {
@@ -81,11 +85,21 @@ func New(cfg Config) (*Model, error) {
 		if cfg.qkvBias() {
 			l.bv = add(pre+"attn_v.bias", kv)
 		}
-		l.wo = add(pre+"attn_output.weight", d, d)
+		l.wo = add(pre+"attn_output.weight", q, d)
+		if cfg.qkNorm() {
+			l.qNorm = add(pre+"attn_q_norm.weight", hd)
+			l.kNorm = add(pre+"attn_k_norm.weight", hd)
+		}
+		if cfg.gemma() {
+			l.postAttnNorm = add(pre+"post_attention_norm.weight", d)
+		}
 		l.ffnNorm = add(pre+"ffn_norm.weight", d)
 		l.gate = add(pre+"ffn_gate.weight", d, h)
 		l.up = add(pre+"ffn_up.weight", d, h)
 		l.down = add(pre+"ffn_down.weight", h, d)
+		if cfg.gemma() {
+			l.postFFNNorm = add(pre+"post_ffw_norm.weight", d)
+		}
 	}
 	m.outNorm = add("output_norm.weight", d)
 	if cfg.TiedOutput {

@@ -33,6 +33,12 @@ type Precision struct {
 	// exactly like that runner's instead of differing in the last bits. It is several times slower than the
 	// blocked float32 products. (Ollama's release builds use SIMD kernels, which sum in other orders.)
 	GGMLPortable bool
+	// FlashAttention computes attention as ggml's CPU flash attention kernel does (ggml_flash_attn_ext): each
+	// query's scores one key at a time with an online softmax, the weighted values accumulated in float16
+	// with an F16 cache. Ollama v0.17.4 runs it for every model on the CPU: its llama.cpp runner's
+	// flash-attention setting "auto" turns it on, and its own engine enables it for qwen3 and gemma3.
+	// v0.6.5 does not (use Runner there).
+	FlashAttention bool
 }
 
 // Runner returns the Precision that reproduces the computation of Ollama's llama.cpp runner as built from
@@ -40,6 +46,15 @@ type Precision struct {
 // then match the runner's exactly (see the parity tests), at a fraction of the speed of the zero value.
 func Runner() Precision {
 	return Precision{KVCacheF16: true, Quantized: true, GGMLPortable: true}
+}
+
+// RunnerFlash returns Runner with FlashAttention: the computation of Ollama v0.17.4 built from the Go module,
+// on its llama.cpp runner (llama, qwen2) and on its own engine (qwen3, gemma3), which share ggml's portable
+// CPU kernels.
+func RunnerFlash() Precision {
+	p := Runner()
+	p.FlashAttention = true
+	return p
 }
 
 // roundHalf returns x rounded to the nearest float16 value (ties to even), as F16C's vcvtps2ph and

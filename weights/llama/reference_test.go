@@ -69,20 +69,30 @@ func refLogits(m *Model, tokens []int32, a *Adapter) [][]float64 {
 		}
 		return y
 	}
-	rope := func(x [][]float64, heads int) {
+	gemma := c.Architecture() == ArchGemma3
+	// Gemma's sliding-window layers: all but each sixth, with their own RoPE base and no scaling.
+	sliding := func(l int) bool { return gemma && (l+1)%6 != 0 }
+	rope := func(x [][]float64, heads, l int) {
+		base, scale := float64(c.RopeBase), float64(c.RopeScale)
+		if sliding(l) {
+			base, scale = 10000, 0
+			if c.RopeLocalBase != 0 {
+				base = float64(c.RopeLocalBase)
+			}
+		}
 		for t := range x {
 			for h := range heads {
 				for i := 0; i < hd/2; i++ {
-					theta := float64(t) * math.Pow(float64(c.RopeBase), -2*float64(i)/float64(hd))
+					theta := float64(t) * math.Pow(base, -2*float64(i)/float64(hd))
 					if m.ropeFreqs != nil {
 						theta /= float64(m.ropeFreqs.Data[i])
 					}
-					if c.RopeScale != 0 {
-						theta /= float64(c.RopeScale)
+					if scale != 0 {
+						theta /= scale
 					}
 					a, b := h*hd+2*i, h*hd+2*i+1 // llama: adjacent pairs
-					if c.Architecture() == ArchQwen2 {
-						a, b = h*hd+i, h*hd+i+hd/2 // qwen2: the two halves of the head
+					if c.Architecture() != ArchLlama {
+						a, b = h*hd+i, h*hd+i+hd/2 // the others: the two halves of the head
 					}
 					x0, x1 := x[t][a], x[t][b]
 					x[t][a] = x0*math.Cos(theta) - x1*math.Sin(theta)
@@ -91,27 +101,54 @@ func refLogits(m *Model, tokens []int32, a *Adapter) [][]float64 {
 			}
 		}
 	}
+	// headNorm applies an RMSNorm with weight w to every head (hd values) of every row.
+	headNorm := func(x [][]float64, w []float32) {
+		for t := range x {
+			for h := 0; h < len(x[t]); h += hd {
+				copy(x[t][h:h+hd], norm([][]float64{x[t][h : h+hd]}, w)[0])
+			}
+		}
+	}
+	add := func(x, y [][]float64) {
+		for t := range x {
+			for i := range x[t] {
+				x[t][i] += y[t][i]
+			}
+		}
+	}
 	x := make([][]float64, T)
 	for t, tok := range tokens {
 		x[t] = make([]float64, d)
 		for i := range d {
 			x[t][i] = float64(m.tokEmbd.Data[int(tok)*d+i])
+			if gemma {
+				x[t][i] *= math.Sqrt(float64(d))
+			}
 		}
 	}
+	qd := c.Heads * hd
 	for l := range m.layers {
 		lw := &m.layers[l]
 		n1 := norm(x, lw.attnNorm.Data)
 		q, k, v := adapted(n1, l, "attn_q"), adapted(n1, l, "attn_k"), adapted(n1, l, "attn_v")
-		rope(q, c.Heads)
-		rope(k, c.KVHeads)
+		if lw.qNorm != nil {
+			headNorm(q, lw.qNorm.Data)
+			headNorm(k, lw.kNorm.Data)
+		}
+		rope(q, c.Heads, l)
+		rope(k, c.KVHeads, l)
 		ao := make([][]float64, T)
 		for t := range T {
-			ao[t] = make([]float64, d)
+			ao[t] = make([]float64, qd)
+			first := 0
+			if sliding(l) && c.SlidingWindow > 0 {
+				first = max(0, t-c.SlidingWindow)
+			}
 			for h := range c.Heads {
 				kh := h / (c.Heads / c.KVHeads)
 				s := make([]float64, t+1)
 				mx := math.Inf(-1)
-				for j := 0; j <= t; j++ {
+				for j := first; j <= t; j++ {
 					for i := range hd {
 						s[j] += q[t][h*hd+i] * k[j][kh*hd+i]
 					}
@@ -119,11 +156,11 @@ func refLogits(m *Model, tokens []int32, a *Adapter) [][]float64 {
 					mx = math.Max(mx, s[j])
 				}
 				var sum float64
-				for j := range s {
+				for j := first; j <= t; j++ {
 					s[j] = math.Exp(s[j] - mx)
 					sum += s[j]
 				}
-				for j := range s {
+				for j := first; j <= t; j++ {
 					for i := range hd {
 						ao[t][h*hd+i] += s[j] / sum * v[j][kh*hd+i]
 					}
@@ -131,24 +168,34 @@ func refLogits(m *Model, tokens []int32, a *Adapter) [][]float64 {
 			}
 		}
 		o := adapted(ao, l, "attn_output")
-		for t := range x {
-			for i := range x[t] {
-				x[t][i] += o[t][i]
-			}
+		if lw.postAttnNorm != nil {
+			o = norm(o, lw.postAttnNorm.Data)
 		}
+		add(x, o)
 		n2 := norm(x, lw.ffnNorm.Data)
 		g, u := adapted(n2, l, "ffn_gate"), adapted(n2, l, "ffn_up")
 		for t := range g {
 			for i, gv := range g[t] {
-				g[t][i] = gv / (1 + math.Exp(-gv)) * u[t][i]
+				if gemma {
+					g[t][i] = 0.5 * gv * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(gv+0.044715*gv*gv*gv))) * u[t][i]
+				} else {
+					g[t][i] = gv / (1 + math.Exp(-gv)) * u[t][i]
+				}
 			}
 		}
 		dn := adapted(g, l, "ffn_down")
-		for t := range x {
-			for i := range x[t] {
-				x[t][i] += dn[t][i]
+		if lw.postFFNNorm != nil {
+			dn = norm(dn, lw.postFFNNorm.Data)
+		}
+		add(x, dn)
+	}
+	z := lin(norm(x, m.outNorm.Data), f64(m.output), c.Vocab)
+	if sc := float64(c.FinalLogitSoftcap); sc > 0 {
+		for t := range z {
+			for i, v := range z[t] {
+				z[t][i] = sc * math.Tanh(v/sc)
 			}
 		}
 	}
-	return lin(norm(x, m.outNorm.Data), f64(m.output), c.Vocab)
+	return z
 }
