@@ -105,7 +105,7 @@ func TestFlavorParity(t *testing.T) {
 			t.Run("tokens", func(t *testing.T) { tokenParity(t, s, m) })
 			t.Run("hidden", func(t *testing.T) {
 				defer func(p llama.Precision) { m.Precision = p }(m.Precision)
-				m.Precision = llama.Runner()
+				m.Precision = runner(t)
 				hiddenEqual(t, s, m, flavorTexts(t)...) // up to about 400 tokens
 			})
 			t.Run("greedy", func(t *testing.T) {

@@ -154,6 +154,7 @@ func compare(t *testing.T, s served, m *llama.Model, tok tokenizer.Tokenizer, a 
 func compareStop(t *testing.T, s served, m *llama.Model, tok tokenizer.Tokenizer, stop []int32, a *llama.Adapter, margin float32) {
 	t.Helper()
 	m.Precision.KVCacheF16 = true
+	m.Precision.FlashAttention = flashAttention(t)
 	for _, p := range prompts {
 		g := s.greedy(t, p)
 		prompt := tok.Encode(p, true)
@@ -203,6 +204,28 @@ func split(t *testing.T, m *llama.Model, tok tokenizer.Tokenizer, a *llama.Adapt
 		best = min(best, top1-top2)
 	}
 	return k, best
+}
+
+// flashVersion is the first server version whose runners are known to compute attention with ggml's flash
+// attention kernel on the CPU (llama.cpp's "auto" setting, and Ollama's engine for qwen3 and gemma3): seen
+// on v0.17.4; v0.6.5 does not. Versions between are untested.
+const flashVersion = "0.17.4"
+
+// flashAttention reports whether the server at OLLAMA_HOST computes attention as ggml's CPU flash attention
+// kernel does (llama.Precision.FlashAttention).
+func flashAttention(t *testing.T) bool {
+	t.Helper()
+	return ollamatest.CompareVersions(ollamatest.Version(t), flashVersion) >= 0
+}
+
+// runner returns the Precision that reproduces the server's arithmetic bit for bit: llama.Runner, with
+// flash attention on the servers that use it (llama.RunnerFlash).
+func runner(t *testing.T) llama.Precision {
+	t.Helper()
+	if flashAttention(t) {
+		return llama.RunnerFlash()
+	}
+	return llama.Runner()
 }
 
 // f32Margin is the near-tie margin on F32 models: none, the engine reproduces the runner's F16 rounding.
