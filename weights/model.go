@@ -30,8 +30,8 @@ type Model struct {
 }
 
 // Load reads a GGUF model of a supported architecture (llama.Architectures: llama, including llama-3 with
-// its RoPE frequency factors, and qwen2) with a byte-level BPE tokenizer. Another architecture is refused
-// with an error that lists the supported ones.
+// its RoPE frequency factors, and qwen2) with a byte-level BPE or SentencePiece tokenizer
+// (tokenizer.Load). Another architecture is refused with an error that lists the supported ones.
 //
 // Quantized tensors are dequantized to float32, which training and inference use. Matrices in F16, Q4_0,
 // Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K or Q6_K also keep their stored form (llama.QuantizedTypes): with
@@ -75,7 +75,7 @@ func fromFile(f *gguf.File) (*Model, error) {
 	_, hasOutput := f.Tensor("output.weight")
 	cfg.TiedOutput = !hasOutput
 	_, cfg.RopeFreqFactors = f.Tensor("rope_freqs.weight")
-	tok, err := tokenizer.FromMetadata(f.Meta.Get)
+	tok, err := tokenizer.Load(f.Meta.Get)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}

@@ -182,7 +182,7 @@ func TestLoadRefusals(t *testing.T) {
 		{"attn factor", set(gguf.KV{Key: "llama.rope.scaling.attn_factor", Value: float32(1.2)}), "attn_factor"},
 		{"partial rope", set(gguf.KV{Key: "llama.rope.dimension_count", Value: uint32(8)}), "RoPE over whole heads"},
 		{"key length", set(gguf.KV{Key: "llama.attention.key_length", Value: uint32(8)}, gguf.KV{Key: "llama.attention.value_length", Value: uint32(8)}), "only heads of embedding_length/head_count"},
-		{"sentencepiece", set(gguf.KV{Key: "tokenizer.ggml.model", Value: "llama"}), `want "gpt2"`},
+		{"wordpiece", set(gguf.KV{Key: "tokenizer.ggml.model", Value: "bert"}), `"bert" is not supported`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -54,3 +54,18 @@ func ExampleTokenizer() {
 	// Output:
 	// 2 to be
 }
+
+func ExampleNewSPM() {
+	tok, err := tokenizer.NewSPM(tokenizer.SPMSpec{
+		Tokens: []string{"<unk>", "<s>", "</s>", "▁", "h", "i", "hi", "▁hi"},
+		Scores: []float32{0, 0, 0, -1, -2, -2, -3, -4},
+		BOS:    1, EOS: 2, UNK: 0, AddBOS: true,
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ids := tok.Encode("hi hi", true)
+	fmt.Println(ids, tok.Decode(ids))
+	// Output: [1 6 7] <s>hi hi
+}

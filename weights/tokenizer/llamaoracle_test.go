@@ -208,6 +208,13 @@ func writeVocabGGUF(path string, md []KV) error {
 			for _, s := range v {
 				str(s)
 			}
+		case []float32:
+			b.Write(le.AppendUint32(nil, 9))
+			b.Write(le.AppendUint32(nil, 6))
+			b.Write(le.AppendUint64(nil, uint64(len(v))))
+			for _, x := range v {
+				b.Write(le.AppendUint32(nil, math.Float32bits(x)))
+			}
 		case []int32:
 			b.Write(le.AppendUint32(nil, 9))
 			b.Write(le.AppendUint32(nil, 5))

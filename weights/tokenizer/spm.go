@@ -1,0 +1,435 @@
+package tokenizer
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// spmSpace is the character SentencePiece writes for a space (U+2581).
+const spmSpace = "\u2581"
+
+// SPM is a SentencePiece tokenizer, the one of GGUF models whose
+// tokenizer.ggml.model is "llama" (gemma, llama-2, mistral). It encodes as
+// llama.cpp's llm_tokenizer_spm does (llama_tokenize with parse_special=true):
+// special tokens written in the text are cut out first (longest first); in
+// each remaining piece a space is prepended when add_space_prefix is set and
+// the piece starts the text or follows a special token, spaces become ▁, and
+// adjacent symbols (UTF-8 characters at first) merge while some pair forms a
+// token, the pair whose token has the highest score first (the leftmost on
+// ties); a symbol that is not a token falls back to its byte tokens <0xXX>.
+// It is immutable after construction and safe for concurrent use.
+type SPM struct {
+	tokens         []string  // as given (written back by Metadata)
+	texts          []string  // as llama.cpp sees them: empty tokens renamed
+	scores         []float32 // nil means all zero
+	types          []int32   // as given; nil means all normal
+	attrs          []uint16  // after llama.cpp's control-token overrides
+	pieces         []string  // token_to_piece(special=true) of each token
+	bos, eos, unk  int32
+	addBOS, addEOS bool
+	addSpacePrefix bool
+
+	textToID map[string]int32
+	byteID   [256]int32 // token of each byte (byte_to_token), or unk
+	specials []int32    // control, user-defined and unknown tokens, longest first
+}
+
+var _ Tokenizer = (*SPM)(nil)
+
+// SPMSpec describes a SentencePiece vocabulary as GGUF metadata holds it.
+type SPMSpec struct {
+	// Tokens, Scores and Types are tokenizer.ggml.tokens, .scores and
+	// .token_type. Scores and Types may be nil (all zero, all normal).
+	Tokens []string
+	Scores []float32
+	Types  []int32
+	// BOS, EOS and UNK are the special token ids (llama.cpp's defaults for
+	// SPM are 1, 2 and 0).
+	BOS, EOS, UNK int32
+	// AddBOS and AddEOS say whether Encode with addSpecial adds BOS and EOS
+	// (llama.cpp's defaults: true, false).
+	AddBOS, AddEOS bool
+	// AddSpacePrefix is tokenizer.ggml.add_space_prefix (llama.cpp's default
+	// true; false for gemma).
+	AddSpacePrefix bool
+	// Roles lists the special-token roles (eot, eom, fim_pre, ...) whose ids
+	// the metadata gives; llama.cpp finds the others by their text and makes
+	// those tokens control tokens.
+	Roles map[string]bool
+}
+
+// NewSPM builds a SentencePiece tokenizer as llama_vocab::impl::load does for
+// a "llama" vocabulary.
+func NewSPM(s SPMSpec) (*SPM, error) {
+	n := len(s.Tokens)
+	if n == 0 {
+		return nil, fmt.Errorf("tokenizer: empty vocabulary")
+	}
+	if n > 1<<31-1 {
+		return nil, fmt.Errorf("tokenizer: vocabulary of %d tokens is too large", n)
+	}
+	if s.Scores != nil && len(s.Scores) != n {
+		return nil, fmt.Errorf("tokenizer: %d scores for %d tokens", len(s.Scores), n)
+	}
+	if s.Types != nil && len(s.Types) != n {
+		return nil, fmt.Errorf("tokenizer: %d token types for %d tokens", len(s.Types), n)
+	}
+	for _, id := range []struct {
+		name string
+		id   int32
+	}{{"bos", s.BOS}, {"eos", s.EOS}, {"unknown", s.UNK}} {
+		if id.id < 0 || int(id.id) >= n {
+			return nil, fmt.Errorf("tokenizer: %s token id %d out of range [0,%d)", id.name, id.id, n)
+		}
+	}
+	t := &SPM{
+		tokens:         s.Tokens,
+		scores:         s.Scores,
+		types:          s.Types,
+		bos:            s.BOS,
+		eos:            s.EOS,
+		unk:            s.UNK,
+		addBOS:         s.AddBOS,
+		addEOS:         s.AddEOS,
+		addSpacePrefix: s.AddSpacePrefix,
+		texts:          make([]string, n),
+		attrs:          make([]uint16, n),
+		textToID:       make(map[string]int32, n),
+	}
+	for i, text := range s.Tokens {
+		if text == "" {
+			text = fmt.Sprintf("[EMPTY_%d]", i)
+		}
+		if prev, dup := t.textToID[text]; dup {
+			// llama.cpp asserts that token texts are unique and aborts.
+			return nil, fmt.Errorf("tokenizer: tokens %d and %d are both %q", prev, i, text)
+		}
+		t.texts[i] = text
+		t.textToID[text] = int32(i)
+		t.attrs[i] = attrNormal
+		if s.Types != nil {
+			t.attrs[i] = attrOfType(s.Types[i])
+		}
+	}
+	makeControl := func(text string) {
+		if id, ok := t.textToID[text]; ok && t.attrs[id]&attrControl == 0 {
+			t.attrs[id] = attrControl
+		}
+	}
+	for role, texts := range roleTexts {
+		if !s.Roles[role] {
+			for _, text := range texts {
+				makeControl(text)
+			}
+		}
+	}
+	for _, text := range eogTexts {
+		makeControl(text)
+	}
+	const hex = "0123456789ABCDEF"
+	for b := range t.byteID {
+		// byte_to_token: <0xXX>, else the byte as a one-character token.
+		// llama.cpp throws when neither exists; the unknown token stands in.
+		id, ok := t.textToID[string([]byte{'<', '0', 'x', hex[b>>4], hex[b&15], '>'})]
+		if !ok {
+			id, ok = t.textToID[string([]byte{byte(b)})]
+		}
+		if !ok {
+			id = t.unk
+		}
+		t.byteID[b] = id
+	}
+	for id, a := range t.attrs {
+		if a&(attrControl|attrUserDefined|attrUnknown) != 0 {
+			t.specials = append(t.specials, int32(id))
+		}
+	}
+	slices.SortStableFunc(t.specials, func(a, b int32) int {
+		return cmp.Compare(len(t.texts[b]), len(t.texts[a]))
+	})
+	t.pieces = make([]string, n)
+	for id := range t.pieces {
+		t.pieces[id] = t.piece(int32(id))
+	}
+	return t, nil
+}
+
+// piece is llama.cpp's token_to_piece(special=true) for an SPM vocabulary.
+func (t *SPM) piece(id int32) string {
+	a := t.attrs[id]
+	switch {
+	case a&(attrUnknown|attrControl|attrUserDefined) != 0:
+		return t.texts[id]
+	case a&attrNormal != 0:
+		return strings.ReplaceAll(t.texts[id], spmSpace, " ")
+	case a&attrByte != 0:
+		// token_to_byte reads the two hex digits of <0xXX>.
+		if b, ok := parseByteToken(t.texts[id]); ok {
+			return string([]byte{b})
+		}
+	}
+	return "" // unused and undefined tokens render as nothing
+}
+
+// parseByteToken parses a byte token's text <0xXX>.
+func parseByteToken(text string) (byte, bool) {
+	if len(text) != 6 || !strings.HasPrefix(text, "<0x") || text[5] != '>' {
+		return 0, false
+	}
+	var b byte
+	for _, c := range []byte(text[3:5]) {
+		switch {
+		case '0' <= c && c <= '9':
+			b = b<<4 | (c - '0')
+		case 'A' <= c && c <= 'F':
+			b = b<<4 | (c - 'A' + 10)
+		case 'a' <= c && c <= 'f':
+			b = b<<4 | (c - 'a' + 10)
+		default:
+			return 0, false
+		}
+	}
+	return b, true
+}
+
+// Encode tokenizes text as llama_tokenize(text, addSpecial, parse_special=true)
+// does for an SPM vocabulary.
+func (t *SPM) Encode(text string, addSpecial bool) []int32 {
+	out := make([]int32, 0, len(text)/3+2)
+	if addSpecial && t.addBOS {
+		out = append(out, t.bos)
+	}
+	s := spmSessions.Get().(*spmSession)
+	prevSpecial := true // a space is prefixed to the first piece
+	var buf strings.Builder
+	for _, f := range partition(text, t.specials, t.texts) {
+		if f.id >= 0 {
+			out = append(out, f.id)
+			prevSpecial = true
+			continue
+		}
+		buf.Reset()
+		if t.addSpacePrefix && prevSpecial {
+			buf.WriteString(spmSpace)
+		}
+		for i := 0; i < len(f.text); {
+			j := strings.IndexByte(f.text[i:], ' ')
+			if j < 0 {
+				buf.WriteString(f.text[i:])
+				break
+			}
+			buf.WriteString(f.text[i : i+j])
+			buf.WriteString(spmSpace)
+			i += j + 1
+		}
+		out = t.encodePiece(s, buf.String(), out)
+		prevSpecial = false
+	}
+	spmSessions.Put(s)
+	if addSpecial && t.addEOS {
+		out = append(out, t.eos)
+	}
+	return out
+}
+
+// spmSymbol is a piece of the text during merging: bytes [start, start+n),
+// linked to its neighbours; n == 0 marks a symbol merged away.
+type spmSymbol struct {
+	prev, next int
+	start, n   int
+}
+
+// spmBigram is a candidate merge of two adjacent symbols.
+type spmBigram struct {
+	left, right int
+	score       float32
+	size        int // bytes of the merged text, to detect stale entries
+}
+
+// spmSession holds scratch buffers reused across calls.
+type spmSession struct {
+	syms  []spmSymbol
+	queue []spmBigram
+}
+
+var spmSessions = sync.Pool{New: func() any { return new(spmSession) }}
+
+// utf8Len is llama.cpp's unicode_len_utf8: the length of a UTF-8 sequence
+// from its first byte, 1 for a byte that cannot start one.
+func utf8Len(b byte) int {
+	return [16]int{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4}[b>>4]
+}
+
+// encodePiece is llm_tokenizer_spm_session::tokenize on one escaped piece.
+func (t *SPM) encodePiece(s *spmSession, text string, out []int32) []int32 {
+	if text == "" {
+		return out
+	}
+	s.syms = s.syms[:0]
+	for offs := 0; offs < len(text); {
+		n := min(utf8Len(text[offs]), len(text)-offs)
+		i := len(s.syms)
+		next := i + 1
+		if offs+n == len(text) {
+			next = -1
+		}
+		s.syms = append(s.syms, spmSymbol{prev: i - 1, next: next, start: offs, n: n})
+		offs += n
+	}
+	s.queue = s.queue[:0]
+	for i := 1; i < len(s.syms); i++ {
+		t.tryBigram(s, text, i-1, i)
+	}
+	for len(s.queue) > 0 {
+		b := s.pop()
+		l, r := &s.syms[b.left], &s.syms[b.right]
+		if l.n == 0 || r.n == 0 || l.n+r.n != b.size {
+			continue // one side was merged since
+		}
+		l.n += r.n
+		r.n = 0
+		l.next = r.next
+		if r.next >= 0 {
+			s.syms[r.next].prev = b.left
+		}
+		t.tryBigram(s, text, l.prev, b.left)
+		t.tryBigram(s, text, b.left, l.next)
+	}
+	for i := 0; i != -1; i = s.syms[i].next {
+		sym := s.syms[i]
+		piece := text[sym.start : sym.start+sym.n]
+		if id, ok := t.textToID[piece]; ok {
+			out = append(out, id)
+			continue
+		}
+		// A merged symbol is always a token, so this is one character that
+		// is not (llama.cpp's resegment then finds no merge to undo): its
+		// bytes.
+		for j := 0; j < len(piece); j++ {
+			out = append(out, t.byteID[piece[j]])
+		}
+	}
+	return out
+}
+
+// tryBigram queues the merge of symbols left and right if their text is a
+// token (of any type, as llama.cpp's text_to_token).
+func (t *SPM) tryBigram(s *spmSession, text string, left, right int) {
+	if left < 0 || right < 0 {
+		return
+	}
+	l, r := s.syms[left], s.syms[right]
+	merged := text[l.start : r.start+r.n]
+	id, ok := t.textToID[merged]
+	if !ok {
+		return
+	}
+	var score float32
+	if t.scores != nil {
+		score = t.scores[id]
+	}
+	s.push(spmBigram{left: left, right: right, score: score, size: len(merged)})
+}
+
+// before is llm_bigram_spm's order: higher score first, then leftmost.
+func (a spmBigram) before(b spmBigram) bool {
+	return a.score > b.score || (a.score == b.score && a.left < b.left)
+}
+
+func (s *spmSession) push(b spmBigram) {
+	s.queue = append(s.queue, b)
+	for i := len(s.queue) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !s.queue[i].before(s.queue[p]) {
+			break
+		}
+		s.queue[i], s.queue[p] = s.queue[p], s.queue[i]
+		i = p
+	}
+}
+
+func (s *spmSession) pop() spmBigram {
+	q := s.queue
+	top := q[0]
+	last := len(q) - 1
+	q[0] = q[last]
+	q = q[:last]
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < len(q) && q[l].before(q[m]) {
+			m = l
+		}
+		if r < len(q) && q[r].before(q[m]) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		q[i], q[m] = q[m], q[i]
+		i = m
+	}
+	s.queue = q
+	return top
+}
+
+// Size returns the number of tokens in the vocabulary.
+func (t *SPM) Size() int { return len(t.tokens) }
+
+// BOS returns the id of the beginning-of-sequence token.
+func (t *SPM) BOS() int32 { return t.bos }
+
+// EOS returns the id of the end-of-sequence token.
+func (t *SPM) EOS() int32 { return t.eos }
+
+// UNK returns the id of the unknown token.
+func (t *SPM) UNK() int32 { return t.unk }
+
+// AddBOS reports whether Encode with addSpecial prepends the BOS token.
+func (t *SPM) AddBOS() bool { return t.addBOS }
+
+// AddSpacePrefix reports whether Encode prefixes a space to the text and to
+// the text after each special token (tokenizer.ggml.add_space_prefix).
+func (t *SPM) AddSpacePrefix() bool { return t.addSpacePrefix }
+
+// Token returns the vocabulary text of token id (with ▁ for spaces, as stored
+// in tokenizer.ggml.tokens), or "" when id is out of range.
+func (t *SPM) Token(id int32) string {
+	if id < 0 || int(id) >= len(t.tokens) {
+		return ""
+	}
+	return t.tokens[id]
+}
+
+// Piece returns the bytes token id stands for, as llama.cpp's
+// token_to_piece(special=true): special tokens as their text, ▁ as a space,
+// a byte token <0xXX> as its byte, unused tokens as nothing. It returns ""
+// when id is out of range.
+func (t *SPM) Piece(id int32) string {
+	if id < 0 || int(id) >= len(t.pieces) {
+		return ""
+	}
+	return t.pieces[id]
+}
+
+// IsSpecial reports whether id is a control, user-defined or unknown token,
+// the tokens Encode recognizes by their text.
+func (t *SPM) IsSpecial(id int32) bool {
+	return id >= 0 && int(id) < len(t.attrs) && t.attrs[id]&(attrControl|attrUserDefined|attrUnknown) != 0
+}
+
+// Decode returns the concatenated Piece of every id; ids out of range render
+// as nothing. Unlike BPE.Decode it keeps NUL bytes: SPM models such as gemma3
+// run on Ollama's own engine, which does not trim them. For valid UTF-8 s
+// without ▁ (U+2581), Decode(Encode(s, false)) == s when add_space_prefix is
+// off and no user-defined or unused token has a text the merges can form
+// (true of gemma's vocabulary as Ollama converts it).
+func (t *SPM) Decode(ids []int32) string {
+	var b strings.Builder
+	for _, id := range ids {
+		b.WriteString(t.Piece(id))
+	}
+	return b.String()
+}

@@ -1,0 +1,159 @@
+package tokenizer
+
+import (
+	"fmt"
+
+	"slices"
+)
+
+// GGUF metadata keys a SentencePiece tokenizer adds to the BPE ones.
+const (
+	KeyScores         = "tokenizer.ggml.scores"
+	KeyUNK            = "tokenizer.ggml.unknown_token_id"
+	KeyAddSpacePrefix = "tokenizer.ggml.add_space_prefix"
+)
+
+// Metadata returns the tokenizer as GGUF metadata, in a fixed order. Every
+// flag is written so llama.cpp and Ollama do not fall back to defaults.
+func (t *SPM) Metadata() []KV {
+	types := t.types
+	if types == nil {
+		types = make([]int32, len(t.tokens))
+		for i := range types {
+			types[i] = TypeNormal
+		}
+	}
+	scores := t.scores
+	if scores == nil {
+		scores = make([]float32, len(t.tokens))
+	}
+	return []KV{
+		{KeyModel, "llama"},
+		{KeyPre, "default"},
+		{KeyTokens, slices.Clone(t.tokens)},
+		{KeyScores, slices.Clone(scores)},
+		{KeyTokenType, slices.Clone(types)},
+		{KeyBOS, uint32(t.bos)},
+		{KeyEOS, uint32(t.eos)},
+		{KeyUNK, uint32(t.unk)},
+		{KeyAddBOS, t.addBOS},
+		{KeyAddEOS, t.addEOS},
+		{KeyAddSpacePrefix, t.addSpacePrefix},
+	}
+}
+
+// Load builds the tokenizer a GGUF file's metadata describes, read through
+// get (which reports whether a key exists): a *BPE for tokenizer.ggml.model
+// "gpt2" (see FromMetadata), a *SPM for "llama". Any other model is refused
+// with an error naming the supported ones.
+func Load(get func(key string) (any, bool)) (Tokenizer, error) {
+	model, err := getString(get, KeyModel)
+	if err != nil {
+		return nil, err
+	}
+	switch model {
+	case "gpt2":
+		return FromMetadata(get)
+	case "llama":
+		return SPMFromMetadata(get)
+	}
+	return nil, fmt.Errorf("tokenizer: %s %q is not supported (supported: \"gpt2\" byte-level BPE, \"llama\" SentencePiece)", KeyModel, model)
+}
+
+// SPMFromMetadata builds a SentencePiece tokenizer from GGUF metadata whose
+// tokenizer.ggml.model is "llama". Missing optional keys take llama.cpp's
+// defaults: scores 0, all tokens normal, BOS 1, EOS 2, unknown 0, add_bos
+// true, add_eos false, add_space_prefix true. Ids out of range are ignored,
+// as llama.cpp does, and then the defaults must be in range.
+func SPMFromMetadata(get func(key string) (any, bool)) (*SPM, error) {
+	model, err := getString(get, KeyModel)
+	if err != nil {
+		return nil, err
+	}
+	if model != "llama" {
+		return nil, fmt.Errorf("tokenizer: %s is %q, want \"llama\" (SentencePiece)", KeyModel, model)
+	}
+	tokens, err := getStrings(get, KeyTokens)
+	if err != nil {
+		return nil, err
+	}
+	if len(tokens) == 0 {
+		return nil, fmt.Errorf("tokenizer: %s: empty vocabulary", KeyTokens)
+	}
+	s := SPMSpec{Tokens: tokens, BOS: 1, EOS: 2, UNK: 0, AddBOS: true, AddSpacePrefix: true, Roles: map[string]bool{}}
+	if v, ok := get(KeyScores); ok {
+		if s.Scores, err = float32s(v); err != nil {
+			return nil, fmt.Errorf("tokenizer: %s: %w", KeyScores, err)
+		}
+		if len(s.Scores) != len(tokens) {
+			return nil, fmt.Errorf("tokenizer: %s has %d entries for %d tokens", KeyScores, len(s.Scores), len(tokens))
+		}
+	}
+	if v, ok := get(KeyTokenType); ok {
+		if s.Types, err = int32s(v); err != nil {
+			return nil, fmt.Errorf("tokenizer: %s: %w", KeyTokenType, err)
+		}
+		if len(s.Types) != len(tokens) {
+			return nil, fmt.Errorf("tokenizer: %s has %d entries for %d tokens", KeyTokenType, len(s.Types), len(tokens))
+		}
+	}
+	for key, dst := range map[string]*int32{KeyBOS: &s.BOS, KeyEOS: &s.EOS, KeyUNK: &s.UNK} {
+		v, ok := get(key)
+		if !ok {
+			continue
+		}
+		if _, err := toInt64(v); err != nil {
+			return nil, fmt.Errorf("tokenizer: %s: %w", key, err)
+		}
+		if id, err := tokenID(v, len(tokens)); err == nil {
+			*dst = id
+		}
+	}
+	for key, dst := range map[string]*bool{KeyAddBOS: &s.AddBOS, KeyAddEOS: &s.AddEOS, KeyAddSpacePrefix: &s.AddSpacePrefix} {
+		v, ok := get(key)
+		if !ok {
+			continue
+		}
+		b, ok := v.(bool)
+		if !ok {
+			return nil, fmt.Errorf("tokenizer: %s is %T, want bool", key, v)
+		}
+		*dst = b
+	}
+	for key, role := range roleKeys {
+		if v, ok := get(key); ok {
+			if _, err := tokenID(v, len(tokens)); err == nil {
+				s.Roles[role] = true
+			}
+		}
+	}
+	return NewSPM(s)
+}
+
+// float32s converts a float slice of a GGUF array.
+func float32s(v any) ([]float32, error) {
+	switch v := v.(type) {
+	case []float32:
+		return v, nil
+	case []float64:
+		out := make([]float32, len(v))
+		for i, f := range v {
+			out[i] = float32(f)
+		}
+		return out, nil
+	case []any:
+		out := make([]float32, len(v))
+		for i, e := range v {
+			switch f := e.(type) {
+			case float32:
+				out[i] = f
+			case float64:
+				out[i] = float32(f)
+			default:
+				return nil, fmt.Errorf("entry %d: %v (%T) is not a float", i, e, e)
+			}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("%T is not a float slice", v)
+}
