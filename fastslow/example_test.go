@@ -36,9 +36,9 @@ func ExampleLLM() {
 	dir, _ := os.MkdirTemp("", "fastslow-example")
 	defer os.RemoveAll(dir)
 	m := exampleModel(dir)
-	learner, err := fastslow.NewLearner(ctx, fastslow.Config{
-		Policy: fastslow.PolicyPrompts, Dir: filepath.Join(dir, "state"), Base: m, Server: fastslow.NewEngineServer(m),
-	})
+	opts := fastslow.DefaultOptions()
+	opts.Policy, opts.Base, opts.Server = fastslow.PolicyPrompts, m, fastslow.NewEngineServer(m)
+	learner, err := fastslow.NewLearner(ctx, filepath.Join(dir, "state"), opts)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -68,10 +68,10 @@ func ExampleLearner_Learn() {
 	dir, _ := os.MkdirTemp("", "fastslow-example")
 	defer os.RemoveAll(dir)
 	m := exampleModel(dir)
-	learner, err := fastslow.NewLearner(ctx, fastslow.Config{
-		Policy: fastslow.PolicyWeights, Dir: filepath.Join(dir, "state"), Base: m, Server: fastslow.NewEngineServer(m),
-		Slow: fastslow.SlowOptions{Steps: 90, LR: 1e-2, Seed: 1},
-	})
+	opts := fastslow.DefaultOptions()
+	opts.Policy, opts.Base, opts.Server = fastslow.PolicyWeights, m, fastslow.NewEngineServer(m)
+	opts.Slow.Steps, opts.Slow.LR, opts.Slow.Seed = 90, 1e-2, 1
+	learner, err := fastslow.NewLearner(ctx, filepath.Join(dir, "state"), opts)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -21,10 +21,11 @@ type Feedback struct {
 	Answer string
 }
 
-// Feedback records fb and learns from it at once where that is cheap. Under PolicyFST and PolicyPrompts a
-// corrected answer becomes a note (a fact to look up) and a demo, so the next prompt for a similar input carries
-// it; under PolicyWeights and PolicyFST the corrected example also waits in the task's queue for the next
-// weight round (Flush). Feedback without an answer is only recorded.
+// Feedback records fb and learns from it at once where that is cheap. Under a policy with prompts (PolicyFST,
+// PolicyPrompts) a corrected answer becomes a note (a fact to look up) and a demo, so the next prompt for a
+// similar input carries it; under a policy with weights (PolicyFST, PolicyWeights, PolicyReplay) the corrected
+// example also waits in the task's queue for the next weight round (Flush). Feedback without an answer is only
+// recorded.
 func (l *Learner) Feedback(ctx context.Context, fb Feedback) error {
 	if fb.Task == "" || strings.TrimSpace(fb.Input) == "" {
 		return errors.New("feedback: task and input are required")
@@ -54,7 +55,7 @@ func (l *Learner) Feedback(ctx context.Context, fb Feedback) error {
 			return fmt.Errorf("feedback: %w", err)
 		}
 	}
-	if l.cfg.Policy != PolicyPrompts {
+	if l.cfg.Policy.Channels().Weights {
 		l.mu.Lock()
 		l.queue[fb.Task] = append(l.queue[fb.Task], ex)
 		l.mu.Unlock()
@@ -77,7 +78,7 @@ func (l *Learner) Flush(ctx context.Context, task string) (Round, error) {
 	delete(l.queue, task)
 	l.mu.Unlock()
 	if len(ex) == 0 {
-		return Round{Task: task, Policy: l.cfg.Policy}, nil
+		return Round{Task: task, Policy: l.cfg.Policy.Name()}, nil
 	}
 	r, err := l.Learn(ctx, task, ex, ex)
 	if err != nil {

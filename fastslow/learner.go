@@ -2,9 +2,10 @@ package fastslow
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,37 +14,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/fastslow/fastslow/prompts"
-	"github.com/fastslow/fastslow/weights"
 	"github.com/fastslow/fastslow/weights/llama"
 	"github.com/fastslow/fastslow/weights/train"
 )
-
-// Policy decides which channel a task's examples go to.
-type Policy string
-
-// The policies.
-const (
-	// PolicyFST runs a prompt cycle first, then a few weight steps trained with prompts sampled from the
-	// candidate population in context, within the forgetting budget (Fast-Slow Training).
-	PolicyFST Policy = "fst"
-	// PolicyWeights trains the adapter only: the weight-only baseline.
-	PolicyWeights Policy = "weights"
-	// PolicyPrompts uses the prompt channel only.
-	PolicyPrompts Policy = "prompts"
-)
-
-// Policies lists every policy.
-func Policies() []Policy { return []Policy{PolicyFST, PolicyWeights, PolicyPrompts} }
-
-// ParsePolicy checks a policy name.
-func ParsePolicy(s string) (Policy, error) {
-	for _, p := range Policies() {
-		if string(p) == s {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("unknown policy %q (want fst, weights or prompts)", s)
-}
 
 // Example is one supervised instance: the model should continue Prompt with Completion. Answer, when set, is
 // what an output must equal (after trimming spaces) to count as correct; otherwise the completion is.
@@ -80,83 +53,6 @@ func (e Example) Correct(output string) bool {
 	return strings.ContainsRune(".,;:!?)", r)
 }
 
-// Config configures a Learner.
-type Config struct {
-	// Policy routes examples (default PolicyFST).
-	Policy Policy
-	// Name distinguishes this learner's adapter models on the server (default "learner").
-	Name string
-	// Dir holds the learner's state: the prompt store (Dir/prompts, unless StoreDir says otherwise) and the
-	// adapter versions (Dir/adapters).
-	Dir string
-	// StoreDir, if set, is the prompt store's directory, for a store shared with other tools.
-	StoreDir string
-	// Base is the model adapted, Server what serves it (an OllamaServer or an EngineServer).
-	Base   *weights.Model
-	Server Server
-
-	// Slow shapes weight rounds; for PolicyFST the number of steps is FSTSteps.
-	Slow SlowOptions
-	// FSTSteps is the weight budget of an FST round (default a third of Slow.Steps).
-	FSTSteps int
-	// Budget is the forgetting budget of FST rounds: the largest drop of retention accuracy allowed (default
-	// 0.05). Weight-only rounds are not bounded: they are the baseline.
-	Budget float64
-	// Retention is what the model must keep knowing besides the tasks it learned (for example facts from its
-	// pretraining), asked with their raw prompts. With the earlier tasks' validation examples, served with their
-	// prompts, it forms the retention set the forgetting budget is measured on.
-	Retention []Example
-	// Demos is the most demonstrations a prompt candidate carries (default 3), Notes the facts retrieved into
-	// each prompt (default 2), MaxPromptChars the assembled prompt's length limit (default 640).
-	Demos, Notes, MaxPromptChars int
-	// MaxNewTokens bounds every answer (default 24).
-	MaxNewTokens int
-	// Events, if set, receives progress.
-	Events func(Event)
-	// Probe, if set, is called during Learn with the task, the adapter being trained (nil for the base) and
-	// the round's weight steps so far: once after the prompt cycle (steps 0) and after every weight chunk. The
-	// forgetting lab draws learning curves with it.
-	Probe func(ctx context.Context, task string, a *llama.Adapter, steps int) error
-}
-
-func (c Config) withDefaults() (Config, error) {
-	if c.Policy == "" {
-		c.Policy = PolicyFST
-	}
-	if _, err := ParsePolicy(string(c.Policy)); err != nil {
-		return c, err
-	}
-	if c.Name == "" {
-		c.Name = "learner"
-	}
-	if c.Dir == "" {
-		return c, errors.New("learner: no state directory")
-	}
-	if c.Base == nil || c.Server == nil {
-		return c, errors.New("learner: a base model and a server are required")
-	}
-	c.Slow = c.Slow.withDefaults()
-	if c.FSTSteps == 0 {
-		c.FSTSteps = max(1, c.Slow.Steps/3)
-	}
-	if c.Budget == 0 {
-		c.Budget = 0.05
-	}
-	if c.Demos == 0 {
-		c.Demos = 3
-	}
-	if c.Notes == 0 {
-		c.Notes = 2
-	}
-	if c.MaxPromptChars == 0 {
-		c.MaxPromptChars = 640
-	}
-	if c.MaxNewTokens == 0 {
-		c.MaxNewTokens = 24
-	}
-	return c, nil
-}
-
 // Event reports progress.
 type Event struct {
 	Task    string
@@ -169,11 +65,12 @@ type Event struct {
 
 // Round reports one Learn call.
 type Round struct {
-	Task   string
-	Policy Policy
-	// Prompt is the fast channel's result (zero for PolicyWeights).
+	Task string
+	// Policy is the name of the policy that ran the round.
+	Policy string
+	// Prompt is the fast channel's result (zero for a policy without prompts).
 	Prompt PromptRound
-	// Weights is the slow channel's result (zero for PolicyPrompts).
+	// Weights is the slow channel's result (zero for a policy without weights).
 	Weights SlowRound
 	// WeightSteps is how many optimizer steps the served adapter gained.
 	WeightSteps int
@@ -182,7 +79,8 @@ type Round struct {
 
 // Learner adapts a model to tasks. It is safe for concurrent use; Learn calls run one at a time.
 type Learner struct {
-	cfg   Config
+	cfg   Options
+	dir   string
 	store *prompts.Store
 	slow  *SlowChannel
 	fast  *FastChannel
@@ -191,31 +89,45 @@ type Learner struct {
 	retention map[string][]string // task → rendered validation prompts kept for the forgetting budget
 	answers   map[string][]Example
 	queue     map[string][]Example // corrections from Feedback waiting for a weight round
+	memory    map[string][]Example // task → training examples kept for replay
+	order     []string             // tasks in the order they were first learned
 }
 
-// NewLearner opens (or creates) a learner's state in cfg.Dir.
-func NewLearner(ctx context.Context, cfg Config) (*Learner, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
-		return nil, err
+// NewLearner opens (or creates) a learner's state in dir, with opts (start from DefaultOptions; Base and
+// Server are required).
+func NewLearner(ctx context.Context, dir string, opts Options) (*Learner, error) {
+	if dir == "" {
+		return nil, errors.New("learner: no state directory")
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+	if err := opts.validate(); err != nil {
 		return nil, fmt.Errorf("learner: %w", err)
+	}
+	cfg := opts
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("learner: %w", err)
+	}
+	if cfg.Name == "" {
+		name, err := derivedName(dir)
+		if err != nil {
+			return nil, fmt.Errorf("learner: %w", err)
+		}
+		cfg.Name = name
 	}
 	storeDir := cfg.StoreDir
 	if storeDir == "" {
-		storeDir = filepath.Join(cfg.Dir, "prompts")
+		storeDir = filepath.Join(dir, "prompts")
 	}
 	store, err := prompts.Open(storeDir, &prompts.Options{Small: true})
 	if err != nil {
 		return nil, fmt.Errorf("learner: %w", err)
 	}
-	slow, err := OpenSlowChannel(ctx, cfg.Base, filepath.Join(cfg.Dir, "adapters"), cfg.Name, cfg.Server)
+	slow, err := OpenSlowChannel(ctx, cfg.Base, filepath.Join(dir, "adapters"), cfg.Name, cfg.Server)
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("learner: %w", err)
 	}
-	l := &Learner{cfg: cfg, store: store, slow: slow, retention: map[string][]string{}, answers: map[string][]Example{}, queue: map[string][]Example{}}
+	l := &Learner{cfg: cfg, dir: dir, store: store, slow: slow, retention: map[string][]string{}, answers: map[string][]Example{},
+		queue: map[string][]Example{}, memory: map[string][]Example{}}
 	tok := cfg.Base.Tokenizer
 	l.fast = &FastChannel{
 		Store: store, Demos: cfg.Demos, Notes: cfg.Notes, MaxChars: cfg.MaxPromptChars,
@@ -246,11 +158,14 @@ func (l *Learner) emit(e Event) {
 	}
 }
 
+// Options are the learner's options, with its Name filled in.
+func (l *Learner) Options() Options { return l.cfg }
+
 // usesPrompts reports whether the policy serves assembled prompts.
-func (l *Learner) usesPrompts() bool { return l.cfg.Policy != PolicyWeights }
+func (l *Learner) usesPrompts() bool { return l.cfg.Policy.Channels().Prompts }
 
 // Prompt renders what is sent to the model for input on task: the promoted prompt (demos, retrieved notes,
-// lessons) before the input, or the input alone under PolicyWeights.
+// lessons) before the input, or the input alone under a policy without prompts.
 func (l *Learner) Prompt(ctx context.Context, task, input string) (string, error) {
 	if !l.usesPrompts() {
 		return input, nil
@@ -295,14 +210,15 @@ func (l *Learner) Learn(ctx context.Context, task string, trainSet, val []Exampl
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	start := time.Now()
-	r := Round{Task: task, Policy: l.cfg.Policy}
+	pol := l.cfg.Policy
+	r := Round{Task: task, Policy: pol.Name()}
 	if len(trainSet) == 0 {
 		return r, fmt.Errorf("learn %s: no training examples", task)
 	}
 	if len(val) == 0 {
 		val = trainSet
 	}
-	if l.usesPrompts() {
+	if pol.Channels().Prompts {
 		l.emit(Event{Task: task, Stage: "prompts", Message: "prompt cycle"})
 		pr, err := l.fast.Improve(ctx, task, trainSet, val, l.runner())
 		if err != nil {
@@ -316,41 +232,21 @@ func (l *Learner) Learn(ctx context.Context, task string, trainSet, val []Exampl
 			return r, fmt.Errorf("learn %s: %w", task, err)
 		}
 	}
-	if l.cfg.Policy != PolicyPrompts {
-		opt := l.cfg.Slow
-		var retention Retention
-		pairs, err := l.trainingPairs(ctx, task, trainSet)
-		if err != nil {
-			return r, fmt.Errorf("learn %s: %w", task, err)
-		}
-		if l.cfg.Policy == PolicyFST {
-			opt.Steps = l.cfg.FSTSteps
-			opt.Chunk = min(opt.Chunk, opt.Steps)
-			opt.Budget = l.cfg.Budget
-			retention = l.retentionCheck()
-		} else {
-			opt.Budget = -1
-		}
-		if l.cfg.Probe != nil {
-			opt.AfterChunk = func(ctx context.Context, a *llama.Adapter, steps int) error {
-				return l.cfg.Probe(ctx, task, a, steps)
-			}
-		}
-		progress := func(p train.Progress) {
-			l.emit(Event{Task: task, Stage: "weights", Step: p.Step, Total: p.Total, Loss: p.Loss})
-		}
-		sr, err := l.slow.Train(ctx, task, pairs, retention, opt, progress)
+	if pol.Channels().Weights {
+		sr, err := l.weightRound(ctx, task, trainSet)
 		if err != nil {
 			return r, fmt.Errorf("learn %s: %w", task, err)
 		}
 		r.Weights = sr
-		if sr.Promoted {
+		switch {
+		case sr.Promoted:
 			r.WeightSteps = sr.Steps
 			l.emit(Event{Task: task, Stage: "promoted", Message: fmt.Sprintf("adapter version %d (%d steps)", sr.Version.Seq, sr.Steps)})
-		} else {
+		case sr.Reason != "":
 			l.emit(Event{Task: task, Stage: "kept", Message: sr.Reason})
 		}
 	}
+	l.keep(task, trainSet)
 	if err := l.remember(ctx, task, val); err != nil {
 		return r, fmt.Errorf("learn %s: %w", task, err)
 	}
@@ -358,41 +254,53 @@ func (l *Learner) Learn(ctx context.Context, task string, trainSet, val []Exampl
 	return r, nil
 }
 
-// trainingPairs turns examples into what the slow channel trains on. Under PolicyFST each example is shown
-// with the served prompt and with a candidate drawn from the task's population, so the weights learn to work
-// with prompts rather than to replace them, and stay right for the prompt that is served.
-func (l *Learner) trainingPairs(ctx context.Context, task string, ex []Example) ([]weights.Pair, error) {
-	if l.cfg.Policy != PolicyFST {
-		pairs := make([]weights.Pair, len(ex))
-		for i, e := range ex {
-			pairs[i] = weights.Pair{Prompt: e.Prompt, Completion: e.Completion}
-		}
-		return pairs, nil
-	}
-	pop, err := l.fast.Population(ctx, task)
+// weightRound asks the policy for the round's plan and trains it.
+func (l *Learner) weightRound(ctx context.Context, task string, trainSet []Example) (SlowRound, error) {
+	plan, err := l.cfg.Policy.Plan(ctx, Chunk{Task: task, Examples: trainSet, Options: l.cfg, Fast: l.fast, Earlier: l.earlier(task)})
 	if err != nil {
-		return nil, err
+		return SlowRound{}, err
 	}
-	rng := rand.New(rand.NewPCG(l.cfg.Slow.Seed, uint64(len(task))))
-	pairs := make([]weights.Pair, 0, 2*len(ex))
-	for _, e := range ex {
-		served, err := l.fast.Render(ctx, task, e.Prompt)
-		if err != nil {
-			return nil, err
-		}
-		pairs = append(pairs, weights.Pair{Prompt: served, Completion: e.Completion})
-		if len(pop) == 0 {
-			continue
-		}
-		sampled, err := l.fast.RenderCandidate(ctx, pop[rng.IntN(len(pop))], e.Prompt)
-		if err != nil {
-			return nil, err
-		}
-		if sampled != served {
-			pairs = append(pairs, weights.Pair{Prompt: sampled, Completion: e.Completion})
+	if len(plan.Pairs) == 0 || plan.Steps == 0 {
+		return SlowRound{Reason: "the policy planned no weight steps"}, nil
+	}
+	opt := l.cfg.Slow
+	opt.Steps, opt.Budget = plan.Steps, plan.Budget
+	var retention Retention
+	if plan.Budget >= 0 {
+		retention = l.retentionCheck()
+	}
+	if l.cfg.Probe != nil {
+		opt.AfterChunk = func(ctx context.Context, a *llama.Adapter, steps int) error {
+			return l.cfg.Probe(ctx, task, a, steps)
 		}
 	}
-	return pairs, nil
+	progress := func(p train.Progress) {
+		l.emit(Event{Task: task, Stage: "weights", Step: p.Step, Total: p.Total, Loss: p.Loss})
+	}
+	return l.slow.Train(ctx, task, plan.Pairs, retention, opt, progress)
+}
+
+// keep stores up to ReplayMemory of task's training examples for policies that replay earlier tasks.
+func (l *Learner) keep(task string, ex []Example) {
+	if l.cfg.ReplayMemory == 0 {
+		return
+	}
+	if _, ok := l.memory[task]; !ok {
+		l.order = append(l.order, task)
+	}
+	m := append(l.memory[task], ex...)
+	l.memory[task] = m[max(0, len(m)-l.cfg.ReplayMemory):]
+}
+
+// earlier returns the kept examples of every task but task, oldest task first.
+func (l *Learner) earlier(task string) []Example {
+	var out []Example
+	for _, t := range l.order {
+		if t != task {
+			out = append(out, l.memory[t]...)
+		}
+	}
+	return out
 }
 
 // remember keeps task's validation examples, rendered as they are served now, for later forgetting checks.
@@ -487,4 +395,15 @@ func (l *Learner) EngineAccuracy(ctx context.Context, task string, ex []Example,
 		}
 	}
 	return float64(right) / float64(len(ex)), nil
+}
+
+// derivedName names a learner's models after its state directory, so that learners with different state never
+// deploy over each other's models.
+func derivedName(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return "fastslow-" + hex.EncodeToString(sum[:5]), nil
 }

@@ -23,14 +23,14 @@ func TestLearnerPolicies(t *testing.T) {
 	ctx := context.Background()
 	m, _ := tinyBase(t)
 	for _, policy := range Policies() {
-		t.Run(string(policy), func(t *testing.T) {
+		t.Run(policy.Name(), func(t *testing.T) {
 			var events []Event
-			l, err := NewLearner(ctx, Config{
-				Policy: policy, Dir: t.TempDir(), Base: m, Server: NewEngineServer(m),
-				Slow:     SlowOptions{Steps: 90, Chunk: 30, LR: 1e-2, Seed: 1},
-				FSTSteps: 180, Budget: 0.5,
-				Events: func(e Event) { events = append(events, e) },
-			})
+			opts := DefaultOptions()
+			opts.Policy, opts.Base, opts.Server = policy, m, NewEngineServer(m)
+			opts.Slow.Steps, opts.Slow.Chunk, opts.Slow.LR, opts.Slow.Seed = 90, 30, 1e-2, 1
+			opts.FSTSteps, opts.Budget = 180, 0.5
+			opts.Events = func(e Event) { events = append(events, e) }
+			l, err := NewLearner(ctx, t.TempDir(), opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -48,7 +48,7 @@ func TestLearnerPolicies(t *testing.T) {
 				t.Fatal(err)
 			}
 			switch policy {
-			case PolicyWeights:
+			case PolicyWeights, PolicyReplay:
 				if r.WeightSteps != 90 || r.Prompt.Candidates != 0 || p != taskA[0].Prompt {
 					t.Fatalf("weights: %d steps, %d candidates, prompt %q", r.WeightSteps, r.Prompt.Candidates, p)
 				}

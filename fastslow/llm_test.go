@@ -33,7 +33,7 @@ func TestLLMFeedbackChangesWhatOllamaServes(t *testing.T) {
 	// The base model is named after its content and shared with anything else serving the default model at
 	// the same time (the lab, other tests), so it stays.
 	srv := fastslow.NewOllamaServer(c, path, ollamatest.UniqueName(t, "fastslow-llm")+"-")
-	l, err := fastslow.NewLearner(ctx, fastslow.Config{Policy: fastslow.PolicyPrompts, Dir: filepath.Join(dir, "state"), Base: m, Server: srv})
+	l, err := fastslow.NewLearner(ctx, filepath.Join(dir, "state"), opts(fastslow.PolicyPrompts, m, srv))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,4 +83,11 @@ func TestLLMFeedbackChangesWhatOllamaServes(t *testing.T) {
 	if after < len(questions)*3/4 || after-before < len(questions)/2 {
 		t.Fatalf("after feedback Ollama answers %d of %d (before %d), want at least %d and a gain of %d", after, len(questions), before, len(questions)*3/4, len(questions)/2)
 	}
+}
+
+// opts are the default options with policy p, base m and server srv.
+func opts(p fastslow.Policy, m *weights.Model, srv fastslow.Server) fastslow.Options {
+	o := fastslow.DefaultOptions()
+	o.Policy, o.Base, o.Server = p, m, srv
+	return o
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -39,13 +40,15 @@ type slowState struct {
 	Current  int              `json:"current"` // Seq of the served version; 0 is the base model alone
 }
 
-// SlowOptions shape a slow-channel round.
+// SlowOptions shape a slow-channel round. Start from DefaultSlowOptions: zero values mean zero.
 type SlowOptions struct {
-	// LoRA is the adapter's shape (default weights.DefaultLoRA).
+	// LoRA is the adapter's shape (default weights.DefaultLoRA). Once a channel has an adapter, a round with
+	// another shape is refused: roll back to the base (version 0) to train a new one.
 	LoRA llama.LoRAConfig
-	// Steps is the most optimizer steps of a round; Chunk steps run between forgetting checks (default: all).
+	// Steps is the most optimizer steps of a round (default 60); Chunk steps run between forgetting checks
+	// (0: one check, after all steps). One optimizer (its AdamW moments) serves the whole round.
 	Steps, Chunk int
-	// BatchSize and LR of the optimizer (defaults 8 and 2e-3).
+	// BatchSize and LR of the optimizer (defaults 8 and 5e-3).
 	BatchSize int
 	LR        float64
 	// Budget is the largest drop of retention accuracy a round may cause (0.05 = five points); a negative
@@ -58,23 +61,27 @@ type SlowOptions struct {
 	AfterChunk func(ctx context.Context, a *llama.Adapter, steps int) error
 }
 
-func (o SlowOptions) withDefaults() SlowOptions {
-	if o.LoRA.Rank == 0 {
-		o.LoRA = weights.DefaultLoRA
+// DefaultSlowOptions returns the default shape of a slow-channel round.
+func DefaultSlowOptions() SlowOptions {
+	return SlowOptions{LoRA: weights.DefaultLoRA, Steps: 60, BatchSize: 8, LR: 5e-3, Budget: 0.05}
+}
+
+// validate reports the first option that cannot work.
+func (o SlowOptions) validate() error {
+	switch {
+	case o.Steps < 1:
+		return fmt.Errorf("slow channel: %d steps per round; a round needs at least one", o.Steps)
+	case o.Chunk < 0:
+		return fmt.Errorf("slow channel: negative chunk %d", o.Chunk)
+	case o.BatchSize < 1:
+		return fmt.Errorf("slow channel: batch size %d", o.BatchSize)
+	case !(o.LR > 0):
+		return fmt.Errorf("slow channel: learning rate %g must be positive", o.LR)
 	}
-	if o.Steps == 0 {
-		o.Steps = 60
+	if err := o.LoRA.Validate(); err != nil {
+		return fmt.Errorf("slow channel: %w", err)
 	}
-	if o.Chunk <= 0 || o.Chunk > o.Steps {
-		o.Chunk = o.Steps
-	}
-	if o.BatchSize == 0 {
-		o.BatchSize = 8
-	}
-	if o.LR == 0 {
-		o.LR = 2e-3
-	}
-	return o
+	return nil
 }
 
 // SlowChannel trains one LoRA adapter of the base model round by round and keeps every promoted version on
@@ -197,13 +204,16 @@ type SlowRound struct {
 	Reason   string // why the round stopped early or was not promoted
 }
 
-// Train runs one round on pairs: up to opt.Steps steps in chunks, checking retention after each chunk and
-// keeping the last state within opt.Budget. The result is written, deployed and only then promoted.
+// Train runs one round on pairs: up to opt.Steps steps with one optimizer, checking retention after every
+// opt.Chunk steps and keeping the last state within opt.Budget. The result is written, deployed and only then
+// promoted.
 func (s *SlowChannel) Train(ctx context.Context, task string, pairs []weights.Pair, retention Retention, opt SlowOptions, progress func(train.Progress)) (SlowRound, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	opt = opt.withDefaults()
 	var round SlowRound
+	if err := opt.validate(); err != nil {
+		return round, err
+	}
 	a, err := s.workingAdapter(opt)
 	if err != nil {
 		return round, err
@@ -212,47 +222,49 @@ func (s *SlowChannel) Train(ctx context.Context, task string, pairs []weights.Pa
 	if err != nil {
 		return round, fmt.Errorf("slow channel: %w", err)
 	}
+	check := retention != nil && opt.Budget >= 0
 	before := 1.0
-	if retention != nil && opt.Budget >= 0 {
+	if check {
 		if before, err = retention(ctx, s.adapter); err != nil {
 			return round, fmt.Errorf("slow channel: retention: %w", err)
 		}
 	}
 	after := before
 	kept := snapshot(a)
-	for done := 0; done < opt.Steps; {
-		n := min(opt.Chunk, opt.Steps-done)
-		to := train.Options{
-			Steps: n, BatchSize: opt.BatchSize, LR: opt.LR, Decay: train.DecayConstant, ClipNorm: 1,
-			Seed: opt.Seed + uint64(done),
-		}
-		res, err := train.Run(ctx, train.LoRAObjective(s.base.Model, a), seqs, to, progress)
-		if err != nil {
-			return round, fmt.Errorf("slow channel: %w", err)
-		}
-		done += n
+	chunk := opt.Chunk
+	if chunk == 0 || chunk > opt.Steps {
+		chunk = opt.Steps
+	}
+	hook := func(ctx context.Context, done int) error {
 		round.Tried = done
-		round.Losses = append(round.Losses, res.Losses...)
-		if retention != nil && opt.Budget >= 0 {
+		if check {
 			r, err := retention(ctx, a)
 			if err != nil {
-				return round, fmt.Errorf("slow channel: retention: %w", err)
+				return fmt.Errorf("retention: %w", err)
 			}
 			if before-r > opt.Budget {
 				restore(a, kept)
 				round.Reason = fmt.Sprintf("retention fell from %.3f to %.3f after %d steps, over the budget of %.3f; kept %d steps",
 					before, r, done, opt.Budget, round.Steps)
-				break
+				return train.ErrStop
 			}
 			after = r
 		}
 		kept = snapshot(a)
 		round.Steps = done
 		if opt.AfterChunk != nil {
-			if err := opt.AfterChunk(ctx, a, done); err != nil {
-				return round, err
-			}
+			return opt.AfterChunk(ctx, a, done)
 		}
+		return nil
+	}
+	to := train.Options{
+		Steps: opt.Steps, BatchSize: opt.BatchSize, LR: opt.LR, Decay: train.DecayConstant, ClipNorm: 1,
+		Seed: opt.Seed, Hook: hook, HookEvery: chunk,
+	}
+	res, err := train.Run(ctx, train.LoRAObjective(s.base.Model, a), seqs, to, progress)
+	round.Losses = res.Losses
+	if err != nil {
+		return round, fmt.Errorf("slow channel: %w", err)
 	}
 	if round.Steps == 0 {
 		if round.Reason == "" {
@@ -260,6 +272,11 @@ func (s *SlowChannel) Train(ctx context.Context, task string, pairs []weights.Pa
 		}
 		return round, nil
 	}
+	return s.promote(ctx, task, a, round, before, after)
+}
+
+// promote writes a, deploys it and makes it the current version.
+func (s *SlowChannel) promote(ctx context.Context, task string, a *llama.Adapter, round SlowRound, before, after float64) (SlowRound, error) {
 	seq := 1
 	if n := len(s.state.Versions); n > 0 {
 		seq = s.state.Versions[n-1].Seq + 1
@@ -275,6 +292,7 @@ func (s *SlowChannel) Train(ctx context.Context, task string, pairs []weights.Pa
 	if err := weights.SaveAdapter(path, a, s.versionName(seq)); err != nil {
 		return round, fmt.Errorf("slow channel: %w", err)
 	}
+	var err error
 	if v.Handle, err = s.server.Deploy(ctx, s.versionName(seq), path); err != nil {
 		os.Remove(path)
 		return round, fmt.Errorf("slow channel: deploy: %w", err)
@@ -292,7 +310,8 @@ func (s *SlowChannel) Train(ctx context.Context, task string, pairs []weights.Pa
 	return round, nil
 }
 
-// workingAdapter is a copy of the current adapter to train further, or a new one.
+// workingAdapter is a copy of the current adapter to train further, or a new one of opt's shape. A shape
+// other than the current adapter's is refused: training it would silently drop what the adapter learned.
 func (s *SlowChannel) workingAdapter(opt SlowOptions) (*llama.Adapter, error) {
 	if s.adapter == nil {
 		a, err := llama.NewAdapter(s.base.Model, opt.LoRA, opt.Seed)
@@ -305,8 +324,36 @@ func (s *SlowChannel) workingAdapter(opt SlowOptions) (*llama.Adapter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("slow channel: %w", err)
 	}
+	if err := sameShape(s.base.Model, a, opt.LoRA); err != nil {
+		return nil, fmt.Errorf("slow channel: %w; roll back to version 0 (the base) to train an adapter of the new shape", err)
+	}
 	restore(a, snapshot(s.adapter))
 	return a, nil
+}
+
+// sameShape reports whether an adapter of shape c would have a's rank, alpha and tensors.
+func sameShape(m *llama.Model, a *llama.Adapter, c llama.LoRAConfig) error {
+	have := a.Config
+	if c.Rank != have.Rank || c.Alpha != have.Alpha {
+		return fmt.Errorf("the current adapter has rank %d and alpha %g, the options ask for rank %d and alpha %g",
+			have.Rank, have.Alpha, c.Rank, c.Alpha)
+	}
+	want, err := llama.NewAdapter(m, c, 0)
+	if err != nil {
+		return err
+	}
+	names := func(a *llama.Adapter) []string {
+		var out []string
+		for _, p := range a.Params() {
+			out = append(out, p.Name)
+		}
+		slices.Sort(out)
+		return out
+	}
+	if !slices.Equal(names(a), names(want)) {
+		return fmt.Errorf("the current adapter targets %s, the options ask for %s", strings.Join(have.Targets, ","), strings.Join(c.Targets, ","))
+	}
+	return nil
 }
 
 // Rollback serves version seq again (0 is the base alone).

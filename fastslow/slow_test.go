@@ -60,7 +60,7 @@ func TestSlowChannelRoundsAndRollback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opt := SlowOptions{Steps: 120, Chunk: 40, LR: 1e-2, Budget: -1, Seed: 1}
+	opt := slowOpts(func(o *SlowOptions) { o.Steps = 120; o.Chunk = 40; o.LR = 1e-2; o.Budget = -1; o.Seed = 1 })
 	r1, err := s.Train(ctx, "a", capitals[:2], nil, opt, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +112,7 @@ func TestSlowChannelBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Train(ctx, "a", capitals[:2], nil, SlowOptions{Steps: 120, LR: 1e-2, Budget: -1, Seed: 1}, nil); err != nil {
+	if _, err := s.Train(ctx, "a", capitals[:2], nil, slowOpts(func(o *SlowOptions) { o.Steps = 120; o.LR = 1e-2; o.Budget = -1; o.Seed = 1 }), nil); err != nil {
 		t.Fatal(err)
 	}
 	// Retention on task a; overwrite a's answers with others: the budget of 0 must stop the round before any
@@ -122,7 +122,7 @@ func TestSlowChannelBudget(t *testing.T) {
 		{Prompt: capitals[1].Prompt, Completion: " Orrin"},
 	}
 	before := snapshot(s.Adapter())
-	r, err := s.Train(ctx, "b", conflict, accuracy(m, capitals[:2]), SlowOptions{Steps: 120, Chunk: 40, LR: 1e-2, Budget: 0, Seed: 2}, nil)
+	r, err := s.Train(ctx, "b", conflict, accuracy(m, capitals[:2]), slowOpts(func(o *SlowOptions) { o.Steps = 120; o.Chunk = 40; o.LR = 1e-2; o.Budget = 0; o.Seed = 2 }), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestSlowChannelDeployFailureLeavesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.Train(ctx, "a", capitals, nil, SlowOptions{Steps: 5, Budget: -1}, nil)
+	_, err = s.Train(ctx, "a", capitals, nil, slowOpts(func(o *SlowOptions) { o.Steps = 5; o.Budget = -1 }), nil)
 	if err == nil || !strings.Contains(err.Error(), "server says no") {
 		t.Fatalf("error %v", err)
 	}
@@ -168,4 +168,11 @@ func TestSlowChannelDeployFailureLeavesNothing(t *testing.T) {
 	if _, ok := s.Current(); ok {
 		t.Fatal("a failed deployment was promoted")
 	}
+}
+
+// slowOpts are the default slow options changed by set.
+func slowOpts(set func(*SlowOptions)) SlowOptions {
+	o := DefaultSlowOptions()
+	set(&o)
+	return o
 }

@@ -12,8 +12,35 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fastslow/fastslow/adapters/ollama"
+	"github.com/fastslow/fastslow/fastslow"
 	"github.com/fastslow/fastslow/internal/config"
+	"github.com/fastslow/fastslow/weights/llama"
 )
+
+// The owners of the settings' defaults: the Ollama client for host and num_ctx, the learner for the rest.
+func init() {
+	d := fastslow.DefaultOptions()
+	config.SetDefaults(config.Owned{
+		Defaults: config.Config{
+			Host: ollama.DefaultHost, NumCtx: ollama.DefaultNumCtx, Policy: d.Policy.Name(),
+			Rank: d.Slow.LoRA.Rank, Alpha: float64(d.Slow.LoRA.Alpha), Targets: d.Slow.LoRA.Targets,
+			Steps: d.Slow.Steps, LR: d.Slow.LR, Batch: d.Slow.BatchSize, Budget: d.Budget,
+		},
+		Policies: fastslow.PolicyNames(),
+		CheckHost: func(h string) error {
+			if _, err := ollama.New(h, ollama.Options{}); err != nil {
+				return errors.New(strings.TrimPrefix(err.Error(), fmt.Sprintf("ollama: host %q: ", h)))
+			}
+			return nil
+		},
+		CheckTargets: func(ts []string) error {
+			if err := (llama.LoRAConfig{Rank: 1, Targets: ts}).Validate(); err != nil {
+				return errors.New(strings.TrimPrefix(err.Error(), "llama: "))
+			}
+			return nil
+		},
+	})
+}
 
 // configKey stores the loaded configuration in a command's context.
 type configKey struct{}

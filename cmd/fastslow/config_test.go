@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fastslow/fastslow/adapters/ollama"
 	"github.com/fastslow/fastslow/fastslow"
 	"github.com/fastslow/fastslow/internal/config"
 )
@@ -56,7 +57,10 @@ func TestExitCodes(t *testing.T) {
 		{"unknown config key", nil, []string{"config", "--config", unknownKey}, exitUsage,
 			[]string{unknownKey, `unknown key "stpes"`, `did you mean "steps"?`}},
 		{"invalid value in file", nil, []string{"models", "--config", badPolicy}, exitUsage,
-			[]string{`invalid policy "foo"`, "file:" + badPolicy, "want one of fst, weights, prompts"}},
+			[]string{`invalid policy "foo"`, "file:" + badPolicy, "want one of fst, weights, prompts, replay"}},
+		{"unknown target", []string{"FASTSLOW_TARGETS=attn_q,attn_z"}, []string{"config"}, exitUsage, []string{"targets", `unknown lora target "attn_z"`}},
+		{"bad scheme", []string{"FASTSLOW_HOST=ftp://x"}, []string{"config"}, exitUsage, []string{`host "ftp://x" (env:FASTSLOW_HOST): unsupported scheme "ftp"`}},
+		{"bad port", nil, []string{"config", "--host", "127.0.0.1:99999"}, exitUsage, []string{"host", `invalid port "99999"`}},
 		{"invalid value in env", []string{"FASTSLOW_STEPS=-5"}, []string{"config"}, exitUsage,
 			[]string{`invalid steps "-5"`, "env:FASTSLOW_STEPS", "at least 1"}},
 		{"invalid value in flag", nil, []string{"train", "--rank", "0"}, exitUsage, []string{"invalid rank 0", "flag:--rank", "at least 1"}},
@@ -141,7 +145,7 @@ func TestConfigPrecedence(t *testing.T) {
 		{"batch", 2.0, "file:" + file},            // file > default
 		{"policy", "prompts", "file:" + file},     // file > default
 		{"targets", []any{"attn_q", "attn_v"}, "file:" + file},
-		{"lr", 0.002, "default"},
+		{"lr", fastslow.DefaultSlowOptions().LR, "default"},
 		{"num_ctx", 512.0, "default"},
 	}
 	if out.File != file {
@@ -205,17 +209,20 @@ func TestHelpDocumentsExitCodes(t *testing.T) {
 	}
 }
 
-// TestPoliciesMatchLearner: the configuration accepts exactly the learner's policies (package config keeps
-// its own list so that it does not depend on the learner).
-func TestPoliciesMatchLearner(t *testing.T) {
-	var want []string
-	for _, p := range fastslow.Policies() {
-		want = append(want, string(p))
+// TestDefaultsFromOwners: the configuration accepts exactly the registry's policies, and its defaults are the
+// learner's and the Ollama client's (package config depends on neither).
+func TestDefaultsFromOwners(t *testing.T) {
+	if got, want := config.Policies(), fastslow.PolicyNames(); !reflect.DeepEqual(got, want) {
+		t.Errorf("config.Policies() = %v, fastslow.PolicyNames() = %v", got, want)
 	}
-	if !reflect.DeepEqual(config.Policies, want) {
-		t.Errorf("config.Policies = %v, fastslow.Policies() = %v", config.Policies, want)
-	}
-	if def, _ := config.Lookup("policy"); def.Default() != string(fastslow.PolicyFST) {
-		t.Errorf("default policy %v", def.Default())
+	d := fastslow.DefaultOptions()
+	for key, want := range map[string]any{
+		"policy": d.Policy.Name(), "rank": d.Slow.LoRA.Rank, "alpha": float64(d.Slow.LoRA.Alpha), "steps": d.Slow.Steps,
+		"lr": d.Slow.LR, "batch": d.Slow.BatchSize, "budget": d.Budget, "num_ctx": ollama.DefaultNumCtx,
+		"targets": d.Slow.LoRA.Targets,
+	} {
+		if s, _ := config.Lookup(key); !reflect.DeepEqual(s.Default(), want) {
+			t.Errorf("default %s = %v, the owner says %v", key, s.Default(), want)
+		}
 	}
 }

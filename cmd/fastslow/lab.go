@@ -28,24 +28,22 @@ import (
 	"github.com/fastslow/fastslow/weights"
 	"github.com/fastslow/fastslow/weights/atomicfile"
 	"github.com/fastslow/fastslow/weights/gguf"
+	"github.com/fastslow/fastslow/weights/llama"
 )
-
-// defaultReportDir is where `fastslow lab` writes its report unless --out says otherwise.
-const defaultReportDir = "fastslow-report"
 
 func newLabCmd() *cobra.Command {
 	var (
-		seeds, stepsPerTask, fstSteps int
-		lr                            float64
-		tasks, policies, data         string
-		engine, asJSON                bool
-		reversibility                 bool
+		seeds, fstSteps       int
+		tasks, policies, data string
+		engine, asJSON        bool
+		reversibility         bool
 	)
 	cmd := &cobra.Command{
 		Use:   "lab [--model MODEL] [--out DIR] [--seeds N] [--tasks a,b,c | --data FILE.jsonl]",
 		Short: "Measure how much each kind of adaptation forgets, on your model",
-		Long: `The forgetting lab. It runs the three policies — fst (prompts first, then a few weight steps within a
-forgetting budget), weights (LoRA fine-tuning only) and prompts (prompt channel only) — over the same task stream
+		Long: `The forgetting lab. It runs every policy (--policies) — fst (prompts first, then a few weight steps within a
+forgetting budget), weights (LoRA fine-tuning only), prompts (prompt channel only), replay (weights only, with
+examples of earlier tasks replayed) — over the same task stream
 for several seeds, and writes a report (report.md with PNG plots, and report.json holding every plotted number):
 accuracy matrices, backward transfer and forgetting, learning curves in weight steps, general-ability drift,
 KL to the base model and plasticity.
@@ -84,10 +82,11 @@ After the stream, the same report gets the reversibility experiments, each also 
 			if err != nil {
 				return err
 			}
-			opt := lab.StreamOptions{
-				Base: m, World: wopt, Seeds: seeds, Steps: stepsPerTask, FSTSteps: fstSteps, Budget: l.Budget,
-				LR: lr, BatchSize: l.Batch, Log: logf,
-			}
+			lo := fastslow.DefaultOptions()
+			lo.Slow.LoRA = llama.LoRAConfig{Rank: l.Rank, Alpha: float32(l.Alpha), Targets: l.Targets}
+			lo.Slow.Steps, lo.Slow.LR, lo.Slow.BatchSize = l.Steps, l.LR, l.Batch
+			lo.FSTSteps, lo.Budget = fstSteps, l.Budget
+			opt := lab.StreamOptions{Base: m, World: wopt, Seeds: seeds, Learner: lo, Log: logf}
 			probes := lab.GeneralProbe(w, 56)
 			k := min(16, len(probes)/3) // the last k guard FST's budget; the rest are reported
 			opt.General, opt.Retention = probes[:len(probes)-k], probes[len(probes)-k:]
@@ -141,7 +140,7 @@ After the stream, the same report gets the reversibility experiments, each also 
 			if err != nil {
 				return err
 			}
-			rep, err := res.Report("fastslow lab: forgetting under three adaptation policies", label)
+			rep, err := res.Report("fastslow lab: forgetting under each adaptation policy", label)
 			if err != nil {
 				return err
 			}
@@ -150,10 +149,7 @@ After the stream, the same report gets the reversibility experiments, each also 
 					return err
 				}
 			}
-			out := l.Out
-			if out == "" {
-				out = defaultReportDir
-			}
+			out := l.Out // never empty: the configuration refuses it
 			if err := labreport.Write(ctx, out, rep); err != nil {
 				return err
 			}
@@ -175,12 +171,16 @@ After the stream, the same report gets the reversibility experiments, each also 
 	config.AddFlag(f, "model")
 	config.AddFlag(f, "out")
 	config.AddFlag(f, "budget")
+	config.AddFlag(f, "rank")
+	config.AddFlag(f, "alpha")
+	config.AddFlag(f, "targets")
+	config.AddFlag(f, "lr")
+	config.AddFlag(f, "batch")
+	config.AddFlagAs(f, "steps-per-task", "steps", "weight-only policies: optimizer steps per task")
 	f.IntVar(&seeds, "seeds", 3, "seeds per policy")
-	f.IntVar(&stepsPerTask, "steps-per-task", 60, "weight-only policy: optimizer steps per task")
-	f.IntVar(&fstSteps, "fst-steps", 20, "fst policy: most optimizer steps per task")
-	f.Float64Var(&lr, "lr", 5e-3, "learning rate of the lab's weight rounds")
+	f.IntVar(&fstSteps, "fst-steps", fastslow.DefaultOptions().FSTSteps, "fst policy: most optimizer steps per task")
 	f.StringVar(&tasks, "tasks", "", "task stream from the synthetic world (default "+strings.Join(lab.DefaultTasks, ",")+")")
-	f.StringVar(&policies, "policies", "", "policies to compare (default fst,weights,prompts)")
+	f.StringVar(&policies, "policies", "", "policies to compare (default "+strings.Join(fastslow.PolicyNames(), ",")+")")
 	f.StringVar(&data, "data", "", "your own examples (JSONL with a \"task\" field) instead of the synthetic stream")
 	f.BoolVar(&engine, "engine", false, "serve with the in-process engine even when Ollama is reachable")
 	f.BoolVar(&asJSON, "json", false, "print a JSON summary")
@@ -432,10 +432,7 @@ func newLabExperimentCmd(e *labExperiment) *cobra.Command {
 				Title: e.title, Values: secs[0].Values, Sections: secs, Verdicts: verdicts,
 				Summary: fmt.Sprintf("Model **%s**, trained and measured in the in-process engine (the experiment probes weights, not serving). The run took %.0f s.", label, seconds),
 			}
-			out := l.Out
-			if out == "" {
-				out = defaultReportDir
-			}
+			out := l.Out // never empty: the configuration refuses it
 			if err := labreport.Write(cmd.Context(), out, rep); err != nil {
 				return err
 			}

@@ -47,15 +47,13 @@ func openLearner(cmd *cobra.Command, l *config.Loaded) (*fastslow.Learner, error
 	}
 	sum := sha256.Sum256([]byte(path))
 	id := hex.EncodeToString(sum[:4])
-	return fastslow.NewLearner(ctx, fastslow.Config{
-		Policy: pol, Name: "learner-" + id, Dir: filepath.Join(l.Home, "learner-"+id), Base: m, Server: srv,
-		StoreDir: filepath.Join(l.Home, "prompts"), // where 'fastslow prompts' looks
-		Slow: fastslow.SlowOptions{
-			LoRA:  llama.LoRAConfig{Rank: l.Rank, Alpha: float32(l.Alpha), Targets: l.Targets},
-			Steps: l.Steps, Chunk: max(1, l.Steps/4), LR: l.LR, BatchSize: l.Batch, Seed: 1,
-		},
-		Budget: l.Budget,
-	})
+	opts := fastslow.DefaultOptions()
+	opts.Policy, opts.Name, opts.Base, opts.Server = pol, "learner-"+id, m, srv
+	opts.StoreDir = filepath.Join(l.Home, "prompts") // where 'fastslow prompts' looks
+	opts.Slow.LoRA = llama.LoRAConfig{Rank: l.Rank, Alpha: float32(l.Alpha), Targets: l.Targets}
+	opts.Slow.Steps, opts.Slow.Chunk, opts.Slow.LR, opts.Slow.BatchSize, opts.Slow.Seed = l.Steps, max(1, l.Steps/4), l.LR, l.Batch, 1
+	opts.Budget = l.Budget
+	return fastslow.NewLearner(ctx, filepath.Join(l.Home, "learner-"+id), opts)
 }
 
 // feedbackLine is one line of a feedback JSONL file.
@@ -194,7 +192,7 @@ are what 'fastslow models' lists and 'fastslow rollback' and 'fastslow prompts r
 				return err
 			}
 			defer ln.Close()
-			sum := LearnSummary{Task: task, Policy: string(ln.Policy()), Examples: len(ex), Feedback: len(fbs)}
+			sum := LearnSummary{Task: task, Policy: ln.Policy().Name(), Examples: len(ex), Feedback: len(fbs)}
 			var round fastslow.Round
 			var val []fastslow.Example
 			if fbMode {

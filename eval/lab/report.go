@@ -7,6 +7,7 @@ import (
 
 	"github.com/fastslow/fastslow/eval/metrics"
 	"github.com/fastslow/fastslow/eval/report"
+	"github.com/fastslow/fastslow/fastslow"
 )
 
 // policyStats are a policy's numbers across seeds.
@@ -114,7 +115,7 @@ func (r *StreamResult) Report(title, model string) (*report.Report, error) {
 		rep.Values[p+"_forgetting"] = st[p].forget.Mean
 		rep.Values[p+"_weight_steps"] = st[p].steps.Mean
 	}
-	fst, w := st["fst"], st["weights"]
+	fst, w := st[fastslow.PolicyFST.Name()], st[fastslow.PolicyWeights.Name()]
 	var stepRatio, forgetRatio float64
 	haveRatios := fst != nil && w != nil
 	if haveRatios {
@@ -158,16 +159,12 @@ func (r *StreamResult) Report(title, model string) (*report.Report, error) {
 	return rep, nil
 }
 
-func policyText(p string) string {
-	switch p {
-	case "fst":
-		return "**fst**: a prompt cycle (facts as notes, demos, gated promotion) first, then a few LoRA steps with prompts from the candidate population in context, kept only within the forgetting budget."
-	case "weights":
-		return "**weights**: LoRA fine-tuning only, one adapter trained on task after task: the usual baseline."
-	case "prompts":
-		return "**prompts**: the prompt channel only; the weights never change."
+func policyText(name string) string {
+	p, err := fastslow.ParsePolicy(name)
+	if err != nil {
+		return ""
 	}
-	return ""
+	return "**" + name + "**: " + p.Describe() + "."
 }
 
 func ratio(a, b float64) float64 {
@@ -322,7 +319,7 @@ func pm(s metrics.Summary) string {
 func (r *StreamResult) verdicts(st map[string]*policyStats, haveRatios bool, stepRatio, forgetRatio float64) []report.Verdict {
 	var v []report.Verdict
 	if haveRatios {
-		fst, w := st["fst"], st["weights"]
+		fst, w := st[fastslow.PolicyFST.Name()], st[fastslow.PolicyWeights.Name()]
 		verdict := "no"
 		if fst.forget.Mean < w.forget.Mean {
 			verdict = "yes"
@@ -351,7 +348,7 @@ func (r *StreamResult) verdicts(st map[string]*policyStats, haveRatios bool, ste
 			Evidence: fmt.Sprintf("KL to base %.4f (fst) vs %.4f (weights) nats/token; pretraining facts %+.3f vs %+.3f", fst.kl.Mean, w.kl.Mean, fst.factsDrop.Mean, w.factsDrop.Mean),
 		})
 	}
-	if p := st["prompts"]; p != nil {
+	if p := st[fastslow.PolicyPrompts.Name()]; p != nil {
 		v = append(v, report.Verdict{
 			Question: "What does the prompt channel alone achieve?",
 			Verdict:  fmt.Sprintf("average accuracy %.2f", p.avg.Mean),

@@ -44,16 +44,16 @@ type StreamOptions struct {
 	// Tasks is the stream (default: DefaultTasks from the world); HeldOut the plasticity task (nil: none).
 	Tasks   []Task
 	HeldOut *Task
-	// Policies to compare (default all three) and Seeds per policy (default 3).
+	// Policies to compare (default every registered policy) and Seeds per policy (default 3).
 	Policies []fastslow.Policy
 	Seeds    int
-	// Steps is the weight-only policy's optimizer steps per task (default 60); FSTSteps the FST policy's (default
-	// Steps/3); Chunk the steps between learning-curve points (default 10); Budget FST's forgetting budget
-	// (default 0.05). LR and BatchSize as in fastslow.SlowOptions.
-	Steps, FSTSteps, Chunk int
-	Budget                 float64
-	LR                     float64
-	BatchSize              int
+	// Learner is what every run's learner starts from (default fastslow.DefaultOptions(), recognized by a nil
+	// Policy): the weight-only policies' steps per task (Slow.Steps), FST's (FSTSteps), its forgetting budget,
+	// the adapter's shape, learning rate and batch. Each run sets its own Policy, Base, Server, Name, Probe
+	// and Slow.Seed.
+	Learner fastslow.Options
+	// Chunk is the steps between learning-curve points (default 10).
+	Chunk int
 	// Target is the validation accuracy the steps-to-target metric asks for (default 0.5).
 	Target float64
 	// General are general-ability probes served raw (pretraining facts); Prose is held-out text for perplexity
@@ -121,17 +121,11 @@ func (o *StreamOptions) defaults() error {
 	if o.Seeds == 0 {
 		o.Seeds = 3
 	}
-	if o.Steps == 0 {
-		o.Steps = 60
-	}
-	if o.FSTSteps == 0 {
-		o.FSTSteps = max(1, o.Steps/3)
+	if o.Learner.Policy == nil {
+		o.Learner = fastslow.DefaultOptions()
 	}
 	if o.Chunk == 0 {
 		o.Chunk = 10
-	}
-	if o.Budget == 0 {
-		o.Budget = 0.05
 	}
 	if o.Target == 0 {
 		o.Target = 0.5
@@ -157,7 +151,7 @@ func Stream(ctx context.Context, opt StreamOptions) (*StreamResult, error) {
 		defer os.RemoveAll(tmp)
 		dir = tmp
 	}
-	res := &StreamResult{Server: opt.ServerName, Target: opt.Target, Steps: opt.Steps, FSTSteps: opt.FSTSteps, Budget: opt.Budget}
+	res := &StreamResult{Server: opt.ServerName, Target: opt.Target, Steps: opt.Learner.Slow.Steps, FSTSteps: opt.Learner.FSTSteps, Budget: opt.Learner.Budget}
 	for _, t := range opt.Tasks {
 		res.Tasks = append(res.Tasks, t.Name)
 	}
@@ -170,12 +164,12 @@ func Stream(ctx context.Context, opt StreamOptions) (*StreamResult, error) {
 	}
 	for _, p := range opt.Policies {
 		for seed := 1; seed <= opt.Seeds; seed++ {
-			run, err := streamRun(ctx, opt, filepath.Join(dir, fmt.Sprintf("%s-%d", p, seed)), p, seed, base)
+			run, err := streamRun(ctx, opt, filepath.Join(dir, fmt.Sprintf("%s-%d", p.Name(), seed)), p, seed, base)
 			if err != nil {
-				return nil, fmt.Errorf("stream: policy %s seed %d: %w", p, seed, err)
+				return nil, fmt.Errorf("stream: policy %s seed %d: %w", p.Name(), seed, err)
 			}
 			opt.Log("%-7s seed %d: average accuracy %.2f, BWT %+.2f, %d weight steps, %.0fs",
-				p, seed, mustAvg(run.Matrix), mustBWT(run.Matrix), sum(run.Steps), run.Seconds)
+				p.Name(), seed, mustAvg(run.Matrix), mustBWT(run.Matrix), sum(run.Steps), run.Seconds)
 			res.Runs = append(res.Runs, run)
 		}
 	}
@@ -203,7 +197,7 @@ func baseline(ctx context.Context, opt StreamOptions) (baselineScores, error) {
 
 func streamRun(ctx context.Context, opt StreamOptions, dir string, policy fastslow.Policy, seed int, base baselineScores) (Run, error) {
 	start := time.Now()
-	run := Run{Policy: string(policy), Seed: seed, FactsBefore: base.facts, PPLBefore: base.ppl}
+	run := Run{Policy: policy.Name(), Seed: seed, FactsBefore: base.facts, PPLBefore: base.ppl}
 	T := len(opt.Tasks)
 	run.Curves = make([][]metrics.Point, T)
 	byName := map[string]int{}
@@ -225,13 +219,11 @@ func streamRun(ctx context.Context, opt StreamOptions, dir string, policy fastsl
 	}
 	srv := opt.NewServer()
 	var err error
-	l, err = fastslow.NewLearner(ctx, fastslow.Config{
-		Policy: policy, Name: fmt.Sprintf("lab-%s-s%d-%d", policy, seed, time.Now().UnixNano()%1e6), Dir: dir,
-		Base: opt.Base, Server: srv,
-		Slow:     fastslow.SlowOptions{Steps: opt.Steps, Chunk: opt.Chunk, LR: opt.LR, BatchSize: opt.BatchSize, Seed: uint64(seed)},
-		FSTSteps: opt.FSTSteps, Budget: opt.Budget,
-		Probe: probe,
-	})
+	lo := opt.Learner
+	lo.Policy, lo.Base, lo.Server, lo.Probe = policy, opt.Base, srv, probe
+	lo.Name = fmt.Sprintf("lab-%s-s%d-%d", policy.Name(), seed, time.Now().UnixNano()%1e6)
+	lo.Slow.Chunk, lo.Slow.Seed = opt.Chunk, uint64(seed)
+	l, err = fastslow.NewLearner(ctx, dir, lo)
 	if err != nil {
 		return run, err
 	}
@@ -252,7 +244,7 @@ func streamRun(ctx context.Context, opt StreamOptions, dir string, policy fastsl
 			}
 		}
 		run.Matrix = append(run.Matrix, row)
-		opt.Log("%-7s seed %d: learned %-8s (%2d weight steps)  row %s", policy, seed, t.Name, r.WeightSteps, fmtRow(row))
+		opt.Log("%-7s seed %d: learned %-8s (%2d weight steps)  row %s", policy.Name(), seed, t.Name, r.WeightSteps, fmtRow(row))
 	}
 	for _, c := range run.Curves {
 		step := -1
@@ -408,8 +400,8 @@ func sortedPolicies(runs []Run) []string {
 	}
 	var out []string
 	for _, p := range fastslow.Policies() {
-		if seen[string(p)] {
-			out = append(out, string(p))
+		if seen[p.Name()] {
+			out = append(out, p.Name())
 		}
 	}
 	var extra []string

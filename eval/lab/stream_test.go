@@ -43,10 +43,13 @@ func TestStreamReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	lo := fastslow.DefaultOptions()
+	lo.Slow.Steps, lo.FSTSteps, lo.Slow.LR = 20, 6, 1e-2
 	res, err := Stream(ctx, StreamOptions{
 		Base: m, NewServer: func() fastslow.Server { return fastslow.NewEngineServer(m) }, ServerName: "in-process engine",
-		Tasks: tasks, HeldOut: &held[0], Seeds: 2, Steps: 20, Chunk: 10, LR: 1e-2,
-		General: GeneralProbe(w, 6), Prose: prose,
+		Tasks: tasks, HeldOut: &held[0], Seeds: 2, Learner: lo, Chunk: 10,
+		Policies: []fastslow.Policy{fastslow.PolicyFST, fastslow.PolicyWeights, fastslow.PolicyPrompts},
+		General:  GeneralProbe(w, 6), Prose: prose,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,13 @@ import (
 )
 
 func ExampleLoad() {
+	// The program installs its packages' defaults once (cmd/fastslow takes them from the learner and the
+	// Ollama client).
+	config.SetDefaults(config.Owned{
+		Defaults: config.Config{Policy: "fst", Rank: 8, Steps: 60, LR: 5e-3, Batch: 8, Budget: 0.05, NumCtx: 512, Host: "127.0.0.1:11434",
+			Targets: []string{"attn_q", "attn_v"}},
+		Policies: []string{"fst", "weights", "prompts"},
+	})
 	dir, err := os.MkdirTemp("", "fastslow-config-example")
 	if err != nil {
 		log.Fatal(err)

@@ -9,10 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/fastslow/fastslow/adapters/ollama"
-	"github.com/fastslow/fastslow/weights"
-	"github.com/fastslow/fastslow/weights/llama"
 )
 
 // Config holds the effective value of every setting.
@@ -20,7 +16,7 @@ type Config struct {
 	Host      string   // host: the Ollama server
 	Home      string   // home: fastslow's state directory (prompt store, adapters)
 	Model     string   // model: base model, a GGUF path or an Ollama model name; "" is the embedded default
-	Policy    string   // policy: fst, weights or prompts
+	Policy    string   // policy: a name of the policy registry (fst, weights, prompts, ...)
 	NumThread int      // num_thread: Ollama runner threads; 0 is automatic
 	NumCtx    int      // num_ctx: Ollama context window in tokens
 	Rank      int      // rank: LoRA rank
@@ -33,8 +29,32 @@ type Config struct {
 	Out       string   // out: report directory
 }
 
-// Policies are the valid values of policy (the router policies of package fastslow).
-var Policies = []string{"fst", "weights", "prompts"}
+// Owned is what the packages that own the settings say about them: the default value of every setting whose
+// meaning lives in another package (the Ollama client's address and context window, the learner's policy,
+// adapter shape, training and forgetting budget), the valid policy names (from the policy registry), and
+// checks only those packages can make. Package config depends on none of them: the program installs their
+// word once with SetDefaults, before it defines flags or loads (cmd/fastslow does it in an init function).
+// Home, Model, NumThread and Out are this package's own: their fields here are ignored.
+type Owned struct {
+	Defaults Config
+	// Policies are the valid values of policy.
+	Policies []string
+	// CheckHost and CheckTargets, if set, judge a host address and a list of LoRA targets.
+	CheckHost    func(string) error
+	CheckTargets func([]string) error
+}
+
+var owned Owned
+
+// SetDefaults installs the owners' defaults and checks.
+func SetDefaults(o Owned) {
+	o.Defaults.Targets = slices.Clone(o.Defaults.Targets)
+	o.Policies = slices.Clone(o.Policies)
+	owned = o
+}
+
+// Policies returns the valid values of policy, as installed by SetDefaults.
+func Policies() []string { return slices.Clone(owned.Policies) }
 
 // Kind is the type of a setting's value.
 type Kind int
@@ -92,12 +112,12 @@ func (s Setting) defaultValue() any {
 var settings = []Setting{
 	{
 		Key: "host", Kind: KindString,
-		Doc: "Ollama server address, host:port or URL (default: $OLLAMA_HOST, else " + ollama.DefaultHost + ")",
+		Doc: "Ollama server address, host:port or URL (default: $OLLAMA_HOST, else the Ollama client's default)",
 		def: func() any {
 			if h := ollamaHost(); h != "" {
 				return h
 			}
-			return ollama.DefaultHost
+			return owned.Defaults.Host
 		},
 		defaultSource: func() string {
 			if ollamaHost() != "" {
@@ -109,8 +129,8 @@ var settings = []Setting{
 			if v.(string) == "" {
 				return errors.New("must not be empty")
 			}
-			if _, err := ollama.New(v.(string), ollama.Options{}); err != nil {
-				return errors.New(strings.TrimPrefix(err.Error(), fmt.Sprintf("ollama: host %q: ", v)))
+			if owned.CheckHost != nil {
+				return owned.CheckHost(v.(string))
 			}
 			return nil
 		},
@@ -136,11 +156,11 @@ var settings = []Setting{
 	},
 	{
 		Key: "policy", Kind: KindString,
-		Doc: "what learns: fst (prompts first, then a few weight steps), weights or prompts",
-		def: func() any { return "fst" },
+		Doc: "what learns: a policy of the registry (fst: prompts first, then a few weight steps; weights; prompts; ...)",
+		def: func() any { return owned.Defaults.Policy },
 		check: func(v any) error {
-			if !slices.Contains(Policies, v.(string)) {
-				return fmt.Errorf("want one of %s", strings.Join(Policies, ", "))
+			if !slices.Contains(owned.Policies, v.(string)) {
+				return fmt.Errorf("want one of %s", strings.Join(owned.Policies, ", "))
 			}
 			return nil
 		},
@@ -156,21 +176,21 @@ var settings = []Setting{
 	{
 		Key: "num_ctx", Kind: KindInt,
 		Doc:   "context window Ollama's runner allocates, in tokens",
-		def:   func() any { return ollama.DefaultNumCtx },
+		def:   func() any { return owned.Defaults.NumCtx },
 		check: atLeast(1),
 		set:   func(c *Config, v any) { c.NumCtx = v.(int) },
 	},
 	{
 		Key: "rank", Kind: KindInt,
 		Doc:   "LoRA rank",
-		def:   func() any { return weights.DefaultLoRA.Rank },
+		def:   func() any { return owned.Defaults.Rank },
 		check: atLeast(1),
 		set:   func(c *Config, v any) { c.Rank = v.(int) },
 	},
 	{
 		Key: "alpha", Kind: KindFloat,
 		Doc: "LoRA alpha: the update is scaled by alpha/rank (0: a scale of 1)",
-		def: func() any { return float64(weights.DefaultLoRA.Alpha) },
+		def: func() any { return owned.Defaults.Alpha },
 		check: func(v any) error {
 			if f := v.(float64); f < 0 || f > math.MaxFloat32 {
 				return errors.New("must be zero or positive")
@@ -182,10 +202,10 @@ var settings = []Setting{
 	{
 		Key: "targets", Kind: KindList,
 		Doc: "projections the LoRA adapts, GGUF (attn_q, ..., ffn_down) or PEFT (q_proj, ...) names",
-		def: func() any { return weights.DefaultLoRA.Targets },
+		def: func() any { return owned.Defaults.Targets },
 		check: func(v any) error {
-			if err := (llama.LoRAConfig{Rank: 1, Targets: v.([]string)}).Validate(); err != nil {
-				return errors.New(strings.TrimPrefix(err.Error(), "llama: "))
+			if owned.CheckTargets != nil {
+				return owned.CheckTargets(v.([]string))
 			}
 			return nil
 		},
@@ -193,15 +213,15 @@ var settings = []Setting{
 	},
 	{
 		Key: "steps", Kind: KindInt,
-		Doc:   "optimizer steps of a training run",
-		def:   func() any { return 200 },
+		Doc:   "optimizer steps of a training run (and of a weight-only learning round)",
+		def:   func() any { return owned.Defaults.Steps },
 		check: atLeast(1),
 		set:   func(c *Config, v any) { c.Steps = v.(int) },
 	},
 	{
 		Key: "lr", Kind: KindFloat,
 		Doc: "peak learning rate",
-		def: func() any { return 2e-3 },
+		def: func() any { return owned.Defaults.LR },
 		check: func(v any) error {
 			if v.(float64) <= 0 {
 				return errors.New("must be positive")
@@ -213,14 +233,14 @@ var settings = []Setting{
 	{
 		Key: "batch", Kind: KindInt,
 		Doc:   "sequences per optimizer step",
-		def:   func() any { return 8 },
+		def:   func() any { return owned.Defaults.Batch },
 		check: atLeast(1),
 		set:   func(c *Config, v any) { c.Batch = v.(int) },
 	},
 	{
 		Key: "budget", Kind: KindFloat,
 		Doc: "forgetting budget: the largest drop of retention accuracy a weight update may cause, in [0, 1]",
-		def: func() any { return 0.05 },
+		def: func() any { return owned.Defaults.Budget },
 		check: func(v any) error {
 			if f := v.(float64); f < 0 || f > 1 {
 				return errors.New("must be between 0 and 1")

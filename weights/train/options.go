@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -71,7 +72,18 @@ type Options struct {
 	CheckpointPath string
 	// CheckpointEvery is the number of steps between periodic checkpoints.
 	CheckpointEvery int
+
+	// Hook, if set, is called after every HookEvery steps (every step when HookEvery is 0) and after the
+	// last step, with the steps completed. It may read and change the parameters: the optimizer's state
+	// carries on. If it returns ErrStop the run ends there without an error; any other error ends the run
+	// with that error. Callers that check something every few steps (a forgetting budget, a learning curve)
+	// keep one optimizer for the whole run this way.
+	Hook      func(ctx context.Context, step int) error
+	HookEvery int
 }
+
+// ErrStop, returned by Options.Hook, ends a run early without an error.
+var ErrStop = errors.New("train: stop requested by the hook")
 
 // withDefaults returns o with the documented defaults filled in.
 func (o Options) withDefaults() Options {
@@ -149,6 +161,9 @@ func (o Options) validate() error {
 	}
 	if o.CheckpointEvery < 0 {
 		bad("CheckpointEvery is %d, must not be negative", o.CheckpointEvery)
+	}
+	if o.HookEvery < 0 {
+		bad("HookEvery is %d, must not be negative", o.HookEvery)
 	}
 	if o.CheckpointEvery > 0 && o.CheckpointPath == "" {
 		bad("CheckpointEvery is %d but CheckpointPath is empty", o.CheckpointEvery)

@@ -141,74 +141,32 @@ func Run(ctx context.Context, obj Objective, data []llama.Sequence, opt Options,
 		return res, cause
 	}
 
-	ord := newOrder(opt.Seed, len(data))
-	epochTotal := opt.Epochs * len(data) // stream length in Epochs mode
-	micro := opt.MicroBatch
-	if micro <= 0 || micro > opt.BatchSize {
-		micro = opt.BatchSize
+	b := &batcher{data: data, ord: newOrder(opt.Seed, len(data)), size: opt.BatchSize, micro: opt.MicroBatch}
+	if opt.Steps == 0 {
+		b.end = opt.Epochs * len(data) // stream length in Epochs mode
 	}
-	batch := make([]llama.Sequence, 0, opt.BatchSize)
 	for st.step < st.total {
 		if err := ctx.Err(); err != nil {
 			return stop(fmt.Errorf("train: stopped after step %d of %d: %w", st.step, st.total, err))
 		}
-		stepStart := time.Now()
-		lo := st.step * opt.BatchSize
-		hi := lo + opt.BatchSize
-		if opt.Steps == 0 {
-			hi = min(hi, epochTotal)
+		p, err := step(ctx, obj, params, adam, b, opt, st)
+		if err != nil {
+			return stop(err)
 		}
-		batch = batch[:0]
-		allTokens := 0
-		for k := lo; k < hi; k++ {
-			s := data[ord.at(k)]
-			batch = append(batch, s)
-			allTokens += len(s.Tokens)
-		}
-
-		zeroGrads(params)
-		var lossSum float64
-		var nTokens int
-		for i := 0; i < len(batch); i += micro {
-			l, n, err := obj.LossAndGrad(ctx, batch[i:min(i+micro, len(batch))])
-			if err != nil {
-				if ctx.Err() != nil {
-					err = fmt.Errorf("%w (%w)", ctx.Err(), err)
-				}
-				return stop(fmt.Errorf("train: step %d of %d: %w", st.step+1, st.total, err))
-			}
-			lossSum += l
-			nTokens += n
-		}
-		if nTokens <= 0 {
-			return stop(fmt.Errorf("train: step %d of %d: the objective counted %d predicted tokens", st.step+1, st.total, nTokens))
-		}
-		loss := lossSum / float64(nTokens)
-		scale := 1 / float64(nTokens)
-		norm := gradNorm(params) * scale
-		if math.IsNaN(loss) || math.IsInf(loss, 0) || math.IsNaN(norm) || math.IsInf(norm, 0) {
-			return stop(fmt.Errorf("train: step %d of %d: loss %v, gradient norm %v; parameters left at step %d",
-				st.step+1, st.total, loss, norm, st.step))
-		}
-		scale *= clipFactor(norm, opt.ClipNorm)
-		lr := LearningRate(opt, st.step, st.total)
-		if err := adam.Step(lr, scale); err != nil {
-			return stop(fmt.Errorf("train: step %d of %d: %w", st.step+1, st.total, err))
-		}
-		st.step++
-		st.losses = append(st.losses, loss)
-		st.tokens += int64(nTokens)
-
+		p.Elapsed = time.Since(start)
 		if progress != nil {
-			dt := time.Since(stepStart).Seconds()
-			progress(Progress{
-				Step: st.step, Total: st.total, Loss: loss, LR: lr, GradNorm: norm, Tokens: nTokens,
-				TokensPerSec: float64(allTokens) / max(dt, 1e-9), Elapsed: time.Since(start),
-			})
+			progress(p)
 		}
 		if opt.CheckpointEvery > 0 && st.step%opt.CheckpointEvery == 0 && st.step < st.total {
 			if err := save(); err != nil {
 				return stop(fmt.Errorf("train: step %d of %d: %w", st.step, st.total, err))
+			}
+		}
+		if opt.Hook != nil && (st.step == st.total || opt.HookEvery <= 1 || st.step%opt.HookEvery == 0) {
+			if err := opt.Hook(ctx, st.step); errors.Is(err, ErrStop) {
+				break
+			} else if err != nil {
+				return stop(fmt.Errorf("train: after step %d of %d: %w", st.step, st.total, err))
 			}
 		}
 	}
@@ -217,6 +175,80 @@ func Run(ctx context.Context, obj Objective, data []llama.Sequence, opt Options,
 		return res, err
 	}
 	return res, nil
+}
+
+// batcher draws the batches of a run from its data in the order of ord.
+type batcher struct {
+	data  []llama.Sequence
+	ord   *order
+	size  int // sequences per batch
+	micro int // sequences per call of the objective (0: the whole batch)
+	end   int // in Epochs mode, the length of the stream; 0 for an endless stream
+	buf   []llama.Sequence
+}
+
+// batch returns the batch of step k and its number of tokens, context included.
+func (b *batcher) batch(k int) ([]llama.Sequence, int) {
+	lo, hi := k*b.size, (k+1)*b.size
+	if b.end > 0 {
+		hi = min(hi, b.end)
+	}
+	b.buf = b.buf[:0]
+	all := 0
+	for i := lo; i < hi; i++ {
+		s := b.data[b.ord.at(i)]
+		b.buf = append(b.buf, s)
+		all += len(s.Tokens)
+	}
+	return b.buf, all
+}
+
+// step runs optimizer step st.step+1: the gradient of the next batch, its norm, clipping and AdamW. It
+// returns the step's progress, without Elapsed.
+func step(ctx context.Context, obj Objective, params []*llama.Param, adam *AdamW, b *batcher, opt Options, st *runState) (Progress, error) {
+	stepStart := time.Now()
+	batch, allTokens := b.batch(st.step)
+	micro := b.micro
+	if micro <= 0 || micro > len(batch) {
+		micro = max(1, len(batch))
+	}
+	zeroGrads(params)
+	var lossSum float64
+	var nTokens int
+	for i := 0; i < len(batch); i += micro {
+		l, n, err := obj.LossAndGrad(ctx, batch[i:min(i+micro, len(batch))])
+		if err != nil {
+			if ctx.Err() != nil {
+				err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+			}
+			return Progress{}, fmt.Errorf("train: step %d of %d: %w", st.step+1, st.total, err)
+		}
+		lossSum += l
+		nTokens += n
+	}
+	if nTokens <= 0 {
+		return Progress{}, fmt.Errorf("train: step %d of %d: the objective counted %d predicted tokens", st.step+1, st.total, nTokens)
+	}
+	loss := lossSum / float64(nTokens)
+	scale := 1 / float64(nTokens)
+	norm := gradNorm(params) * scale
+	if math.IsNaN(loss) || math.IsInf(loss, 0) || math.IsNaN(norm) || math.IsInf(norm, 0) {
+		return Progress{}, fmt.Errorf("train: step %d of %d: loss %v, gradient norm %v; parameters left at step %d",
+			st.step+1, st.total, loss, norm, st.step)
+	}
+	scale *= clipFactor(norm, opt.ClipNorm)
+	lr := LearningRate(opt, st.step, st.total)
+	if err := adam.Step(lr, scale); err != nil {
+		return Progress{}, fmt.Errorf("train: step %d of %d: %w", st.step+1, st.total, err)
+	}
+	st.step++
+	st.losses = append(st.losses, loss)
+	st.tokens += int64(nTokens)
+	dt := time.Since(stepStart).Seconds()
+	return Progress{
+		Step: st.step, Total: st.total, Loss: loss, LR: lr, GradNorm: norm, Tokens: nTokens,
+		TokensPerSec: float64(allTokens) / max(dt, 1e-9),
+	}, nil
 }
 
 // checkParams reports parameters the optimizer cannot train, and allocates missing gradient buffers.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -396,4 +397,43 @@ type paramsObjective []*llama.Param
 func (o paramsObjective) Params() []*llama.Param { return o }
 func (o paramsObjective) LossAndGrad(context.Context, []llama.Sequence) (float64, int, error) {
 	return 0, 0, errors.New("unreachable")
+}
+
+// TestHookKeepsOptimizer checks that a run observed by a hook every few steps follows the same trajectory as
+// one run without it (one optimizer throughout), and that ErrStop ends it early without an error.
+func TestHookKeepsOptimizer(t *testing.T) {
+	ctx := context.Background()
+	run := func(opt Options) ([][]float32, Result, []int, error) {
+		obj, data := newBigram(8, 3), markovData(40, 8, 1)
+		var seen []int
+		if opt.HookEvery > 0 {
+			opt.Hook = func(_ context.Context, step int) error {
+				seen = append(seen, step)
+				if step >= 6 && opt.Steps > 8 {
+					return ErrStop
+				}
+				return nil
+			}
+		}
+		res, err := Run(ctx, obj, data, opt, nil)
+		return snapshot(obj), res, seen, err
+	}
+	plain, _, _, err := run(Options{Steps: 8, BatchSize: 2, LR: 0.05, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooked, _, seen, err := run(Options{Steps: 8, BatchSize: 2, LR: 0.05, Seed: 3, HookEvery: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameBits(plain, hooked) {
+		t.Fatal("a run observed by a hook ended with other parameters than one without")
+	}
+	if !reflect.DeepEqual(seen, []int{3, 6, 8}) {
+		t.Fatalf("hook saw steps %v, want [3 6 8]", seen)
+	}
+	_, res, seen, err := run(Options{Steps: 20, BatchSize: 2, LR: 0.05, Seed: 3, HookEvery: 3})
+	if err != nil || res.Steps != 6 || len(res.Losses) != 6 || !reflect.DeepEqual(seen, []int{3, 6}) {
+		t.Fatalf("stopped run: err %v, %d steps, %d losses, hook saw %v", err, res.Steps, len(res.Losses), seen)
+	}
 }
