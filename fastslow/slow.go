@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/fastslow/fastslow/weights"
-	"github.com/fastslow/fastslow/weights/atomicfile"
+	"github.com/fastslow/fastslow/internal/atomicfile"
 	"github.com/fastslow/fastslow/weights/llama"
 	"github.com/fastslow/fastslow/weights/train"
 )

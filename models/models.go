@@ -18,7 +18,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/fastslow/fastslow/weights/atomicfile"
+	"github.com/fastslow/fastslow/internal/atomicfile"
 )
 
 // DefaultName is the general.name of the embedded default model.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -68,12 +67,12 @@ func client(l *config.Loaded) (*ollama.Client, error) {
 	return ollama.New(l.Host, ollama.Options{NumThread: l.NumThread, NumCtx: l.NumCtx})
 }
 
-// modelPath returns the GGUF file of the configured model: the model itself when it names a file, else the
-// file behind the Ollama model of that name. It returns "" when no model is configured.
+// modelPath returns the GGUF file of the configured model (fastslow.ResolveModel): the model itself when it
+// names a file, else the file behind the Ollama model of that name. It returns "" when no model is configured.
 func modelPath(ctx context.Context, l *config.Loaded) (string, error) {
 	m := l.Model
-	if m == "" || looksLikePath(m) {
-		return m, nil
+	if m == "" || fastslow.IsPath(m) {
+		return m, nil // a missing file is reported by whatever opens it, with its path
 	}
 	c, err := client(l)
 	if err != nil {
@@ -83,21 +82,8 @@ func modelPath(ctx context.Context, l *config.Loaded) (string, error) {
 	if err := c.Ping(ctx); err != nil {
 		return "", fmt.Errorf("model %q is not a file here, so it was looked up in Ollama: %w", m, err)
 	}
-	p, err := c.ResolveGGUF(ctx, m)
-	if err != nil {
-		return "", fmt.Errorf("model %q is not a file here, so it was looked up in Ollama: %w", m, err)
-	}
-	return p, nil
-}
-
-// looksLikePath tells a file from an Ollama model name: an existing file, or a name with a GGUF extension
-// or an explicit directory, is a file; "llama3.2:1b" and "user/model" are model names.
-func looksLikePath(s string) bool {
-	if _, err := os.Stat(s); err == nil || !errors.Is(err, fs.ErrNotExist) {
-		return true
-	}
-	return strings.HasSuffix(strings.ToLower(s), ".gguf") || strings.HasPrefix(s, "/") ||
-		strings.HasPrefix(s, "./") || strings.HasPrefix(s, "../") || strings.HasPrefix(s, "~")
+	ref, err := fastslow.ResolveModel(ctx, c, m)
+	return ref.Path, err
 }
 
 func newConfigCmd() *cobra.Command {

@@ -26,7 +26,7 @@ import (
 	"github.com/fastslow/fastslow/internal/config"
 	"github.com/fastslow/fastslow/models"
 	"github.com/fastslow/fastslow/weights"
-	"github.com/fastslow/fastslow/weights/atomicfile"
+	"github.com/fastslow/fastslow/internal/atomicfile"
 	"github.com/fastslow/fastslow/weights/gguf"
 	"github.com/fastslow/fastslow/weights/llama"
 )
@@ -130,7 +130,7 @@ After the stream, the same report gets the reversibility experiments, each also 
 					opt.HeldOut = &held[0]
 				}
 			}
-			srv, name, err := labServer(ctx, l, path, engine, logf)
+			srv, name, err := labServer(ctx, l, m, path, engine, logf)
 			if err != nil {
 				return err
 			}
@@ -234,11 +234,7 @@ func recipeOf(path string) (pretrain.Recipe, error) {
 }
 
 // labServer picks Ollama when it answers, else the in-process engine, and says so.
-func labServer(ctx context.Context, l *config.Loaded, path string, engine bool, logf func(string, ...any)) (func() fastslow.Server, string, error) {
-	m, err := weights.Load(path)
-	if err != nil {
-		return nil, "", err
-	}
+func labServer(ctx context.Context, l *config.Loaded, m *weights.Model, path string, engine bool, logf func(string, ...any)) (func() fastslow.Server, string, error) {
 	inProcess := func() fastslow.Server { return fastslow.NewEngineServer(m) }
 	if engine {
 		return inProcess, "the in-process engine", nil

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fastslow/fastslow/internal/atomicfile"
 	"github.com/fastslow/fastslow/prompts"
 )
 
@@ -425,7 +426,7 @@ version history as one JSON document (format ` + prompts.ExportFormat + `), to s
 			if output == "" || output == "-" {
 				return s.Export(cmd.Context(), cmd.OutOrStdout(), tasks...)
 			}
-			return writeFileAtomic(output, func(w io.Writer) error { return s.Export(cmd.Context(), w, tasks...) })
+			return atomicfile.WriteFile(output, 0o644, func(w io.Writer) error { return s.Export(cmd.Context(), w, tasks...) })
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "file to write (default standard output)")
@@ -470,24 +471,6 @@ naming a task the store already has, changes nothing.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the summary as JSON")
 	return cmd
-}
-
-// writeFileAtomic writes a file through a temporary file in the same directory, so that a failed or
-// interrupted write leaves no partial file behind.
-func writeFileAtomic(path string, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename, this fails harmlessly
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 func orNone(n uint64) string {

@@ -8,7 +8,7 @@ import (
 	"io"
 	"math"
 
-	"github.com/fastslow/fastslow/weights/atomicfile"
+	"github.com/fastslow/fastslow/internal/atomicfile"
 )
 
 // maxNameLen is the longest tensor name ggml can load (GGML_MAX_NAME - 1).

@@ -13,7 +13,7 @@ import (
 	"reflect"
 	"slices"
 
-	"github.com/fastslow/fastslow/weights/atomicfile"
+	"github.com/fastslow/fastslow/internal/atomicfile"
 	"github.com/fastslow/fastslow/weights/llama"
 )
 
