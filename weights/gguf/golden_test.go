@@ -77,6 +77,54 @@ func TestGoldenGGML(t *testing.T) {
 	}
 }
 
+// requantInput rebuilds gen.c's requant_input: y (dequantized weights) plus
+// a small update computed from integers, exact in float32.
+func requantInput(y []float32) []float32 {
+	r := make([]float32, len(y))
+	for i := range y {
+		b := i / 256
+		h := uint32(i) * 2654435761
+		k := int(h>>16%33) - 16
+		var d float32
+		if b%3 != 0 {
+			d = float32(k) * float32(math.Ldexp(1, -12-2*(b%3)))
+		}
+		r[i] = y[i] + d
+	}
+	return r
+}
+
+// TestGoldenRequant re-quantizes dequantized weights plus a small update, as
+// a merged deploy does to every adapted tensor of a quantized base: values on
+// (or next to) the grid of the type, where rounding ties are common. The
+// result must equal ggml's quantize_row_*_ref byte for byte.
+func TestGoldenRequant(t *testing.T) {
+	dir := filepath.Join("testdata", "ggml")
+	for _, typ := range []Type{TypeF16, TypeBF16, TypeQ4_0, TypeQ4_1, TypeQ5_0, TypeQ5_1, TypeQ8_0,
+		TypeQ2_K, TypeQ3_K, TypeQ4_K, TypeQ5_K, TypeQ6_K} {
+		t.Run(typ.String(), func(t *testing.T) {
+			want, err := os.ReadFile(filepath.Join(dir, typ.String()+".rq"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := requantInput(readFloats(t, filepath.Join(dir, typ.String()+".f32")))
+			got, err := Quantize(typ, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("%d bytes, ggml wrote %d", len(got), len(want))
+			}
+			bb := int(typ.BlockBytes())
+			for off := 0; off < len(want); off += bb {
+				if string(got[off:off+bb]) != string(want[off:off+bb]) {
+					t.Errorf("block %d differs:\n got %x\nwant %x", off/bb, got[off:off+bb], want[off:off+bb])
+				}
+			}
+		})
+	}
+}
+
 // fnv64 is FNV-1a over the low n bytes of v, as in gen.c.
 func fnv64(h uint64, v uint32, n int) uint64 {
 	for i := 0; i < n; i++ {

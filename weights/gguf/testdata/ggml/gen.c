@@ -8,6 +8,8 @@
 //   <type>.q       input quantized by quantize_row_<type>_ref (or the fp16/bf16
 //                  conversion), raw block bytes
 //   <type>.f32     <type>.q dequantized by dequantize_row_<type>
+//   <type>.rq      <type>.f32 plus a small delta (see requant_input), quantized
+//                  again: what a merged deploy does to a quantized base tensor
 //   hashes.txt     FNV-1a hashes of fp16/bf16 conversions over large input sets
 //
 // Built without -march flags, ggml uses its portable fp16 code and no fused
@@ -112,6 +114,39 @@ static void emit(const char *name, const float *x, size_t block_bytes, size_t bl
     free(out);
 }
 
+// requant_input is the input of a merge: y, weights as dequantized from a
+// quantized file, plus a small update. The update is exact in float32 and
+// computed from integers only, so the Go test rebuilds the same input from
+// <type>.f32: zero in every third block (re-encoding unchanged weights), else
+// k·2^-14 or k·2^-16 with k in [-16, 16].
+static void requant_input(const float *y, float *r) {
+    for (int i = 0; i < N; i++) {
+        int b = i / 256;
+        uint32_t h = (uint32_t)i * 2654435761u;
+        int k = (int)((h >> 16) % 33) - 16;
+        float d = b % 3 == 0 ? 0.0f : (float)k * ldexpf(1.0f, -12 - 2 * (b % 3));
+        r[i] = y[i] + d;
+    }
+}
+
+// emit_requant quantizes requant_input(dequantize(quantize(x))) again.
+static void emit_requant(const char *name, const float *x, size_t block_bytes, size_t block_elems, quant_fn q, dequant_fn d) {
+    size_t nbytes = N / block_elems * block_bytes;
+    void *buf = calloc(1, nbytes);
+    float *y = calloc(N, sizeof(float));
+    float *r = calloc(N, sizeof(float));
+    q(x, buf, N);
+    d(buf, y, N);
+    requant_input(y, r);
+    q(r, buf, N);
+    char path[64];
+    snprintf(path, sizeof path, "%s.rq", name);
+    write_file(path, buf, nbytes);
+    free(buf);
+    free(y);
+    free(r);
+}
+
 static void q_f16(const float *x, void *y, int64_t k) {
     for (int64_t i = 0; i < k; i++) ((uint16_t *)y)[i] = GGML_FP32_TO_FP16(x[i]);
 }
@@ -125,7 +160,9 @@ static void d_bf16(const void *x, float *y, int64_t k) {
     for (int64_t i = 0; i < k; i++) y[i] = GGML_BF16_TO_FP32(((const ggml_bf16_t *)x)[i]);
 }
 
-#define EMIT(name, T, QK) emit(#name, x, sizeof(T), QK, (quant_fn)quantize_row_##name##_ref, (dequant_fn)dequantize_row_##name)
+#define EMIT(name, T, QK) \
+    emit(#name, x, sizeof(T), QK, (quant_fn)quantize_row_##name##_ref, (dequant_fn)dequantize_row_##name); \
+    emit_requant(#name, x, sizeof(T), QK, (quant_fn)quantize_row_##name##_ref, (dequant_fn)dequantize_row_##name)
 
 // FNV-1a over 16-bit or 32-bit outputs.
 static uint64_t fnv(uint64_t h, uint32_t v, int bytes) {
@@ -147,7 +184,9 @@ int main(void) {
     write_file("input.bin", x, sizeof x);
 
     emit("f16", x, 2, 1, q_f16, d_f16);
+    emit_requant("f16", x, 2, 1, q_f16, d_f16);
     emit("bf16", x, 2, 1, q_bf16, d_bf16);
+    emit_requant("bf16", x, 2, 1, q_bf16, d_bf16);
     EMIT(q4_0, block_q4_0, QK4_0);
     EMIT(q4_1, block_q4_1, QK4_1);
     EMIT(q5_0, block_q5_0, QK5_0);
