@@ -43,3 +43,41 @@ func ExampleLoad() {
 	// llama q8_0 true
 	// true
 }
+
+// Merge folds a LoRA adapter into the base's tensors and writes a whole model, each adapted tensor in its
+// own type; the file is read back and checked before Merge returns.
+func ExampleMerge() {
+	dir, err := os.MkdirTemp("", "example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+	basePath := filepath.Join(dir, "base.gguf")
+	if _, _, err := tinymodel.Write(ctx, basePath, 1, 0.1, gguf.TypeQ8_0); err != nil {
+		log.Fatal(err)
+	}
+	base, err := weights.Load(basePath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	a, err := llama.NewAdapter(base.Model, llama.LoRAConfig{Rank: 4, Alpha: 8, Targets: []string{"attn_v"}}, 1)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, p := range a.Params() { // stands in for training
+		for i := range p.Data {
+			p.Data[i] = float32(i%5-2) * 0.05
+		}
+	}
+	m, err := weights.Merge(ctx, base, basePath, a, filepath.Join(dir, "merged.gguf"), weights.MergeOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, t := range m.Tensors {
+		fmt.Printf("%s: %s, %.0f%% of the update kept\n", t.Name, t.Type, 100*t.Retained)
+	}
+	// Output:
+	// blk.0.attn_v.weight: q8_0, 100% of the update kept
+	// blk.1.attn_v.weight: q8_0, 100% of the update kept
+}
