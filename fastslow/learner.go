@@ -331,7 +331,7 @@ func (l *Learner) retentionCheck() Retention {
 			if budget <= 0 {
 				return nil
 			}
-			out, err := m.Generate(ctx, ids, budget, llama.Sampler{}, []int32{m.Tokenizer.EOS()}, a)
+			out, err := m.Generate(ctx, ids, budget, llama.Sampler{}, a)
 			if err != nil {
 				return err
 			}
@@ -386,7 +386,7 @@ func (l *Learner) EngineAccuracy(ctx context.Context, task string, ex []Example,
 		if budget <= 0 {
 			continue
 		}
-		out, err := m.Generate(ctx, ids, budget, llama.Sampler{}, []int32{m.Tokenizer.EOS()}, a)
+		out, err := m.Generate(ctx, ids, budget, llama.Sampler{}, a)
 		if err != nil {
 			return 0, err
 		}

@@ -102,7 +102,7 @@ func TestLoadModelFromOllama(t *testing.T) {
 		t.Fatal(err)
 	}
 	prompt := m.Tokenizer.Encode(pair.Prompt, true)
-	ids, err := m.Generate(ctx, prompt, 8, llama.Sampler{}, m.EOG, a)
+	ids, err := m.Generate(ctx, prompt, 8, llama.Sampler{}, a)
 	if err != nil {
 		t.Fatal(err)
 	}

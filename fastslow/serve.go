@@ -84,7 +84,7 @@ func (s *EngineServer) Generate(ctx context.Context, handle, prompt string, maxT
 	if maxTokens <= 0 {
 		return "", fmt.Errorf("generate: the prompt (%d tokens) fills the context (%d)", len(ids), s.Base.Config.ContextLength)
 	}
-	out, err := s.Base.Generate(ctx, ids, maxTokens, llama.Sampler{}, []int32{tok.EOS()}, a)
+	out, err := s.Base.Generate(ctx, ids, maxTokens, llama.Sampler{}, a)
 	if err != nil {
 		return "", err
 	}

@@ -39,7 +39,7 @@ func accuracy(m *weights.Model, pairs []weights.Pair) Retention {
 	return func(ctx context.Context, a *llama.Adapter) (float64, error) {
 		right := 0
 		for _, p := range pairs {
-			ids, err := m.Generate(ctx, m.Tokenizer.Encode(p.Prompt, true), 8, llama.Sampler{}, []int32{m.Tokenizer.EOS()}, a)
+			ids, err := m.Generate(ctx, m.Tokenizer.Encode(p.Prompt, true), 8, llama.Sampler{}, a)
 			if err != nil {
 				return 0, err
 			}

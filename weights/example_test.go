@@ -34,7 +34,7 @@ func ExampleLoad() {
 
 	m.Precision = llama.Runner()
 	prompt := m.Tokenizer.Encode("The quick brown fox", true)
-	out, err := m.Generate(context.Background(), prompt, 4, llama.Sampler{}, m.EOG, nil)
+	out, err := m.Generate(context.Background(), prompt, 4, llama.Sampler{}, nil)
 	if err != nil {
 		log.Fatal(err)
 	}

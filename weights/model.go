@@ -23,9 +23,11 @@ type Model struct {
 	// ChatTemplate is tokenizer.chat_template, the model's own (Jinja) chat template; empty when the file
 	// has none.
 	ChatTemplate string
-	// EOG lists the end-of-generation tokens as llama.cpp finds them (EOS, EOT, EOM, the FIM pad, repo and
-	// separator tokens, and tokens such as <|eot_id|> or <|im_end|> by their text), sorted. Ollama's runner
-	// stops at any of them; generation here should pass them as stop tokens.
+	// EOG lists the end-of-generation tokens of the runner Ollama serves the architecture with, sorted: for
+	// architectures on Ollama's own engine (qwen3, gemma3) the EOS token, tokenizer.ggml.eos_token_ids and,
+	// for gemma3, the EOT token (106 when unnamed), as that engine's models list them; for the others the
+	// set llama.cpp finds (EOS, EOT, EOM, the FIM pad, repo and separator tokens, and tokens such as
+	// <|eot_id|> or <|im_end|> by their text). The runner stops at any of them, and so does Generate.
 	EOG []int32
 }
 
@@ -125,7 +127,7 @@ func fromFile(f *gguf.File) (*Model, error) {
 	}
 	name, _ := f.Meta.String("general.name")
 	tmpl, _ := f.Meta.String(KeyChatTemplate)
-	return &Model{Model: lm, Tokenizer: tok, Name: name, ChatTemplate: tmpl, EOG: endOfGeneration(f.Meta, tok)}, nil
+	return &Model{Model: lm, Tokenizer: tok, Name: name, ChatTemplate: tmpl, EOG: endOfGeneration(f.Meta, tok, arch)}, nil
 }
 
 // KeyChatTemplate is the GGUF metadata key of a model's chat template.
@@ -147,8 +149,15 @@ var eogRoles = []struct {
 // eogTexts end generation wherever they are in the vocabulary.
 var eogTexts = []string{"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>"}
 
-// endOfGeneration returns llama.cpp's end-of-generation set for tok, sorted.
-func endOfGeneration(meta gguf.Metadata, tok tokenizer.Tokenizer) []int32 {
+// engineArchitectures are the supported architectures Ollama serves with its own engine rather than llama.cpp
+// (fs/ggml's OllamaEngineRequired in v0.17.4); its runner stops only at the tokens the model lists as EOS.
+var engineArchitectures = []string{llama.ArchGemma3, llama.ArchQwen3}
+
+// endOfGeneration returns the end-of-generation set of the runner that serves arch, sorted.
+func endOfGeneration(meta gguf.Metadata, tok tokenizer.Tokenizer, arch string) []int32 {
+	if slices.Contains(engineArchitectures, arch) {
+		return engineEndOfGeneration(meta, tok, arch)
+	}
 	byText := make(map[string]int32)
 	for id := range int32(tok.Size()) {
 		if _, dup := byText[tok.Token(id)]; !dup {
@@ -180,6 +189,26 @@ func endOfGeneration(meta gguf.Metadata, tok tokenizer.Tokenizer) []int32 {
 	}
 	slices.Sort(ids)
 	return ids
+}
+
+// engineEndOfGeneration is the EOS list of Ollama's engine models (model/models/{qwen3,gemma3}): the EOS id,
+// the ids of tokenizer.ggml.eos_token_ids and, for gemma3, tokenizer.ggml.eot_token_id or 106. Ids outside
+// the vocabulary are left out (the engine would never sample them).
+func engineEndOfGeneration(meta gguf.Metadata, tok tokenizer.Tokenizer, arch string) []int32 {
+	ids := []int32{tok.EOS()}
+	if v, err := meta.Int32s("tokenizer.ggml.eos_token_ids"); err == nil {
+		ids = append(ids, v...)
+	}
+	if arch == llama.ArchGemma3 {
+		eot := 106
+		if v, err := meta.Int("tokenizer.ggml.eot_token_id"); err == nil {
+			eot = v
+		}
+		ids = append(ids, int32(eot))
+	}
+	ids = slices.DeleteFunc(ids, func(id int32) bool { return id < 0 || int(id) >= tok.Size() })
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }
 
 // configFromMeta reads the <arch>.* hyper-parameters; the vocabulary size comes from the token list.

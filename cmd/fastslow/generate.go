@@ -63,7 +63,7 @@ func newGenerateCmd() *cobra.Command {
 			if n := m.Config.ContextLength - len(ids); maxTokens > n {
 				maxTokens = n
 			}
-			out, err := m.Generate(cmd.Context(), ids, maxTokens, llama.Sampler{Temperature: temperature, TopP: topP, Seed: seed}, []int32{m.Tokenizer.EOS()}, a)
+			out, err := m.Generate(cmd.Context(), ids, maxTokens, llama.Sampler{Temperature: temperature, TopP: topP, Seed: seed}, a)
 			if err != nil {
 				return err
 			}

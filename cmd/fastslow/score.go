@@ -60,7 +60,7 @@ func newScoreCmd() *cobra.Command {
 				budget := len(completion) + 8
 				budget = min(budget, m.Config.ContextLength-len(prompt))
 				s.MaxNewTokens = max(s.MaxNewTokens, budget)
-				out, err := m.Generate(cmd.Context(), prompt, budget, llama.Sampler{}, []int32{m.Tokenizer.EOS()}, a)
+				out, err := m.Generate(cmd.Context(), prompt, budget, llama.Sampler{}, a)
 				if err != nil {
 					return fmt.Errorf("%s: example %d: %w", data, i+1, err)
 				}

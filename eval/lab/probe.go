@@ -200,7 +200,6 @@ func probeItems(fs []fact, pool map[world.Attribute][]string, k int, rng *rand.R
 // answers are right: the first line of the output is the example's answer (pretrain.Correct).
 func answers(ctx context.Context, m *weights.Model, ex []world.Example, a *llama.Adapter) ([]bool, error) {
 	out := make([]bool, len(ex))
-	stop := []int32{m.Tokenizer.EOS()}
 	for i, e := range ex {
 		if e.Answer == "" {
 			return nil, fmt.Errorf("answers: example %d (%q) has no answer to check", i, e.Prompt)
@@ -210,7 +209,7 @@ func answers(ctx context.Context, m *weights.Model, ex []world.Example, a *llama
 		if n <= 0 {
 			return nil, fmt.Errorf("answers: prompt %d (%d tokens) fills the context", i, len(ids))
 		}
-		gen, err := m.Generate(ctx, ids, n, llama.Sampler{}, stop, a)
+		gen, err := m.Generate(ctx, ids, n, llama.Sampler{}, a)
 		if err != nil {
 			return nil, err
 		}

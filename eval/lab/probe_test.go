@@ -135,7 +135,7 @@ func TestProbeKnownAnswers(t *testing.T) {
 	says := func() string {
 		t.Helper()
 		ids := m.Tokenizer.Encode(target.prompt(), true)
-		out, err := m.Generate(ctx, ids, 16, llama.Sampler{}, []int32{m.Tokenizer.EOS()}, nil)
+		out, err := m.Generate(ctx, ids, 16, llama.Sampler{}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

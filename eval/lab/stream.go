@@ -300,7 +300,7 @@ func rawAccuracy(ctx context.Context, m *weights.Model, ex []fastslow.Example, a
 	right := 0
 	for _, e := range ex {
 		ids := m.Tokenizer.Encode(e.Prompt, true)
-		out, err := m.Generate(ctx, ids, min(24, m.Config.ContextLength-len(ids)), llama.Sampler{}, []int32{m.Tokenizer.EOS()}, a)
+		out, err := m.Generate(ctx, ids, min(24, m.Config.ContextLength-len(ids)), llama.Sampler{}, a)
 		if err != nil {
 			return 0, err
 		}

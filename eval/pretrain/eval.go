@@ -265,7 +265,7 @@ func Answer(ctx context.Context, m *weights.Model, prompt string, maxTokens int)
 	if maxTokens <= 0 {
 		return "", fmt.Errorf("prompt of %d tokens leaves no room in a context of %d", len(ids), m.Config.ContextLength)
 	}
-	out, err := m.Generate(ctx, ids, maxTokens, llama.Sampler{}, []int32{m.Tokenizer.EOS()}, nil)
+	out, err := m.Generate(ctx, ids, maxTokens, llama.Sampler{}, nil)
 	if err != nil {
 		return "", err
 	}

@@ -112,7 +112,7 @@ func TestFlavorParity(t *testing.T) {
 				if testing.Short() {
 					t.Skip("about 30 s against Ollama")
 				}
-				compareStop(t, s, m.Model, m.Tokenizer, m.EOG, nil, f32Margin)
+				compare(t, s, m, nil, f32Margin)
 				adapterParity(t, s, m)
 			})
 		})
@@ -149,8 +149,8 @@ func adapterParity(t *testing.T, s served, m *weights.Model) {
 	a := adapterAll(t, m.Model, false)
 	changed := false
 	for _, p := range prompts {
-		x, _ := ours(t, m.Model, m.Tokenizer, a, p)
-		y, _ := ours(t, m.Model, m.Tokenizer, nil, p)
+		x, _ := ours(t, m, a, p)
+		y, _ := ours(t, m, nil, p)
 		changed = changed || x != y
 	}
 	if !changed {
@@ -166,7 +166,7 @@ func adapterParity(t *testing.T, s served, m *weights.Model) {
 	if err := s.client.CreateAdapted(ctx, name, s.model, path); err != nil {
 		t.Fatal(err)
 	}
-	compareStop(t, served{s.client, name}, m.Model, m.Tokenizer, m.EOG, a, f32Margin)
+	compare(t, served{s.client, name}, m, a, f32Margin)
 }
 
 // TestFlavorsTokenizeDifferently makes sure the two flavors exercise different pre-tokenizer rules on the

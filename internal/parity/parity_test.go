@@ -64,6 +64,16 @@ func create(t *testing.T, c *ollama.Client, path string, co ollama.CreateOptions
 	return served{c, name}
 }
 
+// load reads the model at path as the engine does (weights.Load), end-of-generation tokens included.
+func load(t *testing.T, path string) *weights.Model {
+	t.Helper()
+	m, err := weights.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 // greedy asks Ollama for a greedy continuation of prompt. The model is unloaded first so that no cached prefix
 // of an earlier request changes the prompt token count.
 func (s served) greedy(t *testing.T, prompt string) ollama.Generation {
@@ -77,12 +87,13 @@ func (s served) greedy(t *testing.T, prompt string) ollama.Generation {
 	return g
 }
 
-// ours is our engine's greedy continuation, stopped at end-of-sequence as the runner does, rendered as the
-// runner streams it, and the number of tokens the runner would report as evaluated (an end-of-sequence token
-// counts there).
-func ours(t *testing.T, m *llama.Model, tok tokenizer.Tokenizer, a *llama.Adapter, prompt string) (string, int) {
+// ours is our engine's greedy continuation, stopped at end-of-generation as the runner does (weights.Model's
+// Generate), rendered as the runner streams it, and the number of tokens the runner would report as
+// evaluated (an end-of-generation token counts there).
+func ours(t *testing.T, m *weights.Model, a *llama.Adapter, prompt string) (string, int) {
 	t.Helper()
-	ids, err := m.Generate(context.Background(), tok.Encode(prompt, true), numPredict, llama.Sampler{}, []int32{tok.EOS()}, a)
+	tok := m.Tokenizer
+	ids, err := m.Generate(context.Background(), tok.Encode(prompt, true), numPredict, llama.Sampler{}, a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,21 +155,18 @@ func incompleteUnicode(s string) bool {
 // (llama.Precision.KVCacheF16), so on F32 models the continuations must be equal (margin 0). Where the runner
 // computes differently (Q8 activation rounding on quantized bases), a continuation may part from ours only at
 // a near-tie: where our top two logits are within margin (every such split is logged).
-func compare(t *testing.T, s served, m *llama.Model, tok tokenizer.Tokenizer, a *llama.Adapter, margin float32) {
+//
+// Our continuation stops at the model's end-of-generation tokens (m.EOG, through weights.Model's Generate), as
+// the runner's does.
+func compare(t *testing.T, s served, m *weights.Model, a *llama.Adapter, margin float32) {
 	t.Helper()
-	compareStop(t, s, m, tok, []int32{tok.EOS()}, a, margin)
-}
-
-// compareStop is compare with the end-of-generation tokens given: every token in stop ends a continuation,
-// as each end-of-generation token does in the runner.
-func compareStop(t *testing.T, s served, m *llama.Model, tok tokenizer.Tokenizer, stop []int32, a *llama.Adapter, margin float32) {
-	t.Helper()
+	tok := m.Tokenizer
 	m.Precision.KVCacheF16 = true
 	m.Precision.FlashAttention = flashAttention(t)
 	for _, p := range prompts {
 		g := s.greedy(t, p)
 		prompt := tok.Encode(p, true)
-		ids, err := m.Generate(context.Background(), prompt, numPredict, llama.Sampler{}, stop, a)
+		ids, err := m.Generate(context.Background(), prompt, numPredict, llama.Sampler{}, a)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -170,7 +178,7 @@ func compareStop(t *testing.T, s served, m *llama.Model, tok tokenizer.Tokenizer
 		if g.Text == want && g.EvalCount == n {
 			continue
 		}
-		k, gap := split(t, m, tok, a, prompt, ids, g.Text)
+		k, gap := split(t, m.Model, tok, a, prompt, ids, g.Text)
 		if gap > margin {
 			t.Errorf("prompt %q:\n ollama (%d tokens): %q\n ours   (%d tokens): %q\n they part by token %d, where our top-2 logit gap %.5f exceeds %g",
 				p, g.EvalCount, g.Text, n, want, k, gap, margin)
@@ -234,11 +242,10 @@ const f32Margin = 0
 func TestGreedyParityF32(t *testing.T) {
 	c := ollamatest.Client(t)
 	path := filepath.Join(t.TempDir(), "base.gguf")
-	m, tok, err := tinymodel.Write(context.Background(), path, 11, 0.15, gguf.TypeF32)
-	if err != nil {
+	if _, _, err := tinymodel.Write(context.Background(), path, 11, 0.15, gguf.TypeF32); err != nil {
 		t.Fatal(err)
 	}
-	compare(t, create(t, c, path, ollama.CreateOptions{}), m, tok, nil, f32Margin)
+	compare(t, create(t, c, path, ollama.CreateOptions{}), load(t, path), nil, f32Margin)
 }
 
 func TestTokenCountParity(t *testing.T) {
@@ -299,17 +306,17 @@ func TestAdapterParity(t *testing.T) {
 	c := ollamatest.Client(t)
 	dir := t.TempDir()
 	basePath := filepath.Join(dir, "base.gguf")
-	m, tok, err := tinymodel.Write(context.Background(), basePath, 13, 0.15, gguf.TypeF32)
-	if err != nil {
+	if _, _, err := tinymodel.Write(context.Background(), basePath, 13, 0.15, gguf.TypeF32); err != nil {
 		t.Fatal(err)
 	}
+	m := load(t, basePath)
 	base := create(t, c, basePath, ollama.CreateOptions{})
 	for _, tt := range []struct {
 		name  string
 		zeroB bool
 	}{{"nonzero", false}, {"zeroB", true}} {
 		t.Run(tt.name, func(t *testing.T) {
-			a := adapterAll(t, m, tt.zeroB)
+			a := adapterAll(t, m.Model, tt.zeroB)
 			adapterPath := filepath.Join(dir, tt.name+".gguf")
 			if err := weights.SaveAdapter(adapterPath, a, ""); err != nil {
 				t.Fatal(err)
@@ -321,7 +328,7 @@ func TestAdapterParity(t *testing.T) {
 				t.Fatal(err)
 			}
 			adapted := served{c, name}
-			compare(t, adapted, m, tok, a, f32Margin)
+			compare(t, adapted, m, a, f32Margin)
 			if tt.zeroB {
 				// B = 0: the adapted model must answer exactly like the base.
 				for _, p := range prompts {
@@ -333,8 +340,8 @@ func TestAdapterParity(t *testing.T) {
 				// A real adapter must change something, or the test proves nothing.
 				changed := false
 				for _, p := range prompts {
-					x, _ := ours(t, m, tok, a, p)
-					y, _ := ours(t, m, tok, nil, p)
+					x, _ := ours(t, m, a, p)
+					y, _ := ours(t, m, nil, p)
 					changed = changed || x != y
 				}
 				if !changed {

@@ -86,7 +86,7 @@ func TestQuantizedParity(t *testing.T) {
 		t.Run(tt.quant, func(t *testing.T) {
 			q := quantize(t, c, path, tt.quant, tt.main)
 			q.m.Precision = runner(t)
-			compare(t, q.served, q.m.Model, q.m.Tokenizer, nil, 0)
+			compare(t, q.served, q.m, nil, 0)
 			hiddenEqual(t, q.served, q.m)
 			drift, size := defaultDrift(t, q.m)
 			t.Logf("%s: default arithmetic moves logits by up to %.3g (largest logit %.3g)", tt.quant, drift, size)
@@ -118,7 +118,7 @@ func TestQuantizedAdapterParity(t *testing.T) {
 	if err := c.CreateAdapted(ctx, name, q.model, adapterPath); err != nil {
 		t.Fatal(err)
 	}
-	compare(t, served{c, name}, q.m.Model, q.m.Tokenizer, a, 0)
+	compare(t, served{c, name}, q.m, a, 0)
 }
 
 // TestOurQuantizedParity covers bases quantized by our writer rather than by Ollama: every matrix, the
@@ -143,7 +143,7 @@ func TestOurQuantizedParity(t *testing.T) {
 			}
 			s := create(t, c, path, ollama.CreateOptions{})
 			m.Precision = runner(t)
-			compare(t, s, m.Model, m.Tokenizer, nil, 0)
+			compare(t, s, m, nil, 0)
 			hiddenEqual(t, s, m)
 		})
 	}
@@ -252,7 +252,7 @@ func TestQuantizedFallbackParity(t *testing.T) {
 				t.Errorf("ffn_down stored as %v, want %v", typ, tt.down)
 			}
 			q.m.Precision = runner(t)
-			compare(t, q.served, q.m.Model, q.m.Tokenizer, nil, 0)
+			compare(t, q.served, q.m, nil, 0)
 			hiddenEqual(t, q.served, q.m)
 		})
 	}

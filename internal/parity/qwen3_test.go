@@ -68,7 +68,7 @@ func TestQwen3Parity(t *testing.T) {
 				s, qm = q.served, q.m
 			}
 			qm.Precision = runner(t)
-			compareStop(t, s, qm.Model, qm.Tokenizer, []int32{qm.Tokenizer.EOS()}, nil, 0)
+			compare(t, s, qm, nil, 0)
 		})
 	}
 }
