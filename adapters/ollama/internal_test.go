@@ -3,6 +3,7 @@ package ollama
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -115,5 +116,46 @@ func TestManifestGGUF(t *testing.T) {
 	}
 	if _, err := manifestGGUF("", "tiny"); err == nil {
 		t.Error("manifestGGUF without a models dir succeeded")
+	}
+}
+
+func TestParseParameters(t *testing.T) {
+	// As /api/show prints them: "%-30s %#v", a list one line per element.
+	show := strings.Join([]string{
+		`stop                           "<|eot_id|>"`,
+		`stop                           "say \"hi\"\n"`,
+		`temperature                    0.7`,
+		`num_ctx                        4096`,
+		`num_predict                    1e+06`,
+		`top_k                          40`,
+		`use_mmap                       true`,
+		`future_option                  "x"`,
+		`future_number                  2.5`,
+	}, "\n")
+	got, err := parseParameters(show)
+	if err != nil {
+		t.Fatal(err)
+	}
+	useMmap := true
+	want := map[string]any{
+		"stop":          []string{"<|eot_id|>", "say \"hi\"\n"},
+		"temperature":   float32(0.7),
+		"num_ctx":       int64(4096),
+		"num_predict":   1e6, // exponent form: not an int to FormatParams, a number to the server
+		"top_k":         int64(40),
+		"use_mmap":      &useMmap,
+		"future_option": "x",
+		"future_number": 2.5,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("parseParameters:\n got %#v\nwant %#v", got, want)
+	}
+	if got, err := parseParameters(""); err != nil || got != nil {
+		t.Errorf("empty: %v, %v", got, err)
+	}
+	for _, bad := range []string{"stop", `stop "unterminated`} {
+		if _, err := parseParameters(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
 	}
 }

@@ -49,6 +49,8 @@ type CreateOptions struct {
 	System string
 	// Parameters are default request options, e.g. {"stop": []string{"\n"}}.
 	Parameters map[string]any
+	// License is the model's license text; empty means none.
+	License string
 	// SkipLoadCheck skips loading the new model once to prove that the
 	// runner accepts it. The check catches GGUFs that the server stores but
 	// cannot run.
@@ -131,6 +133,9 @@ func (c *Client) CreateFromGGUF(ctx context.Context, name, ggufPath string, co C
 		Template:   co.Template,
 		System:     co.System,
 		Parameters: co.Parameters,
+	}
+	if co.License != "" {
+		req.License = co.License
 	}
 	return c.create(ctx, req, !co.SkipLoadCheck)
 }
