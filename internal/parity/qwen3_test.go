@@ -74,14 +74,20 @@ func TestQwen3Parity(t *testing.T) {
 }
 
 // tokenCounts checks that our token count of each of flavorTexts equals the server's prompt_eval_count.
+func tokenCounts(t *testing.T, s served, m *weights.Model) {
+	t.Helper()
+	tokenCountsOf(t, s, m, flavorTexts(t))
+}
+
+// tokenCountsOf checks that our token count of each text equals the server's prompt_eval_count.
 // Texts of more than maxCountTokens tokens by our count are left out: the runner truncates prompts to its
 // context (512 tokens with the client's options), and the tiny vocabularies make the longest passages
 // longer than that. At least 20 texts must remain.
-func tokenCounts(t *testing.T, s served, m *weights.Model) {
+func tokenCountsOf(t *testing.T, s served, m *weights.Model, all []string) {
 	t.Helper()
 	const maxCountTokens = 480
 	var texts []string
-	for _, text := range flavorTexts(t) {
+	for _, text := range all {
 		if len(m.Tokenizer.Encode(text, true)) <= maxCountTokens {
 			texts = append(texts, text)
 		}

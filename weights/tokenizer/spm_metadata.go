@@ -11,10 +11,14 @@ const (
 	KeyScores         = "tokenizer.ggml.scores"
 	KeyUNK            = "tokenizer.ggml.unknown_token_id"
 	KeyAddSpacePrefix = "tokenizer.ggml.add_space_prefix"
+	KeyEOT            = "tokenizer.ggml.eot_token_id"
 )
 
 // Metadata returns the tokenizer as GGUF metadata, in a fixed order. Every
-// flag is written so llama.cpp and Ollama do not fall back to defaults.
+// flag is written so llama.cpp and Ollama do not fall back to defaults, and
+// so is the end-of-turn token (such as gemma's <end_of_turn>) when the
+// vocabulary has one: llama.cpp would find it by its text, but Ollama's gemma3
+// engine takes it from tokenizer.ggml.eot_token_id, or else assumes id 106.
 func (t *SPM) Metadata() []KV {
 	types := t.types
 	if types == nil {
@@ -27,7 +31,7 @@ func (t *SPM) Metadata() []KV {
 	if scores == nil {
 		scores = make([]float32, len(t.tokens))
 	}
-	return []KV{
+	md := []KV{
 		{KeyModel, "llama"},
 		{KeyPre, "default"},
 		{KeyTokens, slices.Clone(t.tokens)},
@@ -40,6 +44,13 @@ func (t *SPM) Metadata() []KV {
 		{KeyAddEOS, t.addEOS},
 		{KeyAddSpacePrefix, t.addSpacePrefix},
 	}
+	for _, text := range roleTexts["eot"] {
+		if id, ok := t.textToID[text]; ok {
+			md = append(md, KV{KeyEOT, uint32(id)})
+			break
+		}
+	}
+	return md
 }
 
 // Load builds the tokenizer a GGUF file's metadata describes, read through
