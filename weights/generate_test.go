@@ -18,7 +18,7 @@ import (
 func TestGenerateStopsAtEndOfTurn(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "chain.gguf")
-	if _, _, err := tinymodel.WriteChain(ctx, path, gguf.TypeF16); err != nil {
+	if _, _, err := tinymodel.WriteChain(ctx, path, llama.ArchLlama, gguf.TypeF16); err != nil {
 		t.Fatal(err)
 	}
 	m, err := weights.Load(path)

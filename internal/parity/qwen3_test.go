@@ -98,6 +98,11 @@ func tokenCountsOf(t *testing.T, s served, m *weights.Model, all []string) {
 	t.Logf("%d texts of up to %d tokens", len(texts), maxCountTokens)
 	for _, text := range texts {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		// Unload first: a prefix kept in the runner's cache would not be counted again.
+		if err := s.client.Unload(ctx, s.model); err != nil {
+			cancel()
+			t.Fatal(err)
+		}
 		g, err := s.client.Generate(ctx, s.model, text, ollama.GenerateOptions{NumPredict: 1, Raw: true})
 		cancel()
 		if err != nil {

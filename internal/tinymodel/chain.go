@@ -27,8 +27,9 @@ const (
 // ChainPrompt, ChainAnswer, ChainEnd, ChainAfter to the next one with a wide margin (about 8 against
 // roughly ±1 for any other token). ChainEnd (<|im_end|>) is a control token of its vocabulary, which
 // llama.cpp treats as end of generation by its text, while the EOS token is <|eos|>. Matrices are stored
-// in typ.
-func WriteChain(ctx context.Context, path string, typ gguf.Type) (*llama.Model, *tokenizer.BPE, error) {
+// in typ. The architecture is arch: llama (tinymodel.Config) or qwen3 (Qwen3Config with an output matrix of
+// its own); Ollama's engine, which serves qwen3, ends generation at the EOS token only.
+func WriteChain(ctx context.Context, path, arch string, typ gguf.Type) (*llama.Model, *tokenizer.BPE, error) {
 	tok, err := tokenizer.Train(ctx, Corpus, tokenizer.TrainOptions{VocabSize: 320,
 		Specials: []string{"<|bos|>", "<|eos|>", ChainEnd}})
 	if err != nil {
@@ -51,7 +52,17 @@ func WriteChain(ctx context.Context, path string, typ gguf.Type) (*llama.Model, 
 			}
 		}
 	}
-	m, err := llama.New(Config(tok.Size()))
+	var cfg llama.Config
+	switch arch {
+	case llama.ArchLlama:
+		cfg = Config(tok.Size())
+	case llama.ArchQwen3:
+		cfg = Qwen3Config(tok.Size())
+		cfg.TiedOutput = false
+	default:
+		return nil, nil, fmt.Errorf("tinymodel: chain: architecture %q (want llama or qwen3)", arch)
+	}
+	m, err := llama.New(cfg)
 	if err != nil {
 		return nil, nil, err
 	}

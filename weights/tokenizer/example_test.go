@@ -69,3 +69,22 @@ func ExampleNewSPM() {
 	fmt.Println(ids, tok.Decode(ids))
 	// Output: [1 6 7] <s>hi hi
 }
+
+func ExampleLoad() {
+	// GGUF metadata of a (tiny) SentencePiece vocabulary, as a GGUF reader returns it.
+	meta := map[string]any{
+		"tokenizer.ggml.model":            "llama",
+		"tokenizer.ggml.tokens":           []string{"<unk>", "<s>", "</s>", "<0x0A>", "▁", "a", "b", "▁a", "ab"},
+		"tokenizer.ggml.scores":           []float32{0, 0, 0, 0, -1, -2, -2, -3, -4},
+		"tokenizer.ggml.token_type":       []int32{2, 3, 3, 6, 1, 1, 1, 1, 1},
+		"tokenizer.ggml.add_space_prefix": false,
+	}
+	tok, err := tokenizer.Load(func(key string) (any, bool) { v, ok := meta[key]; return v, ok })
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ids := tok.Encode("ab a\n", true)
+	fmt.Printf("%T %v %q\n", tok, ids, tok.Decode(ids))
+	// Output: *tokenizer.SPM [1 8 7 3] "<s>ab a\n"
+}
