@@ -15,6 +15,34 @@ type segment struct{ off, n, pos0 int }
 type kvCache struct {
 	k, v [][]float32 // [layer][position·kvDim]
 	n    int         // positions filled
+
+	// With flash attention on a model with sliding-window layers, the cells of Ollama's sliding-window
+	// cache (kvcache.Causal with a window, one sequence): cellOf[p] is the cell position p went to, cells[i]
+	// the position in cell i (−1 when free). See place.
+	cellOf, cells []int
+}
+
+// place records where Ollama's sliding-window cache (window w, memory w: one sequence) stores positions
+// pos0..pos0+n−1 arriving as one batch: first it frees the cells of positions below pos0−w, then it puts
+// each new position in the lowest free cell. Once generation passes the window, new positions reuse freed
+// cells at the start, so cell order stops being position order.
+func (c *kvCache) place(pos0, n, w int) {
+	for i, p := range c.cells {
+		if p >= 0 && p < pos0-w {
+			c.cells[i] = -1
+		}
+	}
+	next := 0
+	for range n {
+		for next < len(c.cells) && c.cells[next] >= 0 {
+			next++
+		}
+		if next == len(c.cells) {
+			c.cells = append(c.cells, -1)
+		}
+		c.cells[next] = len(c.cellOf)
+		c.cellOf = append(c.cellOf, next)
+	}
 }
 
 // layerActs are the activations of one block over a packed batch, the ones its backward needs.
@@ -71,6 +99,9 @@ func (p *pass) dims(l int) attnDims {
 	}
 	if c.SlidingLayer(l) {
 		a.window = c.SlidingWindow
+		if a.flash && p.cache != nil && p.cache.cellOf != nil {
+			a.cellOf = p.cache.cellOf
+		}
 	}
 	return a
 }

@@ -90,6 +90,9 @@ func (m *Model) newKVCache(positions int) *kvCache {
 // returns the logits of the last token.
 func (m *Model) decode(ctx context.Context, tokens []int32, cache *kvCache, a *Adapter) ([]float32, error) {
 	n := len(tokens)
+	if c := m.Config; m.Precision.FlashAttention && c.gemma() && c.SlidingWindow > 0 {
+		cache.place(cache.n, n, c.SlidingWindow)
+	}
 	p := &pass{m: m, a: a, n: n, segs: []segment{{off: 0, n: n, pos0: cache.n}}, cache: cache,
 		half: m.Precision, rope: m.ropeTables(cache.n, n)}
 	if err := p.run(ctx, tokens); err != nil {

@@ -3,6 +3,7 @@ package llama
 import (
 	"math"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -303,6 +304,9 @@ type attnDims struct {
 	f64                     bool // ggml's portable kernels: float64 sums, glibc's expf (Precision.GGMLPortable)
 	flash                   bool // ggml's CPU flash attention (Precision.FlashAttention)
 	window                  int  // a query at p sees keys from p−window on (sliding-window layers); 0: all
+	// cellOf, when set, gives the cell of Ollama's sliding-window cache each position is stored in; flash
+	// attention visits keys in cell order, which differs from position order once the cache wraps.
+	cellOf []int
 }
 
 // first returns the first key position a query at pos attends to.
@@ -349,8 +353,16 @@ func attentionForward(out, rowMax, rowInv, q, k, v []float32, n, pos0, h int, a 
 	p := buf[n*hd+2*nk*hd:][:n*nk]
 	o := buf[n*hd+2*nk*hd+n*nk:][:n*hd]
 	if a.flash {
+		var keys []int
 		for t := range n {
-			flashRow(out[t*qw+h*hd:][:hd], qh[t*hd:(t+1)*hd], kr, vt, nk, a.first(pos0+t), pos0+t+1, a)
+			keys = keys[:0]
+			for j := a.first(pos0 + t); j <= pos0+t; j++ {
+				keys = append(keys, j)
+			}
+			if a.cellOf != nil {
+				slices.SortFunc(keys, func(x, y int) int { return a.cellOf[x] - a.cellOf[y] })
+			}
+			flashRow(out[t*qw+h*hd:][:hd], qh[t*hd:(t+1)*hd], kr, vt, nk, keys, a)
 		}
 		return
 	}
@@ -400,12 +412,12 @@ func attentionForward(out, rowMax, rowInv, q, k, v []float32, n, pos0, h int, a 
 
 // flashRow computes one query row q of one head as ggml's CPU flash_attn_ext (ggml-cpu/ops.cpp,
 // ggml_compute_forward_flash_attn_ext_f16_one_chunk) does with an F16 cache, the attention of Ollama
-// v0.17.4's runners: keys lo..hi−1 (k: [nk][hd], vt: V transposed, [hd][nk]) one at a time in position
-// order, each score an F16 dot product summed in float64 and scaled, an online softmax with glibc's expf,
+// v0.17.4's runners: the keys at the given positions (k: [nk][hd], vt: V transposed, [hd][nk]) one at a
+// time in the order given (the cache's cell order), each score an F16 dot product summed in float64 and scaled, an online softmax with glibc's expf,
 // and the weighted values accumulated in float16 (ggml_vec_mad_f16, ggml_vec_scale_f16); the sum of
 // weights is float32 and the result is the float16 accumulator times its inverse. Without an F16 cache
 // (a.halfProbs false) the accumulator is float32.
-func flashRow(out, q, k, vt []float32, nk, lo, hi int, a attnDims) {
+func flashRow(out, q, k, vt []float32, nk int, keys []int, a attnDims) {
 	hd := a.headDim
 	acc := out[:hd]
 	clear(acc)
@@ -414,7 +426,7 @@ func flashRow(out, q, k, vt []float32, nk, lo, hi int, a attnDims) {
 		round = roundHalf
 	}
 	sum, mx := float32(0), float32(math.Inf(-1))
-	for j := lo; j < hi; j++ {
+	for _, j := range keys {
 		s := float32(dot64(q, k[j*hd:(j+1)*hd]) * a.scale)
 		ms, vs := float32(1), float32(1)
 		if s > mx {
