@@ -37,6 +37,12 @@ var newQuantizeTypes = []string{"f32", "f16", "q4_k_s", "q4_k_m", "q8_0"}
 // server that no longer quantizes to qt the test is skipped: v0.6.5 covers that type.
 func quantize(t *testing.T, c *ollama.Client, path, qt string, want gguf.Type) quantized {
 	t.Helper()
+	return quantizeAs(t, c, path, qt, "blk.0.ffn_up.weight", want)
+}
+
+// quantizeAs is quantize checking that the server stored the matrix probe as want.
+func quantizeAs(t *testing.T, c *ollama.Client, path, qt, probe string, want gguf.Type) quantized {
+	t.Helper()
 	if v := ollamatest.Version(t); ollamatest.CompareVersions(v, "0.17.4") >= 0 && !slices.Contains(newQuantizeTypes, strings.ToLower(qt)) {
 		t.Skipf("Ollama %s does not quantize to %s (only %v); checked on v0.6.5", v, qt, newQuantizeTypes)
 	}
@@ -51,8 +57,8 @@ func quantize(t *testing.T, c *ollama.Client, path, qt string, want gguf.Type) q
 	if err != nil {
 		t.Fatal(err)
 	}
-	if typ, ok := m.Quantized("blk.0.ffn_up.weight"); !ok || typ != want {
-		t.Fatalf("%s: the server stored ffn_up as %v, want %v", qt, typ, want)
+	if typ, ok := m.Quantized(probe); !ok || typ != want {
+		t.Fatalf("%s: the server stored %s as %v, want %v", qt, probe, typ, want)
 	}
 	return quantized{s, m, want}
 }

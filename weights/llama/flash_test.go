@@ -47,3 +47,27 @@ func TestPlaceWraps(t *testing.T) {
 		t.Errorf("cells %v, want %v", c.cellOf, want)
 	}
 }
+
+// TestStepLogitsMatchGenerate checks that StepLogits follows Generate's decoding: the argmax of each row is
+// the next greedy token.
+func TestStepLogitsMatchGenerate(t *testing.T) {
+	m := newTinyConfig(t, archVariants()["gemma3"], 11)
+	m.Precision = Precision{KVCacheF16: true, FlashAttention: true}
+	prompt := []int32{1, 2, 3}
+	out, err := m.Generate(t.Context(), prompt, 8, Sampler{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := m.StepLogits(t.Context(), prompt, out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != len(out)+1 {
+		t.Fatalf("%d rows for %d tokens", len(rows), len(out))
+	}
+	for i, tok := range out {
+		if got := argmax(rows[i]); got != tok {
+			t.Errorf("step %d: argmax %d, Generate chose %d", i, got, tok)
+		}
+	}
+}
