@@ -3,6 +3,7 @@ package parity_test
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -19,7 +20,7 @@ import (
 // cache wraps; gemma's real SentencePiece vocabulary) against Ollama's own engine on v0.17.4: on the F16
 // file and on Ollama's Q8_0 and Q4_K_M quantizations of it, greedy continuations must equal ours exactly,
 // computing as the engine does (llama.RunnerFlash). They stop at EOS and <end_of_turn>, the engine's
-// end-of-sequence set for this file.
+// end-of-sequence set for this file (weights.Model.EOG).
 func TestGemma3Parity(t *testing.T) {
 	ollamatest.RequireVersion(t, engineVersion, "gemma3 runs on Ollama's own engine, checked on v0.17.4")
 	if testing.Short() {
@@ -46,7 +47,6 @@ func TestGemma3Parity(t *testing.T) {
 			t.Errorf("server lists %+v, want family gemma3", ms)
 		}
 	})
-	stop := []int32{m.Tokenizer.EOS(), tinymodel.GemmaEndOfTurn}
 	for _, tt := range []struct {
 		quant string
 		main  gguf.Type // the type of attn_output as stored
@@ -66,7 +66,10 @@ func TestGemma3Parity(t *testing.T) {
 				s, qm = q.served, q.m
 			}
 			qm.Precision = runner(t)
-			compareStop(t, s, qm.Model, qm.Tokenizer, stop, nil, 0)
+			if !slices.Contains(qm.EOG, tinymodel.GemmaEndOfTurn) {
+				t.Fatalf("end-of-generation set %v lacks <end_of_turn>", qm.EOG)
+			}
+			compare(t, s, qm, nil, 0)
 		})
 	}
 }
