@@ -28,7 +28,7 @@ func TestGemma3Parity(t *testing.T) {
 	}
 	c := ollamatest.Client(t)
 	path := filepath.Join(t.TempDir(), "gemma3-f16.gguf")
-	if _, _, err := tinymodel.WriteGemma3(path, 51, 0.15, gguf.TypeF16); err != nil {
+	if _, _, err := tinymodel.WriteGemma3(context.Background(), path, 51, 0.15, gguf.TypeF16); err != nil {
 		t.Fatal(err)
 	}
 	base := create(t, c, path, ollama.CreateOptions{Template: "{{ .Prompt }}"})
@@ -66,7 +66,7 @@ func TestGemma3Parity(t *testing.T) {
 				s, qm = q.served, q.m
 			}
 			qm.Precision = runner(t)
-			if !slices.Contains(qm.EOG, tinymodel.GemmaEndOfTurn) {
+			if !slices.ContainsFunc(qm.EOG, func(id int32) bool { return qm.Tokenizer.Token(id) == "<end_of_turn>" }) {
 				t.Fatalf("end-of-generation set %v lacks <end_of_turn>", qm.EOG)
 			}
 			compare(t, s, qm, nil, 0)

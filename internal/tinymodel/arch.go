@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strings"
-	"sync"
 
 	"github.com/fastslow/fastslow/weights"
 	"github.com/fastslow/fastslow/weights/gguf"
@@ -59,51 +57,6 @@ func Gemma3Config(vocab int) llama.Config {
 	return llama.Config{Arch: llama.ArchGemma3, Vocab: vocab, Dim: 128, Hidden: 256, Layers: 6, Heads: 4,
 		KVHeads: 2, KeyLength: 64, ContextLength: 1024, RopeBase: 1e6, RopeScale: 8, NormEps: 1e-6,
 		TiedOutput: true, SlidingWindow: 16, RopeLocalBase: 10000}
-}
-
-// GemmaTokenizer returns gemma's real SentencePiece vocabulary (256,000 tokens, from the ollama module's
-// gemma2/tokenizer.model) typed as Ollama's converter types it, built once per process.
-var GemmaTokenizer = sync.OnceValues(func() (*tokenizer.SPM, error) {
-	path, err := OllamaTestdata("gemma2/tokenizer.model")
-	if err != nil {
-		return nil, err
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("tinymodel: %w", err)
-	}
-	tok, err := tokenizer.FromSentencePiece(data)
-	if err != nil {
-		return nil, fmt.Errorf("tinymodel: gemma tokenizer: %w", err)
-	}
-	return tok, nil
-})
-
-// GemmaEndOfTurn is gemma's <end_of_turn> token in GemmaTokenizer, written as tokenizer.ggml.eot_token_id
-// (without it Ollama's engine would take token 106, gemma3's <end_of_turn>, which is <start_of_turn> in
-// this vocabulary).
-const GemmaEndOfTurn = 107
-
-// WriteGemma3 creates a random gemma3 model (Gemma3Config over GemmaTokenizer) and saves it to path with
-// matrices of type typ.
-func WriteGemma3(path string, seed uint64, std float32, typ gguf.Type) (*llama.Model, *tokenizer.SPM, error) {
-	tok, err := GemmaTokenizer()
-	if err != nil {
-		return nil, nil, err
-	}
-	if got := tok.Token(GemmaEndOfTurn); got != "<end_of_turn>" {
-		return nil, nil, fmt.Errorf("tinymodel: token %d is %q, want <end_of_turn>", GemmaEndOfTurn, got)
-	}
-	m, err := NewArch(Gemma3Config(tok.Size()), seed, std)
-	if err != nil {
-		return nil, nil, err
-	}
-	name := "tiny-gemma3-" + strings.ToLower(typ.String())
-	extra := []gguf.KV{{Key: "tokenizer.ggml.eot_token_id", Value: uint32(GemmaEndOfTurn)}}
-	if err := weights.Save(path, m, tok, weights.SaveOptions{Name: name, Type: typ, Extra: extra}); err != nil {
-		return nil, nil, err
-	}
-	return m, tok, nil
 }
 
 // NewArch returns a random-weight model of shape cfg (weights of standard deviation std, norm weights
