@@ -29,6 +29,11 @@ const (
 	MergedF32 MergedType = "f32"
 )
 
+// MergedTypes lists the merged types by name.
+func MergedTypes() []string {
+	return []string{string(MergedSame), string(MergedF16), string(MergedF32)}
+}
+
 // ParseMergedType reads a merged type by name; "" is MergedSame.
 func ParseMergedType(s string) (MergedType, error) {
 	switch t := MergedType(s); t {

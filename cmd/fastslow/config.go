@@ -13,19 +13,23 @@ import (
 	"github.com/fastslow/fastslow/adapters/ollama"
 	"github.com/fastslow/fastslow/fastslow"
 	"github.com/fastslow/fastslow/internal/config"
+	"github.com/fastslow/fastslow/weights"
 	"github.com/fastslow/fastslow/weights/llama"
 )
 
 // The owners of the settings' defaults: the Ollama client for host and num_ctx, the learner for the rest.
 func init() {
-	d := fastslow.DefaultOptions()
+	d, dd := fastslow.DefaultOptions(), fastslow.DefaultDeployOptions()
 	config.SetDefaults(config.Owned{
 		Defaults: config.Config{
 			Host: ollama.DefaultHost, NumCtx: ollama.DefaultNumCtx, Policy: d.Policy.Name(),
 			Rank: d.Slow.LoRA.Rank, Alpha: float64(d.Slow.LoRA.Alpha), Targets: d.Slow.LoRA.Targets,
 			Steps: d.Slow.Steps, LR: d.Slow.LR, Batch: d.Slow.BatchSize, Budget: d.Budget,
+			Deploy: string(dd.Mode), MergedType: string(dd.MergedType), Keep: dd.Keep,
 		},
-		Policies: fastslow.PolicyNames(),
+		Policies:    fastslow.PolicyNames(),
+		DeployModes: fastslow.DeployModes(),
+		MergedTypes: weights.MergedTypes(),
 		CheckHost: func(h string) error {
 			if _, err := ollama.New(h, ollama.Options{}); err != nil {
 				return errors.New(strings.TrimPrefix(err.Error(), fmt.Sprintf("ollama: host %q: ", h)))

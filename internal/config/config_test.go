@@ -56,7 +56,7 @@ func TestDefaults(t *testing.T) {
 	want := Config{
 		Host: "127.0.0.1:11434", Home: home, Model: "", Policy: "fst", NumThread: 0, NumCtx: 512,
 		Rank: 8, Alpha: 16, Targets: []string{"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"},
-		Steps: 60, LR: 5e-3, Batch: 8, Budget: 0.05, Out: "fastslow-report",
+		Steps: 60, LR: 5e-3, Batch: 8, Budget: 0.05, Deploy: "auto", MergedType: "same", Keep: 3, Out: "fastslow-report",
 	}
 	if !reflect.DeepEqual(l.Config, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", l.Config, want)

@@ -16,8 +16,10 @@ func ExampleLoad() {
 	// Ollama client).
 	config.SetDefaults(config.Owned{
 		Defaults: config.Config{Policy: "fst", Rank: 8, Steps: 60, LR: 5e-3, Batch: 8, Budget: 0.05, NumCtx: 512, Host: "127.0.0.1:11434",
-			Targets: []string{"attn_q", "attn_v"}},
-		Policies: []string{"fst", "weights", "prompts"},
+			Targets: []string{"attn_q", "attn_v"}, Deploy: "auto", MergedType: "same", Keep: 3},
+		Policies:    []string{"fst", "weights", "prompts"},
+		DeployModes: []string{"auto", "adapter", "merged"},
+		MergedTypes: []string{"same", "f16", "f32"},
 	})
 	dir, err := os.MkdirTemp("", "fastslow-config-example")
 	if err != nil {

@@ -13,20 +13,23 @@ import (
 
 // Config holds the effective value of every setting.
 type Config struct {
-	Host      string   // host: the Ollama server
-	Home      string   // home: fastslow's state directory (prompt store, adapters)
-	Model     string   // model: base model, a GGUF path or an Ollama model name; "" is the embedded default
-	Policy    string   // policy: a name of the policy registry (fst, weights, prompts, ...)
-	NumThread int      // num_thread: Ollama runner threads; 0 is automatic
-	NumCtx    int      // num_ctx: Ollama context window in tokens
-	Rank      int      // rank: LoRA rank
-	Alpha     float64  // alpha: LoRA alpha
-	Targets   []string // targets: projections the LoRA adapts
-	Steps     int      // steps: optimizer steps per training run
-	LR        float64  // lr: peak learning rate
-	Batch     int      // batch: sequences per optimizer step
-	Budget    float64  // budget: forgetting budget
-	Out       string   // out: report directory
+	Host       string   // host: the Ollama server
+	Home       string   // home: fastslow's state directory (prompt store, adapters)
+	Model      string   // model: base model, a GGUF path or an Ollama model name; "" is the embedded default
+	Policy     string   // policy: a name of the policy registry (fst, weights, prompts, ...)
+	NumThread  int      // num_thread: Ollama runner threads; 0 is automatic
+	NumCtx     int      // num_ctx: Ollama context window in tokens
+	Rank       int      // rank: LoRA rank
+	Alpha      float64  // alpha: LoRA alpha
+	Targets    []string // targets: projections the LoRA adapts
+	Steps      int      // steps: optimizer steps per training run
+	LR         float64  // lr: peak learning rate
+	Batch      int      // batch: sequences per optimizer step
+	Budget     float64  // budget: forgetting budget
+	Deploy     string   // deploy: how versions are served (auto, adapter, merged)
+	MergedType string   // merged_type: encoding of the adapted tensors of a merged model (same, f16, f32)
+	Keep       int      // keep: merged versions kept deployed and on disk
+	Out        string   // out: report directory
 }
 
 // Owned is what the packages that own the settings say about them: the default value of every setting whose
@@ -37,8 +40,8 @@ type Config struct {
 // Home, Model, NumThread and Out are this package's own: their fields here are ignored.
 type Owned struct {
 	Defaults Config
-	// Policies are the valid values of policy.
-	Policies []string
+	// Policies are the valid values of policy, DeployModes of deploy, MergedTypes of merged_type.
+	Policies, DeployModes, MergedTypes []string
 	// CheckHost and CheckTargets, if set, judge a host address and a list of LoRA targets.
 	CheckHost    func(string) error
 	CheckTargets func([]string) error
@@ -50,6 +53,8 @@ var owned Owned
 func SetDefaults(o Owned) {
 	o.Defaults.Targets = slices.Clone(o.Defaults.Targets)
 	o.Policies = slices.Clone(o.Policies)
+	o.DeployModes = slices.Clone(o.DeployModes)
+	o.MergedTypes = slices.Clone(o.MergedTypes)
 	owned = o
 }
 
@@ -248,6 +253,37 @@ var settings = []Setting{
 			return nil
 		},
 		set: func(c *Config, v any) { c.Budget = v.(float64) },
+	},
+	{
+		Key: "deploy", Kind: KindString,
+		Doc: "how learned weights are served: adapter (base + LoRA adapter), merged (the adapter folded into a whole model; every Ollama version and engine), auto (adapter where the server applies it, else merged)",
+		def: func() any { return owned.Defaults.Deploy },
+		check: func(v any) error {
+			if !slices.Contains(owned.DeployModes, v.(string)) {
+				return fmt.Errorf("want one of %s", strings.Join(owned.DeployModes, ", "))
+			}
+			return nil
+		},
+		set: func(c *Config, v any) { c.Deploy = v.(string) },
+	},
+	{
+		Key: "merged_type", Kind: KindString,
+		Doc: "encoding of the adapted tensors of a merged model: same (each in the base's type, e.g. Q4_K stays Q4_K), f16 or f32",
+		def: func() any { return owned.Defaults.MergedType },
+		check: func(v any) error {
+			if !slices.Contains(owned.MergedTypes, v.(string)) {
+				return fmt.Errorf("want one of %s", strings.Join(owned.MergedTypes, ", "))
+			}
+			return nil
+		},
+		set: func(c *Config, v any) { c.MergedType = v.(string) },
+	},
+	{
+		Key: "keep", Kind: KindInt,
+		Doc:   "merged versions kept deployed and on disk (each is a whole model); older ones are removed",
+		def:   func() any { return owned.Defaults.Keep },
+		check: atLeast(1),
+		set:   func(c *Config, v any) { c.Keep = v.(int) },
 	},
 	{
 		Key: "out", Kind: KindString, path: true,
