@@ -26,7 +26,9 @@ type CorpusOptions struct {
 	// aside for perplexity; 0 means none. Held-out passages come from the
 	// last tenth of the book and never overlap the training prose.
 	HeldOutChars int
-	// ProsePath is the war-and-peace.txt to read; empty means LocateProse.
+	// ProsePath is the war-and-peace.txt to read; empty means LocateProse, or,
+	// when only held-out prose is asked for (at most EmbeddedHeldOutChars),
+	// the copy embedded in the binary.
 	ProsePath string
 }
 
@@ -62,7 +64,13 @@ func (w *World) Corpus(ctx context.Context, opts CorpusOptions) (Corpus, error) 
 			c.Documents = append(c.Documents, Biography(p, i+v))
 		}
 	}
-	if opts.ProseChars > 0 || opts.HeldOutChars > 0 {
+	if opts.ProseChars == 0 && opts.ProsePath == "" && opts.HeldOutChars > 0 && opts.HeldOutChars <= EmbeddedHeldOutChars {
+		// Held-out prose alone: the copy embedded in the binary, no book to find.
+		var err error
+		if c.HeldOut, err = HeldOutProse(opts.HeldOutChars); err != nil {
+			return Corpus{}, err
+		}
+	} else if opts.ProseChars > 0 || opts.HeldOutChars > 0 {
 		path := opts.ProsePath
 		if path == "" {
 			var err error
