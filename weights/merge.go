@@ -110,7 +110,7 @@ func (m *Merged) Retained() float64 {
 // every adapted matrix becomes W + scale·B·A (scale = alpha/rank, 1 when alpha is 0, as llama.cpp applies an
 // adapter), encoded as opt.Type says; every other tensor is copied byte for byte from the base file at
 // basePath, and so is the metadata. base must be the model loaded from basePath (checked on the adapted
-// tensors) and a an adapter of it.
+// tensors; an empty basePath means base.Path) and a an adapter of it. Merged.Model.Path is outPath.
 //
 // The file is then read back and checked as VerifyMerged does before Merge returns. A file that fails the
 // check is removed and an error returned, so nothing unchecked is ever deployed.
@@ -144,11 +144,23 @@ func Merge(ctx context.Context, base *Model, basePath string, a *llama.Adapter, 
 	if err := w.WriteFile(outPath); err != nil {
 		return nil, fmt.Errorf("merge: %w", err)
 	}
-	p.out.Path = outPath
+	p.out.Path, p.out.Model.Path = outPath, outPath
 	if err := p.check(ctx, base, a, opt.Probe); err != nil {
 		os.Remove(outPath)
 		return nil, fmt.Errorf("merge: %s failed its read-back check: %w", outPath, err)
 	}
+	return p.out, nil
+}
+
+// MergeInMemory computes the merge that Merge would write, without writing or checking a file:
+// Merged.Model runs exactly the weights a file written by Merge holds (Path, Size, Drift and ProbeTokens are
+// zero). It serves to score a merged deploy, say against a forgetting budget, before deciding to write one.
+func MergeInMemory(ctx context.Context, base *Model, basePath string, a *llama.Adapter, opt MergeOptions) (*Merged, error) {
+	p, err := planMerge(ctx, base, basePath, a, opt)
+	if err != nil {
+		return nil, fmt.Errorf("merge: %w", err)
+	}
+	p.base.Close()
 	return p.out, nil
 }
 
@@ -164,7 +176,7 @@ func VerifyMerged(ctx context.Context, base *Model, basePath string, a *llama.Ad
 		return nil, fmt.Errorf("verify merged: %w", err)
 	}
 	defer p.base.Close()
-	p.out.Path = path
+	p.out.Path, p.out.Model.Path = path, path
 	if err := p.check(ctx, base, a, opt.Probe); err != nil {
 		return nil, fmt.Errorf("verify merged %s: %w", path, err)
 	}
@@ -185,6 +197,12 @@ func planMerge(ctx context.Context, base *Model, basePath string, a *llama.Adapt
 	}
 	if base == nil || a == nil {
 		return nil, errors.New("nil model or adapter")
+	}
+	if basePath == "" {
+		basePath = base.Path
+	}
+	if basePath == "" {
+		return nil, errors.New("the base model has no GGUF file to merge into (load it with Load)")
 	}
 	if a.Architecture() != base.Config.Architecture() {
 		return nil, fmt.Errorf("adapter made for a %s model, base is %s", a.Architecture(), base.Config.Architecture())
@@ -248,7 +266,7 @@ func planMerge(ctx context.Context, base *Model, basePath string, a *llama.Adapt
 		lm.Precision.F16Weights = t == gguf.TypeF16
 	}
 	p.out.Model = &Model{Model: lm, Tokenizer: base.Tokenizer, Name: base.Name, ChatTemplate: base.ChatTemplate,
-		EOG: slices.Clone(base.EOG)}
+		EOG: slices.Clone(base.EOG), Path: ""}
 	return p, nil
 }
 

@@ -373,6 +373,13 @@ func TestMergeErrors(t *testing.T) {
 		{"unknown type", p1, a, "q3", "unknown merged type"},
 		{"missing file", filepath.Join(dir, "none.gguf"), a, "", "no such file"},
 	}
+	if base.Path != p1 {
+		t.Errorf("Load set Path %q, want %q", base.Path, p1)
+	}
+	inMemory := &weights.Model{Model: base.Model, Tokenizer: base.Tokenizer}
+	if _, err := weights.Merge(ctx, inMemory, "", a, out, weights.MergeOptions{}); err == nil || !strings.Contains(err.Error(), "no GGUF file") {
+		t.Errorf("a model without a file: error %v", err)
+	}
 	for _, tt := range tests {
 		_, err := weights.Merge(ctx, base, tt.path, tt.a, out, weights.MergeOptions{Type: tt.typ})
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -402,9 +409,29 @@ func TestVerifyMerged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := weights.VerifyMerged(ctx, base, basePath, a, good, weights.MergeOptions{})
+	v, err := weights.VerifyMerged(ctx, base, "", a, good, weights.MergeOptions{})
 	if err != nil {
 		t.Fatalf("intact file: %v", err)
+	}
+	if v.Model.Path != good || m.Model.Path != good {
+		t.Errorf("merged model paths %q and %q, want %q", v.Model.Path, m.Model.Path, good)
+	}
+	// In memory: the same weights, nothing written.
+	mem, err := weights.MergeInMemory(ctx, base, "", a, weights.MergeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	toks := base.Tokenizer.Encode("Alia Brenn was born in Veltmor, 1987.", true)
+	x, err := mem.Model.Logits(toks, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := m.Model.Logits(toks, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := maxAbsDiff(x, y); d != 0 || mem.Path != "" || mem.Size != 0 {
+		t.Errorf("in memory: logits differ by %g from the written merge; path %q size %d", d, mem.Path, mem.Size)
 	}
 	if v.Drift != m.Drift || v.Size != m.Size || len(v.Tensors) != len(m.Tensors) {
 		t.Errorf("verify reports drift %g size %d tensors %d, merge %g %d %d", v.Drift, v.Size, len(v.Tensors), m.Drift, m.Size, len(m.Tensors))

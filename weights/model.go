@@ -29,6 +29,9 @@ type Model struct {
 	// set llama.cpp finds (EOS, EOT, EOM, the FIM pad, repo and separator tokens, and tokens such as
 	// <|eot_id|> or <|im_end|> by their text). The runner stops at any of them, and so does Generate.
 	EOG []int32
+	// Path is the GGUF file the model was loaded from (Load sets it; empty for a model built in memory).
+	// Merge reads the base's tensors from it.
+	Path string
 }
 
 // Load reads a GGUF model of a supported architecture (llama.Architectures: llama, including llama-3 with
@@ -52,6 +55,7 @@ func Load(path string) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load model %s: %w", path, err)
 	}
+	m.Path = path
 	return m, nil
 }
 
