@@ -97,7 +97,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(
 		newTrainCmd(), newGenerateCmd(), newScoreCmd(), newDeployCmd(), newPretrainCmd(),
 		newModelsCmd(), newPromptsCmd(), newConfigCmd(),
-		newLabCmd(), newLearnCmd(), newRollbackCmd(),
+		newLabCmd(), newLearnCmd(), newRollbackCmd(), newAdaptersCmd(), newJobsCmd(),
 	)
 	return root
 }
