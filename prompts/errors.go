@@ -14,6 +14,12 @@ var (
 	// ErrCorrupt means the directory is marked as a prompts store but its
 	// database cannot be opened or lacks the schema record.
 	ErrCorrupt = errors.New("prompts: store is corrupt")
+	// ErrInterrupted means a read-only Open found files a killed writer
+	// left (table files the MANIFEST does not list, a write-ahead log not
+	// closed); opening the store for writing recovers it.
+	ErrInterrupted = errors.New("prompts: store was left by an interrupted write")
+	// ErrReadOnly means a write was attempted on a store opened read-only.
+	ErrReadOnly = errors.New("prompts: store opened read-only")
 	// ErrSchema means the store was written by an incompatible schema version.
 	ErrSchema = errors.New("prompts: unsupported store schema version")
 	// ErrUnknownTask means no task of that name exists.

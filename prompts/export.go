@@ -145,8 +145,10 @@ type ImportSummary struct {
 // does not parse, has unknown fields, dangling references or duplicate ids
 // fails with ErrMalformedImport, and one naming a task the store already has
 // fails with ErrTaskExists — in both cases nothing is written. A task's
-// record is written last, so an import interrupted by a crash leaves no
-// visible task and can simply be run again.
+// record is written last, and a journal names the document's tasks until
+// all are written: an import that fails, or is killed, leaves none of them
+// (a killed one is undone when the store is next opened for writing), and
+// can simply be run again.
 func (s *Store) Import(ctx context.Context, r io.Reader) (ImportSummary, error) {
 	var sum ImportSummary
 	doc, err := decodeDocument(r)
@@ -177,10 +179,24 @@ func (s *Store) Import(ctx context.Context, r io.Reader) (ImportSummary, error) 
 	if err := s.reserveThrough(maxID); err != nil {
 		return sum, fmt.Errorf("import: %w", err)
 	}
+	// The journal names the document's tasks until all are written: a
+	// failed import removes them here, a killed one when the store is next
+	// opened for writing.
+	names := make([]string, len(doc.Tasks))
+	for i := range doc.Tasks {
+		names[i] = doc.Tasks[i].Task.Name
+	}
+	if err := s.journalImport(ctx, names, false); err != nil {
+		return sum, fmt.Errorf("import: %w", err)
+	}
 	for i := range doc.Tasks {
 		td := &doc.Tasks[i]
 		if err := s.importTask(ctx, td); err != nil {
-			return sum, fmt.Errorf("import task %s: %w", td.Task.Name, err)
+			err = fmt.Errorf("import task %s: %w", td.Task.Name, err)
+			if uerr := s.finishImports(context.WithoutCancel(ctx)); uerr != nil {
+				err = errors.Join(err, uerr)
+			}
+			return ImportSummary{}, err
 		}
 		sum.Tasks = append(sum.Tasks, td.Task.Name)
 		sum.Versions += len(td.Versions)
@@ -189,6 +205,9 @@ func (s *Store) Import(ctx context.Context, r io.Reader) (ImportSummary, error) 
 		sum.Demos += len(td.Demos)
 		sum.Notes += len(td.Notes)
 		sum.Feedback += len(td.Feedback)
+	}
+	if err := s.journalImport(ctx, names, true); err != nil {
+		return sum, fmt.Errorf("import: %w", err)
 	}
 	return sum, nil
 }

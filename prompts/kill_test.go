@@ -28,6 +28,34 @@ const (
 // runChild is the child side of the multi-process tests.
 func runChild(mode string) int {
 	dir := os.Getenv(childDirEnv)
+	switch mode {
+	case "list-ro": // print the task names of a store opened read-only
+		s, err := Open(dir, &Options{Small: true, ReadOnly: true})
+		if err != nil {
+			fmt.Println("error", err)
+			return 1
+		}
+		defer s.Close()
+		ts, err := s.Tasks(context.Background())
+		if err != nil {
+			fmt.Println("error", err)
+			return 1
+		}
+		var names []string
+		for _, t := range ts {
+			names = append(names, t.Name)
+		}
+		fmt.Println(strings.Join(names, " "))
+		return 0
+	case "open-rw": // print the error of a read-write open
+		s, err := Open(dir, &Options{Small: true})
+		if err != nil {
+			fmt.Println("error", err)
+			return 1
+		}
+		s.Close()
+		return 0
+	}
 	s, err := Open(dir, &Options{Small: true})
 	if err != nil {
 		fmt.Println("error", err)

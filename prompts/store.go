@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 	"github.com/dgraph-io/badger/v4/skl"
 )
 
@@ -39,15 +41,25 @@ type Options struct {
 	// rollbacks are synced regardless; other writes survive a killed
 	// process either way (they are in the OS page cache) but not a power cut.
 	SyncWrites bool
+	// ReadOnly opens the store for reading only: nothing in the directory
+	// is written (a read-only directory can be read), other processes may
+	// read at the same time, and write methods fail. A directory that does
+	// not exist or is empty is not created: Open fails with fs.ErrNotExist.
+	ReadOnly bool
+	// NoSnapshot skips the snapshot a read-write Open of a store that
+	// holds records takes first (see Snapshots).
+	NoSnapshot bool
 }
 
 // Store is a prompts store opened on one directory. It is safe for
 // concurrent use by multiple goroutines; only one Store (in one process)
 // may have a directory open at a time.
 type Store struct {
-	db     *badger.DB
-	dir    string
-	closed atomic.Bool
+	db       *badger.DB
+	dir      string
+	lock     io.Closer // the directory lock, when the store takes it itself
+	readOnly bool
+	closed   atomic.Bool
 
 	idMu    sync.Mutex
 	idNext  uint64
@@ -65,40 +77,106 @@ type Store struct {
 }
 
 // Open opens the prompts store in dir, creating it if dir does not exist or
-// is empty. It fails with ErrForeign for a directory holding anything else
-// (including another badger database), ErrLocked when another process has
-// it open, ErrCorrupt when its database cannot be read, and ErrSchema for
-// an incompatible schema; in none of these cases does it write to dir.
+// is empty (unless opts.ReadOnly). It fails with ErrForeign for a directory
+// holding anything else (including another badger database), ErrLocked when
+// another process has it open, ErrCorrupt when its files fail a check
+// (MANIFEST records cut or failing their checksum, tables missing, any table
+// block failing its checksum), ErrInterrupted when table files of an
+// interrupted write are present and the store is opened read-only, and
+// ErrSchema for an incompatible schema; in none of these cases does it write
+// to dir. A read-write Open sets such leftover table files aside (see
+// LeftoverDir) instead of letting badger delete them, and snapshots a store
+// that holds records before returning it (see Snapshots).
 func Open(dir string, opts *Options) (*Store, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
-	if err := prepareDir(dir); err != nil {
+	if err := prepareDir(dir, opts.ReadOnly); err != nil {
 		return nil, err
 	}
-	db, err := badger.Open(badgerOptions(dir, opts))
-	if err != nil {
-		if isLockError(dir, err) {
-			return nil, fmt.Errorf("open %s: %w", dir, ErrLocked)
+	var lock io.Closer
+	if ownLock {
+		l, err := lockDir(dir, opts.ReadOnly)
+		if err != nil {
+			if errors.Is(err, ErrLocked) {
+				return nil, fmt.Errorf("open %s: %w", dir, ErrLocked)
+			}
+			return nil, fmt.Errorf("open store %s: %w", dir, err)
 		}
-		return nil, fmt.Errorf("open %s: %w: %v", dir, ErrCorrupt, err)
+		lock = l
 	}
-	s := &Store{db: db, dir: dir, dfCache: map[termRef]uint64{}, stCache: map[kindRef]indexStats{}}
+	db, existed, err := openLocked(dir, opts)
+	if err != nil {
+		if lock != nil {
+			_ = lock.Close()
+		}
+		return nil, err
+	}
+	s := &Store{db: db, dir: dir, lock: lock, readOnly: opts.ReadOnly, dfCache: map[termRef]uint64{}, stCache: map[kindRef]indexStats{}}
 	s.txnSize = 15 * db.Opts().MemTableSize / 100 // as badger computes it
 	s.txnCount = s.txnSize / int64(skl.MaxNodeSize)
-	if err := s.checkSchema(); err != nil {
-		_ = db.Close()
+	fail := func(err error) (*Store, error) {
+		_ = s.Close()
 		return nil, fmt.Errorf("open %s: %w", dir, err)
+	}
+	if err := s.checkSchema(); err != nil {
+		return fail(err)
 	}
 	if err := s.db.View(func(txn *badger.Txn) error {
 		hw, err := getUint(txn, keySeq)
 		s.idNext, s.idLimit = max(hw, 1), max(hw, 1)
 		return err
 	}); err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("open %s: read id sequence: %w", dir, err)
+		return fail(fmt.Errorf("read id sequence: %w", err))
+	}
+	if !opts.ReadOnly {
+		if existed && !opts.NoSnapshot {
+			if _, err := s.snapshot(); err != nil {
+				return fail(err)
+			}
+		}
+		if err := s.finishImports(context.Background()); err != nil {
+			return fail(err)
+		}
 	}
 	return s, nil
+}
+
+// openLocked verifies dir and opens badger on it; the caller holds the
+// directory lock. existed reports whether the store had a MANIFEST.
+func openLocked(dir string, opts *Options) (*badger.DB, bool, error) {
+	existed := true
+	if _, err := os.Stat(filepath.Join(dir, "MANIFEST")); errors.Is(err, fs.ErrNotExist) {
+		existed = false
+	}
+	extra, err := verifyDir(dir)
+	if err != nil {
+		return nil, false, fmt.Errorf("open %s: %w", dir, err)
+	}
+	if len(extra) > 0 {
+		if opts.ReadOnly {
+			return nil, false, fmt.Errorf("open %s: %w: table files not listed in the MANIFEST: %s (a killed process leaves them; "+
+				"opening the store for writing sets them aside in %s)", dir, ErrInterrupted, extra, LeftoverDir(dir))
+		}
+		if err := setAside(dir, extra); err != nil {
+			return nil, false, fmt.Errorf("open %s: %w", dir, err)
+		}
+	}
+	db, err := badger.Open(badgerOptions(dir, opts))
+	if err != nil {
+		if !ownLock && isLockError(dir, err) {
+			return nil, false, fmt.Errorf("open %s: %w", dir, ErrLocked)
+		}
+		if errors.Is(err, fs.ErrPermission) || strings.Contains(err.Error(), "permission denied") {
+			return nil, false, fmt.Errorf("open %s for writing: %w (commands that only read can still read it)", dir, fs.ErrPermission)
+		}
+		if opts.ReadOnly && errors.Is(err, badger.ErrTruncateNeeded) {
+			return nil, false, fmt.Errorf("open %s: %w: its write-ahead log was not closed by the last writer "+
+				"(a killed process); opening the store for writing replays it", dir, ErrInterrupted)
+		}
+		return nil, false, fmt.Errorf("open %s: %w: %v", dir, ErrCorrupt, firstLine(err.Error()))
+	}
+	return db, existed, nil
 }
 
 // Dir returns the store's directory.
@@ -109,7 +187,11 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return ErrClosed
 	}
-	if err := s.db.Close(); err != nil {
+	err := s.db.Close()
+	if s.lock != nil {
+		_ = s.lock.Close()
+	}
+	if err != nil {
 		return fmt.Errorf("close %s: %w", s.dir, err)
 	}
 	return nil
@@ -117,9 +199,11 @@ func (s *Store) Close() error {
 
 // prepareDir checks that dir is ours (or empty, or absent) and writes the
 // marker into a new store directory.
-func prepareDir(dir string) error {
+func prepareDir(dir string, readOnly bool) error {
 	fi, err := os.Stat(dir)
 	switch {
+	case errors.Is(err, fs.ErrNotExist) && readOnly:
+		return fmt.Errorf("open store %s: %w", dir, err)
 	case errors.Is(err, fs.ErrNotExist):
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("create store %s: %w", dir, err)
@@ -135,6 +219,9 @@ func prepareDir(dir string) error {
 		return fmt.Errorf("open store %s: %w", dir, err)
 	}
 	if len(entries) == 0 {
+		if readOnly {
+			return fmt.Errorf("open store %s: %w (empty directory)", dir, fs.ErrNotExist)
+		}
 		return writeMarker(dir)
 	}
 	raw, err := os.ReadFile(filepath.Join(dir, MarkerFile))
@@ -168,9 +255,6 @@ func prepareDir(dir string) error {
 	}
 	if hasData && !hasManifest {
 		return fmt.Errorf("open %s: %w: data files without a MANIFEST", dir, ErrCorrupt)
-	}
-	if err := checkTables(dir); err != nil {
-		return fmt.Errorf("open %s: %w", dir, err)
 	}
 	return nil
 }
@@ -209,7 +293,11 @@ func badgerOptions(dir string, o *Options) badger.Options {
 		WithSyncWrites(o.SyncWrites).
 		WithNumCompactors(2).
 		WithMetricsEnabled(false).
-		WithValueLogFileSize(256 << 20)
+		WithValueLogFileSize(256 << 20).
+		WithReadOnly(o.ReadOnly).
+		WithBypassLockGuard(ownLock).
+		WithChecksumVerificationMode(options.OnBlockRead).
+		WithVerifyValueChecksum(true)
 	if o.Small {
 		opt = opt.WithMemTableSize(4 << 20).
 			WithBaseTableSize(1 << 20).
@@ -266,6 +354,16 @@ func (s *Store) checkSchema() error {
 	if err != nil || found {
 		return err
 	}
+	if s.readOnly {
+		return s.db.View(func(txn *badger.Txn) error {
+			it := txn.NewIterator(badger.IteratorOptions{})
+			defer it.Close()
+			if it.Rewind(); it.Valid() {
+				return fmt.Errorf("%w: database has records but no schema record", ErrCorrupt)
+			}
+			return nil
+		})
+	}
 	// No schema record: fine for a database we just created (or whose
 	// creation was interrupted before the first write), not for one with data.
 	return s.db.Update(func(txn *badger.Txn) error {
@@ -289,6 +387,9 @@ const maxConflictRetries = 200
 func (s *Store) update(ctx context.Context, fn func(txn *badger.Txn) error) error {
 	if s.closed.Load() {
 		return ErrClosed
+	}
+	if s.readOnly {
+		return ErrReadOnly
 	}
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {

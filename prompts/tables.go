@@ -5,30 +5,16 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/dgraph-io/badger/v4/pb"
 	"github.com/dgraph-io/badger/v4/y"
 	"google.golang.org/protobuf/proto"
 )
 
-// checkTables verifies the footer and index checksum of every table file
-// in dir the way badger does when it opens them. Badger opens tables in
-// background goroutines and panics on a damaged one, which would take the
-// whole process down; checking first turns that into ErrCorrupt.
-func checkTables(dir string) error {
-	paths, err := filepath.Glob(filepath.Join(dir, "*.sst"))
-	if err != nil {
-		return err
-	}
-	for _, p := range paths {
-		if err := checkTable(p); err != nil {
-			return fmt.Errorf("%w: table %s: %v", ErrCorrupt, filepath.Base(p), err)
-		}
-	}
-	return nil
-}
-
+// checkTable verifies the footer and index checksum of a table file the
+// way badger does when it opens it. Badger opens tables in background
+// goroutines and panics on a damaged index, which would take the whole
+// process down; checking first turns that into ErrCorrupt.
 func checkTable(path string) error {
 	f, err := os.Open(path)
 	if err != nil {

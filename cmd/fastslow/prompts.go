@@ -40,7 +40,7 @@ func openStore(cmd *cobra.Command, create bool) (*prompts.Store, error) {
 	}
 	s, err := prompts.Open(dir, nil)
 	if err != nil {
-		return nil, fmt.Errorf("open prompt store: %w", err)
+		return nil, storeError(dir, err)
 	}
 	return s, nil
 }
@@ -58,6 +58,7 @@ recorded, never rewriting the history.`,
 	}
 	cmd.AddCommand(newPromptsListCmd(), newPromptsShowCmd(), newPromptsPromoteCmd(), newPromptsRollbackCmd(),
 		newPromptsExportCmd(), newPromptsImportCmd())
+	cmd.AddCommand(newPromptsAdminCmds()...)
 	return cmd
 }
 
@@ -85,7 +86,7 @@ func newPromptsListCmd() *cobra.Command {
 				Store string        `json:"store"`
 				Tasks []taskSummary `json:"tasks"`
 			}{Store: promptsDir(l.Home), Tasks: []taskSummary{}}
-			s, err := openStore(cmd, false)
+			s, err := openStoreRead(cmd)
 			switch {
 			case errors.Is(err, errNoStore): // nothing learned yet: an empty list
 			case err != nil:
@@ -165,7 +166,7 @@ func newPromptsShowCmd() *cobra.Command {
 		Short: "Show a task's served prompt, its history and its candidates",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openStore(cmd, false)
+			s, err := openStoreRead(cmd)
 			if err != nil {
 				return err
 			}
@@ -418,7 +419,7 @@ func newPromptsExportCmd() *cobra.Command {
 version history as one JSON document (format ` + prompts.ExportFormat + `), to standard output or --output FILE.
 'fastslow prompts import' reads it back, in this store or another.`,
 		RunE: func(cmd *cobra.Command, tasks []string) error {
-			s, err := openStore(cmd, false)
+			s, err := openStoreRead(cmd)
 			if err != nil {
 				return err
 			}
@@ -430,6 +431,7 @@ version history as one JSON document (format ` + prompts.ExportFormat + `), to s
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "file to write (default standard output)")
+	cmd.Flags().Bool("json", false, "accepted for uniformity: the document is JSON already")
 	return cmd
 }
 
