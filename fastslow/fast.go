@@ -60,6 +60,10 @@ type FastChannel struct {
 	Minibatch int
 	// Seed makes the optimizer's choices of parents and minibatches reproducible.
 	Seed uint64
+	// Shared, if set, is the one prompt every task is improved and served under (Options.SharedPrompt): the
+	// notes, demos and lessons of all tasks live in one place and retrieval decides what goes into a prompt,
+	// so serving needs no task identity.
+	Shared string
 	// Reflector, if set, is a language model that reflects on failures and writes lessons (the optimizer's
 	// Reflective proposer), in addition to the deterministic proposers.
 	Reflector llms.Model
@@ -103,6 +107,7 @@ func (r PromptRound) Summary() string {
 // on the validation examples, and promotes a candidate through the store's gate only if it beats the served
 // prompt there. An output is right when, trimmed, it equals the example's expected answer (Example.Correct).
 func (f *FastChannel) Improve(ctx context.Context, task string, trainSet, val []Example, run RunFunc) (PromptRound, error) {
+	task = f.prompt(task)
 	var r PromptRound
 	if run == nil {
 		return r, errors.New("prompt cycle: no run function")
@@ -355,8 +360,17 @@ func (f *FastChannel) addKnowledge(ctx context.Context, task string, ex []Exampl
 	return err
 }
 
+// prompt is the prompt task is improved and served under: its own, or the shared one.
+func (f *FastChannel) prompt(task string) string {
+	if f.Shared != "" {
+		return f.Shared
+	}
+	return task
+}
+
 // Population is the task's scored candidates, best first: what FST samples prompts from.
 func (f *FastChannel) Population(ctx context.Context, task string) ([]prompts.Candidate, error) {
+	task = f.prompt(task)
 	all, err := f.Store.Candidates(ctx, task)
 	if err != nil {
 		return nil, err
@@ -378,6 +392,7 @@ func (f *FastChannel) Population(ctx context.Context, task string) ([]prompts.Ca
 // Render assembles the served prompt of task for input: the promoted candidate or, when nothing is promoted
 // yet, the input after the notes retrieved for it.
 func (f *FastChannel) Render(ctx context.Context, task, input string) (string, error) {
+	task = f.prompt(task)
 	if _, err := f.Store.Task(ctx, task); errors.Is(err, prompts.ErrUnknownTask) {
 		return input, nil
 	} else if err != nil {

@@ -130,7 +130,7 @@ func NewLearner(ctx context.Context, dir string, opts Options) (*Learner, error)
 		queue: map[string][]Example{}, memory: map[string][]Example{}}
 	tok := cfg.Base.Tokenizer
 	l.fast = &FastChannel{
-		Store: store, Demos: cfg.Demos, Notes: cfg.Notes, MaxChars: cfg.MaxPromptChars,
+		Store: store, Demos: cfg.Demos, Notes: cfg.Notes, MaxChars: cfg.MaxPromptChars, Shared: cfg.SharedPrompt,
 		Tokens:    func(s string) int { return len(tok.Encode(s, true)) },
 		MaxTokens: cfg.Base.Config.ContextLength - cfg.MaxNewTokens,
 	}

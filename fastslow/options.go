@@ -46,6 +46,10 @@ type Options struct {
 	Demos, Notes, MaxPromptChars int
 	// MaxNewTokens bounds every answer (default 24).
 	MaxNewTokens int
+	// SharedPrompt, if set, names the one prompt every task is improved and served under (default "": each
+	// task has its own prompt, and serving must know the task). Weight rounds, replay memory and the
+	// forgetting budget's retention set still keep tasks apart.
+	SharedPrompt string
 	// Events, if set, receives progress.
 	Events func(Event)
 	// Probe, if set, is called during Learn with the task, the adapter being trained (nil for the base) and
