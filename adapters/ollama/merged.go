@@ -28,6 +28,9 @@ type Settings struct {
 	// Renderer and Parser name the built-in chat format of the model, if the server uses one (newer
 	// servers; empty on v0.6.5).
 	Renderer, Parser string
+	// Adapter says whether the model applies a LoRA adapter to its weights (an ADAPTER line in its
+	// Modelfile). CreateMerged does not copy it.
+	Adapter bool
 }
 
 // Settings returns the settings of the model name as the server reports them (/api/show).
@@ -43,7 +46,40 @@ func (c *Client) Settings(ctx context.Context, name string) (Settings, error) {
 	return Settings{
 		Template: show.Template, System: show.System, Parameters: params, License: show.License,
 		Messages: show.Messages, Renderer: show.Renderer, Parser: show.Parser,
+		Adapter: modelfileHas(show.Modelfile, "ADAPTER"),
 	}, nil
+}
+
+// modelfileHas reports whether a Modelfile has a line with the instruction.
+func modelfileHas(modelfile, instruction string) bool {
+	for _, line := range strings.Split(modelfile, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 1 && strings.EqualFold(f[0], instruction) {
+			return true
+		}
+	}
+	return false
+}
+
+// Blob is one file of a model in the server's store.
+type Blob struct {
+	Digest    string `json:"digest"`
+	MediaType string `json:"mediaType"`
+	Size      int64  `json:"size"`
+}
+
+// Blobs lists the files of the model name (its config and layers: weights, adapter, template, ...) from
+// its manifest in the server's store (Options.ModelsDir), so that disk use can count a file shared by
+// several models once. It needs the store on this machine.
+func (c *Client) Blobs(name string) ([]Blob, error) {
+	if c.opt.ModelsDir == "" {
+		return nil, fmt.Errorf("blobs of %q: no models directory known (set OLLAMA_MODELS)", name)
+	}
+	m, err := readManifest(c.opt.ModelsDir, name)
+	if err != nil {
+		return nil, fmt.Errorf("blobs of %q: %w", name, err)
+	}
+	return append([]Blob{m.Config}, m.Layers...), nil
 }
 
 // CreateMerged creates (or replaces) the model name from the whole GGUF at ggufPath, a merged model made from

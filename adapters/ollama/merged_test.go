@@ -3,6 +3,7 @@ package ollama_test
 import (
 	"context"
 	"errors"
+	"os"
 	"reflect"
 	"testing"
 
@@ -71,6 +72,39 @@ func TestCreateMerged(t *testing.T) {
 	}
 	if b := gen(base, "the cat", opts); b == templated {
 		t.Errorf("the merged model answers %q like the base: its weights were not used", b)
+	}
+
+	// What kind of model each is, and the files the merged one is made of.
+	adapted := ollamatest.UniqueName(t, "fastslow-test-")
+	if err := c.CreateAdapted(ctx, adapted, base, writeTinyLoRA(t, dir, "a.gguf", "llama", 1, 0.1)); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{base: false, merged: false, adapted: true} {
+		st, err := c.Settings(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Adapter != want {
+			t.Errorf("%s: Adapter = %v, want %v", name, st.Adapter, want)
+		}
+	}
+	blobs, err := c.Blobs(merged)
+	if os.Getenv("OLLAMA_MODELS") != "" && err != nil {
+		t.Fatalf("Blobs with OLLAMA_MODELS set: %v", err)
+	}
+	if err == nil {
+		st, _ := os.Stat(mergedPath)
+		found := false
+		for _, b := range blobs {
+			if b.Digest == "sha256:"+fileSum(t, mergedPath) {
+				found = b.Size == st.Size() && b.MediaType == "application/vnd.ollama.image.model"
+			}
+		}
+		if !found {
+			t.Errorf("Blobs(%s) = %+v, want the merged GGUF (%d bytes) as the model layer", merged, blobs, st.Size())
+		}
+	} else {
+		t.Logf("Blobs not checked: %v", err)
 	}
 
 	// An unknown base is an error that leaves nothing behind.

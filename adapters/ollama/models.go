@@ -383,26 +383,9 @@ func modelfileFrom(modelfile string) string {
 // manifestGGUF finds the model layer of name in the manifest under the
 // models directory (manifests/<host>/<namespace>/<model>/<tag>).
 func manifestGGUF(modelsDir, name string) (string, error) {
-	if modelsDir == "" {
-		return "", errors.New("no models directory known (set OLLAMA_MODELS)")
-	}
-	n := ollamamodel.ParseName(name)
-	if !n.IsFullyQualified() {
-		return "", fmt.Errorf("invalid model name %q", name)
-	}
-	mpath := filepath.Join(modelsDir, "manifests", n.Filepath())
-	data, err := os.ReadFile(mpath)
+	m, err := readManifest(modelsDir, name)
 	if err != nil {
-		return "", fmt.Errorf("read manifest: %w", err)
-	}
-	var m struct {
-		Layers []struct {
-			MediaType string `json:"mediaType"`
-			Digest    string `json:"digest"`
-		} `json:"layers"`
-	}
-	if err := json.Unmarshal(data, &m); err != nil {
-		return "", fmt.Errorf("parse manifest %s: %w", mpath, err)
+		return "", err
 	}
 	for _, l := range m.Layers {
 		if l.MediaType != "application/vnd.ollama.image.model" {
@@ -410,13 +393,43 @@ func manifestGGUF(modelsDir, name string) (string, error) {
 		}
 		hexDigest, ok := strings.CutPrefix(l.Digest, "sha256:")
 		if !ok || len(hexDigest) != 64 {
-			return "", fmt.Errorf("manifest %s: bad digest %q", mpath, l.Digest)
+			return "", fmt.Errorf("manifest %s: bad digest %q", m.path, l.Digest)
 		}
 		p := filepath.Join(modelsDir, "blobs", "sha256-"+hexDigest)
 		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("manifest %s: %w", mpath, err)
+			return "", fmt.Errorf("manifest %s: %w", m.path, err)
 		}
 		return p, nil
 	}
-	return "", fmt.Errorf("manifest %s has no model layer", mpath)
+	return "", fmt.Errorf("manifest %s has no model layer", m.path)
+}
+
+// manifest is a model's manifest in the store: its config and layers.
+type manifest struct {
+	Config Blob   `json:"config"`
+	Layers []Blob `json:"layers"`
+	path   string
+}
+
+// readManifest reads the manifest of name under the models directory
+// (manifests/<host>/<namespace>/<model>/<tag>).
+func readManifest(modelsDir, name string) (*manifest, error) {
+	if modelsDir == "" {
+		return nil, errors.New("no models directory known (set OLLAMA_MODELS)")
+	}
+	n := ollamamodel.ParseName(name)
+	if !n.IsFullyQualified() {
+		return nil, fmt.Errorf("invalid model name %q", name)
+	}
+	mpath := filepath.Join(modelsDir, "manifests", n.Filepath())
+	data, err := os.ReadFile(mpath)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest: %w", err)
+	}
+	var m manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("parse manifest %s: %w", mpath, err)
+	}
+	m.path = mpath
+	return &m, nil
 }

@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,7 +16,9 @@ import (
 	"github.com/fastslow/fastslow/fastslow"
 	"github.com/fastslow/fastslow/internal/ollamatest"
 	"github.com/fastslow/fastslow/internal/tinymodel"
+	"github.com/fastslow/fastslow/weights"
 	"github.com/fastslow/fastslow/weights/gguf"
+	"github.com/fastslow/fastslow/weights/llama"
 )
 
 // deployed is the JSON `fastslow deploy --json` prints.
@@ -113,4 +119,111 @@ func TestDeployAuto(t *testing.T) {
 			t.Errorf("auto chose a %s deploy for qwen3, want merged", d.Mode)
 		}
 	})
+}
+
+// TestModelsMerged lists an adapted and a merged deploy of one base with their modes and the store's disk
+// use, then removes the merged model with `models rm`: its weights file leaves Ollama's store.
+func TestModelsMerged(t *testing.T) {
+	c := ollamatest.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	base := filepath.Join(dir, "base.gguf")
+	if _, _, err := tinymodel.Write(ctx, base, 5, 0.05, gguf.TypeQ8_0); err != nil {
+		t.Fatal(err)
+	}
+	m, err := weights.Load(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := llama.NewAdapter(m.Model, weights.DefaultLoRA, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range a.Params() {
+		for i := range p.Data {
+			p.Data[i] = float32(i%7-3) * 0.02
+		}
+	}
+	adapter := filepath.Join(dir, "a.gguf")
+	if err := weights.SaveAdapter(adapter, a, ""); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"FASTSLOW_HOST=" + c.Host()}
+	names := map[string]string{}
+	var merged deployed
+	for _, mode := range []string{"adapter", "merged"} {
+		name := ollamatest.UniqueName(t, "fastslow-models-"+mode)
+		stdout, stderr, code := runCLI(t, env, "deploy", "--base", base, "--adapter", adapter, "--name", name, "--deploy", mode, "--json")
+		if code != 0 {
+			t.Fatalf("deploy --deploy %s exited %d: %s", mode, code, stderr)
+		}
+		var d deployed
+		if err := json.Unmarshal([]byte(stdout), &d); err != nil {
+			t.Fatal(err)
+		}
+		ollamatest.DeleteOnCleanup(t, d.Base)
+		names[mode] = name
+		if mode == "merged" {
+			merged = d
+		}
+	}
+	stdout, stderr, code := runCLI(t, env, "models", "--json")
+	if code != 0 {
+		t.Fatalf("models exited %d: %s", code, stderr)
+	}
+	var out struct {
+		Models    []modelInfo `json:"models"`
+		DiskBytes *int64      `json:"disk_bytes"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+		t.Fatal(err)
+	}
+	for mode, name := range names {
+		if mi := findModel(out.Models, name); mi == nil || mi.Mode != mode {
+			t.Errorf("%s listed as %+v, want mode %s", name, mi, mode)
+		}
+	}
+	if b := findModel(out.Models, merged.Base); b == nil || b.Mode != "base" {
+		t.Errorf("base %s listed as %+v, want mode base", merged.Base, b)
+	}
+	store := os.Getenv("OLLAMA_MODELS")
+	if store == "" {
+		t.Logf("OLLAMA_MODELS unset: disk use not checked (disk_bytes %v)", out.DiskBytes)
+	} else {
+		st, err := os.Stat(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.DiskBytes == nil || *out.DiskBytes < merged.MergedBytes+st.Size() {
+			t.Errorf("disk_bytes %v, want at least the merged model and the base, %d", out.DiskBytes, merged.MergedBytes+st.Size())
+		}
+	}
+	text, _, code := runCLI(t, env, "models")
+	if code != 0 || !strings.Contains(text, "MODE") || (store != "" && !strings.Contains(text, "disk: ")) {
+		t.Errorf("models (text):\n%s", text)
+	}
+
+	blob := filepath.Join(store, "blobs", "sha256-"+fileSHA256(t, merged.MergedPath))
+	if _, stderr, code := runCLI(t, env, "models", "rm", names["merged"]); code != 0 {
+		t.Fatalf("models rm exited %d: %s", code, stderr)
+	}
+	if store != "" {
+		if _, err := os.Stat(blob); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("after models rm, the merged weights %s are still in the store (%v)", blob, err)
+		}
+	}
+	if _, err := c.Generate(ctx, names["adapter"], "hi", ollama.GenerateOptions{NumPredict: 1, Raw: true}); err != nil {
+		t.Errorf("the adapted model no longer works after the merged one was removed: %v", err)
+	}
+}
+
+func fileSHA256(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -21,6 +22,42 @@ type modelInfo struct {
 	Family            string    `json:"family,omitempty"`
 	ParameterSize     string    `json:"parameter_size,omitempty"`
 	QuantizationLevel string    `json:"quantization_level,omitempty"`
+	// Mode is how the model serves what was learned: "adapter" (base + LoRA adapter), "merged" (a whole
+	// model with the adapter folded in) or "base" (a base model fastslow uploaded).
+	Mode string `json:"mode"`
+}
+
+// modelMode tells a base fastslow uploaded, an adapted model and a merged one apart.
+func modelMode(ctx context.Context, c *ollama.Client, name string) (string, error) {
+	st, err := c.Settings(ctx, name)
+	switch {
+	case err != nil:
+		return "", err
+	case st.Adapter:
+		return string(fastslow.DeployAdapter), nil
+	case strings.HasPrefix(name, fastslow.ModelPrefix+"base-"):
+		return "base", nil
+	}
+	return string(fastslow.DeployMerged), nil
+}
+
+// diskUse adds up the files of the models in the server's store, each file once: adapted models share
+// their base's weights, merged ones do not. ok is false when the store is not on this machine.
+func diskUse(c *ollama.Client, ms []ollama.Model) (total int64, ok bool) {
+	seen := map[string]bool{}
+	for _, m := range ms {
+		blobs, err := c.Blobs(m.Name)
+		if err != nil {
+			return 0, false
+		}
+		for _, b := range blobs {
+			if !seen[b.Digest] {
+				seen[b.Digest] = true
+				total += b.Size
+			}
+		}
+	}
+	return total, true
 }
 
 func newModelsCmd() *cobra.Command {
@@ -41,13 +78,26 @@ named with the prefix ` + fastslow.ModelPrefix + `. 'fastslow models rm NAME...'
 				return err
 			}
 			w := cmd.OutOrStdout()
+			modes := make([]string, len(ms))
+			for i, m := range ms {
+				if modes[i], err = modelMode(cmd.Context(), c, m.Name); err != nil {
+					return err
+				}
+			}
+			disk, known := diskUse(c, ms)
 			if asJSON {
 				out := struct {
 					Host   string      `json:"host"`
 					Models []modelInfo `json:"models"`
+					// DiskBytes is the size of the models' files in the server's store, each file once
+					// (absent when the store is not on this machine).
+					DiskBytes *int64 `json:"disk_bytes,omitempty"`
 				}{Host: c.Host(), Models: []modelInfo{}}
-				for _, m := range ms {
-					out.Models = append(out.Models, modelInfo{m.Name, m.Digest, m.Size, m.ModifiedAt.UTC(), m.Family, m.ParameterSize, m.QuantizationLevel})
+				for i, m := range ms {
+					out.Models = append(out.Models, modelInfo{m.Name, m.Digest, m.Size, m.ModifiedAt.UTC(), m.Family, m.ParameterSize, m.QuantizationLevel, modes[i]})
+				}
+				if known {
+					out.DiskBytes = &disk
 				}
 				return writeJSON(w, out)
 			}
@@ -56,12 +106,18 @@ named with the prefix ` + fastslow.ModelPrefix + `. 'fastslow models rm NAME...'
 				return nil
 			}
 			tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tID\tSIZE\tMODIFIED")
+			fmt.Fprintln(tw, "NAME\tID\tMODE\tSIZE\tMODIFIED")
 			now := time.Now()
-			for _, m := range ms {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.Name, shortDigest(m.Digest), humanBytes(m.Size), ago(now, m.ModifiedAt))
+			for i, m := range ms {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Name, shortDigest(m.Digest), modes[i], humanBytes(m.Size), ago(now, m.ModifiedAt))
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if known {
+				fmt.Fprintf(w, "disk: %s in Ollama's store (files shared by several models counted once; each merged model is a whole copy)\n", humanBytes(disk))
+			}
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
