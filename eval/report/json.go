@@ -30,15 +30,17 @@ type DocumentSection struct {
 
 // PlotData is one plot in report.json: its labels and all of its data.
 type PlotData struct {
-	Kind    string   `json:"kind"` // "heatmap", "lines" or "bars"
-	File    string   `json:"file"` // the PNG, relative to report.json
-	Title   string   `json:"title,omitempty"`
-	XLabel  string   `json:"x_label,omitempty"`
-	YLabel  string   `json:"y_label,omitempty"`
-	Caption string   `json:"caption,omitempty"`
-	Heatmap *Heatmap `json:"heatmap,omitempty"`
-	Lines   *Lines   `json:"lines,omitempty"`
-	Bars    *Bars    `json:"bars,omitempty"`
+	Kind    string      `json:"kind"` // "heatmap", "lines" or "bars"
+	File    string      `json:"file"` // the PNG, relative to report.json
+	Title   string      `json:"title,omitempty"`
+	XLabel  string      `json:"x_label,omitempty"`
+	YLabel  string      `json:"y_label,omitempty"`
+	Caption string      `json:"caption,omitempty"`
+	Heatmap *Heatmap    `json:"heatmap,omitempty"`
+	Lines   *Lines      `json:"lines,omitempty"`
+	Bars    *Bars       `json:"bars,omitempty"`
+	Refs    []Ref       `json:"refs,omitempty"`
+	Range   *[2]float64 `json:"range,omitempty"`
 }
 
 // document converts a validated report into its JSON form.
@@ -55,7 +57,7 @@ func (r *Report) document() *Document {
 			ds.Plots = append(ds.Plots, p.ID)
 			d.Plots[p.ID] = PlotData{
 				Kind: kind, File: p.ID + ".png", Title: p.Title, XLabel: p.XLabel, YLabel: p.YLabel,
-				Caption: p.Caption, Heatmap: p.Heatmap, Lines: p.Lines, Bars: p.Bars,
+				Caption: p.Caption, Heatmap: p.Heatmap, Lines: p.Lines, Bars: p.Bars, Refs: p.Refs, Range: p.Range,
 			}
 		}
 		d.Sections = append(d.Sections, ds)

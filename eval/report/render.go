@@ -41,6 +41,7 @@ type figure struct {
 	plotters      []plot.Plotter
 	legend        []legendEntry
 	width, height vg.Length
+	rng           *[2]float64 // the possible range of y, intervals are clipped to it
 }
 
 type legendEntry struct {
@@ -55,7 +56,7 @@ func (f *figure) add(ps ...plot.Plotter) {
 
 // buildFigure turns a validated Plot into a figure.
 func buildFigure(p Plot) (*figure, error) {
-	f := &figure{plot: plot.New(), width: 7 * vg.Inch, height: 4.5 * vg.Inch}
+	f := &figure{plot: plot.New(), width: 7 * vg.Inch, height: 4.5 * vg.Inch, rng: p.Range}
 	f.plot.Title.Text = p.Title
 	f.plot.X.Label.Text = p.XLabel
 	f.plot.Y.Label.Text = p.YLabel
@@ -71,8 +72,51 @@ func buildFigure(p Plot) (*figure, error) {
 	if err != nil {
 		return nil, err
 	}
+	for i, r := range p.Refs {
+		l := &refLine{Y: r.Y, Style: draw.LineStyle{Color: color.Gray{0x50}, Width: vg.Points(1), Dashes: refDashes[i%len(refDashes)]}}
+		f.add(l)
+		f.legend = append(f.legend, legendEntry{r.Label, []plot.Thumbnailer{l}})
+	}
+	if p.Range != nil {
+		// Keep the whole possible range in view only where the data use it; the clipped intervals do the rest.
+		f.plot.Y.Min, f.plot.Y.Max = math.Max(f.plot.Y.Min, p.Range[0]), math.Min(f.plot.Y.Max, p.Range[1])
+	}
 	useSans(f.plot)
 	return f, nil
+}
+
+var refDashes = [][]vg.Length{{vg.Points(5), vg.Points(3)}, {vg.Points(2), vg.Points(2)}, {vg.Points(8), vg.Points(2), vg.Points(2), vg.Points(2)}}
+
+// refLine is a horizontal reference line across the plot.
+type refLine struct {
+	Y     float64
+	Style draw.LineStyle
+}
+
+func (r *refLine) Plot(c draw.Canvas, p *plot.Plot) {
+	trX, trY := p.Transforms(&c)
+	y := trY(r.Y)
+	if y < c.Min.Y || y > c.Max.Y {
+		return
+	}
+	c.StrokeLine2(r.Style, trX(p.X.Min), y, trX(p.X.Max), y)
+}
+
+func (r *refLine) DataRange() (xmin, xmax, ymin, ymax float64) {
+	return math.Inf(1), math.Inf(-1), r.Y, r.Y
+}
+
+func (r *refLine) Thumbnail(c *draw.Canvas) {
+	y := (c.Min.Y + c.Max.Y) / 2
+	c.StrokeLine2(r.Style, c.Min.X, y, c.Max.X, y)
+}
+
+// clip limits an interval's ends to the plot's possible range.
+func clip(rng *[2]float64, v float64) float64 {
+	if rng == nil {
+		return v
+	}
+	return math.Min(math.Max(v, rng[0]), rng[1])
 }
 
 // renderPNG draws a plot as PNG bytes.
@@ -290,13 +334,23 @@ func (f *figure) heatmap(h *Heatmap) error {
 	return nil
 }
 
-// errXYs adapts points with symmetric errors to plotter.YErrorBars.
+// errXYs adapts points with symmetric errors to plotter.YErrorBars, clipped to the possible range.
 type errXYs struct {
 	plotter.XYs
 	err []float64
+	rng *[2]float64
 }
 
-func (e errXYs) YError(i int) (float64, float64) { return e.err[i], e.err[i] }
+func (e errXYs) YError(i int) (float64, float64) {
+	y, lo, hi := e.XYs[i].Y, e.err[i], e.err[i]
+	if e.rng != nil && y-lo < e.rng[0] {
+		lo = y - e.rng[0]
+	}
+	if e.rng != nil && y+hi > e.rng[1] {
+		hi = e.rng[1] - y
+	}
+	return lo, hi
+}
 
 func (f *figure) lines(l *Lines) error {
 	var bands, curves, bars []plot.Plotter
@@ -320,10 +374,10 @@ func (f *figure) lines(l *Lines) error {
 		if l.Band {
 			ring := make(plotter.XYs, 0, 2*len(xys))
 			for j := range xys {
-				ring = append(ring, plotter.XY{X: s.X[j], Y: s.Y[j] + s.Err[j]})
+				ring = append(ring, plotter.XY{X: s.X[j], Y: clip(f.rng, s.Y[j]+s.Err[j])})
 			}
 			for j := len(xys) - 1; j >= 0; j-- {
-				ring = append(ring, plotter.XY{X: s.X[j], Y: s.Y[j] - s.Err[j]})
+				ring = append(ring, plotter.XY{X: s.X[j], Y: clip(f.rng, s.Y[j]-s.Err[j])})
 			}
 			band, err := plotter.NewPolygon(ring)
 			if err != nil {
@@ -333,7 +387,7 @@ func (f *figure) lines(l *Lines) error {
 			band.LineStyle.Width = 0
 			bands = append(bands, band)
 		} else {
-			eb, err := plotter.NewYErrorBars(errXYs{xys, s.Err})
+			eb, err := plotter.NewYErrorBars(errXYs{xys, s.Err, f.rng})
 			if err != nil {
 				return fmt.Errorf("series %q error bars: %w", s.Name, err)
 			}
@@ -412,7 +466,7 @@ func (f *figure) bars(b *Bars) error {
 			for i := range n {
 				xys[i] = plotter.XY{X: bp.X[i], Y: grp.Values[i]}
 			}
-			eb, err := plotter.NewYErrorBars(errXYs{xys, grp.Err})
+			eb, err := plotter.NewYErrorBars(errXYs{xys, grp.Err, f.rng})
 			if err != nil {
 				return fmt.Errorf("bar group %q error bars: %w", grp.Name, err)
 			}

@@ -73,6 +73,18 @@ type Plot struct {
 	Heatmap *Heatmap
 	Lines   *Lines
 	Bars    *Bars
+
+	// Refs are horizontal reference lines drawn across a line or bar plot: a target, zero, chance.
+	Refs []Ref
+	// Range, if set, is the possible range of the y values (for an accuracy [0, 1]): error bars and bands are
+	// clipped to it, so no interval is drawn where no value can be.
+	Range *[2]float64
+}
+
+// Ref is a horizontal reference line at Y, named in the legend.
+type Ref struct {
+	Y     float64 `json:"y"`
+	Label string  `json:"label"`
 }
 
 // Heatmap is a matrix drawn as coloured cells, each labelled with its value.
@@ -197,6 +209,17 @@ func (p Plot) validate() error {
 	}
 	fail := func(format string, a ...any) error {
 		return fmt.Errorf("plot %q: %s", p.ID, fmt.Sprintf(format, a...))
+	}
+	for _, r := range p.Refs {
+		if err := finite([]float64{r.Y}); err != nil {
+			return fail("reference line %q: %v", r.Label, err)
+		}
+	}
+	if p.Range != nil && (finite(p.Range[:]) != nil || p.Range[0] >= p.Range[1]) {
+		return fail("range %v is invalid", *p.Range)
+	}
+	if (len(p.Refs) > 0 || p.Range != nil) && kind == "heatmap" {
+		return fail("a heatmap takes no reference lines or range")
 	}
 	switch kind {
 	case "heatmap":

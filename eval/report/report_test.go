@@ -51,8 +51,8 @@ func testReport(t *testing.T) *Report {
 		Title: "Learning curves",
 		Text:  "Accuracy on qa while training.",
 		Plots: []Plot{
-			{ID: "curve-band", Title: "qa (bands)", XLabel: "step", YLabel: "accuracy", Lines: &Lines{Series: []Series{a, b, c}, Band: true}},
-			{ID: "curve_bars", Title: "qa (bars)", XLabel: "step", YLabel: "accuracy", Lines: &Lines{Series: []Series{a, b, c}}},
+			{ID: "curve-band", Title: "qa (bands)", XLabel: "step", YLabel: "accuracy", Lines: &Lines{Series: []Series{a, b, c}, Band: true}, Refs: []Ref{{Y: 0.5, Label: "target"}, {Y: 0, Label: "zero"}}, Range: &[2]float64{0, 1}},
+			{ID: "curve_bars", Title: "qa (bars)", XLabel: "step", YLabel: "accuracy", Lines: &Lines{Series: []Series{a, b, c}}, Range: &[2]float64{0, 1}},
 			{ID: "compare", Title: "Forgetting by policy", Bars: &Bars{Categories: testTasks[:3], Groups: []BarGroup{
 				{Name: "fst", Values: []float64{0.3, -0.1, 0.2}, Err: []float64{0.05, 0.02, 0.1}},
 				{Name: "prompts", Values: []float64{0, 0.01, 0}},
@@ -221,8 +221,8 @@ func checkPlotted(t *testing.T, id string, f *figure, d PlotData) int {
 				points[xy{s.X[j], s.Y[j]}] = true
 				total++
 				if s.Err != nil {
-					bounds[xy{s.X[j], s.Y[j] + s.Err[j]}] = true
-					bounds[xy{s.X[j], s.Y[j] - s.Err[j]}] = true
+					bounds[xy{s.X[j], clip(d.Range, s.Y[j]+s.Err[j])}] = true
+					bounds[xy{s.X[j], clip(d.Range, s.Y[j]-s.Err[j])}] = true
 					errs[xy{s.X[j], s.Y[j]}] = s.Err[j]
 				}
 			}
@@ -281,14 +281,14 @@ func checkPlotted(t *testing.T, id string, f *figure, d PlotData) int {
 				lo, hi := v.YErrors[i].Low, v.YErrors[i].High
 				if d.Lines != nil {
 					e, ok := errs[xy{p.X, p.Y}]
-					if !ok || lo != e || hi != e {
+					if !ok || lo != p.Y-clip(d.Range, p.Y-e) && lo != e || hi != clip(d.Range, p.Y+e)-p.Y && hi != e {
 						t.Fatalf("%s: error bar at %v (%v, %v) not in JSON", id, p, lo, hi)
 					}
 				} else {
 					cat := int(math.Round(p.X))
 					found := false
 					for _, g := range d.Bars.Groups {
-						if g.Err != nil && g.Values[cat] == p.Y && g.Err[cat] == lo && g.Err[cat] == hi {
+						if g.Err != nil && g.Values[cat] == p.Y && (g.Err[cat] == lo || lo == p.Y-clip(d.Range, p.Y-g.Err[cat])) && (g.Err[cat] == hi || hi == clip(d.Range, p.Y+g.Err[cat])-p.Y) {
 							found = true
 						}
 					}
@@ -312,6 +312,15 @@ func checkPlotted(t *testing.T, id string, f *figure, d PlotData) int {
 					t.Fatalf("%s: bar %d drawn at x=%v, off its category", id, i, x)
 				}
 			}
+		case *refLine:
+			found := false
+			for _, r := range d.Refs {
+				found = found || r.Y == v.Y
+			}
+			if !found {
+				t.Fatalf("%s: reference line at %v not in JSON", id, v.Y)
+			}
+			n++
 		case *plotter.Grid, zeroLine:
 			// Decoration: no data.
 		default:
