@@ -42,6 +42,7 @@ type EngineServer struct {
 
 	mu       sync.RWMutex
 	adapters map[string]*llama.Adapter
+	merged   map[string]*weights.Model // handle → merged model (DeployMerged)
 }
 
 // NewEngineServer returns a server for base.
@@ -67,24 +68,28 @@ func (s *EngineServer) Deploy(_ context.Context, version, adapterPath string) (s
 // Generate implements Server.
 func (s *EngineServer) Generate(ctx context.Context, handle, prompt string, maxTokens int) (string, error) {
 	var a *llama.Adapter
+	m := s.Base
 	if handle != "" {
 		s.mu.RLock()
 		var ok bool
 		a, ok = s.adapters[handle]
+		if mm, merged := s.merged[handle]; merged {
+			m, ok = mm, true
+		}
 		s.mu.RUnlock()
 		if !ok {
 			return "", fmt.Errorf("generate: no adapter deployed as %q", handle)
 		}
 	}
-	tok := s.Base.Tokenizer
+	tok := m.Tokenizer
 	ids := tok.Encode(prompt, true)
-	if room := s.Base.Config.ContextLength - len(ids); maxTokens > room {
+	if room := m.Config.ContextLength - len(ids); maxTokens > room {
 		maxTokens = room
 	}
 	if maxTokens <= 0 {
-		return "", fmt.Errorf("generate: the prompt (%d tokens) fills the context (%d)", len(ids), s.Base.Config.ContextLength)
+		return "", fmt.Errorf("generate: the prompt (%d tokens) fills the context (%d)", len(ids), m.Config.ContextLength)
 	}
-	out, err := s.Base.Generate(ctx, ids, maxTokens, llama.Sampler{}, a)
+	out, err := m.Generate(ctx, ids, maxTokens, llama.Sampler{}, a)
 	if err != nil {
 		return "", err
 	}
@@ -138,6 +143,7 @@ func (s *EngineServer) Remove(_ context.Context, handle string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.adapters, handle)
+	delete(s.merged, handle)
 	return nil
 }
 
@@ -152,6 +158,7 @@ type OllamaServer struct {
 	mu       sync.Mutex
 	baseName string
 	deployed map[string]string // handle → adapter file, to restore a model deleted behind our back
+	merged   map[string]string // handle → merged GGUF (DeployMerged), likewise
 }
 
 // NewOllamaServer returns a server for the base GGUF at basePath.
@@ -224,8 +231,15 @@ func (s *OllamaServer) Generate(ctx context.Context, handle, prompt string, maxT
 	}
 	s.mu.Lock()
 	adapterPath, ours := s.deployed[handle]
+	mergedPath, merged := s.merged[handle]
 	s.baseName = "" // check the base again too
 	s.mu.Unlock()
+	if merged {
+		if err := s.createMerged(ctx, handle, mergedPath); err != nil {
+			return "", err
+		}
+		return s.generate(ctx, handle, prompt, maxTokens)
+	}
 	if handle == "" || ours {
 		if handle != "" {
 			if err := s.create(ctx, handle, adapterPath); err != nil {
@@ -256,6 +270,7 @@ func (s *OllamaServer) generate(ctx context.Context, handle, prompt string, maxT
 func (s *OllamaServer) Remove(ctx context.Context, handle string) error {
 	s.mu.Lock()
 	delete(s.deployed, handle)
+	delete(s.merged, handle)
 	s.mu.Unlock()
 	return s.Client.Delete(ctx, handle)
 }
