@@ -73,6 +73,8 @@ type Client struct {
 	http *http.Client
 	api  *ollamaapi.Client
 	opt  Options
+	// replaceForeign lets create replace models without the marker.
+	replaceForeign bool
 }
 
 // New returns a client for the Ollama server at host, which is either

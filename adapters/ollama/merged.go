@@ -44,7 +44,7 @@ func (c *Client) Settings(ctx context.Context, name string) (Settings, error) {
 		return Settings{}, fmt.Errorf("ollama show %q: parameters: %w", name, err)
 	}
 	return Settings{
-		Template: show.Template, System: show.System, Parameters: params, License: show.License,
+		Template: show.Template, System: show.System, Parameters: params, License: stripMarkers(show.License),
 		Messages: show.Messages, Renderer: show.Renderer, Parser: show.Parser,
 		Adapter: modelfileHas(show.Modelfile, "ADAPTER"),
 	}, nil

@@ -172,6 +172,10 @@ func (c *Client) create(ctx context.Context, req *ollamaapi.CreateRequest, loadC
 	if err != nil {
 		return fmt.Errorf("create %q: %w", name, err)
 	}
+	if err := c.checkReplace(ctx, name, before); err != nil {
+		return fmt.Errorf("create %q: %w", name, err)
+	}
+	req.License = withMarker(req.License, name)
 	stream := false
 	req.Stream = &stream
 	err = c.api.Create(ctx, req, func(ollamaapi.ProgressResponse) error { return nil })

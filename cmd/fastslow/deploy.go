@@ -16,7 +16,7 @@ import (
 func newDeployCmd() *cobra.Command {
 	var (
 		adapter, name, mergedOut string
-		asJSON                   bool
+		asJSON, force            bool
 	)
 	cmd := &cobra.Command{
 		Use:   "deploy --base MODEL --adapter ADAPTER.gguf [--name NAME] [--deploy auto|adapter|merged]",
@@ -31,7 +31,10 @@ is, so the new model keeps its template, system prompt and parameters.
 (llama, qwen2, gemma2, ...). --deploy merged folds the adapter into the base's tensors (each re-encoded in
 its own type, or as --merged-type f16/f32), writes the whole model to --merged-out, checks it by reading it
 back and creates it with the base's settings: it runs on every Ollama version and engine (qwen3, gemma3,
-...). --deploy auto (the default) picks the adapter where Ollama applies it and merged elsewhere.`,
+...). --deploy auto (the default) picks the adapter where Ollama applies it and merged elsewhere.
+
+Every model fastslow creates carries a license line naming it ("Created by fastslow as NAME"). Deploy
+refuses to replace a model of that name without it — one you made yourself — unless --force.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			l, err := conf(cmd)
@@ -52,6 +55,9 @@ back and creates it with the base's settings: it runs on every Ollama version an
 			c, err := client(l)
 			if err != nil {
 				return err
+			}
+			if force {
+				c = c.ReplacingForeign()
 			}
 			ctx := cmd.Context()
 			if err := c.Ping(ctx); err != nil {
@@ -110,6 +116,7 @@ back and creates it with the base's settings: it runs on every Ollama version an
 	config.AddFlag(f, "deploy")
 	config.AddFlag(f, "merged_type")
 	f.StringVar(&mergedOut, "merged-out", "", "where a merged deploy writes the merged GGUF (default <adapter>.merged.gguf)")
+	f.BoolVar(&force, "force", false, "replace a model of that name that fastslow did not make")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
