@@ -282,12 +282,18 @@ func mustDecode(t *testing.T, o ollamatok.SentencePiece, ids []int32) string {
 	return s
 }
 
-// TestSPMMatchesLlamaCpp compares Encode and every token's piece with the
-// llama.cpp of Ollama v0.6.5 on gemma's vocabulary, in both typings.
+// TestSPMMatchesLlamaCpp compares Encode and the tokens' pieces with the
+// llama.cpp of Ollama v0.6.5 on gemma's vocabulary, in both typings: every
+// piece of the first; of the second, those whose type differs and every 64th.
 func TestSPMMatchesLlamaCpp(t *testing.T) {
 	g := gemmaVocab(t)
-	for name, tok := range map[string]*SPM{"ollama-types": g.ollama, "proto-types+space-prefix": g.proto} {
-		t.Run(name, func(t *testing.T) {
+	for _, v := range []struct {
+		name string
+		tok  *SPM
+		all  bool
+	}{{"ollama-types", g.ollama, true}, {"proto-types+space-prefix", g.proto, false}} {
+		t.Run(v.name, func(t *testing.T) {
+			tok := v.tok
 			o := startLlamaOracle(t, tok.Metadata())
 			bad := 0
 			cases := oracleCases(t, gemmaSpecials)
@@ -301,7 +307,12 @@ func TestSPMMatchesLlamaCpp(t *testing.T) {
 					}
 				}
 			}
+			pieces := 0
 			for id := range int32(tok.Size()) {
+				if !v.all && id%64 != 0 && tok.types[id] == g.ollama.types[id] {
+					continue
+				}
+				pieces++
 				// Ollama's TokenToPiece trims trailing NUL bytes off llama.cpp's piece.
 				if got, want := tok.Piece(id), o.piece(t, id); strings.TrimRight(got, "\x00") != want {
 					t.Errorf("Piece(%d) = %q, llama.cpp %q", id, got, want)
@@ -310,7 +321,7 @@ func TestSPMMatchesLlamaCpp(t *testing.T) {
 					}
 				}
 			}
-			t.Logf("%d texts and %d pieces, %d differ", len(cases), tok.Size(), bad)
+			t.Logf("%d texts and %d pieces, %d differ", len(cases), pieces, bad)
 		})
 	}
 }
