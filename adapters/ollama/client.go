@@ -62,8 +62,17 @@ type Options struct {
 	// Empty means $OLLAMA_MODELS, else ~/.ollama/models.
 	ModelsDir string
 
-	// HTTPClient sends the requests; nil means a client without an overall
-	// timeout (contexts bound each call instead).
+	// Timeout bounds each request (but blob uploads and creates): the
+	// whole exchange must end within it. Zero means DefaultTimeout,
+	// negative means no bound but the caller's context.
+	Timeout time.Duration
+
+	// UploadTimeout bounds each blob upload and model create; zero means
+	// DefaultUploadTimeout, negative means no bound.
+	UploadTimeout time.Duration
+
+	// HTTPClient sends the requests; nil means a new client. Its transport
+	// is wrapped to apply Timeout and UploadTimeout.
 	HTTPClient *http.Client
 }
 
@@ -97,10 +106,17 @@ func New(host string, opt Options) (*Client, error) {
 	if opt.ModelsDir == "" {
 		opt.ModelsDir = defaultModelsDir()
 	}
+	if opt.Timeout == 0 {
+		opt.Timeout = DefaultTimeout
+	}
+	if opt.UploadTimeout == 0 {
+		opt.UploadTimeout = DefaultUploadTimeout
+	}
 	hc := opt.HTTPClient
 	if hc == nil {
 		hc = &http.Client{}
 	}
+	hc = withDeadlines(hc, opt.Timeout, opt.UploadTimeout)
 	return &Client{base: base, http: hc, api: ollamaapi.NewClient(base, hc), opt: opt}, nil
 }
 

@@ -2,11 +2,14 @@ package ollama
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
+	"unicode/utf8"
 
 	ollamaapi "github.com/ollama/ollama/api"
 )
@@ -68,6 +71,15 @@ func (c *Client) wrap(ctx context.Context, op, model string, err error) error {
 
 	var status ollamaapi.StatusError
 	if errors.As(err, &status) {
+		// Ollama answers errors as JSON; an HTML page (or any error from
+		// /api/version, which every Ollama has) comes from another server.
+		if looksLikeHTML(status.ErrorMessage) || op == "ping" || op == "version" {
+			cause := &notOllamaError{status: status.StatusCode, html: looksLikeHTML(status.ErrorMessage)}
+			if op == "ping" {
+				return &unreachableError{host: host, cause: cause}
+			}
+			return fmt.Errorf("%s: %w", subject, &unreachableError{host: host, cause: cause})
+		}
 		if status.StatusCode == http.StatusNotFound && model != "" {
 			return fmt.Errorf("%s: %w", subject, &notFoundError{model: model, host: host})
 		}
@@ -75,7 +87,16 @@ func (c *Client) wrap(ctx context.Context, op, model string, err error) error {
 		if msg == "" {
 			msg = status.Status
 		}
+		msg = printable(msg)
 		return fmt.Errorf("%s at %s: %w", subject, host, &ServerError{Status: status.StatusCode, Message: msg})
+	}
+	var syntax *json.SyntaxError
+	if errors.As(err, &syntax) { // Ollama answers JSON
+		cause := &notOllamaError{status: http.StatusOK}
+		if op == "ping" {
+			return &unreachableError{host: host, cause: cause}
+		}
+		return fmt.Errorf("%s: %w", subject, &unreachableError{host: host, cause: cause})
 	}
 	var authErr ollamaapi.AuthorizationError
 	if errors.As(err, &authErr) {
@@ -97,5 +118,50 @@ func (c *Client) wrap(ctx context.Context, op, model string, err error) error {
 		}
 		return fmt.Errorf("%s: %w", subject, &unreachableError{host: host, cause: cause})
 	}
+	if looksLikeHTML(err.Error()) {
+		return fmt.Errorf("%s: %w", subject, &unreachableError{host: host, cause: &notOllamaError{status: http.StatusOK, html: true}})
+	}
 	return fmt.Errorf("%s at %s: %w", subject, host, err)
+}
+
+// notOllamaError is the cause of an ErrUnreachable for a server that
+// answers, but not as Ollama does.
+type notOllamaError struct {
+	status int
+	html   bool
+}
+
+func (e *notOllamaError) Error() string {
+	what := "an answer that is not Ollama's"
+	if e.html {
+		what = "an HTML page"
+	}
+	return fmt.Sprintf("the server there is not Ollama (HTTP %d with %s)", e.status, what)
+}
+
+// looksLikeHTML reports whether a server's answer is a web page.
+func looksLikeHTML(s string) bool {
+	t := strings.ToLower(strings.TrimSpace(s))
+	return strings.HasPrefix(t, "<!doctype") || strings.HasPrefix(t, "<html") || strings.Contains(t, "<body")
+}
+
+// printable makes a server's message safe for a terminal and one line long:
+// control characters are escaped and the text is cut at 300 bytes.
+func printable(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\n' || r == '\t':
+			b.WriteByte(' ')
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError:
+			fmt.Fprintf(&b, "\\x%02x", r)
+		default:
+			b.WriteRune(r)
+		}
+		if b.Len() > 300 {
+			b.WriteString("…")
+			break
+		}
+	}
+	return b.String()
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -26,6 +27,7 @@ func init() {
 			Rank: d.Slow.LoRA.Rank, Alpha: float64(d.Slow.LoRA.Alpha), Targets: d.Slow.LoRA.Targets,
 			Steps: d.Slow.Steps, LR: d.Slow.LR, Batch: d.Slow.BatchSize, Budget: d.Budget,
 			Deploy: string(dd.Mode), MergedType: string(dd.MergedType), Keep: dd.Keep,
+			Timeout: ollama.DefaultTimeout.String(),
 		},
 		Policies:    fastslow.PolicyNames(),
 		DeployModes: fastslow.DeployModes(),
@@ -68,7 +70,11 @@ func conf(cmd *cobra.Command) (*config.Loaded, error) {
 
 // client returns a client for the configured Ollama server.
 func client(l *config.Loaded) (*ollama.Client, error) {
-	return ollama.New(l.Host, ollama.Options{NumThread: l.NumThread, NumCtx: l.NumCtx})
+	o := ollama.Options{NumThread: l.NumThread, NumCtx: l.NumCtx}
+	if d, err := time.ParseDuration(l.Timeout); err == nil && d > 0 { // checked when loaded
+		o.Timeout, o.UploadTimeout = d, max(6*d, ollama.DefaultUploadTimeout)
+	}
+	return ollama.New(l.Host, o)
 }
 
 // modelPath returns the GGUF file of the configured model (fastslow.ResolveModel): the model itself when it

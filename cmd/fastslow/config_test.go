@@ -151,8 +151,8 @@ func TestConfigPrecedence(t *testing.T) {
 	if out.File != file {
 		t.Errorf("file %q, want %q", out.File, file)
 	}
-	if len(out.Settings) != 17 {
-		t.Errorf("%d settings, want 17: %v", len(out.Settings), out.Settings)
+	if len(out.Settings) != 18 {
+		t.Errorf("%d settings, want 18: %v", len(out.Settings), out.Settings)
 	}
 	for _, tt := range tests {
 		got, ok := out.Settings[tt.key]

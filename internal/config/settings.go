@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Config holds the effective value of every setting.
@@ -30,6 +31,7 @@ type Config struct {
 	MergedType string   // merged_type: encoding of the adapted tensors of a merged model (same, f16, f32)
 	Keep       int      // keep: merged versions kept deployed and on disk
 	Out        string   // out: report directory
+	Timeout    string   // timeout: deadline of each Ollama request, a Go duration ("5m")
 }
 
 // Owned is what the packages that own the settings say about them: the default value of every setting whose
@@ -296,6 +298,21 @@ var settings = []Setting{
 			return nil
 		},
 		set: func(c *Config, v any) { c.Out = v.(string) },
+	},
+	{
+		Key: "timeout", Kind: KindString,
+		Doc: "deadline of each Ollama request, e.g. 90s or 5m (blob uploads and creates get 6 times as long, at least 30m)",
+		def: func() any { return owned.Defaults.Timeout },
+		check: func(v any) error {
+			if v.(string) == "" {
+				return nil // the Ollama client's default
+			}
+			if d, err := time.ParseDuration(v.(string)); err != nil || d <= 0 {
+				return errors.New("must be a positive duration such as 90s or 5m")
+			}
+			return nil
+		},
+		set: func(c *Config, v any) { c.Timeout = v.(string) },
 	},
 }
 
