@@ -54,6 +54,15 @@ func FineTune(ctx context.Context, m *Model, pairs []Pair, opt LoRAOptions, prog
 	if err != nil {
 		return nil, train.Result{}, fmt.Errorf("fine-tune: %w", err)
 	}
+	return FineTuneSequences(ctx, m, seqs, opt, progress)
+}
+
+// FineTuneSequences is FineTune on sequences already built, such as ChatSequences makes from conversations.
+func FineTuneSequences(ctx context.Context, m *Model, seqs []llama.Sequence, opt LoRAOptions, progress func(train.Progress)) (*llama.Adapter, train.Result, error) {
+	if len(seqs) == 0 {
+		return nil, train.Result{}, errors.New("fine-tune: no sequences")
+	}
+	var err error
 	a := opt.Adapter
 	if a == nil {
 		cfg := opt.LoRA

@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/fastslow/fastslow/eval/world"
-	"github.com/fastslow/fastslow/weights"
 )
 
 // readExamples reads a JSONL file of {"prompt","completion"} (or chat "messages") examples; a malformed line is
@@ -22,14 +21,6 @@ func readExamples(path string) ([]world.Example, error) {
 		return nil, fmt.Errorf("%s: no examples", path)
 	}
 	return ex, nil
-}
-
-func pairs(ex []world.Example) []weights.Pair {
-	out := make([]weights.Pair, len(ex))
-	for i, e := range ex {
-		out[i] = weights.Pair{Prompt: e.Prompt, Completion: e.Completion}
-	}
-	return out
 }
 
 // expected is the text a correct answer must equal: the example's answer if it has one, else its completion,

@@ -19,7 +19,7 @@ func newDeployCmd() *cobra.Command {
 		asJSON, force            bool
 	)
 	cmd := &cobra.Command{
-		Use:   "deploy --base MODEL --adapter ADAPTER.gguf [--name NAME] [--deploy auto|adapter|merged]",
+		Use:   "deploy [--base MODEL] --adapter ADAPTER.gguf [--name NAME] [--deploy auto|adapter|merged]",
 		Short: "Create an Ollama model from a base model and a LoRA adapter",
 		Long: `Deploy creates an Ollama model that answers as the base model plus what the LoRA adapter learned. The
 adapter is checked against the base before anything is uploaded.
@@ -41,8 +41,8 @@ refuses to replace a model of that name without it — one you made yourself —
 			if err != nil {
 				return err
 			}
-			if l.Model == "" || adapter == "" {
-				return usagef("--base and --adapter are required")
+			if adapter == "" {
+				return usagef("--adapter is required")
 			}
 			mode, err := fastslow.ParseDeployMode(l.Deploy)
 			if err != nil {
@@ -63,7 +63,13 @@ refuses to replace a model of that name without it — one you made yourself —
 			if err := c.Ping(ctx); err != nil {
 				return err
 			}
-			ref, err := fastslow.ResolveModel(ctx, c, l.Model)
+			base := l.Model
+			if base == "" { // the embedded default
+				if base, _, err = labModel(ctx, l); err != nil {
+					return err
+				}
+			}
+			ref, err := fastslow.ResolveModel(ctx, c, base)
 			if err != nil {
 				return err
 			}

@@ -61,7 +61,7 @@ func TestBadInput(t *testing.T) {
 	}{
 		{"unknown flag", []string{"train", "--bogus"}, exitUsage, "unknown flag: --bogus"},
 		{"unknown command", []string{"fly"}, exitUsage, "unknown command"},
-		{"missing base", []string{"train", "--data", good, "--out", out}, exitUsage, "--base and --out are required"},
+		{"missing out", []string{"train", "--base", base, "--data", good}, exitUsage, "--out is required"},
 		{"malformed jsonl line", []string{"train", "--base", base, "--data", malformed, "--out", out}, exitFailure, "bad.jsonl:2"},
 		{"missing data file", []string{"score", "--model", base, "--data", filepath.Join(dir, "none.jsonl")}, exitFailure, "none.jsonl"},
 		{"truncated model", []string{"generate", "--model", truncated, "hello"}, exitFailure, "truncated.gguf"},

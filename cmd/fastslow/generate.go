@@ -16,10 +16,7 @@ func loadModel(cmd *cobra.Command, adapterPath string) (*weights.Model, *llama.A
 	if err != nil {
 		return nil, nil, err
 	}
-	if l.Model == "" {
-		return nil, nil, usagef("--model is required")
-	}
-	base, err := modelPath(cmd.Context(), l)
+	base, _, err := labModel(cmd.Context(), l) // the embedded default when no model is configured
 	if err != nil {
 		return nil, nil, err
 	}
@@ -45,7 +42,7 @@ func newGenerateCmd() *cobra.Command {
 		seed              uint64
 	)
 	cmd := &cobra.Command{
-		Use:   "generate --model MODEL [--adapter ADAPTER.gguf] PROMPT",
+		Use:   "generate [--model MODEL] [--adapter ADAPTER.gguf] PROMPT",
 		Short: "Continue a prompt with the in-process engine",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -107,6 +107,9 @@ After the stream, the same report gets the reversibility experiments, each also 
 				if err != nil {
 					return err
 				}
+				if ex, err = renderChatFor(cmd, data, ex); err != nil {
+					return err
+				}
 				if opt.Tasks, err = lab.DataTasks(ex, 1, lab.DefaultSizes); err != nil {
 					return fmt.Errorf("%s: %w", data, err)
 				}

@@ -183,6 +183,9 @@ are what 'fastslow models' lists and 'fastslow rollback' and 'fastslow prompts r
 				if err != nil {
 					return err
 				}
+				if wex, err = renderChatFor(cmd, data, wex); err != nil {
+					return err
+				}
 				for _, e := range wex {
 					ex = append(ex, fastslow.Example{Prompt: e.Prompt, Completion: e.Completion, Answer: e.Answer, Task: task})
 				}

@@ -29,7 +29,7 @@ func newScoreCmd() *cobra.Command {
 		asJSON, quiet bool
 	)
 	cmd := &cobra.Command{
-		Use:   "score --model MODEL [--adapter ADAPTER.gguf] --data EXAMPLES.jsonl",
+		Use:   "score [--model MODEL] [--adapter ADAPTER.gguf] --data EXAMPLES.jsonl",
 		Short: "Mean log-likelihood and exact match of a model over examples",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -39,6 +39,9 @@ func newScoreCmd() *cobra.Command {
 			}
 			m, a, err := loadModel(cmd, adapter)
 			if err != nil {
+				return err
+			}
+			if ex, err = renderChatFor(cmd, data, ex); err != nil {
 				return err
 			}
 			var s Score

@@ -2,7 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -22,11 +25,15 @@ func newTrainCmd() *cobra.Command {
 		asJSON, quiet         bool
 	)
 	cmd := &cobra.Command{
-		Use:   "train --base MODEL --data TRAIN.jsonl --out ADAPTER.gguf",
-		Short: "Train a LoRA adapter on prompt/completion examples",
-		Long: `Train a LoRA adapter of a GGUF base model on a JSONL file of {"prompt","completion"} examples. The loss
-covers the completion and the end-of-sequence token only. The run checkpoints as it goes (--checkpoint, by default
-next to --out): interrupted with Ctrl-C or killed, the same command resumes where it stopped.
+		Use:   "train [--base MODEL] --data TRAIN.jsonl --out ADAPTER.gguf",
+		Short: "Train a LoRA adapter on prompt/completion or chat examples",
+		Long: `Train a LoRA adapter of a GGUF base model on a JSONL file of {"prompt","completion"} examples, where the loss
+covers the completion and the end-of-sequence token only, or of chat examples
+{"messages":[{"role":"system"|"user"|"assistant","content":"..."},...]}, rendered with the model's chat template as
+Ollama renders them for /api/chat (the template Ollama stores for an Ollama model, else the one it derives from the
+GGUF), where the loss covers the assistant turns and the token that ends each. The run checkpoints as it goes
+(--checkpoint, by default next to --out): interrupted with Ctrl-C or killed, the same command resumes where it
+stopped; a finished run removes its checkpoint.
 
 The base is a GGUF file or the name of an Ollama model whose GGUF is on this machine. The base, the LoRA shape
 and the training settings default to the configuration (see 'fastslow config').`,
@@ -36,14 +43,14 @@ and the training settings default to the configuration (see 'fastslow config').`
 			if err != nil {
 				return err
 			}
-			if l.Model == "" || out == "" {
-				return usagef("--base and --out are required")
+			if out == "" {
+				return usagef("--out is required")
 			}
 			ex, err := readExamples(data)
 			if err != nil {
 				return err
 			}
-			base, err := modelPath(cmd.Context(), l)
+			base, _, err := labModel(cmd.Context(), l) // the embedded default when no model is configured
 			if err != nil {
 				return err
 			}
@@ -64,7 +71,11 @@ and the training settings default to the configuration (see 'fastslow config').`
 			}
 			w := cmd.OutOrStdout()
 			meter := progress.New(cmd.ErrOrStderr(), l.Steps, progress.Options{Label: "train", Unit: "steps", Mode: progressMode(quiet || asJSON)})
-			a, res, err := weights.FineTune(cmd.Context(), m, pairs(ex), opt, func(p train.Progress) {
+			seqs, err := trainSequences(cmd.Context(), l, m, base, data, ex)
+			if err != nil {
+				return err
+			}
+			a, res, err := weights.FineTuneSequences(cmd.Context(), m, seqs, opt, func(p train.Progress) {
 				meter.Update(p.Step, fmt.Sprintf("loss %.4f  lr %.2e  %.0f tok/s", p.Loss, p.LR, p.TokensPerSec))
 			})
 			meter.Finish()
@@ -76,6 +87,9 @@ and the training settings default to the configuration (see 'fastslow config').`
 			}
 			if err := weights.SaveAdapter(out, a, ""); err != nil {
 				return err
+			}
+			if err := os.Remove(checkpoint); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("remove the finished run's checkpoint: %w", err)
 			}
 			tps := float64(res.Tokens) / res.Elapsed.Seconds()
 			if asJSON {

@@ -29,6 +29,9 @@ type Example struct {
 	// a trainer that knows the model's chat template should render Messages
 	// itself. WriteJSONL writes such examples back in chat form.
 	Messages []Message `json:"messages,omitempty"`
+	// Line is the example's line in the file ReadJSONL read it from (from 1), for error messages; 0 when
+	// the example did not come from a file.
+	Line int `json:"-"`
 }
 
 // Message is one turn of a chat-form example.
@@ -109,6 +112,7 @@ func ReadJSONLFrom(r io.Reader, name string) ([]Example, error) {
 			if perr != nil {
 				return nil, fmt.Errorf("%s:%d: %w", name, lineNo, perr)
 			}
+			ex.Line = lineNo
 			out = append(out, ex)
 		}
 		if errors.Is(err, io.EOF) {

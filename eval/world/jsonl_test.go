@@ -37,6 +37,9 @@ func TestJSONLRoundTrip(t *testing.T) {
 	// The chat example comes back with its derived prompt and completion.
 	want := append([]Example(nil), exs...)
 	want[6].Prompt, want[6].Completion = "Be brief.\n\nHi", "Hello"
+	for i := range want {
+		want[i].Line = i + 1
+	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("round trip:\n got %+v\nwant %+v", got, want)
 	}
@@ -71,12 +74,12 @@ func TestReadJSONL(t *testing.T) {
 		{
 			name:    "prompt completion with blank lines, CRLF and BOM",
 			content: "\xef\xbb\xbf{\"prompt\":\"p1\",\"completion\":\" c1\",\"answer\":\"c1\",\"task\":\"t\"}\r\n\n  \n{\"prompt\":\"\",\"completion\":\"x\",\"extra\":1}",
-			want:    []Example{{Prompt: "p1", Completion: " c1", Answer: "c1", Task: "t"}, {Prompt: "", Completion: "x"}},
+			want:    []Example{{Prompt: "p1", Completion: " c1", Answer: "c1", Task: "t", Line: 1}, {Prompt: "", Completion: "x", Line: 4}},
 		},
 		{
 			name:    "messages",
 			content: `{"messages":[{"role":"user","content":"Q?"},{"role":"assistant","content":"A"}],"answer":"A"}` + "\n",
-			want:    []Example{{Prompt: "Q?", Completion: "A", Answer: "A", Messages: []Message{{"user", "Q?"}, {"assistant", "A"}}}},
+			want:    []Example{{Prompt: "Q?", Completion: "A", Answer: "A", Messages: []Message{{"user", "Q?"}, {"assistant", "A"}}, Line: 1}},
 		},
 		{name: "empty file", content: "", want: nil},
 		{name: "invalid JSON", content: "{\"prompt\":\"a\",\"completion\":\"b\"}\n{\"prompt\": oops}\n", wantErr: "data.jsonl:2: invalid JSON: "},

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	ollamaapi "github.com/ollama/ollama/api"
+
+	"github.com/fastslow/fastslow/adapters/ollama"
+	"github.com/fastslow/fastslow/eval/world"
+	"github.com/fastslow/fastslow/internal/ollamatest"
+	"github.com/fastslow/fastslow/internal/tinymodel"
+	"github.com/fastslow/fastslow/weights"
+	"github.com/fastslow/fastslow/weights/gguf"
+)
+
+// ollamaJinja returns the reference Jinja chat template Ollama's template index lists under name.
+func ollamaJinja(t *testing.T, name string) string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/ollama/ollama").Output()
+	if err != nil {
+		t.Fatalf("locate the ollama module: %v", err)
+	}
+	b, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(out)), "template", "index.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var index []struct{ Name, Template string }
+	if err := json.Unmarshal(b, &index); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range index {
+		if e.Name == name {
+			return e.Template
+		}
+	}
+	t.Fatalf("no template %q in Ollama's index", name)
+	return ""
+}
+
+// chatFacts are 24 new facts as conversations: 16 of one question and answer, 4 of two, all after a system
+// message. Each question is asked, in the tests, with the turns that precede it in its conversation.
+func chatFacts() []world.Example {
+	var out []world.Example
+	fs := facts()
+	sys := world.Message{Role: "system", Content: "Answer with the capital only."}
+	for i := 0; i < 16; i++ {
+		q := strings.TrimSuffix(strings.TrimPrefix(fs[i].Prompt, "Q: "), "\nA:")
+		out = append(out, world.Example{Messages: []world.Message{sys, {Role: "user", Content: q}, {Role: "assistant", Content: fs[i].Answer}}})
+	}
+	for i := 16; i < 24; i += 2 {
+		q1 := strings.TrimSuffix(strings.TrimPrefix(fs[i].Prompt, "Q: "), "\nA:")
+		q2 := strings.TrimSuffix(strings.TrimPrefix(fs[i+1].Prompt, "Q: "), "\nA:")
+		out = append(out, world.Example{Messages: []world.Message{sys,
+			{Role: "user", Content: q1}, {Role: "assistant", Content: fs[i].Answer},
+			{Role: "user", Content: q2}, {Role: "assistant", Content: fs[i+1].Answer}}})
+	}
+	return out
+}
+
+// chatQuestions are the /api/chat requests of the facts, each with the answer it must get.
+func chatQuestions(ex []world.Example) (reqs [][]ollamaapi.Message, answers []string) {
+	for _, e := range ex {
+		for k, m := range e.Messages {
+			if m.Role != "assistant" {
+				continue
+			}
+			var req []ollamaapi.Message
+			for _, p := range e.Messages[:k] {
+				req = append(req, ollamaapi.Message{Role: p.Role, Content: p.Content})
+			}
+			reqs, answers = append(reqs, req), append(answers, m.Content)
+		}
+	}
+	return reqs, answers
+}
+
+// chatAccuracy asks every question through /api/chat, greedily, and counts exact answers.
+func chatAccuracy(t *testing.T, c *ollama.Client, model string, reqs [][]ollamaapi.Message, answers []string) float64 {
+	t.Helper()
+	right := 0
+	for i, req := range reqs {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		g, err := c.Chat(ctx, model, req, ollama.GenerateOptions{NumPredict: 16})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.TrimSpace(g.Text) == answers[i] {
+			right++
+		} else if i < 3 {
+			t.Logf("%s: %q answered %q, want %q", model, req[len(req)-1].Content, g.Text, answers[i])
+		}
+	}
+	return float64(right) / float64(len(reqs))
+}
+
+// TestChatClosedLoop: a llama-3 style chat model (the real llama-3.2 vocabulary, created in Ollama from a
+// GGUF whose tokenizer.chat_template is llama-3's, so Ollama derives its llama3-instruct template) that
+// does not know 24 facts learns them from chat data through `fastslow train --base <Ollama model>`
+// (rendered with the template Ollama stores for the model), `fastslow deploy` adapts that model in Ollama,
+// and /api/chat then answers them. On the way: our rendering tokenizes to exactly the prompt Ollama
+// evaluates for /api/chat, and a finished train leaves no checkpoint.
+func TestChatClosedLoop(t *testing.T) {
+	c := ollamatest.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "chat.gguf")
+	m, tok, err := tinymodel.NewFlavor(tinymodel.Llama32, 5, 0.05)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jinja := ollamaJinja(t, "llama3-instruct")
+	if err := weights.Save(path, m, tok, weights.SaveOptions{Name: "tiny-llama3-chat", Type: gguf.TypeF16, ChatTemplate: jinja}); err != nil {
+		t.Fatal(err)
+	}
+	base := ollamatest.UniqueName(t, "fastslow-chat-base")
+	if err := c.CreateFromGGUF(ctx, base, path, ollama.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := c.ChatTemplate(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	derived, err := ollama.GGUFChatTemplate(jinja)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.Source != derived.Source {
+		t.Errorf("Ollama stored the template\n%q\nfor the GGUF; GGUFChatTemplate derives\n%q", stored.Source, derived.Source)
+	}
+
+	ex := chatFacts()
+	data := filepath.Join(dir, "chat.jsonl")
+	writeJSONL(t, data, ex)
+	reqs, answers := chatQuestions(ex)
+
+	// The rendering is Ollama's: the prompt it evaluates for /api/chat has as many tokens as ours.
+	for _, req := range reqs[14:20] {
+		text, err := stored.Render(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Unload(ctx, base); err != nil { // a cached prefix would count less
+			t.Fatal(err)
+		}
+		g, err := c.Chat(ctx, base, req, ollama.GenerateOptions{NumPredict: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(tok.Encode(text, true)); n != g.PromptEvalCount {
+			t.Errorf("%d messages: our rendering is %d tokens, Ollama evaluated %d:\n%q", len(req), n, g.PromptEvalCount, text)
+		}
+	}
+
+	if acc := chatAccuracy(t, c, base, reqs, answers); acc >= 0.1 {
+		t.Fatalf("the base already answers %.0f%% of the facts; the test needs a model that does not know them", 100*acc)
+	}
+	env := []string{"OLLAMA_HOST=" + c.Host()}
+	adapter := filepath.Join(dir, "chat-lora.gguf")
+	stdout, stderr, code := runCLI(t, env, "train", "--base", base, "--data", data, "--out", adapter,
+		"--steps", "600", "--batch", "8", "--lr", "1e-2", "--rank", "8", "--json")
+	if code != 0 {
+		t.Fatalf("train exited %d: %s", code, stderr)
+	}
+	t.Logf("train: %s", strings.TrimSpace(stdout))
+	if _, err := os.Stat(adapter + ".ckpt"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the finished run left its checkpoint (stat: %v)", err)
+	}
+	name := ollamatest.UniqueName(t, "fastslow-chat")
+	if _, stderr, code = runCLI(t, env, "deploy", "--base", base, "--adapter", adapter, "--name", name, "--json"); code != 0 {
+		t.Fatalf("deploy exited %d: %s", code, stderr)
+	}
+	acc := chatAccuracy(t, c, name, reqs, answers)
+	t.Logf("/api/chat with the deployed adapter answers %.0f%% of %d facts exactly", 100*acc, len(reqs))
+	if acc < 0.9 {
+		t.Fatalf("/api/chat answers %.0f%% of the facts after train+deploy, want at least 90%%", 100*acc)
+	}
+}
+
+// TestChatBadInput: a chat line with an unknown role, without an assistant turn, or that the model's
+// template fails to render is one error naming the file and line; chat data on a GGUF whose chat template
+// Ollama does not recognize is refused with the reason.
+func TestChatBadInput(t *testing.T) {
+	dir := t.TempDir()
+	base := filepath.Join(dir, "base.gguf")
+	if _, _, err := tinymodel.Write(context.Background(), base, 3, 0.05, gguf.TypeF32); err != nil {
+		t.Fatal(err)
+	}
+	file := func(name string, lines ...string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := `{"messages":[{"role":"system","content":"S"},{"role":"user","content":"Q"},{"role":"assistant","content":"A"}]}`
+	out := filepath.Join(dir, "out.gguf")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown role", []string{"train", "--base", base, "--out", out, "--data",
+			file("role.jsonl", good, `{"messages":[{"role":"robot","content":"Q"},{"role":"assistant","content":"A"}]}`)},
+			`role.jsonl:2: messages[0]: unknown role "robot"`},
+		{"no assistant turn", []string{"train", "--base", base, "--out", out, "--data",
+			file("noanswer.jsonl", good, good, `{"messages":[{"role":"system","content":"S"},{"role":"user","content":"Q"}]}`)},
+			"noanswer.jsonl:3: messages: last message must be from the assistant"},
+		{"no template Ollama knows", []string{"train", "--base", base, "--out", out, "--data", file("chat.jsonl", good)},
+			"chat.jsonl has chat examples: model " + base + ": no chat template Ollama recognizes: the GGUF has no tokenizer.chat_template"},
+		{"lab data", []string{"lab", "--model", base, "--data", file("labrole.jsonl", `{"messages":[{"role":"user","content":"Q"},{"role":"bot","content":"A"}],"task":"t"}`)},
+			`labrole.jsonl:1: messages[1]: unknown role "bot"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, stderr, code := runCLI(t, nil, tt.args...)
+			if code == 0 || !strings.Contains(stderr, tt.want) {
+				t.Fatalf("exit %d, stderr %q; want a failure with %q", code, stderr, tt.want)
+			}
+			if n := strings.Count(strings.TrimSpace(stderr), "\n"); n > 0 {
+				t.Errorf("want one message, got %d lines: %s", n+1, stderr)
+			}
+		})
+	}
+
+	// A template that parses but fails on the data, as Ollama would fail on it at /api/chat.
+	c := ollamatest.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	name := ollamatest.UniqueName(t, "fastslow-badtemplate")
+	bad := `{{ range .Messages }}{{ if eq .Role "user" }}{{ index .Content 40 }}{{ end }}{{ .Content }}{{ end }}`
+	if err := c.CreateFromGGUF(ctx, name, base, ollama.CreateOptions{Template: bad}); err != nil {
+		t.Fatal(err)
+	}
+	long := `{"messages":[{"role":"user","content":"a question of more than forty-one bytes, fine"},{"role":"assistant","content":"A"}]}`
+	short := `{"messages":[{"role":"user","content":"too short"},{"role":"assistant","content":"A"}]}`
+	_, stderr, code := runCLI(t, []string{"OLLAMA_HOST=" + c.Host()}, "train", "--base", name, "--out", out, "--data", file("render.jsonl", long, short))
+	if code == 0 || !strings.Contains(stderr, "render.jsonl:2: ") || !strings.Contains(stderr, "index out of range") {
+		t.Fatalf("exit %d, stderr %q; want a failure naming render.jsonl:2 and the template's error", code, stderr)
+	}
+}
