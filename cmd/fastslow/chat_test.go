@@ -110,6 +110,9 @@ func chatAccuracy(t *testing.T, c *ollama.Client, model string, reqs [][]ollamaa
 // and /api/chat then answers them. On the way: our rendering tokenizes to exactly the prompt Ollama
 // evaluates for /api/chat, and a finished train leaves no checkpoint.
 func TestChatClosedLoop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a model with a 128,256-token vocabulary for 600 steps")
+	}
 	c := ollamatest.Client(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
@@ -238,12 +241,12 @@ func TestChatBadInput(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	name := ollamatest.UniqueName(t, "fastslow-badtemplate")
-	bad := `{{ range .Messages }}{{ if eq .Role "user" }}{{ index .Content 40 }}{{ end }}{{ .Content }}{{ end }}`
+	bad := `{{ range .Messages }}{{ if eq .Role "assistant" }}{{ index .Content 3 }}{{ end }}{{ .Content }}{{ end }}`
 	if err := c.CreateFromGGUF(ctx, name, base, ollama.CreateOptions{Template: bad}); err != nil {
 		t.Fatal(err)
 	}
-	long := `{"messages":[{"role":"user","content":"a question of more than forty-one bytes, fine"},{"role":"assistant","content":"A"}]}`
-	short := `{"messages":[{"role":"user","content":"too short"},{"role":"assistant","content":"A"}]}`
+	long := `{"messages":[{"role":"user","content":"Q"},{"role":"assistant","content":"a long answer"}]}`
+	short := `{"messages":[{"role":"user","content":"Q"},{"role":"assistant","content":"A"}]}`
 	_, stderr, code := runCLI(t, []string{"OLLAMA_HOST=" + c.Host()}, "train", "--base", name, "--out", out, "--data", file("render.jsonl", long, short))
 	if code == 0 || !strings.Contains(stderr, "render.jsonl:2: ") || !strings.Contains(stderr, "index out of range") {
 		t.Fatalf("exit %d, stderr %q; want a failure naming render.jsonl:2 and the template's error", code, stderr)
