@@ -23,20 +23,23 @@ import (
 	labreport "github.com/fastslow/fastslow/eval/report"
 	"github.com/fastslow/fastslow/eval/world"
 	"github.com/fastslow/fastslow/fastslow"
+	"github.com/fastslow/fastslow/internal/atomicfile"
 	"github.com/fastslow/fastslow/internal/config"
 	"github.com/fastslow/fastslow/models"
 	"github.com/fastslow/fastslow/weights"
-	"github.com/fastslow/fastslow/internal/atomicfile"
 	"github.com/fastslow/fastslow/weights/gguf"
 	"github.com/fastslow/fastslow/weights/llama"
 )
 
 func newLabCmd() *cobra.Command {
 	var (
-		seeds, fstSteps       int
-		tasks, policies, data string
-		engine, asJSON        bool
-		reversibility         bool
+		seeds, fstSteps, sweepSeeds int
+		tasks, policies, data       string
+		engine, asJSON              bool
+		reversibility, ablations    bool
+		perTask, noSweep            bool
+		sweepLRs                    []float64
+		sweepSteps                  []int
 	)
 	cmd := &cobra.Command{
 		Use:   "lab [--model MODEL] [--out DIR] [--seeds N] [--tasks a,b,c | --data FILE.jsonl]",
@@ -86,20 +89,40 @@ After the stream, the same report gets the reversibility experiments, each also 
 			lo.Slow.LoRA = llama.LoRAConfig{Rank: l.Rank, Alpha: float32(l.Alpha), Targets: l.Targets}
 			lo.Slow.Steps, lo.Slow.LR, lo.Slow.BatchSize = l.Steps, l.LR, l.Batch
 			lo.FSTSteps, lo.Budget = fstSteps, l.Budget
-			opt := lab.StreamOptions{Base: m, World: wopt, Seeds: seeds, Learner: lo, Log: logf}
+			opt := lab.StreamOptions{Base: m, World: wopt, Seeds: seeds, SweepSeeds: sweepSeeds, Learner: lo, Log: logf, Ablations: ablations}
+			if !noSweep {
+				for _, lr := range sweepLRs {
+					for _, st := range sweepSteps {
+						opt.Sweep = append(opt.Sweep, lab.Setting{LR: lr, Steps: st})
+					}
+				}
+			}
 			probes := lab.GeneralProbe(w, 56)
-			k := min(16, len(probes)/3) // the last k guard FST's budget; the rest are reported
+			k := min(16, len(probes)/3) // the last k guard the forgetting budget; the rest are reported
 			opt.General, opt.Retention = probes[:len(probes)-k], probes[len(probes)-k:]
 			if opt.Prose, err = lab.HeldOutProse(ctx, w, 4); err != nil {
 				logf("no held-out prose (%v): perplexity and KL are left out", err)
 			}
+			var pols []fastslow.Policy
 			if policies != "" {
 				for _, p := range strings.Split(policies, ",") {
 					pol, err := fastslow.ParsePolicy(strings.TrimSpace(p))
 					if err != nil {
 						return usagef("--policies: %v", err)
 					}
-					opt.Policies = append(opt.Policies, pol)
+					pols = append(pols, pol)
+				}
+			} else {
+				pols = fastslow.Policies()
+			}
+			for _, p := range pols {
+				opt.Arms = append(opt.Arms, lab.Arm{Name: p.Name(), Policy: p})
+			}
+			if perTask {
+				for _, p := range pols {
+					if p.Channels().Prompts {
+						opt.Arms = append(opt.Arms, lab.Arm{Name: p.Name() + lab.PerTaskSuffix, Policy: p, PerTaskPrompt: true})
+					}
 				}
 			}
 			if data != "" {
@@ -110,27 +133,35 @@ After the stream, the same report gets the reversibility experiments, each also 
 				if ex, err = renderChatFor(cmd, data, ex); err != nil {
 					return err
 				}
-				if opt.Tasks, err = lab.DataTasks(ex, 1, lab.DefaultSizes); err != nil {
+				if _, err := lab.DataTasks(ex, 1, lab.DefaultSizes); err != nil {
 					return fmt.Errorf("%s: %w", data, err)
+				}
+				opt.Data = func(seed int) ([]lab.Task, *lab.Task, error) {
+					ts, err := lab.DataTasks(ex, uint64(seed), lab.DefaultSizes)
+					return ts, nil, err
 				}
 			} else {
 				names := lab.DefaultTasks
 				if tasks != "" {
 					names = strings.Split(tasks, ",")
 				}
-				if opt.Tasks, err = lab.WorldTasks(w, names, lab.DefaultSizes); err != nil {
+				if _, err := lab.WorldTasks(w, names, lab.DefaultSizes, 1); err != nil {
 					return usagef("--tasks: %v (known: %s)", err, strings.Join(world.TaskNames(), ", "))
 				}
 				inStream := false
 				for _, n := range names {
 					inStream = inStream || n == lab.DefaultHeldOut
 				}
-				if !inStream {
-					held, err := lab.WorldTasks(w, []string{lab.DefaultHeldOut}, lab.DefaultSizes)
-					if err != nil {
-						return err
+				opt.Data = func(seed int) ([]lab.Task, *lab.Task, error) {
+					all := names
+					if !inStream {
+						all = append(append([]string(nil), names...), lab.DefaultHeldOut)
 					}
-					opt.HeldOut = &held[0]
+					ts, err := lab.WorldTasks(w, all, lab.DefaultSizes, uint64(seed))
+					if err != nil || inStream {
+						return ts, nil, err
+					}
+					return ts[:len(names)], &ts[len(names)], nil
 				}
 			}
 			srv, name, err := labServer(ctx, l, m, path, engine, logf)
@@ -138,7 +169,7 @@ After the stream, the same report gets the reversibility experiments, each also 
 				return err
 			}
 			opt.NewServer, opt.ServerName = srv, name
-			logf("lab: model %s, %s; stream %s; %d seeds", label, name, taskNames(opt.Tasks), max(seeds, 1))
+			logf("lab: model %s, %s; %d seeds, %d sweep settings, ablations %v", label, name, seeds, len(opt.Sweep), ablations)
 			res, err := lab.Stream(ctx, opt)
 			if err != nil {
 				return err
@@ -180,7 +211,13 @@ After the stream, the same report gets the reversibility experiments, each also 
 	config.AddFlag(f, "lr")
 	config.AddFlag(f, "batch")
 	config.AddFlagAs(f, "steps-per-task", "steps", "weight-only policies: optimizer steps per task")
-	f.IntVar(&seeds, "seeds", 3, "seeds per policy")
+	f.IntVar(&seeds, "seeds", 10, "seeds per arm (each seed draws its own world, initialization and order)")
+	f.IntVar(&sweepSeeds, "sweep-seeds", 2, "seeds per sweep setting (seeds of their own, scored on validation data)")
+	f.Float64SliceVar(&sweepLRs, "sweep-lr", []float64{5e-4, 2e-3, 5e-3}, "learning rates the sweep tries for every weight-training arm")
+	f.IntSliceVar(&sweepSteps, "sweep-steps", []int{20, 60}, "weight steps per task the sweep tries for every weight-training arm")
+	f.BoolVar(&noSweep, "no-sweep", false, "no sweep: every arm at the configured --lr and --steps-per-task/--fst-steps")
+	f.BoolVar(&ablations, "ablations", true, "add the ablations (prompts × retention gate × replay at fst's chosen setting)")
+	f.BoolVar(&perTask, "per-task-prompt", false, "add, for each prompt-using policy, a variant served with each task's own prompt (the task named: an oracle)")
 	f.IntVar(&fstSteps, "fst-steps", fastslow.DefaultOptions().FSTSteps, "fst policy: most optimizer steps per task")
 	f.StringVar(&tasks, "tasks", "", "task stream from the synthetic world (default "+strings.Join(lab.DefaultTasks, ",")+")")
 	f.StringVar(&policies, "policies", "", "policies to compare (default "+strings.Join(fastslow.PolicyNames(), ",")+")")
@@ -432,6 +469,9 @@ func newLabExperimentCmd(e *labExperiment) *cobra.Command {
 				Summary: fmt.Sprintf("Model **%s**, trained and measured in the in-process engine (the experiment probes weights, not serving). The run took %.0f s.", label, seconds),
 			}
 			out := l.Out // never empty: the configuration refuses it
+			if !cmd.Flags().Changed("out") {
+				out = filepath.Join(out, e.name) // its own directory, never the stream report's
+			}
 			if err := labreport.Write(cmd.Context(), out, rep); err != nil {
 				return err
 			}

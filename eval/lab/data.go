@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -16,17 +17,23 @@ type Sizes struct {
 	Train, Validation, Test int
 }
 
-// DefaultSizes fit `fastslow lab` in its time budget on two cores.
-var DefaultSizes = Sizes{Train: 48, Validation: 12, Test: 24}
+// DefaultSizes fit `fastslow lab` in its time budget on two cores with at least 50 test questions per task.
+var DefaultSizes = Sizes{Train: 48, Validation: 14, Test: 56}
 
 // InjectGroup is how many newcomers one knowledge-injection task teaches: their 7 facts each, in two
-// wordings, make 56 training examples.
-const InjectGroup = 4
+// wordings, make 140 training examples, and the 70 facts, asked in a third wording, are split between
+// validation and test.
+const InjectGroup = 10
 
-// WorldTasks builds the named tasks of w, each split thinned evenly to sizes. Knowledge injection comes in
-// groups: "inject" (or "inject1") teaches the first InjectGroup newcomers, "inject2" the next ones, and so on;
-// its validation and test questions ask, reworded, about exactly the facts it trains.
-func WorldTasks(w *world.World, names []string, sizes Sizes) ([]Task, error) {
+// WorldTasks builds the named tasks of w for one seed. The seed varies the world the stream sees, not only
+// the learner: which newcomers each knowledge-injection task teaches ("inject" or "inject1" the first
+// InjectGroup of a seeded order of the newcomers, "inject2" the next ones, and so on), which of their facts are
+// validation and which test, which examples of the other tasks are drawn for each split (at most sizes), and the
+// order of the training examples. Validation and test never share a question.
+func WorldTasks(w *world.World, names []string, sizes Sizes, seed uint64) ([]Task, error) {
+	rng := rand.New(rand.NewPCG(seed, 0x3a11))
+	newcomers := append([]world.Person(nil), w.Newcomers...)
+	rng.Shuffle(len(newcomers), func(i, j int) { newcomers[i], newcomers[j] = newcomers[j], newcomers[i] })
 	tasks := make([]Task, 0, len(names))
 	for _, name := range names {
 		base, group := name, 1
@@ -44,21 +51,30 @@ func WorldTasks(w *world.World, names []string, sizes Sizes) ([]Task, error) {
 		task := Task{Name: name}
 		if base == world.TaskInject {
 			lo, hi := (group-1)*InjectGroup, group*InjectGroup
-			if hi > len(w.Newcomers) {
-				return nil, fmt.Errorf("task %s needs %d newcomers, the world has %d", name, hi, len(w.Newcomers))
+			if hi > len(newcomers) {
+				return nil, fmt.Errorf("task %s needs %d newcomers, the world has %d", name, hi, len(newcomers))
 			}
 			var people []string
-			for _, p := range w.Newcomers[lo:hi] {
+			for _, p := range newcomers[lo:hi] {
 				people = append(people, p.Name())
 			}
 			task.Train = about(convert(t.Train), people)
-			task.Validation = spread(about(convert(t.Validation), people), sizes.Validation)
-			task.Test = spread(about(convert(t.Test), people), sizes.Test)
+			// The world splits each newcomer's probes into validation and test; here they are pooled and split
+			// again by the seed, so every seed validates and tests on other facts.
+			probes := about(convert(append(append([]world.Example(nil), t.Validation...), t.Test...)), people)
+			rng.Shuffle(len(probes), func(i, j int) { probes[i], probes[j] = probes[j], probes[i] })
+			nVal := min(sizes.Validation, len(probes)/5)
+			if sizes.Validation <= 0 {
+				nVal = len(probes) / 5
+			}
+			task.Validation = probes[:nVal]
+			task.Test = sampleExamples(probes[nVal:], sizes.Test, rng)
 		} else {
-			task.Train = spread(convert(t.Train), sizes.Train)
-			task.Validation = spread(convert(t.Validation), sizes.Validation)
-			task.Test = spread(convert(t.Test), sizes.Test)
+			task.Train = sampleExamples(convert(t.Train), sizes.Train, rng)
+			task.Validation = sampleExamples(convert(t.Validation), sizes.Validation, rng)
+			task.Test = sampleExamples(convert(t.Test), sizes.Test, rng)
 		}
+		rng.Shuffle(len(task.Train), func(i, j int) { task.Train[i], task.Train[j] = task.Train[j], task.Train[i] })
 		for i := range task.Train {
 			task.Train[i].Task = name
 		}
@@ -68,6 +84,20 @@ func WorldTasks(w *world.World, names []string, sizes Sizes) ([]Task, error) {
 		tasks = append(tasks, task)
 	}
 	return tasks, nil
+}
+
+// sampleExamples keeps n examples of ex drawn by rng, in their order (all when n <= 0 or ex is short).
+func sampleExamples(ex []fastslow.Example, n int, rng *rand.Rand) []fastslow.Example {
+	if n <= 0 || len(ex) <= n {
+		return ex
+	}
+	idx := rng.Perm(len(ex))[:n]
+	slices.Sort(idx)
+	out := make([]fastslow.Example, n)
+	for i, j := range idx {
+		out[i] = ex[j]
+	}
+	return out
 }
 
 // about keeps the examples whose prompt names one of people.

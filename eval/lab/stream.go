@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/fastslow/fastslow/eval/metrics"
@@ -32,6 +34,31 @@ type Task struct {
 	Train, Validation, Test []fastslow.Example
 }
 
+// SharedPrompt is the name of the one prompt the lab serves a whole stream under (fastslow.Options.SharedPrompt):
+// the served model is never told which task a question belongs to.
+const SharedPrompt = "stream"
+
+// Arm is one configuration the lab compares: a policy, how it is served, and its learning rate and weight
+// steps per task (chosen by the sweep when StreamOptions.Sweep is set).
+type Arm struct {
+	// Name labels the arm in the report: the policy's name, with a suffix for a variant.
+	Name   string
+	Policy fastslow.Policy
+	// PerTaskPrompt serves each task's questions under that task's own prompt: the task's identity is handed
+	// to the served model (an oracle the default, one shared prompt, does without).
+	PerTaskPrompt bool
+	// LR and Steps override the learner's learning rate and weight steps per task (Slow.Steps and FSTSteps
+	// alike) when positive.
+	LR    float64
+	Steps int
+}
+
+// Setting is a learning rate and a weight-step budget per task.
+type Setting struct {
+	LR    float64 `json:"lr"`
+	Steps int     `json:"steps"`
+}
+
 // StreamOptions configure Stream. Zero fields take the defaults documented on each.
 type StreamOptions struct {
 	// Base is the model; NewServer returns the server a learner serves through (Ollama, or the in-process
@@ -41,16 +68,29 @@ type StreamOptions struct {
 	ServerName string
 	// World seeds the synthetic world the default tasks and general-ability probes come from.
 	World world.Options
-	// Tasks is the stream (default: DefaultTasks from the world); HeldOut the plasticity task (nil: none).
+	// Tasks is the stream and HeldOut the plasticity task (nil: none), the same for every seed; Data, if set,
+	// replaces both and builds them for each seed, so that seeds vary the world (which people, which facts,
+	// which examples in which order) as well as the learner.
 	Tasks   []Task
 	HeldOut *Task
-	// Policies to compare (default every registered policy) and Seeds per policy (default 3).
+	Data    func(seed int) ([]Task, *Task, error)
+	// Arms are the configurations compared (default: every registered policy, served under one shared prompt);
+	// Policies, if set and Arms is not, makes one arm per policy.
+	Arms     []Arm
 	Policies []fastslow.Policy
-	Seeds    int
+	// Seeds per arm (default 10); seeds 1..Seeds.
+	Seeds int
+	// Sweep, if set, chooses each weight-training arm's learning rate and steps per task: every setting runs
+	// on SweepSeeds seeds of their own (numbered from 1001, so no headline seed is reused), is scored on
+	// validation data only (the final row's mean validation accuracy), and the best setting is the arm's for
+	// the headline runs. Arms without weights are not swept.
+	Sweep      []Setting
+	SweepSeeds int
+	// Ablations, if set, adds the ablation arms (prompts × retention gate × replay, every one at the fst arm's
+	// chosen setting and step budget) after the headline arms.
+	Ablations bool
 	// Learner is what every run's learner starts from (default fastslow.DefaultOptions(), recognized by a nil
-	// Policy): the weight-only policies' steps per task (Slow.Steps), FST's (FSTSteps), its forgetting budget,
-	// the adapter's shape, learning rate and batch. Each run sets its own Policy, Base, Server, Name, Probe
-	// and Slow.Seed.
+	// Policy). Each run sets its own Policy, Base, Server, Name, Probe, Retention, SharedPrompt and Slow.Seed.
 	Learner fastslow.Options
 	// Chunk is the steps between learning-curve points (default 10).
 	Chunk int
@@ -60,24 +100,34 @@ type StreamOptions struct {
 	// and KL to the base.
 	General []fastslow.Example
 	Prose   []string
-	// Retention are further pretraining-fact probes, disjoint from General, that FST's forgetting budget is
-	// measured on (with the earlier tasks' validation examples), so the report's general-ability numbers are not
-	// the ones the budget guarded.
+	// Retention are further pretraining-fact probes, disjoint from General, that the forgetting budget is
+	// measured on (with the earlier tasks' validation examples): the learner's Options.Retention. The report's
+	// general-ability numbers are thus not the ones the budget guarded.
 	Retention []fastslow.Example
 	// Dir holds the learners' state (default a temporary directory, removed afterwards).
 	Dir string
 	// Log, if set, receives progress lines.
 	Log func(format string, args ...any)
+	// Audit, if set, sees every text the learners are given or the server is asked during learning, with its
+	// stage: "train", "validation" and "retention" (examples handed to a learner), "learning" (prompts the
+	// server answered inside Learn: prompt search, promotion), "sweep" (anything the sweep evaluated) and "test"
+	// (the lab's own test questions). A test-split example must only ever appear under "test".
+	Audit func(stage, text string)
 }
 
-// Run is one policy and seed over the stream.
+// Run is one arm and seed over the stream.
 type Run struct {
-	Policy string `json:"policy"`
-	Seed   int    `json:"seed"`
-	// Matrix is R[k][i]: test accuracy on task i after learning task k, served through the server.
+	Policy string  `json:"policy"` // the arm's name
+	Seed   int     `json:"seed"`
+	LR     float64 `json:"lr"`
+	Steps  int     `json:"steps_per_task"`
+	// Split is what Matrix is measured on: "test" for the headline and ablation runs, "validation" for the
+	// sweep.
+	Split string `json:"split"`
+	// Matrix is R[k][i]: accuracy on task i's Split after learning task k, served through the server.
 	Matrix metrics.Matrix `json:"matrix"`
-	// Steps are the weight steps each task's round kept.
-	Steps []int `json:"steps"`
+	// WeightSteps are the weight steps each task's round kept.
+	WeightSteps []int `json:"weight_steps"`
 	// Curves[k] is task k's validation accuracy against weight steps during its round (step 0: after the
 	// prompt cycle, before any weight step).
 	Curves [][]metrics.Point `json:"curves"`
@@ -92,34 +142,63 @@ type Run struct {
 	KL float64 `json:"kl"`
 	// Plasticity is the held-out task's test accuracy gain from one round after the stream.
 	Plasticity float64 `json:"plasticity"`
-	Seconds    float64 `json:"seconds"`
+	// OpenBook is the share of the last row's right answers whose answer string was in the served prompt (a
+	// retrieved note): answered with the book open, not from the weights.
+	OpenBook float64 `json:"open_book"`
+	// Cost: generations the server ran inside Learn (prompt search and promotion; the forgetting gate's checks
+	// run in the in-process engine and are not counted), and the seconds Learn took.
+	Generations  int     `json:"generations"`
+	LearnSeconds float64 `json:"learn_seconds"`
+	Seconds      float64 `json:"seconds"`
 }
 
 // StreamResult is everything Stream measured.
 type StreamResult struct {
-	Tasks    []string `json:"tasks"`
-	HeldOut  string   `json:"held_out,omitempty"`
-	Server   string   `json:"server"`
-	Target   float64  `json:"target"`
-	Steps    int      `json:"steps"`
-	FSTSteps int      `json:"fst_steps"`
-	Budget   float64  `json:"budget"`
+	Tasks    []string  `json:"tasks"`
+	HeldOut  string    `json:"held_out,omitempty"`
+	Server   string    `json:"server"`
+	Target   float64   `json:"target"`
+	Steps    int       `json:"steps"`
+	FSTSteps int       `json:"fst_steps"`
+	LR       float64   `json:"lr"`
+	Budget   float64   `json:"budget"`
+	Seeds    int       `json:"seeds"`
+	Sweep    []Setting `json:"sweep,omitempty"`
+	// Chosen is each swept arm's validation-best setting.
+	Chosen map[string]Setting `json:"chosen,omitempty"`
+	// Arms lists the headline arms and Ablation the ablation arms, in order.
+	Arms     []string `json:"arms"`
+	Ablation []string `json:"ablation,omitempty"`
 	Runs     []Run    `json:"runs"`
-	Seconds  float64  `json:"seconds"`
+	// SweepRuns are the sweep's runs, measured on validation data.
+	SweepRuns []Run   `json:"sweep_runs,omitempty"`
+	Seconds   float64 `json:"seconds"`
 }
 
 func (o *StreamOptions) defaults() error {
 	if o.Base == nil || o.NewServer == nil {
 		return errors.New("stream: a base model and a server are required")
 	}
-	if len(o.Tasks) == 0 {
+	if len(o.Tasks) == 0 && o.Data == nil {
 		return errors.New("stream: no tasks")
 	}
-	if len(o.Policies) == 0 {
-		o.Policies = fastslow.Policies()
+	if o.Data == nil {
+		tasks, held := o.Tasks, o.HeldOut
+		o.Data = func(int) ([]Task, *Task, error) { return tasks, held, nil }
+	}
+	if len(o.Arms) == 0 {
+		if len(o.Policies) == 0 {
+			o.Policies = fastslow.Policies()
+		}
+		for _, p := range o.Policies {
+			o.Arms = append(o.Arms, Arm{Name: p.Name(), Policy: p})
+		}
 	}
 	if o.Seeds == 0 {
-		o.Seeds = 3
+		o.Seeds = 10
+	}
+	if o.SweepSeeds == 0 {
+		o.SweepSeeds = 2
 	}
 	if o.Learner.Policy == nil {
 		o.Learner = fastslow.DefaultOptions()
@@ -133,10 +212,14 @@ func (o *StreamOptions) defaults() error {
 	if o.Log == nil {
 		o.Log = func(string, ...any) {}
 	}
+	if o.Audit == nil {
+		o.Audit = func(string, string) {}
+	}
 	return nil
 }
 
-// Stream runs every policy for every seed over the task stream.
+// Stream runs the sweep (when set), then every arm at its chosen setting for every seed over the task stream,
+// then the ablation arms (when set).
 func Stream(ctx context.Context, opt StreamOptions) (*StreamResult, error) {
 	if err := opt.defaults(); err != nil {
 		return nil, err
@@ -151,30 +234,95 @@ func Stream(ctx context.Context, opt StreamOptions) (*StreamResult, error) {
 		defer os.RemoveAll(tmp)
 		dir = tmp
 	}
-	res := &StreamResult{Server: opt.ServerName, Target: opt.Target, Steps: opt.Learner.Slow.Steps, FSTSteps: opt.Learner.FSTSteps, Budget: opt.Learner.Budget}
-	for _, t := range opt.Tasks {
+	res := &StreamResult{Server: opt.ServerName, Target: opt.Target, Steps: opt.Learner.Slow.Steps, FSTSteps: opt.Learner.FSTSteps,
+		LR: opt.Learner.Slow.LR, Budget: opt.Learner.Budget, Seeds: opt.Seeds, Sweep: opt.Sweep, Chosen: map[string]Setting{}}
+	tasks, held, err := opt.Data(1)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range tasks {
 		res.Tasks = append(res.Tasks, t.Name)
 	}
-	if opt.HeldOut != nil {
-		res.HeldOut = opt.HeldOut.Name
+	if held != nil {
+		res.HeldOut = held.Name
 	}
 	base, err := baseline(ctx, opt)
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range opt.Policies {
-		for seed := 1; seed <= opt.Seeds; seed++ {
-			run, err := streamRun(ctx, opt, filepath.Join(dir, fmt.Sprintf("%s-%d", p.Name(), seed)), p, seed, base)
-			if err != nil {
-				return nil, fmt.Errorf("stream: policy %s seed %d: %w", p.Name(), seed, err)
+	// The sweep: validation data only, seeds of its own.
+	arms := append([]Arm(nil), opt.Arms...)
+	if len(opt.Sweep) > 0 {
+		for i, a := range arms {
+			if !a.Policy.Channels().Weights {
+				continue
 			}
-			opt.Log("%-7s seed %d: average accuracy %.2f, BWT %+.2f, %d weight steps, %.0fs",
-				p.Name(), seed, mustAvg(run.Matrix), mustBWT(run.Matrix), sum(run.Steps), run.Seconds)
+			best, bestScore := Setting{}, math.Inf(-1)
+			for _, s := range opt.Sweep {
+				var scores []float64
+				for k := range opt.SweepSeeds {
+					seed := 1001 + k
+					b := a
+					b.LR, b.Steps = s.LR, s.Steps
+					run, err := streamRun(ctx, opt, filepath.Join(dir, fmt.Sprintf("sweep-%s-%g-%d-%d", slug(a.Name), s.LR, s.Steps, seed)), b, seed, "validation", base)
+					if err != nil {
+						return nil, fmt.Errorf("stream: sweep %s lr %g steps %d seed %d: %w", a.Name, s.LR, s.Steps, seed, err)
+					}
+					res.SweepRuns = append(res.SweepRuns, run)
+					scores = append(scores, mustAvg(run.Matrix))
+				}
+				score := mean(scores)
+				opt.Log("sweep   %-7s lr %-6g steps %3d: validation average accuracy %.3f", a.Name, s.LR, s.Steps, score)
+				if score > bestScore+1e-12 { // ties keep the earlier (cheaper, listed first) setting
+					best, bestScore = s, score
+				}
+			}
+			arms[i].LR, arms[i].Steps = best.LR, best.Steps
+			res.Chosen[a.Name] = best
+		}
+	}
+	if opt.Ablations {
+		var fst *Arm
+		for i := range arms {
+			if arms[i].Policy == fastslow.PolicyFST && !arms[i].PerTaskPrompt {
+				fst = &arms[i]
+			}
+		}
+		for _, p := range AblationPolicies() {
+			a := Arm{Name: p.Name(), Policy: p}
+			if fst != nil {
+				a.LR, a.Steps = fst.LR, fst.Steps
+			}
+			arms = append(arms, a)
+			res.Ablation = append(res.Ablation, a.Name)
+		}
+	}
+	for i, a := range arms {
+		if i < len(opt.Arms) {
+			res.Arms = append(res.Arms, a.Name)
+		}
+		for seed := 1; seed <= opt.Seeds; seed++ {
+			run, err := streamRun(ctx, opt, filepath.Join(dir, fmt.Sprintf("%s-%d", slug(a.Name), seed)), a, seed, "test", base)
+			if err != nil {
+				return nil, fmt.Errorf("stream: %s seed %d: %w", a.Name, seed, err)
+			}
+			opt.Log("%-7s seed %2d: average accuracy %.2f, BWT %+.2f, %d weight steps, %d generations, %.0fs",
+				a.Name, seed, mustAvg(run.Matrix), mustBWT(run.Matrix), sum(run.WeightSteps), run.Generations, run.Seconds)
 			res.Runs = append(res.Runs, run)
 		}
 	}
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
+}
+
+// slug makes an arm's name usable in a file name.
+func slug(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' {
+			return r
+		}
+		return '_'
+	}, s)
 }
 
 // baselineScores are the base model's general-ability numbers, the same for every run.
@@ -195,13 +343,47 @@ func baseline(ctx context.Context, opt StreamOptions) (baselineScores, error) {
 	return b, nil
 }
 
-func streamRun(ctx context.Context, opt StreamOptions, dir string, policy fastslow.Policy, seed int, base baselineScores) (Run, error) {
+// countingServer counts the generations a server runs while counting is on (inside Learn), and shows them to
+// the audit.
+type countingServer struct {
+	fastslow.Server
+	on    *atomic.Bool
+	n     *atomic.Int64
+	audit func(stage, text string)
+	stage *atomic.Value
+}
+
+func (s countingServer) Generate(ctx context.Context, handle, prompt string, maxTokens int) (string, error) {
+	if s.on.Load() {
+		s.n.Add(1)
+	}
+	if st, _ := s.stage.Load().(string); st != "" {
+		s.audit(st, prompt)
+	}
+	return s.Server.Generate(ctx, handle, prompt, maxTokens)
+}
+
+func streamRun(ctx context.Context, opt StreamOptions, dir string, arm Arm, seed int, split string, base baselineScores) (Run, error) {
 	start := time.Now()
-	run := Run{Policy: policy.Name(), Seed: seed, FactsBefore: base.facts, PPLBefore: base.ppl}
-	T := len(opt.Tasks)
+	tasks, held, err := opt.Data(seed)
+	if err != nil {
+		return Run{}, err
+	}
+	run := Run{Policy: arm.Name, Seed: seed, Split: split, FactsBefore: base.facts, PPLBefore: base.ppl}
+	evalStage := "test"
+	if split != "test" {
+		evalStage = "sweep"
+	}
+	pick := func(t Task) []fastslow.Example {
+		if split == "test" {
+			return t.Test
+		}
+		return t.Validation
+	}
+	T := len(tasks)
 	run.Curves = make([][]metrics.Point, T)
 	byName := map[string]int{}
-	for i, t := range opt.Tasks {
+	for i, t := range tasks {
 		byName[t.Name] = i
 	}
 	var l *fastslow.Learner // the probe runs inside l.Learn
@@ -210,18 +392,35 @@ func streamRun(ctx context.Context, opt StreamOptions, dir string, policy fastsl
 		if !ok {
 			return nil // the held-out task has no curve
 		}
-		acc, err := l.EngineAccuracy(ctx, task, opt.Tasks[k].Validation, a)
+		acc, err := l.EngineAccuracy(ctx, task, tasks[k].Validation, a)
 		if err != nil {
 			return err
 		}
 		run.Curves[k] = append(run.Curves[k], metrics.Point{Step: steps, Value: acc})
 		return nil
 	}
-	srv := opt.NewServer()
-	var err error
+	var counting atomic.Bool
+	var generations atomic.Int64
+	var stage atomic.Value
+	stage.Store("")
+	srv := countingServer{Server: opt.NewServer(), on: &counting, n: &generations, audit: opt.Audit, stage: &stage}
 	lo := opt.Learner
-	lo.Policy, lo.Base, lo.Server, lo.Probe = policy, opt.Base, srv, probe
-	lo.Name = fmt.Sprintf("lab-%s-s%d-%d", policy.Name(), seed, time.Now().UnixNano()%1e6)
+	lo.Policy, lo.Base, lo.Server, lo.Probe = arm.Policy, opt.Base, srv, probe
+	lo.Retention = opt.Retention
+	for _, e := range opt.Retention {
+		opt.Audit("retention", e.Prompt)
+	}
+	if !arm.PerTaskPrompt {
+		lo.SharedPrompt = SharedPrompt
+	}
+	if arm.LR > 0 {
+		lo.Slow.LR = arm.LR
+	}
+	if arm.Steps > 0 {
+		lo.Slow.Steps, lo.FSTSteps = arm.Steps, arm.Steps
+	}
+	run.LR, run.Steps = lo.Slow.LR, lo.Slow.Steps
+	lo.Name = fmt.Sprintf("lab-%s-s%d-%d", slug(arm.Name), seed, time.Now().UnixNano()%1e6)
 	lo.Slow.Chunk, lo.Slow.Seed = opt.Chunk, uint64(seed)
 	l, err = fastslow.NewLearner(ctx, dir, lo)
 	if err != nil {
@@ -231,20 +430,71 @@ func streamRun(ctx context.Context, opt StreamOptions, dir string, policy fastsl
 		cleanup(context.WithoutCancel(ctx), l)
 		l.Close()
 	}()
-	for _, t := range opt.Tasks {
+	learn := func(t Task) (fastslow.Round, error) {
+		for _, e := range t.Train {
+			opt.Audit("train", e.Prompt)
+		}
+		for _, e := range t.Validation {
+			opt.Audit("validation", e.Prompt)
+		}
+		stage.Store("learning")
+		counting.Store(true)
+		defer func() { counting.Store(false); stage.Store("") }()
 		r, err := l.Learn(ctx, t.Name, t.Train, t.Validation)
+		run.LearnSeconds += r.Duration.Seconds()
+		return r, err
+	}
+	// evaluate serves ex as a user is served: the shared (or the task's) prompt with the promoted adapter.
+	evaluate := func(task string, ex []fastslow.Example) (acc, open float64, err error) {
+		stage.Store(evalStage)
+		defer stage.Store("")
+		right, book := 0, 0
+		for _, e := range ex {
+			p, err := l.Prompt(ctx, task, e.Prompt)
+			if err != nil {
+				return 0, 0, err
+			}
+			out, err := srv.Generate(ctx, l.Slow().Handle(), p, lo.MaxNewTokens)
+			if err != nil {
+				return 0, 0, err
+			}
+			if e.Correct(out) {
+				right++
+				if e.Answer != "" && strings.Contains(strings.TrimSuffix(p, e.Prompt), e.Answer) {
+					book++
+				}
+			}
+		}
+		if len(ex) == 0 {
+			return 0, 0, nil
+		}
+		return float64(right) / float64(len(ex)), float64(book) / float64(max(right, 1)), nil
+	}
+	for k, t := range tasks {
+		r, err := learn(t)
 		if err != nil {
 			return run, err
 		}
-		run.Steps = append(run.Steps, r.WeightSteps)
+		run.WeightSteps = append(run.WeightSteps, r.WeightSteps)
 		row := make([]float64, T)
-		for i, u := range opt.Tasks {
-			if row[i], err = l.Accuracy(ctx, u.Name, u.Test); err != nil {
+		rightOpen, right := 0.0, 0.0
+		for i, u := range tasks {
+			acc, open, err := evaluate(u.Name, pick(u))
+			if err != nil {
 				return run, err
 			}
+			row[i] = acc
+			if k == T-1 {
+				n := acc * float64(len(pick(u)))
+				right += n
+				rightOpen += open * n
+			}
+		}
+		if k == T-1 && right > 0 {
+			run.OpenBook = rightOpen / right
 		}
 		run.Matrix = append(run.Matrix, row)
-		opt.Log("%-7s seed %d: learned %-8s (%2d weight steps)  row %s", policy.Name(), seed, t.Name, r.WeightSteps, fmtRow(row))
+		opt.Log("%-7s seed %2d: learned %-8s (%2d weight steps)  row %s", arm.Name, seed, t.Name, r.WeightSteps, fmtRow(row))
 	}
 	for _, c := range run.Curves {
 		step := -1
@@ -255,6 +505,12 @@ func streamRun(ctx context.Context, opt StreamOptions, dir string, policy fastsl
 			}
 		}
 		run.StepsToTarget = append(run.StepsToTarget, step)
+	}
+	run.Generations = int(generations.Load())
+	if split != "test" {
+		// The sweep scores settings by the validation matrix alone.
+		run.Seconds = time.Since(start).Seconds()
+		return run, nil
 	}
 	a := l.Slow().Adapter()
 	if run.FactsAfter, err = rawAccuracy(ctx, opt.Base, opt.General, a); err != nil {
@@ -267,15 +523,15 @@ func streamRun(ctx context.Context, opt StreamOptions, dir string, policy fastsl
 	if run.KL, err = meanKL(base.logits, logits); err != nil {
 		return run, err
 	}
-	if h := opt.HeldOut; h != nil {
-		before, err := l.Accuracy(ctx, h.Name, h.Test)
+	if h := held; h != nil {
+		before, _, err := evaluate(h.Name, h.Test)
 		if err != nil {
 			return run, err
 		}
-		if _, err := l.Learn(ctx, h.Name, h.Train, h.Validation); err != nil {
+		if _, err := learn(*h); err != nil {
 			return run, err
 		}
-		after, err := l.Accuracy(ctx, h.Name, h.Test)
+		after, _, err := evaluate(h.Name, h.Test)
 		if err != nil {
 			return run, err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/fastslow/fastslow/eval/metrics"
@@ -31,31 +32,77 @@ func TestStreamReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tasks, err := WorldTasks(w, []string{world.TaskInject, world.TaskBrackets, world.TaskUpper}, Sizes{Train: 6, Validation: 3, Test: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	held, err := WorldTasks(w, []string{world.TaskCloze}, Sizes{Train: 4, Validation: 2, Test: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
 	prose, err := HeldOutProse(ctx, w, 2)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Every test question carries a marker: the audit proves none reaches learning, the gate or the sweep.
+	const marker = " (zqxtest)"
+	data := func(seed int) ([]Task, *Task, error) {
+		tasks, err := WorldTasks(w, []string{world.TaskInject, world.TaskBrackets, world.TaskUpper}, Sizes{Train: 6, Validation: 3, Test: 4}, uint64(seed))
+		if err != nil {
+			return nil, nil, err
+		}
+		held, err := WorldTasks(w, []string{world.TaskCloze}, Sizes{Train: 4, Validation: 2, Test: 3}, uint64(seed))
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, ts := range [][]Task{tasks, held} {
+			for i := range ts {
+				test := append([]fastslow.Example(nil), ts[i].Test...)
+				for j := range test {
+					test[j].Prompt += marker
+				}
+				ts[i].Test = test
+			}
+		}
+		return tasks, &held[0], nil
+	}
+	var leaks []string
+	tested := 0
+	audit := func(stage, text string) {
+		if !strings.Contains(text, marker) {
+			return
+		}
+		if stage != "test" {
+			leaks = append(leaks, stage+": "+text)
+		} else {
+			tested++
+		}
 	}
 	lo := fastslow.DefaultOptions()
 	lo.Slow.Steps, lo.FSTSteps, lo.Slow.LR = 20, 6, 1e-2
 	res, err := Stream(ctx, StreamOptions{
 		Base: m, NewServer: func() fastslow.Server { return fastslow.NewEngineServer(m) }, ServerName: "in-process engine",
-		Tasks: tasks, HeldOut: &held[0], Seeds: 2, Learner: lo, Chunk: 10,
-		Policies: []fastslow.Policy{fastslow.PolicyFST, fastslow.PolicyWeights, fastslow.PolicyPrompts},
-		General:  GeneralProbe(w, 6), Prose: prose,
+		Data: data, Seeds: 2, Learner: lo, Chunk: 10,
+		Arms: []Arm{{Name: "fst", Policy: fastslow.PolicyFST}, {Name: "weights", Policy: fastslow.PolicyWeights}, {Name: "prompts", Policy: fastslow.PolicyPrompts},
+			{Name: "fst" + PerTaskSuffix, Policy: fastslow.PolicyFST, PerTaskPrompt: true}},
+		Sweep: []Setting{{LR: 1e-2, Steps: 6}, {LR: 1e-3, Steps: 20}}, SweepSeeds: 1,
+		General: GeneralProbe(w, 6), Retention: GeneralProbe(w, 9)[6:], Prose: prose, Audit: audit,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Runs) != 6 {
-		t.Fatalf("%d runs, want 3 policies x 2 seeds", len(res.Runs))
+	if len(leaks) > 0 {
+		t.Fatalf("%d test questions reached learning, a gate or the sweep; first: %s", len(leaks), leaks[0])
+	}
+	if tested == 0 {
+		t.Fatal("the audit saw no test question at all")
+	}
+	if len(res.Runs) != 8 || len(res.SweepRuns) != 3*2 {
+		t.Fatalf("%d runs, %d sweep runs; want 4 arms x 2 seeds and 3 weight arms x 2 settings", len(res.Runs), len(res.SweepRuns))
+	}
+	for _, run := range res.SweepRuns {
+		if run.Split != "validation" || run.Seed < 1000 {
+			t.Fatalf("sweep run on %s, seed %d", run.Split, run.Seed)
+		}
+	}
+	for arm, c := range res.Chosen {
+		for _, run := range res.Runs {
+			if run.Policy == arm && (run.LR != c.LR || run.Steps != c.Steps) {
+				t.Fatalf("%s ran at lr %g steps %d, the sweep chose %+v", arm, run.LR, run.Steps, c)
+			}
+		}
 	}
 	for _, run := range res.Runs {
 		if len(run.Matrix) != 3 || len(run.Matrix[0]) != 3 {
@@ -63,17 +110,26 @@ func TestStreamReport(t *testing.T) {
 		}
 		switch run.Policy {
 		case "prompts":
-			if sum(run.Steps) != 0 || run.KL != 0 {
-				t.Fatalf("prompts policy changed the weights: steps %v, KL %g", run.Steps, run.KL)
+			if sum(run.WeightSteps) != 0 || run.KL != 0 {
+				t.Fatalf("prompts policy changed the weights: steps %v, KL %g", run.WeightSteps, run.KL)
+			}
+			if run.Generations == 0 {
+				t.Fatal("prompts policy: no generations counted")
 			}
 		case "weights":
-			if sum(run.Steps) != 60 || run.KL <= 0 {
-				t.Fatalf("weights policy: steps %v, KL %g", run.Steps, run.KL)
+			if sum(run.WeightSteps) != 3*run.Steps || run.KL <= 0 || run.Generations != 0 {
+				t.Fatalf("weights policy: steps %v (budget %d), KL %g, %d generations", run.WeightSteps, run.Steps, run.KL, run.Generations)
 			}
 		}
 		if len(run.Curves[0]) == 0 {
 			t.Fatalf("%s: no learning curve", run.Policy)
 		}
+	}
+	// Seeds vary the world: the two seeds' inject tasks teach different people.
+	a, _, _ := data(1)
+	b, _, _ := data(2)
+	if a[0].Test[0].Prompt == b[0].Test[0].Prompt && a[0].Train[0].Prompt == b[0].Train[0].Prompt {
+		t.Fatal("seeds 1 and 2 drew the same inject task")
 	}
 	rep, err := res.Report("test", "tiny")
 	if err != nil {
@@ -89,6 +145,9 @@ func TestStreamReport(t *testing.T) {
 	}
 	// Re-derive each policy's BWT and forgetting from the matrices in report.json.
 	for _, p := range []string{"fst", "weights", "prompts"} {
+		if _, ok := doc.Values[p+"_average_accuracy_lo"]; !ok {
+			t.Errorf("%s: no interval for average accuracy", p)
+		}
 		var mats []metrics.Matrix
 		for _, run := range res.Runs {
 			if run.Policy == p {
@@ -103,10 +162,10 @@ func TestStreamReport(t *testing.T) {
 		}
 		wantBWT, _ := metrics.Mean(bwts)
 		wantF, _ := metrics.Mean(fs)
-		if got := doc.Values[p+"_bwt"]; math.Abs(got-wantBWT) > 1e-12 {
+		if got := doc.Values[p+"_bwt"]; math.Abs(got-wantBWT) > 1e-9 {
 			t.Errorf("%s: report BWT %g, re-derived %g", p, got, wantBWT)
 		}
-		if got := doc.Values[p+"_forgetting"]; math.Abs(got-wantF) > 1e-12 {
+		if got := doc.Values[p+"_forgetting"]; math.Abs(got-wantF) > 1e-9 {
 			t.Errorf("%s: report forgetting %g, re-derived %g", p, got, wantF)
 		}
 		heat, ok := doc.Plots["acc-"+p+"-matrix"]
