@@ -28,7 +28,9 @@ func (t *BPE) Encode(text string, addSpecial bool) []int32 {
 		}
 		out = t.encodeText(s, f.text, out)
 	}
-	sessionPool.Put(s)
+	if cap(s.cpts) <= maxPooledSymbols {
+		sessionPool.Put(s)
+	}
 	if addSpecial && t.addEOS {
 		out = append(out, t.eos)
 	}

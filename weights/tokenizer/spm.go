@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // spmSpace is the character SentencePiece writes for a space (U+2581).
@@ -225,10 +226,21 @@ func (t *SPM) Encode(text string, addSpecial bool) []int32 {
 			buf.WriteString(spmSpace)
 			i += j + 1
 		}
-		out = t.encodePiece(s, buf.String(), out)
+		piece := buf.String()
+		for len(piece) > maxSPMPiece {
+			cut := maxSPMPiece
+			for cut > maxSPMPiece-4 && !utf8.RuneStart(piece[cut]) {
+				cut--
+			}
+			out = t.encodePiece(s, piece[:cut], out)
+			piece = piece[cut:]
+		}
+		out = t.encodePiece(s, piece, out)
 		prevSpecial = false
 	}
-	spmSessions.Put(s)
+	if cap(s.syms) <= maxPooledSymbols {
+		spmSessions.Put(s)
+	}
 	if addSpecial && t.addEOS {
 		out = append(out, t.eos)
 	}
@@ -236,18 +248,27 @@ func (t *SPM) Encode(text string, addSpecial bool) []int32 {
 }
 
 // spmSymbol is a piece of the text during merging: bytes [start, start+n),
-// linked to its neighbours; n == 0 marks a symbol merged away.
+// linked to its neighbours; n == 0 marks a symbol merged away. Fields are
+// 32-bit to halve the memory of long pieces (maxSPMPiece bounds the offsets).
 type spmSymbol struct {
-	prev, next int
-	start, n   int
+	prev, next int32
+	start, n   int32
 }
 
 // spmBigram is a candidate merge of two adjacent symbols.
 type spmBigram struct {
-	left, right int
+	left, right int32
 	score       float32
-	size        int // bytes of the merged text, to detect stale entries
+	size        int32 // bytes of the merged text, to detect stale entries
 }
+
+// maxSPMPiece is the longest piece merged as one; a longer one (over 1 GiB,
+// which llama.cpp would need tens of GiB for) is merged in parts of this size.
+const maxSPMPiece = 1 << 30
+
+// maxPooledSymbols bounds the scratch buffers kept for reuse after a call, so
+// one huge text does not pin its buffers.
+const maxPooledSymbols = 1 << 20
 
 // spmSession holds scratch buffers reused across calls.
 type spmSession struct {
@@ -268,19 +289,29 @@ func (t *SPM) encodePiece(s *spmSession, text string, out []int32) []int32 {
 	if text == "" {
 		return out
 	}
+	count := 0
+	for offs := 0; offs < len(text); count++ {
+		offs += utf8Len(text[offs])
+	}
+	if cap(s.syms) < count {
+		s.syms = make([]spmSymbol, 0, count)
+	}
+	if cap(s.queue) < count {
+		s.queue = make([]spmBigram, 0, count)
+	}
 	s.syms = s.syms[:0]
 	for offs := 0; offs < len(text); {
 		n := min(utf8Len(text[offs]), len(text)-offs)
-		i := len(s.syms)
+		i := int32(len(s.syms))
 		next := i + 1
 		if offs+n == len(text) {
 			next = -1
 		}
-		s.syms = append(s.syms, spmSymbol{prev: i - 1, next: next, start: offs, n: n})
+		s.syms = append(s.syms, spmSymbol{prev: i - 1, next: next, start: int32(offs), n: int32(n)})
 		offs += n
 	}
 	s.queue = s.queue[:0]
-	for i := 1; i < len(s.syms); i++ {
+	for i := int32(1); i < int32(len(s.syms)); i++ {
 		t.tryBigram(s, text, i-1, i)
 	}
 	for len(s.queue) > 0 {
@@ -298,7 +329,7 @@ func (t *SPM) encodePiece(s *spmSession, text string, out []int32) []int32 {
 		t.tryBigram(s, text, l.prev, b.left)
 		t.tryBigram(s, text, b.left, l.next)
 	}
-	for i := 0; i != -1; i = s.syms[i].next {
+	for i := int32(0); i != -1; i = s.syms[i].next {
 		sym := s.syms[i]
 		piece := text[sym.start : sym.start+sym.n]
 		if id, ok := t.textToID[piece]; ok {
@@ -317,7 +348,7 @@ func (t *SPM) encodePiece(s *spmSession, text string, out []int32) []int32 {
 
 // tryBigram queues the merge of symbols left and right if their text is a
 // token (of any type, as llama.cpp's text_to_token).
-func (t *SPM) tryBigram(s *spmSession, text string, left, right int) {
+func (t *SPM) tryBigram(s *spmSession, text string, left, right int32) {
 	if left < 0 || right < 0 {
 		return
 	}
@@ -331,7 +362,7 @@ func (t *SPM) tryBigram(s *spmSession, text string, left, right int) {
 	if t.scores != nil {
 		score = t.scores[id]
 	}
-	s.push(spmBigram{left: left, right: right, score: score, size: len(merged)})
+	s.push(spmBigram{left: left, right: right, score: score, size: int32(len(merged))})
 }
 
 // before is llm_bigram_spm's order: higher score first, then leftmost.
