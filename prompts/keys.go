@@ -118,3 +118,7 @@ func rolloutKey(task string, run, cand uint64, instance string) []byte {
 	b := binary.BigEndian.AppendUint64(rolloutPrefix(task, run), cand)
 	return append(append(b, '/'), instance...)
 }
+
+// ValidTaskName reports whether name may be used as a task name: 1 to 64
+// characters of [A-Za-z0-9._-]. The error matches ErrInvalid.
+func ValidTaskName(name string) error { return validTaskName(name) }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fastslow/fastslow/adapters/ollama"
+	"github.com/fastslow/fastslow/eval/world"
 	"github.com/fastslow/fastslow/fastslow"
 	"github.com/fastslow/fastslow/internal/config"
 	"github.com/fastslow/fastslow/weights"
@@ -27,7 +28,7 @@ func init() {
 			Rank: d.Slow.LoRA.Rank, Alpha: float64(d.Slow.LoRA.Alpha), Targets: d.Slow.LoRA.Targets,
 			Steps: d.Slow.Steps, LR: d.Slow.LR, Batch: d.Slow.BatchSize, Budget: d.Budget,
 			Deploy: string(dd.Mode), MergedType: string(dd.MergedType), Keep: dd.Keep,
-			Timeout: ollama.DefaultTimeout.String(),
+			Timeout: ollama.DefaultTimeout.String(), MaxLine: world.DefaultMaxLine,
 		},
 		Policies:    fastslow.PolicyNames(),
 		DeployModes: fastslow.DeployModes(),
@@ -65,6 +66,7 @@ func conf(cmd *cobra.Command) (*config.Loaded, error) {
 		return nil, err
 	}
 	cmd.SetContext(context.WithValue(cmd.Context(), configKey{}, l))
+	maxLine = l.MaxLine
 	return l, nil
 }
 

@@ -70,9 +70,9 @@ func TestExitCodes(t *testing.T) {
 			[]string{"config file " + filepath.Join(dir, "none.yaml") + ": no such file"}},
 		{"missing config file from env", []string{"FASTSLOW_CONFIG=" + filepath.Join(dir, "gone.yaml")}, []string{"models"}, exitUsage,
 			[]string{"gone.yaml: no such file"}},
-		{"missing data file", nil, []string{"score", "--model", filepath.Join(dir, "m.gguf"), "--data", filepath.Join(dir, "none.jsonl")}, exitFailure,
+		{"missing data file", nil, []string{"score", "--model", filepath.Join(dir, "m.gguf"), "--data", filepath.Join(dir, "none.jsonl")}, exitUsage,
 			[]string{"none.jsonl"}},
-		{"missing model file", nil, []string{"generate", "--model", filepath.Join(dir, "none.gguf"), "hi"}, exitFailure, []string{"none.gguf"}},
+		{"missing model file", nil, []string{"generate", "--model", filepath.Join(dir, "none.gguf"), "hi"}, exitUsage, []string{"none.gguf"}},
 		{"ollama down (flag)", nil, []string{"models", "--host", closed}, exitUnreachable, []string{"not reachable at http://" + closed}},
 		{"ollama down (env)", []string{"OLLAMA_HOST=" + closed}, []string{"models", "rm", "fastslow-x"}, exitUnreachable, []string{"not reachable"}},
 		{"ollama down resolving a model name", []string{"FASTSLOW_HOST=" + closed}, []string{"generate", "--model", "some-model:latest", "hi"}, exitUnreachable,
@@ -151,8 +151,8 @@ func TestConfigPrecedence(t *testing.T) {
 	if out.File != file {
 		t.Errorf("file %q, want %q", out.File, file)
 	}
-	if len(out.Settings) != 18 {
-		t.Errorf("%d settings, want 18: %v", len(out.Settings), out.Settings)
+	if len(out.Settings) != 19 {
+		t.Errorf("%d settings, want 19: %v", len(out.Settings), out.Settings)
 	}
 	for _, tt := range tests {
 		got, ok := out.Settings[tt.key]

@@ -7,13 +7,17 @@ import (
 	"github.com/fastslow/fastslow/eval/world"
 )
 
+// maxLine is the max_line setting, installed when the configuration is loaded: the longest JSONL line the
+// readers accept.
+var maxLine int
+
 // readExamples reads a JSONL file of {"prompt","completion"} (or chat "messages") examples; a malformed line is
 // named by file and line.
 func readExamples(path string) ([]world.Example, error) {
 	if path == "" {
 		return nil, usagef("--data is required")
 	}
-	ex, err := world.ReadJSONL(path)
+	ex, err := world.ReadJSONLWith(path, world.ReadOptions{MaxLine: maxLine})
 	if err != nil {
 		return nil, err
 	}

@@ -63,7 +63,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown command", []string{"fly"}, exitUsage, "unknown command"},
 		{"missing out", []string{"train", "--base", base, "--data", good}, exitUsage, "--out is required"},
 		{"malformed jsonl line", []string{"train", "--base", base, "--data", malformed, "--out", out}, exitFailure, "bad.jsonl:2"},
-		{"missing data file", []string{"score", "--model", base, "--data", filepath.Join(dir, "none.jsonl")}, exitFailure, "none.jsonl"},
+		{"missing data file", []string{"score", "--model", base, "--data", filepath.Join(dir, "none.jsonl")}, exitUsage, "none.jsonl"},
 		{"truncated model", []string{"generate", "--model", truncated, "hello"}, exitFailure, "truncated.gguf"},
 		{"adapter as model", []string{"generate", "--model", adapter, "hello"}, exitFailure, "is a LoRA adapter"},
 		{"ollama unreachable", []string{"deploy", "--base", base, "--adapter", adapter, "--host", closed}, exitUnreachable, "not reachable"},

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -9,12 +9,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/fastslow/fastslow/eval/world"
 	"github.com/fastslow/fastslow/fastslow"
 	"github.com/fastslow/fastslow/internal/config"
+	"github.com/fastslow/fastslow/prompts"
 	"github.com/fastslow/fastslow/weights"
 	"github.com/fastslow/fastslow/weights/llama"
 )
@@ -74,30 +75,25 @@ func readFeedback(path, task string) ([]fastslow.Feedback, error) {
 	}
 	defer f.Close()
 	var out []fastslow.Feedback
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" {
-			continue
-		}
+	err = world.ReadLines(f, path, maxLine, func(n int, line []byte) error {
 		var fl feedbackLine
-		dec := json.NewDecoder(strings.NewReader(line))
+		dec := json.NewDecoder(bytes.NewReader(line))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&fl); err != nil {
-			return nil, fmt.Errorf("%s:%d: invalid feedback JSON: %v", path, n, err)
+			return fmt.Errorf("%s:%d: invalid feedback JSON: %v", path, n, err)
 		}
 		if fl.Input == nil || fl.Score == nil {
-			return nil, fmt.Errorf("%s:%d: feedback needs \"input\" and \"score\"", path, n)
+			return fmt.Errorf("%s:%d: feedback needs \"input\" and \"score\"", path, n)
 		}
 		t := task
 		if fl.Task != "" {
 			t = fl.Task
 		}
 		out = append(out, fastslow.Feedback{Task: t, Input: *fl.Input, Output: fl.Output, Score: *fl.Score, Text: fl.Feedback, Answer: fl.Answer})
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%s: no feedback", path)
@@ -112,21 +108,19 @@ func isFeedbackFile(path string) (bool, error) {
 		return false, err
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" {
-			continue
-		}
+	found, hasInput := errors.New("first record"), false
+	err = world.ReadLines(f, path, maxLine, func(_ int, line []byte) error {
 		var keys map[string]json.RawMessage
-		if json.Unmarshal([]byte(line), &keys) != nil {
-			return false, nil // the examples reader names the bad line
+		if json.Unmarshal(line, &keys) != nil {
+			return found // the examples reader names the bad line
 		}
-		_, hasInput := keys["input"]
-		return hasInput, nil
+		_, hasInput = keys["input"]
+		return found
+	})
+	if err != nil && err != found {
+		return false, err
 	}
-	return false, sc.Err()
+	return hasInput, nil
 }
 
 // LearnSummary is what `fastslow learn --json` prints.
@@ -162,6 +156,9 @@ are what 'fastslow models' lists and 'fastslow rollback' and 'fastslow prompts r
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if task == "" || data == "" {
 				return usagef("--task and --data are required")
+			}
+			if err := prompts.ValidTaskName(task); err != nil {
+				return usagef("--task: %v", err)
 			}
 			l, err := conf(cmd)
 			if err != nil {

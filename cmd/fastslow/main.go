@@ -19,7 +19,7 @@
 //
 //	0    success
 //	1    failure: a bad data or model file, a failed run, an error reported by Ollama
-//	2    usage or configuration error: unknown command, flag or key, invalid value, missing config file
+//	2    usage or configuration error: unknown command, flag or key, invalid value, missing file
 //	3    Ollama is not reachable
 //	130  interrupted (Ctrl-C or SIGTERM); an interrupted training run resumes from its checkpoint
 package main
@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"strings"
@@ -64,7 +65,7 @@ Output: results on standard output (--json for JSON), progress and errors on sta
 Exit codes:
   0    success
   1    failure: a bad data or model file, a failed run, an error reported by Ollama
-  2    usage or configuration error: unknown command, flag or key, invalid value, missing config file
+  2    usage or configuration error: unknown command, flag or key, invalid value, missing file
   3    Ollama is not reachable
   130  interrupted (Ctrl-C or SIGTERM); an interrupted training run resumes from its checkpoint`
 
@@ -83,6 +84,7 @@ func newRoot() *cobra.Command {
 		Long:          rootHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version(),
 		// Every command sees the same configuration, checked before it starts.
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			_, err := conf(cmd)
@@ -132,6 +134,9 @@ func report(w io.Writer, ctx context.Context, err error) int {
 	case errors.As(err, new(usageError)) || isCobraUsage(err):
 		fmt.Fprintln(w, "fastslow:", msg)
 		fmt.Fprintln(w, "Run 'fastslow --help' for usage.")
+		return exitUsage
+	case errors.Is(err, fs.ErrNotExist): // a missing file: the README counts it as a usage error
+		fmt.Fprintln(w, "fastslow:", msg)
 		return exitUsage
 	case errors.Is(err, ollama.ErrUnreachable):
 		fmt.Fprintln(w, "fastslow:", msg)

@@ -80,43 +80,102 @@ func WriteJSONL(w io.Writer, examples []Example) error {
 	return nil
 }
 
+// DefaultMaxLine is the longest JSONL line, in bytes, the readers accept
+// when ReadOptions.MaxLine is zero.
+const DefaultMaxLine = 4 << 20
+
+// ErrLineTooLong matches (with errors.Is) the error of a line longer than
+// the limit. The reader stops at the limit: it never holds more of the line.
+var ErrLineTooLong = errors.New("line too long")
+
+// ReadOptions tune the JSONL readers.
+type ReadOptions struct {
+	// MaxLine is the longest line accepted, in bytes; zero means
+	// DefaultMaxLine. It bounds every field of a line, and the memory a
+	// reader uses, before anything is parsed or tokenized.
+	MaxLine int
+}
+
 // ReadJSONL reads the examples in the JSONL file at path. Blank lines are
 // skipped. A malformed line yields an error naming the file and line, such
 // as "data.jsonl:17: invalid JSON: ...". For a chat-form line the completion
 // is the last message, which must come from the assistant, and the prompt is
-// the content of the earlier messages joined by blank lines.
+// the content of the earlier messages joined by blank lines. Lines are
+// bounded by DefaultMaxLine (see ReadJSONLWith).
 func ReadJSONL(path string) ([]Example, error) {
+	return ReadJSONLWith(path, ReadOptions{})
+}
+
+// ReadJSONLWith reads the examples in the JSONL file at path like ReadJSONL,
+// with the given options.
+func ReadJSONLWith(path string, o ReadOptions) ([]Example, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read examples: %w", err)
 	}
 	defer f.Close()
-	return ReadJSONLFrom(f, path)
+	return readJSONL(f, path, o)
 }
 
 // ReadJSONLFrom reads JSONL examples from r like ReadJSONL; name is used in
 // error messages in place of a file name.
 func ReadJSONLFrom(r io.Reader, name string) ([]Example, error) {
-	br := bufio.NewReader(r)
+	return readJSONL(r, name, ReadOptions{})
+}
+
+func readJSONL(r io.Reader, name string, o ReadOptions) ([]Example, error) {
 	var out []Example
+	err := ReadLines(r, name, o.MaxLine, func(lineNo int, line []byte) error {
+		ex, err := parseLine(line)
+		if err != nil {
+			return fmt.Errorf("%s:%d: %w", name, lineNo, err)
+		}
+		ex.Line = lineNo
+		out = append(out, ex)
+		return nil
+	})
+	return out, err
+}
+
+// ReadLines calls fn with every non-blank line of r, trimmed of surrounding
+// space (and of a UTF-8 byte-order mark on the first line), with its number.
+// A line longer than max bytes (zero: DefaultMaxLine) ends the read with an
+// error matching ErrLineTooLong that names name and the line, after reading
+// at most max bytes of it plus a buffer; an error from fn ends it too.
+func ReadLines(r io.Reader, name string, max int, fn func(lineNo int, line []byte) error) error {
+	if max <= 0 {
+		max = DefaultMaxLine
+	}
+	br := bufio.NewReaderSize(r, 64<<10)
+	var line []byte
 	for lineNo := 1; ; lineNo++ {
-		line, err := br.ReadBytes('\n')
-		if err != nil && !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s:%d: %w", name, lineNo, err)
-		}
-		if lineNo == 1 {
-			line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf")) // UTF-8 byte-order mark
-		}
-		if trimmed := bytes.TrimSpace(line); len(trimmed) > 0 {
-			ex, perr := parseLine(trimmed)
-			if perr != nil {
-				return nil, fmt.Errorf("%s:%d: %w", name, lineNo, perr)
+		line = line[:0]
+		var err error
+		for {
+			var chunk []byte
+			chunk, err = br.ReadSlice('\n')
+			if len(line)+len(chunk) > max+1 { // +1: the newline
+				return fmt.Errorf("%s:%d: %w: more than %d bytes (the max_line setting)", name, lineNo, ErrLineTooLong, max)
 			}
-			ex.Line = lineNo
-			out = append(out, ex)
+			line = append(line, chunk...)
+			if !errors.Is(err, bufio.ErrBufferFull) {
+				break
+			}
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("%s:%d: %w", name, lineNo, err)
+		}
+		l := line
+		if lineNo == 1 {
+			l = bytes.TrimPrefix(l, []byte("\xef\xbb\xbf")) // UTF-8 byte-order mark
+		}
+		if trimmed := bytes.TrimSpace(l); len(trimmed) > 0 {
+			if ferr := fn(lineNo, trimmed); ferr != nil {
+				return ferr
+			}
 		}
 		if errors.Is(err, io.EOF) {
-			return out, nil
+			return nil
 		}
 	}
 }

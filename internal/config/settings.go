@@ -32,6 +32,7 @@ type Config struct {
 	Keep       int      // keep: merged versions kept deployed and on disk
 	Out        string   // out: report directory
 	Timeout    string   // timeout: deadline of each Ollama request, a Go duration ("5m")
+	MaxLine    int      // max_line: longest line of a JSONL input, in bytes; 0 is the reader's default
 }
 
 // Owned is what the packages that own the settings say about them: the default value of every setting whose
@@ -313,6 +314,13 @@ var settings = []Setting{
 			return nil
 		},
 		set: func(c *Config, v any) { c.Timeout = v.(string) },
+	},
+	{
+		Key: "max_line", Kind: KindInt,
+		Doc:   "longest line of a JSONL input file, in bytes: a longer one is refused before it is parsed",
+		def:   func() any { return owned.Defaults.MaxLine },
+		check: atLeast(0),
+		set:   func(c *Config, v any) { c.MaxLine = v.(int) },
 	},
 }
 
