@@ -90,7 +90,7 @@ func trainSequences(ctx context.Context, l *config.Loaded, m *weights.Model, pat
 		var s []llama.Sequence
 		var err error
 		if len(e.Messages) > 0 {
-			s, err = weights.ChatSequences(m, render, [][]train.Message{messages(e)})
+			s, err = train.ChatSequences(m.Tokenizer, m.EOG, render, messages(e), m.Config.ContextLength)
 		} else {
 			var seq llama.Sequence
 			seq, err = train.SFTSequence(m.Tokenizer, e.Prompt, e.Completion, m.Config.ContextLength)

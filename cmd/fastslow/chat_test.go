@@ -252,3 +252,35 @@ func TestChatBadInput(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q; want a failure naming render.jsonl:2 and the template's error", code, stderr)
 	}
 }
+
+// TestChatTrainGGUF: without Ollama, chat data on a GGUF file trains with the template Ollama derives from
+// the file's tokenizer.chat_template (here llama-3's), and the finished run leaves no checkpoint.
+func TestChatTrainGGUF(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a tiny model")
+	}
+	dir := t.TempDir()
+	m, tok, err := tinymodel.New(context.Background(), 4, 0.05)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := filepath.Join(dir, "chat.gguf")
+	if err := weights.Save(base, m, tok, weights.SaveOptions{ChatTemplate: ollamaJinja(t, "llama3-instruct")}); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "chat.jsonl")
+	writeJSONL(t, data, chatFacts()[:3])
+	out := filepath.Join(dir, "a.gguf")
+	// No server: the template comes from the file.
+	stdout, stderr, code := runCLI(t, []string{"OLLAMA_HOST=" + closedAddr(t)}, "train", "--base", base, "--data", data, "--out", out, "--steps", "3", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var sum struct{ Steps, Tokens int }
+	if err := json.Unmarshal([]byte(stdout), &sum); err != nil || sum.Steps != 3 || sum.Tokens == 0 {
+		t.Fatalf("summary %q (%v)", stdout, err)
+	}
+	if _, err := os.Stat(out + ".ckpt"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the finished run left its checkpoint (stat: %v)", err)
+	}
+}
