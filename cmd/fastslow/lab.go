@@ -34,6 +34,7 @@ import (
 func newLabCmd() *cobra.Command {
 	var (
 		seeds, fstSteps, sweepSeeds int
+		ablationSeeds, revSeeds     int
 		tasks, policies, data       string
 		engine, asJSON              bool
 		reversibility, ablations    bool
@@ -89,7 +90,7 @@ After the stream, the same report gets the reversibility experiments, each also 
 			lo.Slow.LoRA = llama.LoRAConfig{Rank: l.Rank, Alpha: float32(l.Alpha), Targets: l.Targets}
 			lo.Slow.Steps, lo.Slow.LR, lo.Slow.BatchSize = l.Steps, l.LR, l.Batch
 			lo.FSTSteps, lo.Budget = fstSteps, l.Budget
-			opt := lab.StreamOptions{Base: m, World: wopt, Seeds: seeds, SweepSeeds: sweepSeeds, Learner: lo, Log: logf, Ablations: ablations}
+			opt := lab.StreamOptions{Base: m, World: wopt, Seeds: seeds, SweepSeeds: sweepSeeds, Learner: lo, Log: logf, Ablations: ablations, AblationSeeds: ablationSeeds}
 			if !noSweep {
 				for _, lr := range sweepLRs {
 					for _, st := range sweepSteps {
@@ -179,7 +180,7 @@ After the stream, the same report gets the reversibility experiments, each also 
 				return err
 			}
 			if reversibility {
-				if err := appendReversibility(ctx, rep, m, wopt, seeds, logf); err != nil {
+				if err := appendReversibility(ctx, rep, m, wopt, revSeeds, logf); err != nil {
 					return err
 				}
 			}
@@ -212,10 +213,12 @@ After the stream, the same report gets the reversibility experiments, each also 
 	config.AddFlag(f, "batch")
 	config.AddFlagAs(f, "steps-per-task", "steps", "weight-only policies: optimizer steps per task")
 	f.IntVar(&seeds, "seeds", 10, "seeds per arm (each seed draws its own world, initialization and order)")
-	f.IntVar(&sweepSeeds, "sweep-seeds", 2, "seeds per sweep setting (seeds of their own, scored on validation data)")
+	f.IntVar(&sweepSeeds, "sweep-seeds", 1, "seeds per sweep setting (seeds of their own, scored on validation data)")
 	f.Float64SliceVar(&sweepLRs, "sweep-lr", []float64{5e-4, 2e-3, 5e-3}, "learning rates the sweep tries for every weight-training arm")
 	f.IntSliceVar(&sweepSteps, "sweep-steps", []int{20, 60}, "weight steps per task the sweep tries for every weight-training arm")
 	f.BoolVar(&noSweep, "no-sweep", false, "no sweep: every arm at the configured --lr and --steps-per-task/--fst-steps")
+	f.IntVar(&ablationSeeds, "ablation-seeds", 4, "seeds per ablation arm (at most --seeds)")
+	f.IntVar(&revSeeds, "reversibility-seeds", 3, "seeds of each reversibility experiment")
 	f.BoolVar(&ablations, "ablations", true, "add the ablations (prompts × retention gate × replay at fst's chosen setting)")
 	f.BoolVar(&perTask, "per-task-prompt", false, "add, for each prompt-using policy, a variant served with each task's own prompt (the task named: an oracle)")
 	f.IntVar(&fstSteps, "fst-steps", fastslow.DefaultOptions().FSTSteps, "fst policy: most optimizer steps per task")
@@ -356,8 +359,8 @@ briefly on data holding none of A's measured facts and measures A after every re
 of its attribute. A second variant freezes the lower blocks while B is learned.`,
 			flags: func(f *pflag.FlagSet) {
 				f.IntVar(&sp.People, "people", 0, "new people whose facts form task A, and task B (default 8)")
-				f.StringVar(&sp.TaskB, "task-b", "", "task B: people, brackets or upper (default people)")
-				f.StringVar(&sp.Recovery, "recovery", "", "recovery data: half (of A's people, the paper's protocol), new (people in neither task) or known (pretraining questions) (default half)")
+				f.StringVar(&sp.TaskB, "task-b", "", "task B: brackets, upper (another answer format) or people (default brackets)")
+				f.StringVar(&sp.Recovery, "recovery", "", "recovery data: new (facts of people in neither task), half (of A's people, measuring the other half) or known (pretraining questions) (default new)")
 				f.IntVar(&sp.RecoveryExamples, "recovery-examples", 0, "recovery examples (default 16)")
 				f.IntVar(&sp.RecoverySteps, "recovery-steps", 0, "recovery optimizer steps (default 20)")
 				f.IntVar(&sp.Freeze, "freeze", 0, "lower blocks frozen during task B in the second variant (default half the blocks; -1: no such variant)")

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fastslow/fastslow/eval/metrics"
 	"github.com/fastslow/fastslow/eval/pretrain"
 	"github.com/fastslow/fastslow/eval/world"
 	"github.com/fastslow/fastslow/prompts"
@@ -137,9 +138,12 @@ type CapacityRun struct {
 	N    int    `json:"n"`
 	// Recall is the share of the N facts answered right (greedy, first line equal to the value).
 	Recall float64 `json:"recall"`
-	// Bits is the information recalled: the sum over right answers of log2 of the number of values the
-	// fact's attribute takes in the world (what a uniform guess would need).
+	// Bits is the information recalled, corrected for chance: for each attribute with V values in the world,
+	// n·log2(V)·(recall − 1/V)/(1 − 1/V) over its n facts, so a model guessing uniformly scores 0 bits (and
+	// below chance, negative) and a perfect one log2(V) bits per fact.
 	Bits float64 `json:"bits"`
+	// FactBits is the information in all N facts: the sum of log2(V) over them.
+	FactBits float64 `json:"fact_bits"`
 	// Params is the number of trained parameters (0 for notes), Steps the optimizer steps.
 	Params int `json:"params"`
 	Steps  int `json:"steps"`
@@ -301,11 +305,7 @@ func capacityRun(ctx context.Context, opt CapacityOptions, dir, mode string, fs 
 		}
 	}
 	run.Recall = share(ok)
-	for i, f := range fs {
-		if ok[i] {
-			run.Bits += math.Log2(float64(max(len(values[f.attr]), 1)))
-		}
-	}
+	run.Bits, run.FactBits = recalledBits(fs, ok, values)
 	if run.General, run.GeneralKnown, err = generalAbility(ctx, m, gen, a); err != nil {
 		return run, err
 	}
@@ -430,4 +430,35 @@ func generalAbility(ctx context.Context, m *weights.Model, g generalSet, a *llam
 		return 0, 0, err
 	}
 	return share(ok), KnownShare(rs), nil
+}
+
+// recalledBits is the chance-corrected information in the right answers ok[i] to facts fs[i] (see
+// CapacityRun.Bits), and the information in all of the facts.
+func recalledBits(fs []fact, ok []bool, values map[world.Attribute][]string) (bits, total float64) {
+	type tally struct{ right, n int }
+	by := map[world.Attribute]*tally{}
+	for i, f := range fs {
+		t := by[f.attr]
+		if t == nil {
+			t = &tally{}
+			by[f.attr] = t
+		}
+		t.n++
+		if ok[i] {
+			t.right++
+		}
+	}
+	for attr, t := range by {
+		v := len(values[attr])
+		if v < 2 {
+			continue // one possible value: no information
+		}
+		total += float64(t.n) * math.Log2(float64(v))
+		c, err := metrics.ChanceCorrected(float64(t.right)/float64(t.n), 1/float64(v))
+		if err != nil {
+			continue
+		}
+		bits += float64(t.n) * math.Log2(float64(v)) * c
+	}
+	return bits, total
 }

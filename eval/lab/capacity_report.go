@@ -81,7 +81,7 @@ func (r *CapacityResult) Sections() ([]report.Section, []report.Verdict, error) 
 	}
 	recall := &report.Lines{Band: true}
 	general := &report.Lines{Band: true}
-	tbl := report.Table{Header: []string{"mode", "facts", "recall", "bits recalled", "bits per trained parameter", "pretraining facts answered, change", "still ranked first, change", "prose perplexity, change", "steps"}}
+	tbl := report.Table{Header: []string{"mode", "facts", "recall", "bits recalled (chance-corrected)", "bits per trained parameter", "pretraining facts answered, change", "still ranked first, change", "prose perplexity, change", "steps"}}
 	values := map[string]float64{"general_before": r.GeneralBefore, "general_known_before": r.KnownBefore, "ppl_before": r.PPLBefore}
 	for _, mode := range r.Modes {
 		var rec, gen [][]float64
@@ -169,12 +169,10 @@ func (r *CapacityResult) Sections() ([]report.Section, []report.Verdict, error) 
 func (r *CapacityResult) bitsPerFact() float64 {
 	var bits, facts float64
 	for _, run := range r.Runs {
-		if run.Recall > 0 {
-			bits += run.Bits
-			facts += run.Recall * float64(run.N)
-		}
+		bits += run.FactBits
+		facts += float64(run.N)
 	}
-	if facts == 0 {
+	if facts == 0 || bits == 0 {
 		return 1
 	}
 	return bits / facts

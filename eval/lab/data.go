@@ -18,7 +18,7 @@ type Sizes struct {
 }
 
 // DefaultSizes fit `fastslow lab` in its time budget on two cores with at least 50 test questions per task.
-var DefaultSizes = Sizes{Train: 48, Validation: 14, Test: 56}
+var DefaultSizes = Sizes{Train: 48, Validation: 14, Test: 50}
 
 // InjectGroup is how many newcomers one knowledge-injection task teaches: their 7 facts each, in two
 // wordings, make 140 training examples, and the 70 facts, asked in a third wording, are split between

@@ -416,9 +416,9 @@ func (r *StreamResult) ablationSection(st map[string]*armStats) report.Section {
 	}
 	return report.Section{
 		Title: "Ablations: prompts × retention gate × replay",
-		Text: "The three parts fst combines, each on or off, every combination at the same step budget and learning rate (fst's chosen setting), " +
-			"on the headline seeds. With prompts on, the weights train on the examples inside the served prompt (fst also samples prompts from " +
-			"its candidate population). The answers above give each part's main effect.",
+		Text: "The three parts fst combines, each on or off, every combination at the same step budget and learning rate (fst's chosen setting). " +
+			"With prompts on, the weights train on the examples inside the served prompt (fst also samples prompts from " +
+			"its candidate population). The answers above give each part's main effect. " + fmt.Sprintf("The ablations ran %d seeds (the headline arms %d), to keep the lab's time budget.", r.AblationSeeds, r.Seeds),
 		Tables: []report.Table{tbl},
 	}
 }

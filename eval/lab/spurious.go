@@ -46,10 +46,12 @@ type SpuriousOptions struct {
 	// People is the number of new people whose facts (seven each) form task A, and task B when TaskB is
 	// SpuriousPeople (default 8).
 	People int
-	// TaskB is SpuriousPeople (default), world.TaskBrackets or world.TaskUpper (People·7 questions about
-	// known people in a conflicting answer format).
+	// TaskB is world.TaskBrackets (default: People·7 questions about known people in a conflicting answer
+	// format, a task of another format as in the paper), world.TaskUpper, or SpuriousPeople (facts of other
+	// new people in task A's own format).
 	TaskB string
-	// Recovery is the retraining data: RecoveryHalf (default, the paper's protocol), RecoveryNew or RecoveryKnown;
+	// Recovery is the retraining data: RecoveryNew (default: facts unrelated to both tasks), RecoveryHalf (half
+	// of A's people, measuring the other half) or RecoveryKnown;
 	// RecoveryExamples how many examples of it (default 16), RecoverySteps the optimizer steps (default 20).
 	Recovery         string
 	RecoveryExamples int
@@ -82,10 +84,10 @@ func (o *SpuriousOptions) defaults() error {
 		o.People = 8
 	}
 	if o.TaskB == "" {
-		o.TaskB = SpuriousPeople
+		o.TaskB = world.TaskBrackets
 	}
 	if o.Recovery == "" {
-		o.Recovery = RecoveryHalf
+		o.Recovery = RecoveryNew
 	}
 	if o.RecoveryExamples == 0 {
 		o.RecoveryExamples = 16

@@ -174,28 +174,49 @@ func (r *SpuriousResult) variantLabel(v string) string {
 }
 
 func (r *SpuriousResult) verdict(stats map[string]*spuriousStats, chance float64) report.Verdict {
-	st := stats["all"]
-	if st == nil {
-		st = stats["frozen"]
+	variant := "all"
+	if stats["all"] == nil {
+		variant = "frozen"
 	}
-	drop := st.accA.Mean - st.afterB.Mean
+	st := stats[variant]
+	// Per seed: the share of A's drop that came back; and, pooled, whether the probe predicts which facts do.
+	var shares []float64
+	var a, b, c, d int
+	for _, run := range r.Runs {
+		if run.Variant != variant {
+			continue
+		}
+		if drop := run.AccA - run.AccAAfterB; drop > 0 && len(run.Recovery) > 0 {
+			shares = append(shares, (run.Recovery[len(run.Recovery)-1]-run.AccAAfterB)/drop)
+		}
+		a += run.RecoveredKnown
+		b += run.StillKnown - run.RecoveredKnown
+		c += run.RecoveredGone
+		d += run.Forgotten - run.StillKnown - run.RecoveredGone
+	}
 	verdict := "no forgetting to reverse"
-	switch {
-	case drop <= 0.05:
-	case st.recovered.Mean >= 0.5:
-		verdict = "yes"
-	case st.recovered.Mean >= 0.2:
-		verdict = fmt.Sprintf("partly: %.0f%% of the drop came back", 100*st.recovered.Mean)
-	case st.stillShare.N > 0 && st.stillShare.Mean > st.control.Mean+0.1:
-		verdict = "partly: the knowledge is measurable, but brief retraining did not bring the answers back"
-	default:
-		verdict = "no"
+	var back metrics.Interval
+	if len(shares) > 0 && st.accA.Mean-st.afterB.Mean > 0.05 {
+		var err error
+		if back, err = metrics.BootstrapMean(shares, 1); err == nil {
+			verdict = metrics.Decide(back)
+		}
 	}
-	ev := fmt.Sprintf("task A fell from %.2f to %.2f while B was learned; %d recovery steps on %s brought it to %.2f (%.0f%% of the drop back). "+
+	ev := fmt.Sprintf("task A fell from %.2f to %.2f while B (%s) was learned; %d recovery steps on %s brought it to %.2f: the share of the drop "+
+		"that came back is %s over %d seeds (yes only when the interval is above 0). "+
 		"The probe still ranks the right value first for %d of %d forgotten facts (%.2f; never-trained control %.2f, chance %.2f), "+
 		"and for %.2f of them after the recovery",
-		st.accA.Mean, st.afterB.Mean, r.RecoverySteps, r.recoverySource(), st.final.Mean, 100*nan0(st.recovered.Mean),
+		st.accA.Mean, st.afterB.Mean, r.TaskB, r.RecoverySteps, r.recoverySource(), st.final.Mean, fmtCI(back), len(shares),
 		st.still, st.forgotten, nan0(st.stillShare.Mean), st.control.Mean, chance, nan0(st.probeRe.Mean))
+	if p, err := metrics.FisherExact(a, b, c, d); err == nil && a+b+c+d > 0 {
+		ev += fmt.Sprintf(". Does the probe predict which forgotten facts come back? Of those it still ranked first %d/%d came back, of the others %d/%d "+
+			"(Fisher's exact test, two-sided p = %.3g", a, a+b, c, c+d, p)
+		if p < 0.05 {
+			ev += ": it does)"
+		} else {
+			ev += ": no evidence that it does)"
+		}
+	}
 	if f := stats["frozen"]; f != nil && f != st {
 		ev += fmt.Sprintf(". With the lower %d blocks frozen during B, A fell only to %.2f and ended at %.2f", r.Freeze, f.afterB.Mean, f.final.Mean)
 	}

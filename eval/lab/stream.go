@@ -7,8 +7,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -87,8 +89,9 @@ type StreamOptions struct {
 	Sweep      []Setting
 	SweepSeeds int
 	// Ablations, if set, adds the ablation arms (prompts × retention gate × replay, every one at the fst arm's
-	// chosen setting and step budget) after the headline arms.
-	Ablations bool
+	// chosen setting and step budget) after the headline arms, run on seeds 1..AblationSeeds (default Seeds).
+	Ablations     bool
+	AblationSeeds int
 	// Learner is what every run's learner starts from (default fastslow.DefaultOptions(), recognized by a nil
 	// Policy). Each run sets its own Policy, Base, Server, Name, Probe, Retention, SharedPrompt and Slow.Seed.
 	Learner fastslow.Options
@@ -106,6 +109,9 @@ type StreamOptions struct {
 	Retention []fastslow.Example
 	// Dir holds the learners' state (default a temporary directory, removed afterwards).
 	Dir string
+	// Parallel is how many runs go at once (default GOMAXPROCS): runs are independent, each with its own
+	// learner and state, and the in-process engine is safe for concurrent use.
+	Parallel int
 	// Log, if set, receives progress lines.
 	Log func(format string, args ...any)
 	// Audit, if set, sees every text the learners are given or the server is asked during learning, with its
@@ -154,16 +160,18 @@ type Run struct {
 
 // StreamResult is everything Stream measured.
 type StreamResult struct {
-	Tasks    []string  `json:"tasks"`
-	HeldOut  string    `json:"held_out,omitempty"`
-	Server   string    `json:"server"`
-	Target   float64   `json:"target"`
-	Steps    int       `json:"steps"`
-	FSTSteps int       `json:"fst_steps"`
-	LR       float64   `json:"lr"`
-	Budget   float64   `json:"budget"`
-	Seeds    int       `json:"seeds"`
-	Sweep    []Setting `json:"sweep,omitempty"`
+	Tasks    []string `json:"tasks"`
+	HeldOut  string   `json:"held_out,omitempty"`
+	Server   string   `json:"server"`
+	Target   float64  `json:"target"`
+	Steps    int      `json:"steps"`
+	FSTSteps int      `json:"fst_steps"`
+	LR       float64  `json:"lr"`
+	Budget   float64  `json:"budget"`
+	Seeds    int      `json:"seeds"`
+	// AblationSeeds is how many of the seeds the ablation arms ran.
+	AblationSeeds int       `json:"ablation_seeds,omitempty"`
+	Sweep         []Setting `json:"sweep,omitempty"`
 	// Chosen is each swept arm's validation-best setting.
 	Chosen map[string]Setting `json:"chosen,omitempty"`
 	// Arms lists the headline arms and Ablation the ablation arms, in order.
@@ -197,6 +205,9 @@ func (o *StreamOptions) defaults() error {
 	if o.Seeds == 0 {
 		o.Seeds = 10
 	}
+	if o.AblationSeeds == 0 || o.AblationSeeds > o.Seeds {
+		o.AblationSeeds = o.Seeds
+	}
 	if o.SweepSeeds == 0 {
 		o.SweepSeeds = 2
 	}
@@ -214,8 +225,70 @@ func (o *StreamOptions) defaults() error {
 	}
 	if o.Audit == nil {
 		o.Audit = func(string, string) {}
+	} else {
+		var mu sync.Mutex
+		audit := o.Audit
+		o.Audit = func(stage, text string) { mu.Lock(); defer mu.Unlock(); audit(stage, text) }
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = runtime.GOMAXPROCS(0)
 	}
 	return nil
+}
+
+// job is one run to do.
+type job struct {
+	dir   string
+	arm   Arm
+	seed  int
+	split string
+}
+
+// runAll does the jobs, Parallel at a time, and returns their runs in the jobs' order.
+func runAll(ctx context.Context, opt StreamOptions, jobs []job, base baselineScores) ([]Run, error) {
+	runs := make([]Run, len(jobs))
+	errs := make([]error, len(jobs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for range min(opt.Parallel, len(jobs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				j := jobs[i]
+				runs[i], errs[i] = streamRun(ctx, opt, j.dir, j.arm, j.seed, j.split, base)
+				if errs[i] != nil {
+					errs[i] = fmt.Errorf("%s seed %d: %w", j.arm.Name, j.seed, errs[i])
+					cancel()
+					continue
+				}
+				if j.split == "test" {
+					r := runs[i]
+					opt.Log("%-7s seed %2d: average accuracy %.2f, BWT %+.2f, %d weight steps, %d generations, %.0fs",
+						j.arm.Name, j.seed, mustAvg(r.Matrix), mustBWT(r.Matrix), sum(r.WeightSteps), r.Generations, r.Seconds)
+				}
+			}
+		}()
+	}
+	for i := range jobs {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return nil, err
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return runs, nil
 }
 
 // Stream runs the sweep (when set), then every arm at its chosen setting for every seed over the task stream,
@@ -235,7 +308,7 @@ func Stream(ctx context.Context, opt StreamOptions) (*StreamResult, error) {
 		dir = tmp
 	}
 	res := &StreamResult{Server: opt.ServerName, Target: opt.Target, Steps: opt.Learner.Slow.Steps, FSTSteps: opt.Learner.FSTSteps,
-		LR: opt.Learner.Slow.LR, Budget: opt.Learner.Budget, Seeds: opt.Seeds, Sweep: opt.Sweep, Chosen: map[string]Setting{}}
+		LR: opt.Learner.Slow.LR, Budget: opt.Learner.Budget, Seeds: opt.Seeds, AblationSeeds: opt.AblationSeeds, Sweep: opt.Sweep, Chosen: map[string]Setting{}}
 	tasks, held, err := opt.Data(1)
 	if err != nil {
 		return nil, err
@@ -253,6 +326,25 @@ func Stream(ctx context.Context, opt StreamOptions) (*StreamResult, error) {
 	// The sweep: validation data only, seeds of its own.
 	arms := append([]Arm(nil), opt.Arms...)
 	if len(opt.Sweep) > 0 {
+		var jobs []job
+		for _, a := range arms {
+			if !a.Policy.Channels().Weights {
+				continue
+			}
+			for _, s := range opt.Sweep {
+				for k := range opt.SweepSeeds {
+					seed := 1001 + k
+					b := a
+					b.LR, b.Steps = s.LR, s.Steps
+					jobs = append(jobs, job{filepath.Join(dir, fmt.Sprintf("sweep-%s-%g-%d-%d", slug(a.Name), s.LR, s.Steps, seed)), b, seed, "validation"})
+				}
+			}
+		}
+		runs, err := runAll(ctx, opt, jobs, base)
+		if err != nil {
+			return nil, fmt.Errorf("stream: sweep: %w", err)
+		}
+		res.SweepRuns = runs
 		for i, a := range arms {
 			if !a.Policy.Channels().Weights {
 				continue
@@ -260,16 +352,10 @@ func Stream(ctx context.Context, opt StreamOptions) (*StreamResult, error) {
 			best, bestScore := Setting{}, math.Inf(-1)
 			for _, s := range opt.Sweep {
 				var scores []float64
-				for k := range opt.SweepSeeds {
-					seed := 1001 + k
-					b := a
-					b.LR, b.Steps = s.LR, s.Steps
-					run, err := streamRun(ctx, opt, filepath.Join(dir, fmt.Sprintf("sweep-%s-%g-%d-%d", slug(a.Name), s.LR, s.Steps, seed)), b, seed, "validation", base)
-					if err != nil {
-						return nil, fmt.Errorf("stream: sweep %s lr %g steps %d seed %d: %w", a.Name, s.LR, s.Steps, seed, err)
+				for _, run := range runs {
+					if run.Policy == a.Name && run.LR == s.LR && run.Steps == s.Steps {
+						scores = append(scores, mustAvg(run.Matrix))
 					}
-					res.SweepRuns = append(res.SweepRuns, run)
-					scores = append(scores, mustAvg(run.Matrix))
 				}
 				score := mean(scores)
 				opt.Log("sweep   %-7s lr %-6g steps %3d: validation average accuracy %.3f", a.Name, s.LR, s.Steps, score)
@@ -297,19 +383,20 @@ func Stream(ctx context.Context, opt StreamOptions) (*StreamResult, error) {
 			res.Ablation = append(res.Ablation, a.Name)
 		}
 	}
+	var jobs []job
 	for i, a := range arms {
+		seeds := opt.Seeds
 		if i < len(opt.Arms) {
 			res.Arms = append(res.Arms, a.Name)
+		} else {
+			seeds = opt.AblationSeeds
 		}
-		for seed := 1; seed <= opt.Seeds; seed++ {
-			run, err := streamRun(ctx, opt, filepath.Join(dir, fmt.Sprintf("%s-%d", slug(a.Name), seed)), a, seed, "test", base)
-			if err != nil {
-				return nil, fmt.Errorf("stream: %s seed %d: %w", a.Name, seed, err)
-			}
-			opt.Log("%-7s seed %2d: average accuracy %.2f, BWT %+.2f, %d weight steps, %d generations, %.0fs",
-				a.Name, seed, mustAvg(run.Matrix), mustBWT(run.Matrix), sum(run.WeightSteps), run.Generations, run.Seconds)
-			res.Runs = append(res.Runs, run)
+		for seed := 1; seed <= seeds; seed++ {
+			jobs = append(jobs, job{filepath.Join(dir, fmt.Sprintf("%s-%d", slug(a.Name), seed)), a, seed, "test"})
 		}
+	}
+	if res.Runs, err = runAll(ctx, opt, jobs, base); err != nil {
+		return nil, fmt.Errorf("stream: %w", err)
 	}
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
@@ -420,7 +507,7 @@ func streamRun(ctx context.Context, opt StreamOptions, dir string, arm Arm, seed
 		lo.Slow.Steps, lo.FSTSteps = arm.Steps, arm.Steps
 	}
 	run.LR, run.Steps = lo.Slow.LR, lo.Slow.Steps
-	lo.Name = fmt.Sprintf("lab-%s-s%d-%d", slug(arm.Name), seed, time.Now().UnixNano()%1e6)
+	lo.Name = fmt.Sprintf("lab-%s-s%d-%g-%d-%d", slug(arm.Name), seed, lo.Slow.LR, lo.Slow.Steps, time.Now().UnixNano()%1e6)
 	lo.Slow.Chunk, lo.Slow.Seed = opt.Chunk, uint64(seed)
 	l, err = fastslow.NewLearner(ctx, dir, lo)
 	if err != nil {
