@@ -86,15 +86,15 @@ func adapterFromFile(f *gguf.File, m *llama.Model) (*llama.Adapter, error) {
 		base, ok := strings.CutSuffix(t.Name, ".lora_a")
 		if !ok {
 			if base, ok = strings.CutSuffix(t.Name, ".lora_b"); !ok {
-				return nil, fmt.Errorf("tensor %s is not a LoRA tensor", t.Name)
+				return nil, fmt.Errorf("tensor %q is not a LoRA tensor", t.Name)
 			}
 		}
 		p, ok := m.Tensor(base)
 		if !ok || len(p.Shape) != 2 {
-			return nil, fmt.Errorf("tensor %s adapts %s, which the base model does not have", t.Name, base)
+			return nil, fmt.Errorf("tensor %q adapts %q, which the base model does not have", t.Name, base)
 		}
 		if len(t.Shape) != 2 {
-			return nil, fmt.Errorf("tensor %s has %d dimensions, want 2", t.Name, len(t.Shape))
+			return nil, fmt.Errorf("tensor %q has %d dimensions, want 2", t.Name, len(t.Shape))
 		}
 		r := int(t.Shape[1]) // lora_a: [n_in, r]
 		if strings.HasSuffix(t.Name, ".lora_b") {
@@ -103,11 +103,11 @@ func adapterFromFile(f *gguf.File, m *llama.Model) (*llama.Adapter, error) {
 		if rank == 0 {
 			rank = r
 		} else if r != rank {
-			return nil, fmt.Errorf("tensor %s has rank %d, others %d", t.Name, r, rank)
+			return nil, fmt.Errorf("tensor %q has rank %d, others %d", t.Name, r, rank)
 		}
 		parts := strings.Split(base, ".") // blk.N.kind.weight
 		if len(parts) != 4 || parts[0] != "blk" {
-			return nil, fmt.Errorf("tensor %s: only block projections can be adapted", t.Name)
+			return nil, fmt.Errorf("tensor %q: only block projections can be adapted", t.Name)
 		}
 		kinds[parts[2]] = true
 	}
@@ -127,7 +127,7 @@ func adapterFromFile(f *gguf.File, m *llama.Model) (*llama.Adapter, error) {
 	for _, p := range a.Params() {
 		info, ok := f.Tensor(p.Name)
 		if !ok {
-			return nil, fmt.Errorf("missing tensor %s (every block of a targeted kind needs A and B)", p.Name)
+			return nil, fmt.Errorf("missing tensor %q (every block of a targeted kind needs A and B)", p.Name)
 		}
 		if err := checkShape(p.Name, info.Shape, p.Shape); err != nil {
 			return nil, err

@@ -161,7 +161,7 @@ func errorLine(err error) string {
 			lines = append(lines, l)
 		}
 	}
-	return strings.Join(lines, "; ")
+	return escapeControl(strings.Join(lines, "; "))
 }
 
 // isCobraUsage recognizes cobra's own errors for unknown commands and bad argument counts.

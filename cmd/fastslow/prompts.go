@@ -482,11 +482,11 @@ func orNone(n uint64) string {
 	return strconv.FormatUint(n, 10)
 }
 
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+func oneLine(s string) string { return escapeControl(strings.Join(strings.Fields(s), " ")) }
 
 func indent(s, prefix string) string {
 	if s == "" {
 		return prefix + "(empty)"
 	}
-	return prefix + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+prefix)
+	return prefix + strings.ReplaceAll(escapeControl(strings.TrimRight(s, "\n")), "\n", "\n"+prefix)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,6 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fastslow/fastslow/internal/tinymodel"
+	"github.com/fastslow/fastslow/weights/gguf"
 )
 
 // TestOllamaNotAnswering: an HTTP server that is not Ollama, and one that accepts connections and never
@@ -114,5 +118,57 @@ func TestVersion(t *testing.T) {
 	stdout, stderr, code := runCLI(t, nil, "--version")
 	if code != 0 || !strings.HasPrefix(stdout, "fastslow version ") || stderr != "" {
 		t.Errorf("--version: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+// TestFileStringsEscaped: an adapter whose tensor name carries terminal escapes (clear screen, red) is
+// refused with an error that prints them escaped; so do the trailing bytes of a GGUF and a FIFO given as
+// the model, which is refused at once instead of blocking.
+func TestFileStringsEscaped(t *testing.T) {
+	dir := t.TempDir()
+	base := filepath.Join(dir, "base.gguf")
+	if _, _, err := tinymodel.Write(context.Background(), base, 21, 0.05, gguf.TypeF32); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "d.jsonl")
+	writeJSONL(t, data, facts()[:2])
+	w := gguf.NewWriter()
+	for k, v := range map[string]any{"general.architecture": "llama", "general.type": "adapter", "adapter.type": "lora", "adapter.lora.alpha": float32(1)} {
+		if err := w.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.AddTensor("blk.0.attn_q.weight\x1b[2J\x1b[31mPWNED.lora_a", gguf.TypeF32, []uint64{4}, make([]float32, 4)); err != nil {
+		t.Fatal(err)
+	}
+	crafted := filepath.Join(dir, "crafted.gguf")
+	if err := w.WriteFile(crafted); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trailing := filepath.Join(dir, "trailing.gguf")
+	if err := os.WriteFile(trailing, append(raw, "\x1b[2Jgarbage"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo.gguf")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"crafted tensor name", []string{"score", "--model", base, "--adapter", crafted, "--data", data}, `\x1b[2J`},
+		{"trailing bytes", []string{"score", "--model", trailing, "--data", data}, "follow the tensor data"},
+		{"FIFO as model", []string{"score", "--model", fifo, "--data", data}, "not a regular file"},
+	} {
+		_, stderr, code := runCLI(t, nil, tc.args...)
+		if code != exitFailure || strings.Contains(stderr, "\x1b") || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%s: exit %d, stderr %q; want exit 1 with %q and no raw escape", tc.name, code, stderr, tc.want)
+		}
 	}
 }

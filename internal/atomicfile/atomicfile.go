@@ -10,7 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
+	"time"
 )
 
 // WriteFile writes the file at path with the content produced by write.
@@ -30,7 +33,8 @@ func WriteFile(path string, perm os.FileMode, write func(io.Writer) error) (err 
 	if dir == "" {
 		dir = "."
 	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	removeStale(dir, base)
+	tmp, err := os.CreateTemp(dir, "."+base+".tmp-"+strconv.Itoa(os.Getpid())+"-*")
 	if err != nil {
 		return fmt.Errorf("atomicfile: create temporary file for %s: %w", path, err)
 	}
@@ -69,6 +73,55 @@ func WriteFile(path string, perm os.FileMode, write func(io.Writer) error) (err 
 		return fmt.Errorf("atomicfile: sync directory of %s: %w", path, err)
 	}
 	return nil
+}
+
+// removeStale removes the temporary files of earlier writes of dir/base that
+// were interrupted (a killed process cannot remove its own): those named
+// after a process that no longer runs, and unnamed ones older than an hour.
+func removeStale(dir, base string) {
+	tmps, _ := filepath.Glob(filepath.Join(dir, "."+globEscape(base)+".tmp-*"))
+	prefix := "." + base + ".tmp-"
+	for _, t := range tmps {
+		rest := strings.TrimPrefix(filepath.Base(t), prefix)
+		pidText, _, found := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		switch {
+		case found && err == nil && pid > 0:
+			if pid != os.Getpid() && !processAlive(pid) {
+				os.Remove(t)
+			}
+		default:
+			if fi, err := os.Stat(t); err == nil && time.Since(fi.ModTime()) > time.Hour {
+				os.Remove(t)
+			}
+		}
+	}
+}
+
+// globEscape quotes the pattern characters of a file name.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// processAlive reports whether a process with that id runs (or might: on
+// platforms where this cannot be told, it says yes).
+func processAlive(pid int) bool {
+	if runtime.GOOS == "windows" {
+		return true
+	}
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	err = p.Signal(syscall.Signal(0))
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // syncDir makes a rename in dir durable. Windows cannot open directories for

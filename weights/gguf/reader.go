@@ -112,6 +112,13 @@ type File struct {
 // Open opens and parses the GGUF file at path. The caller must Close the
 // returned File.
 func Open(path string) (*File, error) {
+	// A FIFO, device or directory would block or never end: only a regular
+	// file (or a link to one) is a model file.
+	if fi, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("gguf: %w", err)
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("gguf: %s: %w: not a regular file (%s)", path, ErrFormat, fi.Mode().Type())
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("gguf: %w", err)
@@ -323,6 +330,20 @@ func (f *File) checkLayout() error {
 			return fmt.Errorf("%w: tensor %q: data [%d, +%d) at file offset %d extends past the end of the file (%d bytes)",
 				ErrFormat, t.Name, t.Offset, n, f.DataOffset, f.Size)
 		}
+	}
+	// Nothing may follow the data: ggml pads the last tensor to the
+	// alignment and stops, and Ollama refuses a file with more.
+	var end uint64
+	for _, t := range f.Tensors {
+		end = max(end, t.Offset+t.Bytes())
+	}
+	if len(f.Tensors) > 0 {
+		if limit := (end + f.Alignment - 1) &^ (f.Alignment - 1); avail > limit {
+			return fmt.Errorf("%w: %d bytes follow the tensor data (which ends at byte %d of %d)",
+				ErrFormat, avail-limit, uint64(f.DataOffset)+end, f.Size)
+		}
+	} else if f.Size > f.DataOffset {
+		return fmt.Errorf("%w: %d bytes follow the header of a file with no tensors", ErrFormat, f.Size-f.DataOffset)
 	}
 	slices.SortFunc(order, func(a, b int) int {
 		ta, tb := f.Tensors[a], f.Tensors[b]
