@@ -69,7 +69,7 @@ func TestGemma3Parity(t *testing.T) {
 			if !slices.ContainsFunc(qm.EOG, func(id int32) bool { return qm.Tokenizer.Token(id) == "<end_of_turn>" }) {
 				t.Fatalf("end-of-generation set %v lacks <end_of_turn>", qm.EOG)
 			}
-			compare(t, s, qm, nil, 0)
+			engineParity(t, s, qm)
 		})
 	}
 }

@@ -68,7 +68,7 @@ func TestQwen3Parity(t *testing.T) {
 				s, qm = q.served, q.m
 			}
 			qm.Precision = runner(t)
-			compare(t, s, qm, nil, 0)
+			engineParity(t, s, qm)
 		})
 	}
 }

@@ -109,7 +109,8 @@ func (m *Model) ropeTables(start, count int) [2]*ropeTable {
 // newRopeTable computes the angles theta_i = freqScale · p · base^(−2i/headDim) / factors[i] for count
 // positions from start, the way ggml_rope_cache_init does without YaRN: theta starts at p and is multiplied
 // by powf(base, −2/headDim) once per pair, then divided by the pair's factor and scaled, all in float32, so
-// the rounding matches llama.cpp. factors may be nil (all 1).
+// the rounding matches llama.cpp, and cosine and sine are glibc's cosf and sinf, which ggml calls.
+// factors may be nil (all 1).
 func newRopeTable(start, count, headDim int, base, freqScale float32, factors []float32) *ropeTable {
 	half := headDim / 2
 	t := &ropeTable{start: start, half: half, cos: make([]float32, count*half), sin: make([]float32, count*half)}
@@ -122,8 +123,8 @@ func newRopeTable(start, count, headDim int, base, freqScale float32, factors []
 				th /= factors[i]
 			}
 			th *= freqScale
-			t.cos[p*half+i] = float32(math.Cos(float64(th)))
-			t.sin[p*half+i] = float32(math.Sin(float64(th)))
+			t.cos[p*half+i] = glibcCosf(th)
+			t.sin[p*half+i] = glibcSinf(th)
 			theta *= scale
 		}
 	}
