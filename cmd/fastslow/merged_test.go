@@ -227,3 +227,20 @@ func fileSHA256(t *testing.T, path string) string {
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
 }
+
+// TestClosedLoopGemma3Merged: gemma3 (gemma's real 256k SentencePiece vocabulary) runs on Ollama's own
+// engine from v0.17.4, so auto deploys it merged, and the loop closes there too.
+func TestClosedLoopGemma3Merged(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a 66M-parameter model (mostly its embedding)")
+	}
+	c := ollamatest.Client(t)
+	ollamatest.RequireVersion(t, "0.17.4", "gemma3's text model with this vocabulary is checked on v0.17.4")
+	base := filepath.Join(t.TempDir(), "base.gguf")
+	if _, _, err := tinymodel.WriteGemma3(context.Background(), base, 21, 0.05, gguf.TypeF16); err != nil {
+		t.Fatal(err)
+	}
+	if d := closedLoopDeploy(t, c, base, "auto"); d.Mode != fastslow.DeployMerged {
+		t.Errorf("auto chose a %s deploy for gemma3, want merged", d.Mode)
+	}
+}
