@@ -154,7 +154,11 @@ func ReadLines(r io.Reader, name string, max int, fn func(lineNo int, line []byt
 		for {
 			var chunk []byte
 			chunk, err = br.ReadSlice('\n')
-			if len(line)+len(chunk) > max+1 { // +1: the newline
+			n := len(line) + len(chunk)
+			if len(chunk) > 0 && chunk[len(chunk)-1] == '\n' {
+				n-- // the newline is not part of the line
+			}
+			if n > max {
 				return fmt.Errorf("%s:%d: %w: more than %d bytes (the max_line setting)", name, lineNo, ErrLineTooLong, max)
 			}
 			line = append(line, chunk...)
