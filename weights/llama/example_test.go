@@ -84,3 +84,52 @@ func ExampleArchitectures() {
 	// [gemma3 llama qwen2 qwen3]
 	// blk.0.attn_k.bias [8]
 }
+
+// A gemma3 model declares its head width (KeyLength, here wider than Dim/Heads), its sliding window and
+// its local RoPE base; every sixth layer attends globally. It has norms on each head and after attention
+// and feed-forward.
+func ExampleConfig_SlidingLayer() {
+	c := llama.Config{Arch: llama.ArchGemma3, Vocab: 32, Dim: 16, Hidden: 32, Layers: 6, Heads: 2, KVHeads: 1,
+		KeyLength: 16, ContextLength: 64, RopeBase: 1e6, RopeLocalBase: 1e4, SlidingWindow: 4, NormEps: 1e-6,
+		TiedOutput: true}
+	m, err := llama.New(c)
+	if err != nil {
+		log.Fatal(err)
+	}
+	var sliding []bool
+	for l := range c.Layers {
+		sliding = append(sliding, c.SlidingLayer(l))
+	}
+	fmt.Println(sliding)
+	q, _ := m.Tensor("blk.0.attn_q.weight")
+	qn, _ := m.Tensor("blk.0.attn_q_norm.weight")
+	_, post := m.Tensor("blk.0.post_ffw_norm.weight")
+	fmt.Println(q.Shape, qn.Shape, post)
+	// Output:
+	// [true true true true true false]
+	// [16 32] [16] true
+}
+
+// StepLogits returns the logits a server's log-probabilities come from at each step of a continuation;
+// computing as Ollama v0.17.4 does (RunnerFlash), they equal its logprobs bit for bit.
+func ExampleModel_StepLogits() {
+	m, err := llama.New(llama.Config{Arch: llama.ArchQwen3, Vocab: 32, Dim: 16, Hidden: 32, Layers: 2,
+		Heads: 2, KVHeads: 1, KeyLength: 16, ContextLength: 64, RopeBase: 1e6, NormEps: 1e-6, TiedOutput: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	m.InitRandom(3, 0.2)
+	m.Precision = llama.RunnerFlash()
+	prompt := []int32{1, 4, 9}
+	out, err := m.Generate(context.Background(), prompt, 4, llama.Sampler{}, nil, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	rows, err := m.StepLogits(context.Background(), prompt, out, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(out), "tokens,", len(rows), "rows of", len(rows[0]), "logits")
+	// Output:
+	// 4 tokens, 5 rows of 32 logits
+}
