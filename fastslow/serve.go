@@ -154,6 +154,9 @@ type OllamaServer struct {
 	BasePath string
 	// Prefix names the adapted models: Prefix + version (default ModelPrefix).
 	Prefix string
+	// From, if set, is the Ollama model whose weights are at BasePath (DeployBase): adapted models are made
+	// FROM it, keeping its template, system prompt and parameters, instead of FROM a model made from the file.
+	From string
 
 	mu       sync.Mutex
 	baseName string
@@ -179,7 +182,7 @@ func (s *OllamaServer) BaseModel(ctx context.Context) (string, error) {
 	if s.baseName != "" {
 		return s.baseName, nil
 	}
-	name, err := EnsureBase(ctx, s.Client, s.BasePath)
+	name, err := DeployBase(ctx, s.Client, ModelRef{Path: s.BasePath, Ollama: s.From})
 	if err != nil {
 		return "", err
 	}

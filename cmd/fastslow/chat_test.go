@@ -20,6 +20,7 @@ import (
 	"github.com/fastslow/fastslow/internal/tinymodel"
 	"github.com/fastslow/fastslow/weights"
 	"github.com/fastslow/fastslow/weights/gguf"
+	"github.com/fastslow/fastslow/weights/tokenizer"
 )
 
 // ollamaJinja returns the reference Jinja chat template Ollama's template index lists under name.
@@ -103,6 +104,27 @@ func chatAccuracy(t *testing.T, c *ollama.Client, model string, reqs [][]ollamaa
 	return float64(right) / float64(len(reqs))
 }
 
+// chatBase creates in Ollama a tiny llama-3 style chat model that knows none of chatFacts: the real llama-3.2
+// vocabulary, random weights, and llama-3's Jinja chat template in the GGUF, from which Ollama derives its
+// llama3-instruct template. It returns the model's name, its tokenizer and the Jinja template.
+func chatBase(ctx context.Context, t *testing.T, c *ollama.Client, dir string) (string, *tokenizer.BPE, string) {
+	t.Helper()
+	path := filepath.Join(dir, "chat.gguf")
+	m, tok, err := tinymodel.NewFlavor(tinymodel.Llama32, 5, 0.05)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jinja := ollamaJinja(t, "llama3-instruct")
+	if err := weights.Save(path, m, tok, weights.SaveOptions{Name: "tiny-llama3-chat", Type: gguf.TypeF16, ChatTemplate: jinja}); err != nil {
+		t.Fatal(err)
+	}
+	base := ollamatest.UniqueName(t, "fastslow-chat-base")
+	if err := c.CreateFromGGUF(ctx, base, path, ollama.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return base, tok, jinja
+}
+
 // TestChatClosedLoop: a llama-3 style chat model (the real llama-3.2 vocabulary, created in Ollama from a
 // GGUF whose tokenizer.chat_template is llama-3's, so Ollama derives its llama3-instruct template) that
 // does not know 24 facts learns them from chat data through `fastslow train --base <Ollama model>`
@@ -117,19 +139,7 @@ func TestChatClosedLoop(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	path := filepath.Join(dir, "chat.gguf")
-	m, tok, err := tinymodel.NewFlavor(tinymodel.Llama32, 5, 0.05)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jinja := ollamaJinja(t, "llama3-instruct")
-	if err := weights.Save(path, m, tok, weights.SaveOptions{Name: "tiny-llama3-chat", Type: gguf.TypeF16, ChatTemplate: jinja}); err != nil {
-		t.Fatal(err)
-	}
-	base := ollamatest.UniqueName(t, "fastslow-chat-base")
-	if err := c.CreateFromGGUF(ctx, base, path, ollama.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	base, tok, jinja := chatBase(ctx, t, c, dir)
 	stored, err := c.ChatTemplate(ctx, base)
 	if err != nil {
 		t.Fatal(err)
@@ -282,5 +292,54 @@ func TestChatTrainGGUF(t *testing.T) {
 	}
 	if _, err := os.Stat(out + ".ckpt"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the finished run left its checkpoint (stat: %v)", err)
+	}
+}
+
+// TestChatLearn: `fastslow learn` with chat data on an Ollama chat model (policy weights) serves an adapted
+// model made FROM that model, so /api/chat renders with the template the data was rendered with, and it
+// answers the facts it trained on (learn keeps every fifth example for validation).
+func TestChatLearn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a model with a 128,256-token vocabulary for 600 steps")
+	}
+	c := ollamatest.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	base, _, _ := chatBase(ctx, t, c, dir)
+	ex := chatFacts()
+	data := filepath.Join(dir, "chat.jsonl")
+	writeJSONL(t, data, ex)
+	var trained []world.Example
+	for i, e := range ex {
+		if i%5 != 4 { // learn's split
+			trained = append(trained, e)
+		}
+	}
+	reqs, answers := chatQuestions(trained)
+	stdout, stderr, code := runCLI(t, []string{"OLLAMA_HOST=" + c.Host()}, "learn", "--task", "capitals", "--data", data,
+		"--model", base, "--policy", "weights", "--steps", "600", "--batch", "8", "--lr", "1e-2", "--rank", "8", "--json")
+	if code != 0 {
+		t.Fatalf("learn exited %d: %s", code, stderr)
+	}
+	var sum LearnSummary
+	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
+		t.Fatalf("learn output %q: %v", stdout, err)
+	}
+	if sum.Model == "" {
+		t.Fatalf("learn served no adapted model: %s", stdout)
+	}
+	ollamatest.DeleteOnCleanup(t, sum.Model)
+	show, err := c.ChatTemplate(ctx, sum.Model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, err := c.ChatTemplate(ctx, base); err != nil || show.Source != want.Source {
+		t.Fatalf("the learner's model has the template %q, want the base's (%v)", show.Source, err)
+	}
+	acc := chatAccuracy(t, c, sum.Model, reqs, answers)
+	t.Logf("learn: %d weight steps; /api/chat on %s answers %.0f%% of the %d trained facts (validation %.2f)", sum.WeightSteps, sum.Model, 100*acc, len(reqs), sum.Accuracy)
+	if acc < 0.9 {
+		t.Fatalf("/api/chat answers %.0f%% of the trained facts after learn, want at least 90%%", 100*acc)
 	}
 }

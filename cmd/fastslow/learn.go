@@ -44,7 +44,11 @@ func openLearner(cmd *cobra.Command, l *config.Loaded) (*fastslow.Learner, error
 	if err := c.Ping(ctx); err != nil {
 		fmt.Fprintf(cmd.ErrOrStderr(), "fastslow: %v; serving with the in-process engine\n", err)
 	} else {
-		srv = fastslow.NewOllamaServer(c, path, "")
+		osrv := fastslow.NewOllamaServer(c, path, "")
+		if l.Model != "" && !fastslow.IsPath(l.Model) {
+			osrv.From = l.Model // adapted FROM the user's model, with its chat template
+		}
+		srv = osrv
 	}
 	sum := sha256.Sum256([]byte(path))
 	id := hex.EncodeToString(sum[:4])
