@@ -104,10 +104,11 @@ func trainSequences(ctx context.Context, l *config.Loaded, m *weights.Model, pat
 	return seqs, nil
 }
 
-// renderChat gives every chat example of ex (read from the file data) the prompt and completion Ollama's
-// /api/chat would produce for it with the model's template: the prompt is the rendering of the turns before
-// the last assistant turn, the completion that turn's content (and the answer, if none is given). Prompt /
-// completion examples are returned unchanged. An example that cannot be rendered is named by file and line.
+// renderChat turns every chat example of ex (read from the file data) into one prompt/completion example per
+// assistant turn, as Ollama's /api/chat would prompt the model for it with the model's template: the prompt
+// is the rendering of the turns before it, the completion the turn's content, which is also the answer (the
+// line's "answer", if given, for its last turn). Prompt/completion examples are kept as they are. An example
+// that cannot be rendered is named by file and line.
 func renderChat(ctx context.Context, l *config.Loaded, path, data string, ex []world.Example) ([]world.Example, error) {
 	if !hasChat(ex) {
 		return ex, nil
@@ -117,10 +118,10 @@ func renderChat(ctx context.Context, l *config.Loaded, path, data string, ex []w
 		return nil, fmt.Errorf("%s has chat examples: %w", data, err)
 	}
 	render := renderer(t)
-	out := make([]world.Example, len(ex))
-	for i, e := range ex {
-		out[i] = e
+	var out []world.Example
+	for _, e := range ex {
 		if len(e.Messages) == 0 {
+			out = append(out, e)
 			continue
 		}
 		msgs := messages(e)
@@ -128,16 +129,22 @@ func renderChat(ctx context.Context, l *config.Loaded, path, data string, ex []w
 			return nil, fmt.Errorf("%s:%d: %w", data, e.Line, err)
 		}
 		last := len(msgs) - 1
-		for msgs[last].Role != "assistant" {
+		for msgs[last].Role != "assistant" || msgs[last].Content == "" {
 			last--
 		}
-		p, err := render(msgs[:last])
-		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", data, e.Line, err)
-		}
-		out[i].Prompt, out[i].Completion = p, msgs[last].Content
-		if out[i].Answer == "" {
-			out[i].Answer = msgs[last].Content
+		for k, m := range msgs {
+			if m.Role != "assistant" || m.Content == "" {
+				continue
+			}
+			p, err := render(msgs[:k])
+			if err != nil {
+				return nil, fmt.Errorf("%s:%d: %w", data, e.Line, err)
+			}
+			answer := m.Content
+			if k == last && e.Answer != "" {
+				answer = e.Answer
+			}
+			out = append(out, world.Example{Prompt: p, Completion: m.Content, Answer: answer, Task: e.Task, Line: e.Line})
 		}
 	}
 	return out, nil
