@@ -214,39 +214,46 @@ func TestGradCheckCatchesErrors(t *testing.T) {
 func newTestRand() *rand.Rand { return rand.New(rand.NewPCG(77, 77)) }
 
 // TestWorkersDoNotChangeResults runs the same training step on one worker and on several with every parallel
-// path forced on: losses and gradients must be bitwise equal (each value is summed in a fixed order by one
-// goroutine). Under -race this also checks that the parallel paths do not share writes.
+// path forced on, for llama and for each architecture variant: losses and gradients must be bitwise equal
+// (each value is summed in a fixed order by one goroutine). Under -race this also checks that the parallel
+// paths do not share writes.
 func TestWorkersDoNotChangeResults(t *testing.T) {
-	step := func(procs int) (float64, [][]float32) {
-		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
-		m := newTiny(t, false, 21)
-		a, err := NewAdapter(m, LoRAConfig{Rank: 2, Targets: linearNames[:]}, 4)
-		if err != nil {
-			t.Fatal(err)
-		}
-		randomizeAdapter(a, 5)
-		loss, _, err := m.LossAndGrad(context.Background(), gradSeqs, a, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var grads [][]float32
-		for _, p := range append(m.Tensors(), a.Params()...) {
-			grads = append(grads, p.Grad)
-		}
-		return loss, grads
-	}
-	defer func(e, p int) { elementGrain, parallelMin = e, p }(elementGrain, parallelMin)
-	elementGrain, parallelMin = 1, 1
-	l1, g1 := step(1)
-	for _, procs := range []int{2, 3} {
-		l2, g2 := step(procs)
-		if l1 != l2 {
-			t.Errorf("%d workers: loss %v, one worker %v", procs, l2, l1)
-		}
-		for i := range g1 {
-			if !slices.Equal(g1[i], g2[i]) {
-				t.Errorf("%d workers: gradient %d differs", procs, i)
+	configs := archVariants()
+	configs["llama"] = tinyConfig(false)
+	for name, c := range configs {
+		step := func(procs int) (float64, [][]float32) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			m := newTinyConfig(t, c, 21)
+			a, err := NewAdapter(m, LoRAConfig{Rank: 2, Targets: linearNames[:]}, 4)
+			if err != nil {
+				t.Fatal(err)
 			}
+			randomizeAdapter(a, 5)
+			loss, _, err := m.LossAndGrad(context.Background(), gradSeqs, a, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var grads [][]float32
+			for _, p := range append(m.Tensors(), a.Params()...) {
+				grads = append(grads, p.Grad)
+			}
+			return loss, grads
 		}
+		func() {
+			defer func(e, p int) { elementGrain, parallelMin = e, p }(elementGrain, parallelMin)
+			elementGrain, parallelMin = 1, 1
+			l1, g1 := step(1)
+			for _, procs := range []int{2, 3} {
+				l2, g2 := step(procs)
+				if l1 != l2 {
+					t.Errorf("%s, %d workers: loss %v, one worker %v", name, procs, l2, l1)
+				}
+				for i := range g1 {
+					if !slices.Equal(g1[i], g2[i]) {
+						t.Errorf("%s, %d workers: gradient %d differs", name, procs, i)
+					}
+				}
+			}
+		}()
 	}
 }
