@@ -470,3 +470,45 @@ func keysWithTask(t *testing.T, s *Store, task string) int {
 	}
 	return n
 }
+
+// TestReadOnlyAfterKill: a store whose writer was killed (its write-ahead log not closed) is not called
+// corrupt by a read-only Open but ErrInterrupted, unchanged; a read-write Open recovers it with every
+// record.
+func TestReadOnlyAfterKill(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "s")
+	cmd := childCmd(t, "hold", dir)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Env = append(cmd.Env, childEnv+"=hold-write")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	buf := make([]byte, 6)
+	if _, err := io.ReadFull(out, buf); err != nil || string(buf) != "ready\n" {
+		t.Fatalf("child: %q, %v", buf, err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	before := dirDigest(t, dir)
+	if _, err := Open(dir, &Options{Small: true, ReadOnly: true}); !errors.Is(err, ErrInterrupted) || errors.Is(err, ErrCorrupt) {
+		t.Fatalf("read-only Open after a kill = %v, want ErrInterrupted", err)
+	}
+	if dirDigest(t, dir) != before {
+		t.Fatal("read-only Open changed the store")
+	}
+	s, err := Open(dir, &Options{Small: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := tasksOf(t, s); !slices.Equal(got, []string{"held"}) {
+		t.Fatalf("tasks after recovery: %v", got)
+	}
+}

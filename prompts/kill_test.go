@@ -47,6 +47,20 @@ func runChild(mode string) int {
 		}
 		fmt.Println(strings.Join(names, " "))
 		return 0
+	case "hold-write": // write a task, then hold the store open until killed
+		s, err := Open(dir, &Options{Small: true})
+		if err != nil {
+			fmt.Println("error", err)
+			return 1
+		}
+		if _, err := s.CreateTask(context.Background(), Task{Name: "held"}); err != nil {
+			fmt.Println("error", err)
+			return 1
+		}
+		fmt.Println("ready")
+		io.Copy(io.Discard, os.Stdin)
+		s.Close()
+		return 0
 	case "open-rw": // print the error of a read-write open
 		s, err := Open(dir, &Options{Small: true})
 		if err != nil {

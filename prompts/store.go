@@ -170,7 +170,8 @@ func openLocked(dir string, opts *Options) (*badger.DB, bool, error) {
 		if errors.Is(err, fs.ErrPermission) || strings.Contains(err.Error(), "permission denied") {
 			return nil, false, fmt.Errorf("open %s for writing: %w (commands that only read can still read it)", dir, fs.ErrPermission)
 		}
-		if opts.ReadOnly && errors.Is(err, badger.ErrTruncateNeeded) {
+		// Badger's wrapping loses the error's identity; its text remains.
+		if opts.ReadOnly && (errors.Is(err, badger.ErrTruncateNeeded) || strings.Contains(err.Error(), badger.ErrTruncateNeeded.Error())) {
 			return nil, false, fmt.Errorf("open %s: %w: its write-ahead log was not closed by the last writer "+
 				"(a killed process); opening the store for writing replays it", dir, ErrInterrupted)
 		}
