@@ -1,6 +1,7 @@
 package ollama_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -8,10 +9,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	ollamaapi "github.com/ollama/ollama/api"
 
 	"github.com/fastslow/fastslow/adapters/ollama"
+	"github.com/fastslow/fastslow/internal/ollamatest"
+	"github.com/fastslow/fastslow/internal/tinymodel"
+	"github.com/fastslow/fastslow/weights/gguf"
 )
 
 // templateIndex reads the Jinja templates Ollama's template package matches against (template/index.json of
@@ -110,6 +115,57 @@ func TestChatTemplateRender(t *testing.T) {
 			}
 			if got != tt.want {
 				t.Fatalf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestChatTemplateMatchesServer: for Ollama's built-in templates of the common chat formats, a model created
+// with the template answers /api/chat after evaluating exactly as many prompt tokens as our rendering of the
+// same conversation has, on every server version tested (the model is unloaded before each request so that no
+// cached prefix is skipped).
+func TestChatTemplateMatchesServer(t *testing.T) {
+	c := ollamatest.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	path := filepath.Join(t.TempDir(), "tiny.gguf")
+	_, tok, err := tinymodel.Write(ctx, path, 2, 0.05, gguf.TypeF32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	index := templateIndex(t)
+	convs := [][]ollamaapi.Message{
+		{{Role: "user", Content: "Hi there"}},
+		{{Role: "system", Content: "Be brief."}, {Role: "user", Content: "Hi"}, {Role: "assistant", Content: "Hello!"}, {Role: "user", Content: "2+2?"}},
+	}
+	for _, name := range []string{"llama3-instruct", "chatml", "gemma-instruct", "mistral-instruct", "phi-3", "zephyr"} {
+		t.Run(name, func(t *testing.T) {
+			tmpl, err := ollama.GGUFChatTemplate(index[name])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tmpl.Name != name {
+				t.Fatalf("derived %s", tmpl.Name)
+			}
+			model := ollamatest.UniqueName(t, "fastslow-tmpl")
+			if err := c.CreateFromGGUF(ctx, model, path, ollama.CreateOptions{Template: tmpl.Source, SkipLoadCheck: true}); err != nil {
+				t.Fatal(err)
+			}
+			for _, conv := range convs {
+				text, err := tmpl.Render(conv)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := c.Unload(ctx, model); err != nil {
+					t.Fatal(err)
+				}
+				g, err := c.Chat(ctx, model, conv, ollama.GenerateOptions{NumPredict: 1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n := len(tok.Encode(text, true)); n != g.PromptEvalCount {
+					t.Errorf("%d messages: our rendering has %d tokens, the server evaluated %d:\n%q", len(conv), n, g.PromptEvalCount, text)
+				}
 			}
 		})
 	}
