@@ -50,6 +50,11 @@ func (r *CyclicResult) stats(order string) orderStats {
 
 // paired returns the per-seed differences cyclic − shuffled of the anticipation.
 func (r *CyclicResult) paired() metrics.Summary {
+	return summarize(r.pairedDiffs())
+}
+
+// pairedDiffs are the per-seed differences cyclic − shuffled of the anticipation.
+func (r *CyclicResult) pairedDiffs() []float64 {
 	bySeed := map[int]map[string]float64{}
 	for _, run := range r.Runs {
 		if run.Gaps == 0 {
@@ -72,7 +77,7 @@ func (r *CyclicResult) paired() metrics.Summary {
 			d = append(d, c-s)
 		}
 	}
-	return summarize(d)
+	return d
 }
 
 // beforeNext is a run's mean loss of a document x steps before its next visit minus its loss just before that
@@ -218,14 +223,12 @@ func (r *CyclicResult) Sections() ([]report.Section, []report.Verdict, error) {
 		},
 		Data: map[string]any{"runs": r.Runs},
 	}
-	verdict := "no"
-	switch {
-	case sc.anticipation.N == 0:
+	// Yes or no only when the bootstrap interval of the paired difference excludes zero.
+	verdict := metrics.Inconclusive
+	if sc.anticipation.N == 0 {
 		verdict = "not measured: no gap between visits was long enough"
-	case diff.N > 1 && diff.Lo > 0:
-		verdict = "yes"
-	case diff.Mean > 0 && sc.anticipation.Mean > 0:
-		verdict = "weakly (not significant)"
+	} else if iv, err := metrics.BootstrapMean(r.pairedDiffs(), 1); err == nil {
+		verdict = metrics.Decide(iv)
 	}
 	v := report.Verdict{
 		Question: "Anticipatory recovery: does a document's loss fall before it comes round again under cyclic training?",
