@@ -588,6 +588,9 @@ func (s *Store) chunked(ctx context.Context, task string, needTask bool, n int, 
 			end = start
 			for end < n && (end == start || !ix.full(size(end))) {
 				if err := write(txn, ix, end); err != nil {
+					if n == 1 {
+						return err // one item: its error says it all
+					}
 					return fmt.Errorf("item %d: %w", end, err)
 				}
 				end++

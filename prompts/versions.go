@@ -263,7 +263,7 @@ func (s *Store) Rollback(ctx context.Context, task string, to uint64, reason str
 				}
 			}
 			if eff.Previous == 0 {
-				return fmt.Errorf("%w: version %d has no earlier version", ErrNotFound, eff.Seq)
+				return fmt.Errorf("%w: version %d is the first, there is no earlier version to roll back to", ErrNotFound, eff.Seq)
 			}
 			to = eff.Previous
 		}
