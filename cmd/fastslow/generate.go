@@ -40,6 +40,7 @@ func newGenerateCmd() *cobra.Command {
 		maxTokens         int
 		temperature, topP float32
 		seed              uint64
+		asJSON            bool
 	)
 	cmd := &cobra.Command{
 		Use:   "generate [--model MODEL] [--adapter ADAPTER.gguf] PROMPT",
@@ -64,11 +65,20 @@ func newGenerateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), m.Tokenizer.Decode(out))
+			text := m.Tokenizer.Decode(out)
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), struct {
+					Prompt string `json:"prompt"`
+					Text   string `json:"text"`
+					Tokens int    `json:"tokens"`
+				}{prompt, text, len(out)})
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), escapeControl(text))
 			return nil
 		},
 	}
 	f := cmd.Flags()
+	f.BoolVar(&asJSON, "json", false, "print JSON")
 	config.AddFlagAs(f, "model", "model", "model: a GGUF file or an Ollama model name")
 	f.StringVar(&adapter, "adapter", "", "LoRA adapter GGUF file")
 	f.StringVar(&prompt, "prompt", "", "the prompt (or give it as the argument)")

@@ -134,8 +134,12 @@ After the stream, the same report gets the reversibility experiments, each also 
 				if ex, err = renderChatFor(cmd, data, ex); err != nil {
 					return err
 				}
-				if _, err := lab.DataTasks(ex, 1, lab.DefaultSizes); err != nil {
+				ts, err := lab.DataTasks(ex, 1, lab.DefaultSizes)
+				if err != nil {
 					return fmt.Errorf("%s: %w", data, err)
+				}
+				if len(ts) < 2 { // forgetting needs a task learned after another
+					return usagef("--data %s: the lab needs at least 2 tasks (the examples' \"task\" field), found %d", data, len(ts))
 				}
 				opt.Data = func(seed int) ([]lab.Task, *lab.Task, error) {
 					ts, err := lab.DataTasks(ex, uint64(seed), lab.DefaultSizes)

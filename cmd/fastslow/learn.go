@@ -42,7 +42,8 @@ func openLearner(cmd *cobra.Command, l *config.Loaded) (*fastslow.Learner, error
 		return nil, err
 	}
 	if err := c.Ping(ctx); err != nil {
-		fmt.Fprintf(cmd.ErrOrStderr(), "fastslow: %v; serving with the in-process engine\n", err)
+		// Not an error: the learner works without Ollama. Said as a note, once, without the error's dress.
+		fmt.Fprintf(cmd.ErrOrStderr(), "note: Ollama does not answer at %s, so the in-process engine serves (start Ollama, or set --host, to serve through it)\n", c.Host())
 	} else {
 		osrv := fastslow.NewOllamaServer(c, path, "")
 		if l.Model != "" && !fastslow.IsPath(l.Model) {

@@ -172,3 +172,32 @@ func TestFileStringsEscaped(t *testing.T) {
 		}
 	}
 }
+
+// TestIssue14Rough: generate takes --json; lab --data with one task is refused before any run; learn with
+// Ollama down says so as a note, not an error, and succeeds.
+func TestIssue14Rough(t *testing.T) {
+	dir := t.TempDir()
+	var gen struct {
+		Text   string `json:"text"`
+		Tokens int    `json:"tokens"`
+	}
+	runJSON(t, nil, &gen, "generate", "--json", "--max-tokens", "3", "Q: What is the capital of Zorblia?\nA:")
+	if gen.Tokens == 0 {
+		t.Errorf("generate --json: %+v", gen)
+	}
+	one := filepath.Join(dir, "one.jsonl")
+	ex := facts()[:10]
+	for i := range ex {
+		ex[i].Task = "only"
+	}
+	writeJSONL(t, one, ex)
+	if _, stderr, code := runCLI(t, []string{"OLLAMA_HOST=127.0.0.1:1"}, "lab", "--data", one, "--out", filepath.Join(dir, "r")); code != exitUsage || !strings.Contains(stderr, "at least 2 tasks") {
+		t.Errorf("lab --data with one task: exit %d, %s", code, stderr)
+	}
+	data := filepath.Join(dir, "d.jsonl")
+	writeJSONL(t, data, facts()[:4])
+	_, stderr, code := runCLI(t, []string{"OLLAMA_HOST=127.0.0.1:1", "FASTSLOW_STEPS=5"}, "learn", "--task", "t", "--data", data)
+	if code != 0 || strings.Contains(stderr, "fastslow:") || !strings.Contains(stderr, "note: Ollama does not answer") {
+		t.Errorf("learn with Ollama down: exit %d, stderr %q", code, stderr)
+	}
+}
