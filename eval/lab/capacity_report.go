@@ -155,7 +155,8 @@ func (r *CapacityResult) Sections() ([]report.Section, []report.Verdict, error) 
 			joinInts(r.Sizes), r.Epochs, r.LoRARank, r.Notes, r.NoteForm, r.GeneralBefore, r.KnownBefore, r.PPLBefore, seeds, strings.Join(params, "; "), r.Epochs),
 		Tables: []report.Table{tbl},
 		Plots: []report.Plot{
-			{ID: "capacity-recall", Title: "Recall against the number of facts", XLabel: "facts learned", YLabel: "recall", Lines: recall},
+			{ID: "capacity-recall", Title: "Recall against the number of facts: " + modesText(r.Modes), XLabel: "facts learned", YLabel: "recall", Lines: recall,
+				Range: &[2]float64{0, 1}, Refs: []report.Ref{{Y: 0, Label: "zero"}}},
 			{ID: "capacity-general", Title: "General ability against the number of facts", XLabel: "facts learned",
 				YLabel: "change of pretraining-fact accuracy", Lines: general},
 		},
@@ -214,4 +215,13 @@ func joinInts(xs []int) string {
 		s[i] = fmt.Sprint(x)
 	}
 	return strings.Join(s, ", ")
+}
+
+// modesText names the compared modes for plot titles.
+func modesText(modes []string) string {
+	var out []string
+	for _, m := range modes {
+		out = append(out, modeLabel(m))
+	}
+	return strings.Join(out, ", ")
 }

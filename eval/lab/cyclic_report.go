@@ -189,14 +189,18 @@ func (r *CyclicResult) Sections() ([]report.Section, []report.Verdict, error) {
 		lines.Series = append(lines.Series, s)
 	}
 	seeds := len(cyc)
+	what := "full fine-tuning"
+	if r.Mode == ModeLoRA {
+		what = "LoRA"
+	}
 	plots := []report.Plot{
-		{ID: "cyclic-loss-cyclic", Title: "Loss per document, cyclic order (mean over seeds)", XLabel: "after visiting document", YLabel: "document",
+		{ID: "cyclic-loss-cyclic", Title: what + ": loss per document, cyclic order (mean over seeds)", XLabel: "after visiting document", YLabel: "document",
 			Heatmap: r.lossMap(cyc), Caption: "Each column is the loss after one visit; the column label is the document just trained."},
-		{ID: "cyclic-loss-shuffled", Title: "Loss per document, shuffled order (seed 1)", XLabel: "after visiting document", YLabel: "document",
+		{ID: "cyclic-loss-shuffled", Title: what + ": loss per document, shuffled order (seed 1)", XLabel: "after visiting document", YLabel: "document",
 			Heatmap: r.lossMap(shuf[:1])},
 	}
 	if len(xs) > 0 { // every run has a gap that long
-		plots = append(plots, report.Plot{ID: "cyclic-before-revisit", Title: "Loss in the steps before a document comes round again",
+		plots = append(plots, report.Plot{ID: "cyclic-before-revisit", Title: what + ": loss in the steps before a document comes round again",
 			XLabel: "steps before the next visit", YLabel: "loss − loss just before the visit (nats/token)", Lines: lines,
 			Caption: "Above zero: the loss was higher earlier in the gap and fell towards the visit (anticipatory recovery)."})
 	}

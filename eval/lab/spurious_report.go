@@ -155,9 +155,11 @@ func (r *SpuriousResult) Sections() ([]report.Section, []report.Verdict, error) 
 		Text:   text,
 		Tables: []report.Table{tbl, probeTbl},
 		Plots: []report.Plot{
-			{ID: "spurious-recovery", Title: "Task A during the recovery", XLabel: "recovery steps", YLabel: "task A accuracy", Lines: lines,
+			{ID: "spurious-recovery", Title: "LoRA (all blocks, and lower blocks frozen): task A during the recovery", XLabel: "recovery steps", YLabel: "task A accuracy", Lines: lines,
+				Range: &[2]float64{0, 1}, Refs: []report.Ref{{Y: meanOf(stats, func(s *spuriousStats) float64 { return s.accA.Mean }), Label: "after task A"}},
 				Caption: "Step 0 is right after task B."},
-			{ID: "spurious-probe", Title: "Right value still ranked first", XLabel: "facts", YLabel: "share ranked first", Bars: bars,
+			{ID: "spurious-probe", Title: "LoRA: right value still ranked first", XLabel: "facts", YLabel: "share ranked first", Bars: bars,
+				Range: &[2]float64{0, 1}, Refs: []report.Ref{{Y: chance, Label: "chance"}},
 				Caption: fmt.Sprintf("Chance is %.2f.", chance)},
 		},
 		Values: values,
@@ -267,4 +269,19 @@ func fmtSteps(xs []int) string {
 		}
 	}
 	return s
+}
+
+// meanOf is the mean over variants of f, for a reference line.
+func meanOf(stats map[string]*spuriousStats, f func(*spuriousStats) float64) float64 {
+	t, n := 0.0, 0
+	for _, s := range stats {
+		if v := f(s); !math.IsNaN(v) {
+			t += v
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return t / float64(n)
 }
