@@ -55,12 +55,17 @@ func (e Example) Correct(output string) bool {
 
 // Event reports progress.
 type Event struct {
-	Task    string
-	Stage   string // "prompts", "weights", "promoted", "kept"
+	Task string
+	// Stage is "prompts" (a prompt cycle starts), "weights" (a weight step ended), "promoted", "kept" (a weight
+	// round kept the served adapter), and for rounds the background loop runs: "round" (starts), "done" (Round
+	// is set) and "failed" (Err is set; the corrections stay queued).
+	Stage   string
 	Step    int
 	Total   int
 	Loss    float64
 	Message string
+	Round   *Round
+	Err     error
 }
 
 // Round reports one Learn call.
@@ -85,12 +90,19 @@ type Learner struct {
 	slow  *SlowChannel
 	fast  *FastChannel
 
-	mu        sync.Mutex          // serializes Learn
+	round     sync.Mutex          // serializes rounds (Learn, Flush); held by the rounds' own state below
 	retention map[string][]string // task → rendered validation prompts kept for the forgetting budget
 	answers   map[string][]Example
-	queue     map[string][]Example // corrections from Feedback waiting for a weight round
 	memory    map[string][]Example // task → training examples kept for replay
 	order     []string             // tasks in the order they were first learned
+
+	mu      sync.Mutex           // guards queue and retryAt; never held during a round
+	queue   map[string][]pending // corrections waiting for a weight round, by task, oldest first
+	retryAt map[string]time.Time // a task whose background round failed waits until then
+
+	wake   chan struct{} // wakes the background loop
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the background loop has ended
 }
 
 // NewLearner opens (or creates) a learner's state in dir, with opts (start from DefaultOptions; Base and
@@ -127,18 +139,39 @@ func NewLearner(ctx context.Context, dir string, opts Options) (*Learner, error)
 		return nil, fmt.Errorf("learner: %w", err)
 	}
 	l := &Learner{cfg: cfg, dir: dir, store: store, slow: slow, retention: map[string][]string{}, answers: map[string][]Example{},
-		queue: map[string][]Example{}, memory: map[string][]Example{}}
+		queue: map[string][]pending{}, memory: map[string][]Example{}, retryAt: map[string]time.Time{}, wake: make(chan struct{}, 1)}
 	tok := cfg.Base.Tokenizer
 	l.fast = &FastChannel{
 		Store: store, Demos: cfg.Demos, Notes: cfg.Notes, MaxChars: cfg.MaxPromptChars, Shared: cfg.SharedPrompt,
 		Tokens:    func(s string) int { return len(tok.Encode(s, true)) },
 		MaxTokens: cfg.Base.Config.ContextLength - cfg.MaxNewTokens,
 	}
+	if err := l.start(ctx); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("learner: %w", err)
+	}
 	return l, nil
 }
 
-// Close releases the prompt store.
-func (l *Learner) Close() error { return l.store.Close() }
+// start reads the waiting corrections and starts the background loop.
+func (l *Learner) start(ctx context.Context) error {
+	if err := l.loadQueue(ctx); err != nil {
+		return err
+	}
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	l.cancel, l.done = cancel, make(chan struct{})
+	go l.background(bg)
+	l.kick()
+	return nil
+}
+
+// Close stops the background loop (a round in progress is abandoned: its corrections stay queued in the
+// store) and releases the prompt store.
+func (l *Learner) Close() error {
+	l.cancel()
+	<-l.done
+	return l.store.Close()
+}
 
 // Store is the learner's prompt store.
 func (l *Learner) Store() *prompts.Store { return l.store }
@@ -207,8 +240,13 @@ func (l *Learner) Accuracy(ctx context.Context, task string, ex []Example) (floa
 
 // Learn adapts the model to task from its training examples, using val to decide what to promote.
 func (l *Learner) Learn(ctx context.Context, task string, trainSet, val []Example) (Round, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.round.Lock()
+	defer l.round.Unlock()
+	return l.learn(ctx, task, trainSet, val)
+}
+
+// learn is Learn with the round lock held.
+func (l *Learner) learn(ctx context.Context, task string, trainSet, val []Example) (Round, error) {
 	start := time.Now()
 	pol := l.cfg.Policy
 	r := Round{Task: task, Policy: pol.Name()}
@@ -405,5 +443,5 @@ func derivedName(dir string) (string, error) {
 		return "", err
 	}
 	sum := sha256.Sum256([]byte(abs))
-	return "fastslow-" + hex.EncodeToString(sum[:5]), nil
+	return hex.EncodeToString(sum[:5]), nil
 }

@@ -71,7 +71,7 @@ func TestLLMFeedbackChangesWhatOllamaServes(t *testing.T) {
 	}
 	before := ask()
 	for _, x := range questions {
-		if err := model.(*fastslow.LLM).Feedback(ctx, x.q, "", 0, "wrong", x.a); err != nil {
+		if _, err := model.(*fastslow.LLM).Feedback(ctx, fastslow.Correction{Input: x.q, Critique: "wrong", Answer: x.a}); err != nil {
 			t.Fatal(err)
 		}
 	}

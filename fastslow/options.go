@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/fastslow/fastslow/weights"
 	"github.com/fastslow/fastslow/weights/llama"
@@ -50,6 +51,9 @@ type Options struct {
 	// task has its own prompt, and serving must know the task). Weight rounds, replay memory and the
 	// forgetting budget's retention set still keep tasks apart.
 	SharedPrompt string
+	// Flush says when corrections waiting for a weight round start one in the background (default: after 8
+	// corrections of a task, or when the oldest has waited 10 minutes).
+	Flush FlushPolicy
 	// Events, if set, receives progress.
 	Events func(Event)
 	// Probe, if set, is called during Learn with the task, the adapter being trained (nil for the base) and
@@ -71,6 +75,7 @@ func DefaultOptions() Options {
 		Notes:          2,
 		MaxPromptChars: 640,
 		MaxNewTokens:   24,
+		Flush:          FlushPolicy{After: 8, Every: 10 * time.Minute},
 	}
 }
 
@@ -90,6 +95,8 @@ func (o Options) validate() error {
 			o.FSTSteps, o.ReplayMemory, o.Demos, o.Notes, o.MaxPromptChars)
 	case o.Budget < 0 || o.Budget > 1:
 		return fmt.Errorf("forgetting budget %g is outside [0, 1]", o.Budget)
+	case o.Flush.After < 0 || o.Flush.Every < 0:
+		return fmt.Errorf("negative flush policy %+v", o.Flush)
 	case o.MaxNewTokens < 1:
 		return fmt.Errorf("MaxNewTokens %d: an answer needs at least one token", o.MaxNewTokens)
 	}

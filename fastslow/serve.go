@@ -205,6 +205,22 @@ func (s *OllamaServer) Deploy(ctx context.Context, version, adapterPath string) 
 	return name, nil
 }
 
+// ModelDigest returns the digest of the model deployed as version, "" if the server has none: the slow
+// channel compares it with its records so that a learner never replaces another learner's model.
+func (s *OllamaServer) ModelDigest(ctx context.Context, version string) (string, error) {
+	name := s.Prefix + version
+	models, err := s.Client.ListPrefix(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	for _, m := range models {
+		if m.Name == name || m.Name == name+":latest" {
+			return m.Digest, nil
+		}
+	}
+	return "", nil
+}
+
 // create makes the adapted model; a base model deleted from the server meanwhile is created again, once.
 func (s *OllamaServer) create(ctx context.Context, name, adapterPath string) error {
 	base, err := s.BaseModel(ctx)

@@ -13,8 +13,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fastslow/fastslow/weights"
 	"github.com/fastslow/fastslow/internal/atomicfile"
+	"github.com/fastslow/fastslow/weights"
 	"github.com/fastslow/fastslow/weights/llama"
 	"github.com/fastslow/fastslow/weights/train"
 )
@@ -23,8 +23,9 @@ import (
 // evidence it was promoted on.
 type AdapterVersion struct {
 	Seq    int       `json:"seq"`
-	Path   string    `json:"path"`   // adapter GGUF, relative to the channel's directory
-	Handle string    `json:"handle"` // what the server generates with
+	Path   string    `json:"path"`             // adapter GGUF, relative to the channel's directory
+	Handle string    `json:"handle"`           // what the server generates with
+	Digest string    `json:"digest,omitempty"` // the server's digest of the deployed model, if it keeps models
 	Task   string    `json:"task"`
 	Steps  int       `json:"steps"`          // optimizer steps of the round that made it
 	Loss   float64   `json:"loss,omitempty"` // final training loss of that round
@@ -93,7 +94,8 @@ type SlowChannel struct {
 	server Server
 	name   string
 
-	mu      sync.Mutex
+	round   sync.Mutex // serializes rounds and rollbacks; serving never waits for it
+	mu      sync.Mutex // guards state and adapter, held only briefly
 	state   slowState
 	adapter *llama.Adapter // the current version's weights, trained further by the next round
 }
@@ -140,23 +142,57 @@ func (s *SlowChannel) version(seq int) (AdapterVersion, bool) {
 }
 
 // redeploy makes sure the server has v (a server restarted since, or the in-process engine of a new process).
+// It refuses to replace a model of the same name that another learner made.
 func (s *SlowChannel) redeploy(ctx context.Context, v AdapterVersion) error {
-	h, err := s.server.Deploy(ctx, s.versionName(v.Seq), filepath.Join(s.dir, v.Path))
+	name := s.versionName(v.Seq)
+	have, err := s.modelDigest(ctx, name)
 	if err != nil {
 		return fmt.Errorf("slow channel: deploy version %d: %w", v.Seq, err)
 	}
-	if h != v.Handle {
-		s.setHandle(v.Seq, h)
+	if have != "" && v.Digest != "" && have != v.Digest {
+		return fmt.Errorf("slow channel: deploy version %d: %w", v.Seq, s.taken(name))
+	}
+	h, err := s.server.Deploy(ctx, name, filepath.Join(s.dir, v.Path))
+	if err != nil {
+		return fmt.Errorf("slow channel: deploy version %d: %w", v.Seq, err)
+	}
+	d, err := s.modelDigest(ctx, name)
+	if err != nil {
+		return fmt.Errorf("slow channel: deploy version %d: %w", v.Seq, err)
+	}
+	if h != v.Handle || d != v.Digest {
+		next := s.state
+		next.Versions = slices.Clone(s.state.Versions)
+		for i := range next.Versions {
+			if next.Versions[i].Seq == v.Seq {
+				next.Versions[i].Handle, next.Versions[i].Digest = h, d
+			}
+		}
+		if err := s.save(next); err != nil {
+			return err
+		}
+		s.state = next
 	}
 	return nil
 }
 
-func (s *SlowChannel) setHandle(seq int, h string) {
-	for i := range s.state.Versions {
-		if s.state.Versions[i].Seq == seq {
-			s.state.Versions[i].Handle = h
-		}
+// ErrModelTaken means the server already has a model under a name the slow channel was about to deploy, and
+// this channel did not make it: another learner with the same Name, or state that was lost.
+var ErrModelTaken = errors.New("the server has a model of that name that this learner did not make")
+
+func (s *SlowChannel) taken(name string) error {
+	return fmt.Errorf("%w: %s (give each learner its own Options.Name, or leave it empty to derive one from the state directory; remove the model from the server if it is stale)", ErrModelTaken, name)
+}
+
+// modelDigest asks a server whose models outlive the process (Ollama) for the digest of the model deployed
+// under version name, "" when there is none; other servers have no such models.
+func (s *SlowChannel) modelDigest(ctx context.Context, name string) (string, error) {
+	if d, ok := s.server.(interface {
+		ModelDigest(ctx context.Context, version string) (string, error)
+	}); ok {
+		return d.ModelDigest(ctx, name)
 	}
+	return "", nil
 }
 
 func (s *SlowChannel) versionName(seq int) string {
@@ -208,13 +244,14 @@ type SlowRound struct {
 // opt.Chunk steps and keeping the last state within opt.Budget. The result is written, deployed and only then
 // promoted.
 func (s *SlowChannel) Train(ctx context.Context, task string, pairs []weights.Pair, retention Retention, opt SlowOptions, progress func(train.Progress)) (SlowRound, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.round.Lock()
+	defer s.round.Unlock()
 	var round SlowRound
 	if err := opt.validate(); err != nil {
 		return round, err
 	}
-	a, err := s.workingAdapter(opt)
+	current := s.Adapter()
+	a, err := s.workingAdapter(current, opt)
 	if err != nil {
 		return round, err
 	}
@@ -225,7 +262,7 @@ func (s *SlowChannel) Train(ctx context.Context, task string, pairs []weights.Pa
 	check := retention != nil && opt.Budget >= 0
 	before := 1.0
 	if check {
-		if before, err = retention(ctx, s.adapter); err != nil {
+		if before, err = retention(ctx, current); err != nil {
 			return round, fmt.Errorf("slow channel: retention: %w", err)
 		}
 	}
@@ -275,11 +312,15 @@ func (s *SlowChannel) Train(ctx context.Context, task string, pairs []weights.Pa
 	return s.promote(ctx, task, a, round, before, after)
 }
 
-// promote writes a, deploys it and makes it the current version.
+// promote writes a, deploys it and makes it the current version. The caller holds s.round, so the state only
+// changes here.
 func (s *SlowChannel) promote(ctx context.Context, task string, a *llama.Adapter, round SlowRound, before, after float64) (SlowRound, error) {
+	s.mu.Lock()
+	cur := s.state
+	s.mu.Unlock()
 	seq := 1
-	if n := len(s.state.Versions); n > 0 {
-		seq = s.state.Versions[n-1].Seq + 1
+	if n := len(cur.Versions); n > 0 {
+		seq = cur.Versions[n-1].Seq + 1
 	}
 	v := AdapterVersion{
 		Seq: seq, Path: fmt.Sprintf("adapter-%04d.gguf", seq), Task: task, Steps: round.Steps,
@@ -288,46 +329,59 @@ func (s *SlowChannel) promote(ctx context.Context, task string, a *llama.Adapter
 	if len(round.Losses) > 0 {
 		v.Loss = round.Losses[min(round.Steps, len(round.Losses))-1]
 	}
+	name := s.versionName(seq)
+	if have, err := s.modelDigest(ctx, name); err != nil {
+		return round, fmt.Errorf("slow channel: deploy: %w", err)
+	} else if have != "" {
+		return round, fmt.Errorf("slow channel: deploy: %w", s.taken(name))
+	}
 	path := filepath.Join(s.dir, v.Path)
-	if err := weights.SaveAdapter(path, a, s.versionName(seq)); err != nil {
+	if err := weights.SaveAdapter(path, a, name); err != nil {
 		return round, fmt.Errorf("slow channel: %w", err)
 	}
 	var err error
-	if v.Handle, err = s.server.Deploy(ctx, s.versionName(seq), path); err != nil {
+	if v.Handle, err = s.server.Deploy(ctx, name, path); err != nil {
 		os.Remove(path)
 		return round, fmt.Errorf("slow channel: deploy: %w", err)
 	}
-	next := s.state
-	next.Versions = append(append([]AdapterVersion(nil), s.state.Versions...), v)
+	if v.Digest, err = s.modelDigest(ctx, name); err != nil {
+		_ = s.server.Remove(ctx, v.Handle)
+		os.Remove(path)
+		return round, fmt.Errorf("slow channel: deploy: %w", err)
+	}
+	next := cur
+	next.Versions = append(append([]AdapterVersion(nil), cur.Versions...), v)
 	next.Current = seq
 	if err := s.save(next); err != nil {
 		_ = s.server.Remove(ctx, v.Handle)
 		os.Remove(path)
 		return round, err
 	}
+	s.mu.Lock()
 	s.state, s.adapter = next, a
+	s.mu.Unlock()
 	round.Version, round.Promoted = v, true
 	return round, nil
 }
 
 // workingAdapter is a copy of the current adapter to train further, or a new one of opt's shape. A shape
 // other than the current adapter's is refused: training it would silently drop what the adapter learned.
-func (s *SlowChannel) workingAdapter(opt SlowOptions) (*llama.Adapter, error) {
-	if s.adapter == nil {
+func (s *SlowChannel) workingAdapter(current *llama.Adapter, opt SlowOptions) (*llama.Adapter, error) {
+	if current == nil {
 		a, err := llama.NewAdapter(s.base.Model, opt.LoRA, opt.Seed)
 		if err != nil {
 			return nil, fmt.Errorf("slow channel: %w", err)
 		}
 		return a, nil
 	}
-	a, err := llama.NewAdapter(s.base.Model, s.adapter.Config, 0)
+	a, err := llama.NewAdapter(s.base.Model, current.Config, 0)
 	if err != nil {
 		return nil, fmt.Errorf("slow channel: %w", err)
 	}
 	if err := sameShape(s.base.Model, a, opt.LoRA); err != nil {
 		return nil, fmt.Errorf("slow channel: %w; roll back to version 0 (the base) to train an adapter of the new shape", err)
 	}
-	restore(a, snapshot(s.adapter))
+	restore(a, snapshot(current))
 	return a, nil
 }
 
@@ -358,6 +412,8 @@ func sameShape(m *llama.Model, a *llama.Adapter, c llama.LoRAConfig) error {
 
 // Rollback serves version seq again (0 is the base alone).
 func (s *SlowChannel) Rollback(ctx context.Context, seq int) error {
+	s.round.Lock()
+	defer s.round.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var a *llama.Adapter

@@ -435,7 +435,7 @@ func (s *Store) dropOrphans(ctx context.Context, task string) error {
 	defer mu.Unlock()
 	s.forgetTask(task)
 	prefixes := []string{pfxCandidate, pfxLesson, pfxDemo, pfxNote, pfxFeedback, pfxVersion, pfxRun, pfxRunData,
-		pfxRunIter, pfxRollout, pfxPosting, pfxDF, pfxStats, pfxForward, pfxEmbed}
+		pfxRunIter, pfxRollout, pfxPosting, pfxDF, pfxStats, pfxForward, pfxEmbed, pfxMark}
 	for _, pfx := range prefixes {
 		prefix := taskPrefix(pfx, task)
 		for {

@@ -59,6 +59,7 @@ func openLearner(cmd *cobra.Command, l *config.Loaded) (*fastslow.Learner, error
 	opts.Slow.LoRA = llama.LoRAConfig{Rank: l.Rank, Alpha: float32(l.Alpha), Targets: l.Targets}
 	opts.Slow.Steps, opts.Slow.Chunk, opts.Slow.LR, opts.Slow.BatchSize, opts.Slow.Seed = l.Steps, max(1, l.Steps/4), l.LR, l.Batch, 1
 	opts.Budget = l.Budget
+	opts.Flush = fastslow.FlushPolicy{} // the command runs its round itself, before it ends
 	return fastslow.NewLearner(ctx, filepath.Join(l.Home, "learner-"+id), opts)
 }
 
@@ -73,13 +74,13 @@ type feedbackLine struct {
 }
 
 // readFeedback reads {"input","output","score","feedback","answer"} lines; errors name the file and line.
-func readFeedback(path, task string) ([]fastslow.Feedback, error) {
+func readFeedback(path, task string) ([]fastslow.Correction, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	var out []fastslow.Feedback
+	var out []fastslow.Correction
 	err = world.ReadLines(f, path, maxLine, func(n int, line []byte) error {
 		var fl feedbackLine
 		dec := json.NewDecoder(bytes.NewReader(line))
@@ -94,7 +95,7 @@ func readFeedback(path, task string) ([]fastslow.Feedback, error) {
 		if fl.Task != "" {
 			t = fl.Task
 		}
-		out = append(out, fastslow.Feedback{Task: t, Input: *fl.Input, Output: fl.Output, Score: *fl.Score, Text: fl.Feedback, Answer: fl.Answer})
+		out = append(out, fastslow.Correction{Task: t, Input: *fl.Input, Output: fl.Output, Score: *fl.Score, Critique: fl.Feedback, Answer: fl.Answer})
 		return nil
 	})
 	if err != nil {
@@ -175,7 +176,7 @@ are what 'fastslow models' lists and 'fastslow rollback' and 'fastslow prompts r
 				return err
 			}
 			var ex []fastslow.Example
-			var fbs []fastslow.Feedback
+			var fbs []fastslow.Correction
 			if fbMode {
 				if fbs, err = readFeedback(data, task); err != nil {
 					return err
@@ -202,7 +203,7 @@ are what 'fastslow models' lists and 'fastslow rollback' and 'fastslow prompts r
 			var val []fastslow.Example
 			if fbMode {
 				for _, fb := range fbs {
-					if err := ln.Feedback(ctx, fb); err != nil {
+					if _, err := ln.Feedback(ctx, fb); err != nil {
 						return err
 					}
 				}
