@@ -58,6 +58,9 @@ func weightOpts(o *fastslow.Options) { o.Slow.Steps, o.Slow.LR, o.Slow.Seed = 60
 // after Feedback, before any weight round, FST's fast channel answers the exact questions; after a weight round
 // the exact and the reworded questions are counted (reported; the exact ones required).
 func TestFastChannelThenWeights(t *testing.T) {
+	if fastslow.RaceEnabled {
+		t.Skip("trains for minutes under -race; the plain test run covers it")
+	}
 	for _, tc := range []struct {
 		policy   fastslow.Policy
 		wantFast int // exact questions right after feedback, before a weight round
@@ -118,8 +121,7 @@ func TestRoundsDoNotBlockServing(t *testing.T) {
 			}
 		}),
 		fastslow.WithOptions(func(o *fastslow.Options) {
-			weightOpts(o)
-			o.Slow.Chunk = 20
+			o.Slow.Steps, o.Slow.Chunk, o.Slow.Seed = 6, 3, 1 // the claim is about waiting, not learning
 			o.Probe = func(ctx context.Context, task string, a *llama.Adapter, steps int) error {
 				if steps > 0 {
 					once.Do(func() { close(held); <-release })
@@ -175,7 +177,7 @@ func TestRoundsDoNotBlockServing(t *testing.T) {
 	if e.Err != nil {
 		t.Fatal(e.Err)
 	}
-	if e.Round == nil || e.Round.WeightSteps != 60 || l.Slow().Handle() == "" {
+	if e.Round == nil || e.Round.WeightSteps != 6 || l.Slow().Handle() == "" {
 		t.Fatalf("background round: %+v, serving %q", e.Round, l.Slow().Handle())
 	}
 	if n := l.Pending("people"); n != 1 {
@@ -207,6 +209,9 @@ func TestHelperFeedbackThenWait(t *testing.T) {
 // TestCorrectionsSurviveSIGKILL kills a process right after its Feedback calls; the reopened learner still has
 // the corrections pending and learns them.
 func TestCorrectionsSurviveSIGKILL(t *testing.T) {
+	if fastslow.RaceEnabled {
+		t.Skip("trains for minutes under -race; the plain test run covers it")
+	}
 	dir := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperFeedbackThenWait$", "-test.v")
 	cmd.Env = append(os.Environ(), "FASTSLOW_TEST_KILL_DIR="+dir)
@@ -260,6 +265,9 @@ func TestCorrectionsSurviveSIGKILL(t *testing.T) {
 // TestTwoLearnersOneOllama: two learners with default names on one Ollama learn contradicting facts and never
 // change each other's answers; a third that takes the first one's name is refused before it deploys.
 func TestTwoLearnersOneOllama(t *testing.T) {
+	if fastslow.RaceEnabled {
+		t.Skip("trains for minutes under -race; the plain test run covers it")
+	}
 	c := ollamatest.Client(t)
 	ctx := context.Background()
 	teach := func(dir string, shift int, set func(*fastslow.Options)) (*fastslow.Learner, []fastslow.Example, error) {
@@ -310,7 +318,7 @@ func TestTwoLearnersOneOllama(t *testing.T) {
 	}
 	name := a.Options().Name
 	thief, _, err := teach(t.TempDir(), 3, func(o *fastslow.Options) { weightOpts(o); o.Name = name })
-	defer thief.Close()
+	thief.Close()
 	if !errors.Is(err, fastslow.ErrModelTaken) {
 		t.Fatalf("a learner named like A deployed (%v)", err)
 	}

@@ -20,6 +20,9 @@ var taskA = examples([][2]string{
 })
 
 func TestLearnerPolicies(t *testing.T) {
+	if raceEnabled {
+		t.Skip("trains for minutes under -race; the plain test run covers it")
+	}
 	ctx := context.Background()
 	m, _ := tinyBase(t)
 	for _, policy := range Policies() {

@@ -41,7 +41,7 @@ func TestServersServeMerged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := runnerText(m.Tokenizer, ids)
+	want := RunnerText(m.Tokenizer, ids)
 	base, err := NewEngineServer(m).Generate(ctx, "", prompt, 12)
 	if err != nil {
 		t.Fatal(err)

@@ -95,7 +95,7 @@ func (s *openSettings) serve(ctx context.Context, dir string) error {
 	}
 	if s.client != nil {
 		if err := s.client.Ping(ctx); err != nil {
-			return fmt.Errorf("Ollama at %s does not answer (without WithOllama the learner serves with the in-process engine): %w", s.client.Host(), err)
+			return fmt.Errorf("the Ollama server at %s does not answer (without WithOllama the learner serves with the in-process engine): %w", s.client.Host(), err)
 		}
 	}
 	path := s.model

@@ -35,6 +35,9 @@ func TestReplayPlanMixesEarlierTasks(t *testing.T) {
 // TestReplayForgetsLessThanWeights learns task A then task B with the weight-only baseline and with replay:
 // replay keeps more of A.
 func TestReplayForgetsLessThanWeights(t *testing.T) {
+	if raceEnabled {
+		t.Skip("trains for minutes under -race; the plain test run covers it")
+	}
 	if testing.Short() {
 		t.Skip("trains four rounds")
 	}

@@ -93,13 +93,14 @@ func (s *EngineServer) Generate(ctx context.Context, handle, prompt string, maxT
 	if err != nil {
 		return "", err
 	}
-	return runnerText(tok, out), nil
+	return RunnerText(tok, out), nil
 }
 
-// runnerText renders ids as Ollama's llama runner streams them (runner/llamarunner in v0.6.5), so the engine
-// answers with the same text a server would: a piece is held back while the text ends inside a multi-byte
-// character, and each flush drops trailing bytes until the text is valid UTF-8.
-func runnerText(tok tokenizer.Tokenizer, ids []int32) string {
+// RunnerText renders ids as Ollama's llama runner streams them (runner/llamarunner in v0.6.5), so the engine
+// answers with the same text a server would: a piece loses its trailing NUL bytes (the runner's TokenToPiece
+// reads a C string), a piece is held back while the text ends inside a multi-byte character, and each flush
+// drops trailing bytes until the text is valid UTF-8. The parity tests compare Ollama's text with it.
+func RunnerText(tok tokenizer.Tokenizer, ids []int32) string {
 	var out, pending strings.Builder
 	flush := func() {
 		s := pending.String()
@@ -110,7 +111,7 @@ func runnerText(tok tokenizer.Tokenizer, ids []int32) string {
 		out.WriteString(s)
 	}
 	for _, id := range ids {
-		pending.WriteString(tok.Decode([]int32{id}))
+		pending.WriteString(strings.TrimRight(tok.Decode([]int32{id}), "\x00"))
 		if !incompleteUTF8(pending.String()) {
 			flush()
 		}

@@ -52,6 +52,9 @@ func accuracy(m *weights.Model, pairs []weights.Pair) Retention {
 }
 
 func TestSlowChannelRoundsAndRollback(t *testing.T) {
+	if raceEnabled {
+		t.Skip("trains for minutes under -race; the plain test run covers it")
+	}
 	ctx := context.Background()
 	m, _ := tinyBase(t)
 	dir := t.TempDir()

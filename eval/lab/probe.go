@@ -6,7 +6,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
-	"strings"
 
 	"github.com/fastslow/fastslow/eval/pretrain"
 	"github.com/fastslow/fastslow/eval/world"
@@ -229,13 +228,4 @@ func share(ok []bool) float64 {
 		}
 	}
 	return float64(n) / float64(len(ok))
-}
-
-// names lists people's names, for logs and reports.
-func names(people []world.Person) string {
-	s := make([]string, len(people))
-	for i, p := range people {
-		s[i] = p.Name()
-	}
-	return strings.Join(s, ", ")
 }

@@ -50,11 +50,11 @@ func KL[F Float](p, q []F) (float64, error) {
 	}
 	lp, err := LogSoftmax(p)
 	if err != nil {
-		return 0, fmt.Errorf("P: %w", err)
+		return 0, fmt.Errorf("distribution p: %w", err)
 	}
 	lq, err := LogSoftmax(q)
 	if err != nil {
-		return 0, fmt.Errorf("Q: %w", err)
+		return 0, fmt.Errorf("distribution q: %w", err)
 	}
 	kl := 0.0
 	for v := range lp {

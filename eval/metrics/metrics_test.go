@@ -60,7 +60,7 @@ func TestMatrixMetrics(t *testing.T) {
 				{1, 0.6, 1},
 			},
 			avg:        (1 + 0.6 + 1) / 3.0,
-			bwt:        ((1 - 1) + (0.6 - 0.5)) / 2,
+			bwt:        (0 + (0.6 - 0.5)) / 2, // task 0: 1 then 1; task 1: 0.5 then 0.6
 			forgetting: []float64{0, 0.9 - 0.6},
 			plasticity: (1 + 0.5 + 1) / 3,
 		},

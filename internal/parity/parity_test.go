@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/fastslow/fastslow/adapters/ollama"
+	"github.com/fastslow/fastslow/fastslow"
 	"github.com/fastslow/fastslow/internal/ollamatest"
 	"github.com/fastslow/fastslow/internal/tinymodel"
 	"github.com/fastslow/fastslow/weights"
@@ -107,51 +107,10 @@ func ours(t *testing.T, m *weights.Model, a *llama.Adapter, prompt string) (stri
 	return streamText(tok, ids), n
 }
 
-// streamText renders ids the way Ollama v0.6.5's llama runner streams them (runner/llamarunner/runner.go):
-// pieces are held back while the text ends in an incomplete UTF-8 character, and every flush drops trailing
-// bytes until the text is valid UTF-8; pieces lose trailing NUL bytes. Random-weight models emit lone byte tokens often, so comparing raw
+// streamText renders ids the way Ollama's llama runner streams them: the production function the in-process
+// engine answers with (fastslow.RunnerText). Random-weight models emit lone byte tokens often, so comparing raw
 // decoded bytes with the server's text would be comparing different things.
-func streamText(tok tokenizer.Tokenizer, ids []int32) string {
-	var out, pending strings.Builder
-	flush := func() {
-		s := pending.String()
-		pending.Reset()
-		for !utf8.ValidString(s) {
-			s = s[:len(s)-1]
-		}
-		out.WriteString(s)
-	}
-	for _, id := range ids {
-		// The runner's TokenToPiece trims trailing NUL bytes (it reads a C buffer).
-		pending.WriteString(strings.TrimRight(tok.Decode([]int32{id}), "\x00"))
-		if !incompleteUnicode(pending.String()) {
-			flush()
-		}
-	}
-	flush()
-	return out.String()
-}
-
-// incompleteUnicode is common.IncompleteUnicode of Ollama v0.6.5: does s end inside a multi-byte character?
-func incompleteUnicode(s string) bool {
-	incomplete := false
-	for i := 1; i < 5 && i <= len(s); i++ {
-		c := s[len(s)-i]
-		if c&0xc0 == 0x80 {
-			continue
-		}
-		switch {
-		case c&0xe0 == 0xc0:
-			incomplete = i < 2
-		case c&0xf0 == 0xe0:
-			incomplete = i < 3
-		case c&0xf8 == 0xf0:
-			incomplete = i < 4
-		}
-		break
-	}
-	return incomplete
-}
+func streamText(tok tokenizer.Tokenizer, ids []int32) string { return fastslow.RunnerText(tok, ids) }
 
 // compare checks, prompt by prompt, that the server continues as our engine does. Ollama's llama.cpp runner
 // keeps the KV cache in F16 and rounds the attention operands to F16; our engine does the same

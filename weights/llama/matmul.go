@@ -116,15 +116,6 @@ func gemmNT(c, a, b []float32, m, n, k int, acc bool) {
 	sgemm(m, n, k, 1, a, k, false, b, k, true, acc, c, n, true)
 }
 
-// gemm is gemmNT on the calling goroutine, for callers that already run in parallel.
-func gemm(c, a, b []float32, m, n, k int, acc bool) {
-	if m < gemvRows {
-		gemvNT(c, a, b, m, n, k, acc, false)
-		return
-	}
-	sgemm(m, n, k, 1, a, k, false, b, k, true, acc, c, n, false)
-}
-
 // gemmCausal is gemm (C = A·Bᵀ on the calling goroutine, added to C when acc) restricted to the band of a
 // causal mask with diagonal offset d (see gemmBand): for attention over a sequence whose first query sits at
 // position d, mode bandLowerC suits the scores Q·Kᵀ and dO·Vᵀ, bandLowerA the products P·V and dS·K, and

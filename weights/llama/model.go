@@ -2,7 +2,6 @@ package llama
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"strings"
 )
@@ -222,9 +221,4 @@ func (m *Model) checkTokens(tokens []int32) error {
 		}
 	}
 	return nil
-}
-
-// invSqrt is 1/sqrtf(x) as computed by C in float32.
-func invSqrt(x float32) float32 {
-	return 1 / float32(math.Sqrt(float64(x)))
 }
