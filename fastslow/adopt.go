@@ -34,8 +34,9 @@ type Adoption struct {
 // deployed and the round says why (Promoted false, Reason set); an error means the adoption could not be
 // judged or deployed.
 func (s *SlowChannel) Adopt(ctx context.Context, in Adoption) (SlowRound, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.round.Lock()
+	defer s.round.Unlock()
+	current := s.Adapter()
 	var round SlowRound
 	a := in.Adapter
 	if a == nil {
@@ -51,7 +52,7 @@ func (s *SlowChannel) Adopt(ctx context.Context, in Adoption) (SlowRound, error)
 	before, after := 1.0, 1.0
 	if in.Retention != nil && in.Budget >= 0 {
 		var err error
-		if before, err = in.Retention(ctx, s.adapter); err != nil {
+		if before, err = in.Retention(ctx, current); err != nil {
 			return round, fmt.Errorf("slow channel: adopt: retention: %w", err)
 		}
 		if after, err = in.Retention(ctx, a); err != nil {
@@ -63,7 +64,7 @@ func (s *SlowChannel) Adopt(ctx context.Context, in Adoption) (SlowRound, error)
 		}
 	}
 	if in.Validation != nil {
-		served, err := in.Validation(ctx, s.adapter)
+		served, err := in.Validation(ctx, current)
 		if err != nil {
 			return round, fmt.Errorf("slow channel: adopt: validation: %w", err)
 		}
@@ -80,6 +81,8 @@ func (s *SlowChannel) Adopt(ctx context.Context, in Adoption) (SlowRound, error)
 	if err != nil || in.Note == "" {
 		return round, err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for i := range s.state.Versions {
 		if s.state.Versions[i].Seq == round.Version.Seq {
 			s.state.Versions[i].Note = in.Note
