@@ -112,7 +112,7 @@ func RunnerText(tok tokenizer.Tokenizer, ids []int32) string {
 	}
 	for _, id := range ids {
 		pending.WriteString(strings.TrimRight(tok.Decode([]int32{id}), "\x00"))
-		if !incompleteUTF8(pending.String()) {
+		if !IncompleteUTF8(pending.String()) {
 			flush()
 		}
 	}
@@ -120,8 +120,8 @@ func RunnerText(tok tokenizer.Tokenizer, ids []int32) string {
 	return out.String()
 }
 
-// incompleteUTF8 reports whether s ends inside a multi-byte character (the runner's IncompleteUnicode).
-func incompleteUTF8(s string) bool {
+// IncompleteUTF8 reports whether s ends inside a multi-byte character (the runner's IncompleteUnicode).
+func IncompleteUTF8(s string) bool {
 	for i := 1; i < 5 && i <= len(s); i++ {
 		c := s[len(s)-i]
 		switch {

@@ -13,6 +13,7 @@ import (
 
 	ollamaapi "github.com/ollama/ollama/api"
 
+	"github.com/fastslow/fastslow/fastslow"
 	"github.com/fastslow/fastslow/weights"
 	"github.com/fastslow/fastslow/weights/llama"
 )
@@ -129,7 +130,7 @@ func sentSteps(m *weights.Model, ids []int32) []int {
 	for j, id := range ids {
 		text.WriteString(strings.ReplaceAll(m.Tokenizer.Decode([]int32{id}), "\x00", ""))
 		pending = append(pending, j)
-		if !incompleteUnicode(text.String()) {
+		if !fastslow.IncompleteUTF8(text.String()) {
 			flush()
 		}
 	}
