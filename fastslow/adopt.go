@@ -137,16 +137,11 @@ func EngineScore(base *weights.Model, ex []Example, maxTokens int) Retention {
 		}
 		right := 0
 		for _, e := range ex {
-			ids := base.Tokenizer.Encode(e.Prompt, true)
-			budget := min(maxTokens, base.Config.ContextLength-len(ids))
-			if budget <= 0 {
-				continue
-			}
-			out, err := base.Generate(ctx, ids, budget, llama.Sampler{}, a)
+			out, ok, err := engineAnswer(ctx, base, e.Prompt, maxTokens, a)
 			if err != nil {
 				return 0, err
 			}
-			if e.Correct(base.Tokenizer.Decode(out)) {
+			if ok && e.Correct(out) {
 				right++
 			}
 		}

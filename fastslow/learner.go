@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/fastslow/fastslow/prompts"
+	"github.com/fastslow/fastslow/weights"
 	"github.com/fastslow/fastslow/weights/llama"
 	"github.com/fastslow/fastslow/weights/train"
 )
@@ -364,17 +365,12 @@ func (l *Learner) retentionCheck() Retention {
 		m := l.cfg.Base
 		right, n := 0, 0
 		check := func(p string, e Example) error {
-			ids := m.Tokenizer.Encode(p, true)
-			budget := min(l.cfg.MaxNewTokens, m.Config.ContextLength-len(ids))
-			if budget <= 0 {
-				return nil
-			}
-			out, err := m.Generate(ctx, ids, budget, llama.Sampler{}, a)
-			if err != nil {
+			out, ok, err := engineAnswer(ctx, m, p, l.cfg.MaxNewTokens, a)
+			if err != nil || !ok {
 				return err
 			}
 			n++
-			if e.Correct(m.Tokenizer.Decode(out)) {
+			if e.Correct(out) {
 				right++
 			}
 			return nil
@@ -419,20 +415,30 @@ func (l *Learner) EngineAccuracy(ctx context.Context, task string, ex []Example,
 		if err != nil {
 			return 0, err
 		}
-		ids := m.Tokenizer.Encode(p, true)
-		budget := min(l.cfg.MaxNewTokens, m.Config.ContextLength-len(ids))
-		if budget <= 0 {
-			continue
-		}
-		out, err := m.Generate(ctx, ids, budget, llama.Sampler{}, a)
+		out, ok, err := engineAnswer(ctx, m, p, l.cfg.MaxNewTokens, a)
 		if err != nil {
 			return 0, err
 		}
-		if e.Correct(m.Tokenizer.Decode(out)) {
+		if ok && e.Correct(out) {
 			right++
 		}
 	}
 	return float64(right) / float64(len(ex)), nil
+}
+
+// engineAnswer is the in-process engine's greedy answer to prompt with adapter a (nil: the base), at most
+// maxTokens tokens; ok is false when the prompt leaves no room in the context for an answer.
+func engineAnswer(ctx context.Context, m *weights.Model, prompt string, maxTokens int, a *llama.Adapter) (string, bool, error) {
+	ids := m.Tokenizer.Encode(prompt, true)
+	budget := min(maxTokens, m.Config.ContextLength-len(ids))
+	if budget <= 0 {
+		return "", false, nil
+	}
+	out, err := m.Generate(ctx, ids, budget, llama.Sampler{}, a)
+	if err != nil {
+		return "", false, err
+	}
+	return m.Tokenizer.Decode(out), true, nil
 }
 
 // derivedName names a learner's models after its state directory, so that learners with different state never

@@ -2,10 +2,8 @@ package fastslow
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
-	"github.com/fastslow/fastslow/adapters/ollama"
 	"github.com/fastslow/fastslow/weights"
 )
 
@@ -66,21 +64,7 @@ func (s *OllamaServer) DeployMerged(ctx context.Context, version string, m *weig
 // createMerged makes the merged model; a base model deleted from the server meanwhile is created again,
 // once.
 func (s *OllamaServer) createMerged(ctx context.Context, name, path string) error {
-	base, err := s.BaseModel(ctx)
-	if err != nil {
-		return err
-	}
-	err = s.Client.CreateMerged(ctx, name, base, path)
-	if !errors.Is(err, ollama.ErrModelNotFound) {
-		return err
-	}
-	s.mu.Lock()
-	s.baseName = ""
-	s.mu.Unlock()
-	if base, err = s.BaseModel(ctx); err != nil {
-		return err
-	}
-	return s.Client.CreateMerged(ctx, name, base, path)
+	return s.onBase(ctx, func(base string) error { return s.Client.CreateMerged(ctx, name, base, path) })
 }
 
 // AppliesAdapters implements MergedServer by the architecture: see OllamaAppliesAdapters.

@@ -224,11 +224,17 @@ func (s *OllamaServer) ModelDigest(ctx context.Context, version string) (string,
 
 // create makes the adapted model; a base model deleted from the server meanwhile is created again, once.
 func (s *OllamaServer) create(ctx context.Context, name, adapterPath string) error {
+	return s.onBase(ctx, func(base string) error { return s.Client.CreateAdapted(ctx, name, base, adapterPath) })
+}
+
+// onBase runs create with the base model's name; when the server says a model is missing (the base, deleted
+// behind our back), it creates the base again and retries once.
+func (s *OllamaServer) onBase(ctx context.Context, create func(base string) error) error {
 	base, err := s.BaseModel(ctx)
 	if err != nil {
 		return err
 	}
-	err = s.Client.CreateAdapted(ctx, name, base, adapterPath)
+	err = create(base)
 	if !errors.Is(err, ollama.ErrModelNotFound) {
 		return err
 	}
@@ -238,7 +244,7 @@ func (s *OllamaServer) create(ctx context.Context, name, adapterPath string) err
 	if base, err = s.BaseModel(ctx); err != nil {
 		return err
 	}
-	return s.Client.CreateAdapted(ctx, name, base, adapterPath)
+	return create(base)
 }
 
 // Generate implements Server. The prompt is sent raw: our models have no template, and the prompt fastslow
