@@ -36,7 +36,6 @@ type Adoption struct {
 func (s *SlowChannel) Adopt(ctx context.Context, in Adoption) (SlowRound, error) {
 	s.round.Lock()
 	defer s.round.Unlock()
-	current := s.Adapter()
 	var round SlowRound
 	a := in.Adapter
 	if a == nil {
@@ -49,13 +48,20 @@ func (s *SlowChannel) Adopt(ctx context.Context, in Adoption) (SlowRound, error)
 	if err := fits(a, s.base.Model); err != nil {
 		return round, fmt.Errorf("slow channel: adopt: %w", err)
 	}
+	// Judged on the weights each would be served with (for a merged deploy, the merged model).
+	round.Mode, round.ModeReason = s.roundMode(ctx)
+	servedM, servedA := s.servedScoring()
+	newM, newA, err := s.scoring(ctx, a, round.Mode)
+	if err != nil {
+		return round, fmt.Errorf("slow channel: adopt: %w", err)
+	}
 	before, after := 1.0, 1.0
 	if in.Retention != nil && in.Budget >= 0 {
 		var err error
-		if before, err = in.Retention(ctx, current); err != nil {
+		if before, err = in.Retention(ctx, servedM, servedA); err != nil {
 			return round, fmt.Errorf("slow channel: adopt: retention: %w", err)
 		}
-		if after, err = in.Retention(ctx, a); err != nil {
+		if after, err = in.Retention(ctx, newM, newA); err != nil {
 			return round, fmt.Errorf("slow channel: adopt: retention: %w", err)
 		}
 		if before-after > in.Budget {
@@ -64,11 +70,11 @@ func (s *SlowChannel) Adopt(ctx context.Context, in Adoption) (SlowRound, error)
 		}
 	}
 	if in.Validation != nil {
-		served, err := in.Validation(ctx, current)
+		served, err := in.Validation(ctx, servedM, servedA)
 		if err != nil {
 			return round, fmt.Errorf("slow channel: adopt: validation: %w", err)
 		}
-		got, err := in.Validation(ctx, a)
+		got, err := in.Validation(ctx, newM, newA)
 		if err != nil {
 			return round, fmt.Errorf("slow channel: adopt: validation: %w", err)
 		}
@@ -77,7 +83,7 @@ func (s *SlowChannel) Adopt(ctx context.Context, in Adoption) (SlowRound, error)
 			return round, nil
 		}
 	}
-	round, err := s.promote(ctx, in.Task, a, round, before, after)
+	round, err = s.promote(ctx, in.Task, a, round, before, after)
 	if err != nil || in.Note == "" {
 		return round, err
 	}
@@ -127,17 +133,20 @@ func (s *SlowChannel) VersionAdapter(seq int) (*llama.Adapter, error) {
 	return a, nil
 }
 
-// EngineScore returns a Retention that asks base, through the in-process engine, each example's raw prompt
-// (greedy, at most maxTokens tokens) and scores the share answered correctly (Example.Correct). An empty set
-// scores 1.
+// EngineScore returns a Retention that asks the model it is given (base when that is nil), through the
+// in-process engine, each example's raw prompt (greedy, at most maxTokens tokens) and scores the share
+// answered correctly (Example.Correct). An empty set scores 1.
 func EngineScore(base *weights.Model, ex []Example, maxTokens int) Retention {
-	return func(ctx context.Context, a *llama.Adapter) (float64, error) {
+	return func(ctx context.Context, m *weights.Model, a *llama.Adapter) (float64, error) {
+		if m == nil {
+			m = base
+		}
 		if len(ex) == 0 {
 			return 1, nil
 		}
 		right := 0
 		for _, e := range ex {
-			out, ok, err := engineAnswer(ctx, base, e.Prompt, maxTokens, a)
+			out, ok, err := engineAnswer(ctx, m, e.Prompt, maxTokens, a)
 			if err != nil {
 				return 0, err
 			}

@@ -139,6 +139,13 @@ func NewLearner(ctx context.Context, dir string, opts Options) (*Learner, error)
 		store.Close()
 		return nil, fmt.Errorf("learner: %w", err)
 	}
+	if cfg.Deploy == (DeployOptions{}) {
+		cfg.Deploy = DefaultDeployOptions()
+	}
+	if err := slow.SetDeploy(cfg.Deploy); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("learner: %w", err)
+	}
 	l := &Learner{cfg: cfg, dir: dir, store: store, slow: slow, retention: map[string][]string{}, answers: map[string][]Example{},
 		queue: map[string][]pending{}, memory: map[string][]Example{}, retryAt: map[string]time.Time{}, wake: make(chan struct{}, 1)}
 	tok := cfg.Base.Tokenizer
@@ -361,8 +368,7 @@ func (l *Learner) remember(ctx context.Context, task string, val []Example) erro
 
 // retentionCheck measures, with the in-process engine, accuracy on the earlier tasks' remembered examples.
 func (l *Learner) retentionCheck() Retention {
-	return func(ctx context.Context, a *llama.Adapter) (float64, error) {
-		m := l.cfg.Base
+	return func(ctx context.Context, m *weights.Model, a *llama.Adapter) (float64, error) {
 		right, n := 0, 0
 		check := func(p string, e Example) error {
 			out, ok, err := engineAnswer(ctx, m, p, l.cfg.MaxNewTokens, a)
@@ -405,10 +411,15 @@ func (l *Learner) runner() RunFunc {
 // and the task's served prompt: the same answers a server gives, computed without deploying a. The forgetting
 // lab uses it inside Probe.
 func (l *Learner) EngineAccuracy(ctx context.Context, task string, ex []Example, a *llama.Adapter) (float64, error) {
+	return l.EngineAccuracyOn(ctx, task, ex, l.cfg.Base, a)
+}
+
+// EngineAccuracyOn is EngineAccuracy on model m (the base, or a merged model as a merged deploy serves it)
+// with adapter a (nil: m alone).
+func (l *Learner) EngineAccuracyOn(ctx context.Context, task string, ex []Example, m *weights.Model, a *llama.Adapter) (float64, error) {
 	if len(ex) == 0 {
 		return 0, nil
 	}
-	m := l.cfg.Base
 	right := 0
 	for _, e := range ex {
 		p, err := l.Prompt(ctx, task, e.Prompt)

@@ -118,7 +118,9 @@ func (s *openSettings) serve(ctx context.Context, dir string) error {
 	}
 	if s.opts.Server == nil {
 		if s.client != nil {
-			s.opts.Server = NewOllamaServer(s.client, ref.Path, "")
+			srv := NewOllamaServer(s.client, ref.Path, "")
+			srv.From = ref.Ollama
+			s.opts.Server = srv
 		} else {
 			s.opts.Server = NewEngineServer(s.opts.Base)
 		}

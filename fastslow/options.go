@@ -54,6 +54,9 @@ type Options struct {
 	// Flush says when corrections waiting for a weight round start one in the background (default: after 8
 	// corrections of a task, or when the oldest has waited 10 minutes).
 	Flush FlushPolicy
+	// Deploy says how weight versions are served: adapter, merged or auto (default DefaultDeployOptions(): auto,
+	// each merged tensor in the base's type, 3 merged versions kept). The zero value means the default.
+	Deploy DeployOptions
 	// Events, if set, receives progress.
 	Events func(Event)
 	// Probe, if set, is called during Learn with the task, the adapter being trained (nil for the base) and
@@ -76,6 +79,7 @@ func DefaultOptions() Options {
 		MaxPromptChars: 640,
 		MaxNewTokens:   24,
 		Flush:          FlushPolicy{After: 8, Every: 10 * time.Minute},
+		Deploy:         DefaultDeployOptions(),
 	}
 }
 

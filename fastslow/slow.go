@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fastslow/fastslow/internal/atomicfile"
@@ -33,6 +34,14 @@ type AdapterVersion struct {
 	After  float64   `json:"retention_after"`
 	Note   string    `json:"note,omitempty"`
 	Time   time.Time `json:"time"`
+	// Mode is how the version is served: DeployAdapter (also "" in manifests written before merged
+	// deploys existed) or DeployMerged.
+	Mode DeployMode `json:"mode,omitempty"`
+	// Merged is a merged version's GGUF, relative to the channel's directory ("" once pruned: see
+	// DeployOptions.Keep), MergedBytes its size and MergedType how its adapted tensors are encoded.
+	Merged      string             `json:"merged,omitempty"`
+	MergedBytes int64              `json:"merged_bytes,omitempty"`
+	MergedType  weights.MergedType `json:"merged_type,omitempty"`
 }
 
 // slowState is the channel's manifest on disk.
@@ -97,7 +106,9 @@ type SlowChannel struct {
 	round   sync.Mutex // serializes rounds and rollbacks; serving never waits for it
 	mu      sync.Mutex // guards state and adapter, held only briefly
 	state   slowState
-	adapter *llama.Adapter // the current version's weights, trained further by the next round
+	adapter *llama.Adapter                // the current version's weights, trained further by the next round
+	served  atomic.Pointer[weights.Model] // the current version's merged model, nil when an adapter is served
+	deploy  atomic.Pointer[DeployOptions] // how new versions are served (SetDeploy); nil: the default
 }
 
 // OpenSlowChannel opens (or creates) the channel stored in dir. name distinguishes this channel's models on the
@@ -123,9 +134,11 @@ func OpenSlowChannel(ctx context.Context, base *weights.Model, dir, name string,
 			return nil, fmt.Errorf("slow channel: current version %d: %w", v.Seq, err)
 		}
 		s.adapter = a
-		if err := s.redeploy(ctx, v); err != nil {
+		served, err := s.redeploy(ctx, v, a)
+		if err != nil {
 			return nil, err
 		}
+		s.served.Store(served)
 	}
 	return s, nil
 }
@@ -141,39 +154,43 @@ func (s *SlowChannel) version(seq int) (AdapterVersion, bool) {
 	return AdapterVersion{}, false
 }
 
-// redeploy makes sure the server has v (a server restarted since, or the in-process engine of a new process).
-// It refuses to replace a model of the same name that another learner made.
-func (s *SlowChannel) redeploy(ctx context.Context, v AdapterVersion) error {
+// redeploy makes sure the server has v, whose adapter is a (a server restarted since, or the in-process
+// engine of a new process), as it was made: its adapter, or its merged model (checked against the adapter, or
+// merged again if it was pruned), which it returns. It refuses to replace a model of the same name that
+// another learner made.
+func (s *SlowChannel) redeploy(ctx context.Context, v AdapterVersion, a *llama.Adapter) (*weights.Model, error) {
 	name := s.versionName(v.Seq)
 	have, err := s.modelDigest(ctx, name)
 	if err != nil {
-		return fmt.Errorf("slow channel: deploy version %d: %w", v.Seq, err)
+		return nil, fmt.Errorf("slow channel: deploy version %d: %w", v.Seq, err)
 	}
 	if have != "" && v.Digest != "" && have != v.Digest {
-		return fmt.Errorf("slow channel: deploy version %d: %w", v.Seq, s.taken(name))
+		return nil, fmt.Errorf("slow channel: deploy version %d: %w", v.Seq, s.taken(name))
 	}
-	h, err := s.server.Deploy(ctx, name, filepath.Join(s.dir, v.Path))
+	merged := v.Merged
+	h, served, err := s.redeployVersion(ctx, &v, a)
 	if err != nil {
-		return fmt.Errorf("slow channel: deploy version %d: %w", v.Seq, err)
+		return nil, fmt.Errorf("slow channel: deploy version %d: %w", v.Seq, err)
 	}
 	d, err := s.modelDigest(ctx, name)
 	if err != nil {
-		return fmt.Errorf("slow channel: deploy version %d: %w", v.Seq, err)
+		return nil, fmt.Errorf("slow channel: deploy version %d: %w", v.Seq, err)
 	}
-	if h != v.Handle || d != v.Digest {
+	if h != v.Handle || d != v.Digest || merged != v.Merged {
 		next := s.state
 		next.Versions = slices.Clone(s.state.Versions)
 		for i := range next.Versions {
 			if next.Versions[i].Seq == v.Seq {
 				next.Versions[i].Handle, next.Versions[i].Digest = h, d
+				next.Versions[i].Merged, next.Versions[i].MergedBytes = v.Merged, v.MergedBytes
 			}
 		}
 		if err := s.save(next); err != nil {
-			return err
+			return nil, err
 		}
 		s.state = next
 	}
-	return nil
+	return served, nil
 }
 
 // ErrModelTaken means the server already has a model under a name the slow channel was about to deploy, and
@@ -226,9 +243,9 @@ func (s *SlowChannel) Adapter() *llama.Adapter {
 	return s.adapter
 }
 
-// Retention measures what must not be forgotten: a share of correct answers in [0, 1] with the given adapter
-// (nil is the base).
-type Retention func(ctx context.Context, a *llama.Adapter) (float64, error)
+// Retention measures what must not be forgotten: a share of correct answers in [0, 1] of model m with adapter
+// a (nil: m alone). m is the base, or for a merged deploy the merged model, exactly as served.
+type Retention func(ctx context.Context, m *weights.Model, a *llama.Adapter) (float64, error)
 
 // SlowRound reports one training round.
 type SlowRound struct {
@@ -238,6 +255,9 @@ type SlowRound struct {
 	Tried    int // optimizer steps run
 	Losses   []float64
 	Reason   string // why the round stopped early or was not promoted
+	// Mode is how the round's version is (or would have been) served, ModeReason why auto chose it.
+	Mode       DeployMode
+	ModeReason string
 }
 
 // Train runs one round on pairs: up to opt.Steps steps with one optimizer, checking retention after every
@@ -251,6 +271,7 @@ func (s *SlowChannel) Train(ctx context.Context, task string, pairs []weights.Pa
 		return round, err
 	}
 	current := s.Adapter()
+	mode, why := s.roundMode(ctx)
 	a, err := s.workingAdapter(current, opt)
 	if err != nil {
 		return round, err
@@ -262,7 +283,8 @@ func (s *SlowChannel) Train(ctx context.Context, task string, pairs []weights.Pa
 	check := retention != nil && opt.Budget >= 0
 	before := 1.0
 	if check {
-		if before, err = retention(ctx, current); err != nil {
+		m, sa := s.servedScoring()
+		if before, err = retention(ctx, m, sa); err != nil {
 			return round, fmt.Errorf("slow channel: retention: %w", err)
 		}
 	}
@@ -275,7 +297,11 @@ func (s *SlowChannel) Train(ctx context.Context, task string, pairs []weights.Pa
 	hook := func(ctx context.Context, done int) error {
 		round.Tried = done
 		if check {
-			r, err := retention(ctx, a)
+			m, sa, err := s.scoring(ctx, a, mode)
+			if err != nil {
+				return fmt.Errorf("retention: %w", err)
+			}
+			r, err := retention(ctx, m, sa)
 			if err != nil {
 				return fmt.Errorf("retention: %w", err)
 			}
@@ -309,6 +335,7 @@ func (s *SlowChannel) Train(ctx context.Context, task string, pairs []weights.Pa
 		}
 		return round, nil
 	}
+	round.Mode, round.ModeReason = mode, why
 	return s.promote(ctx, task, a, round, before, after)
 }
 
@@ -339,28 +366,48 @@ func (s *SlowChannel) promote(ctx context.Context, task string, a *llama.Adapter
 	if err := weights.SaveAdapter(path, a, name); err != nil {
 		return round, fmt.Errorf("slow channel: %w", err)
 	}
-	var err error
-	if v.Handle, err = s.server.Deploy(ctx, name, path); err != nil {
+	mode := round.Mode
+	if mode == "" {
+		mode, round.ModeReason = s.roundMode(ctx)
+	}
+	undo := func() {
+		if v.Handle != "" {
+			_ = s.server.Remove(ctx, v.Handle)
+		}
 		os.Remove(path)
+		if v.Merged != "" {
+			os.Remove(filepath.Join(s.dir, v.Merged))
+		}
+	}
+	var (
+		err    error
+		served *weights.Model
+	)
+	if v.Handle, served, err = s.deployNew(ctx, &v, a, mode); err != nil {
+		undo()
 		return round, fmt.Errorf("slow channel: deploy: %w", err)
 	}
+	round.Mode = v.Mode
 	if v.Digest, err = s.modelDigest(ctx, name); err != nil {
-		_ = s.server.Remove(ctx, v.Handle)
-		os.Remove(path)
+		undo()
 		return round, fmt.Errorf("slow channel: deploy: %w", err)
 	}
 	next := cur
 	next.Versions = append(append([]AdapterVersion(nil), cur.Versions...), v)
 	next.Current = seq
+	perr := s.prune(ctx, &next)
 	if err := s.save(next); err != nil {
-		_ = s.server.Remove(ctx, v.Handle)
-		os.Remove(path)
+		undo()
 		return round, err
 	}
 	s.mu.Lock()
 	s.state, s.adapter = next, a
+	s.served.Store(served)
 	s.mu.Unlock()
 	round.Version, round.Promoted = v, true
+	if perr != nil {
+		return round, fmt.Errorf("slow channel: version %d promoted, but older merged versions were not all removed: %w", seq, perr)
+	}
 	return round, nil
 }
 
@@ -417,6 +464,7 @@ func (s *SlowChannel) Rollback(ctx context.Context, seq int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var a *llama.Adapter
+	var served *weights.Model
 	if seq != 0 {
 		v, ok := s.version(seq)
 		if !ok {
@@ -426,7 +474,7 @@ func (s *SlowChannel) Rollback(ctx context.Context, seq int) error {
 		if a, err = weights.LoadAdapter(filepath.Join(s.dir, v.Path), s.base.Model); err != nil {
 			return fmt.Errorf("rollback: %w", err)
 		}
-		if err := s.redeploy(ctx, v); err != nil {
+		if served, err = s.redeploy(ctx, v, a); err != nil {
 			return err
 		}
 	}
@@ -436,6 +484,7 @@ func (s *SlowChannel) Rollback(ctx context.Context, seq int) error {
 		return err
 	}
 	s.state, s.adapter = next, a
+	s.served.Store(served)
 	return nil
 }
 

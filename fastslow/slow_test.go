@@ -34,9 +34,12 @@ var capitals = []weights.Pair{
 	{Prompt: "Q: capital of Osmira?\nA:", Completion: " Pavel"},
 }
 
-// accuracy is a Retention over pairs with the in-process engine.
-func accuracy(m *weights.Model, pairs []weights.Pair) Retention {
-	return func(ctx context.Context, a *llama.Adapter) (float64, error) {
+// accuracy is a Retention over pairs with the in-process engine (on the model it is given, else m).
+func accuracy(base *weights.Model, pairs []weights.Pair) Retention {
+	return func(ctx context.Context, m *weights.Model, a *llama.Adapter) (float64, error) {
+		if m == nil {
+			m = base
+		}
 		right := 0
 		for _, p := range pairs {
 			ids, err := m.Generate(ctx, m.Tokenizer.Encode(p.Prompt, true), 8, llama.Sampler{}, a)
@@ -71,7 +74,7 @@ func TestSlowChannelRoundsAndRollback(t *testing.T) {
 	if !r1.Promoted || r1.Version.Seq != 1 || r1.Steps != 120 {
 		t.Fatalf("round 1: %+v", r1)
 	}
-	if acc, _ := accuracy(m, capitals[:2])(ctx, s.Adapter()); acc != 1 {
+	if acc, _ := accuracy(m, capitals[:2])(ctx, m, s.Adapter()); acc != 1 {
 		t.Fatalf("after round 1 the adapter answers %.2f of its pairs, want 1", acc)
 	}
 	r2, err := s.Train(ctx, "b", capitals[2:], nil, opt, nil)
@@ -97,7 +100,7 @@ func TestSlowChannelRoundsAndRollback(t *testing.T) {
 	if err := again.Rollback(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	if acc, _ := accuracy(m, capitals[:2])(ctx, again.Adapter()); acc != 1 {
+	if acc, _ := accuracy(m, capitals[:2])(ctx, m, again.Adapter()); acc != 1 {
 		t.Fatalf("version 1 after rollback answers %.2f of its pairs, want 1", acc)
 	}
 	if err := again.Rollback(ctx, 9); err == nil || !strings.Contains(err.Error(), "no adapter version 9") {

@@ -88,8 +88,8 @@ adapter version, which 'fastslow rollback' undoes. Refused or invalid, nothing i
 				in.Retention = fastslow.EngineScore(m, keep, ln.Options().MaxNewTokens)
 			}
 			if len(valEx) > 0 {
-				in.Validation = func(ctx context.Context, a *llama.Adapter) (float64, error) {
-					return ln.EngineAccuracy(ctx, task, valEx, a)
+				in.Validation = func(ctx context.Context, vm *weights.Model, a *llama.Adapter) (float64, error) {
+					return ln.EngineAccuracyOn(ctx, task, valEx, vm, a)
 				}
 			}
 			r, err := ln.Slow().Adopt(ctx, in)

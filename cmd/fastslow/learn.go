@@ -60,6 +60,15 @@ func openLearner(cmd *cobra.Command, l *config.Loaded) (*fastslow.Learner, error
 	opts.Slow.Steps, opts.Slow.Chunk, opts.Slow.LR, opts.Slow.BatchSize, opts.Slow.Seed = l.Steps, max(1, l.Steps/4), l.LR, l.Batch, 1
 	opts.Budget = l.Budget
 	opts.Flush = fastslow.FlushPolicy{} // the command runs its round itself, before it ends
+	mode, err := fastslow.ParseDeployMode(l.Deploy)
+	if err != nil {
+		return nil, err
+	}
+	mt, err := weights.ParseMergedType(l.MergedType)
+	if err != nil {
+		return nil, err
+	}
+	opts.Deploy = fastslow.DeployOptions{Mode: mode, MergedType: mt, Keep: l.Keep}
 	return fastslow.NewLearner(ctx, filepath.Join(l.Home, "learner-"+id), opts)
 }
 
@@ -141,6 +150,7 @@ type LearnSummary struct {
 	WeightSteps   int     `json:"weight_steps"`
 	Adapter       int     `json:"adapter_version,omitempty"`
 	Model         string  `json:"model,omitempty"`
+	Deploy        string  `json:"deploy,omitempty"` // how the served version is deployed: adapter or merged
 	Note          string  `json:"note,omitempty"`
 	Accuracy      float64 `json:"validation_accuracy"`
 }
@@ -224,7 +234,10 @@ are what 'fastslow models' lists and 'fastslow rollback' and 'fastslow prompts r
 			sum.PromptVersion, sum.PromptScore, sum.PromptChanged = round.Prompt.Version.Seq, round.Prompt.Score, round.Prompt.Promoted
 			sum.WeightSteps, sum.Note = round.WeightSteps, round.Weights.Reason
 			if v, ok := ln.Slow().Current(); ok {
-				sum.Adapter, sum.Model = v.Seq, v.Handle
+				sum.Adapter, sum.Model, sum.Deploy = v.Seq, v.Handle, string(v.Mode)
+				if sum.Deploy == "" {
+					sum.Deploy = string(fastslow.DeployAdapter)
+				}
 			}
 			if sum.Accuracy, err = ln.Accuracy(ctx, task, val); err != nil {
 				return err
@@ -239,6 +252,9 @@ are what 'fastslow models' lists and 'fastslow rollback' and 'fastslow prompts r
 			}
 			if sum.Policy != "prompts" {
 				fmt.Fprintf(w, "%d weight steps, adapter version %d %s", sum.WeightSteps, sum.Adapter, sum.Model)
+				if sum.Deploy != "" {
+					fmt.Fprintf(w, " (%s deploy)", sum.Deploy)
+				}
 				if sum.Note != "" {
 					fmt.Fprintf(w, " (%s)", sum.Note)
 				}
@@ -252,7 +268,7 @@ are what 'fastslow models' lists and 'fastslow rollback' and 'fastslow prompts r
 	f.StringVar(&task, "task", "", "task name ([A-Za-z0-9._-])")
 	f.StringVar(&data, "data", "", "examples or feedback, JSONL")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
-	for _, k := range []string{"model", "policy", "steps", "lr", "batch", "rank", "alpha", "targets", "budget"} {
+	for _, k := range []string{"model", "policy", "steps", "lr", "batch", "rank", "alpha", "targets", "budget", "deploy", "merged_type", "keep"} {
 		if f.Lookup(k) == nil {
 			config.AddFlag(f, k)
 		}

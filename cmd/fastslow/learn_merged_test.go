@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fastslow/fastslow/adapters/ollama"
+	"github.com/fastslow/fastslow/internal/ollamatest"
+	"github.com/fastslow/fastslow/internal/tinymodel"
+	"github.com/fastslow/fastslow/weights/gguf"
+)
+
+// TestLearnMergedKeepRollback: `learn` with deploy merged and keep 1 serves every version as a merged model;
+// the older one leaves Ollama and the disk when the newer one is promoted, and `rollback` brings it back.
+func TestLearnMergedKeepRollback(t *testing.T) {
+	c := ollamatest.Client(t)
+	dir := t.TempDir()
+	base := filepath.Join(dir, "base.gguf")
+	if _, _, err := tinymodel.Write(context.Background(), base, 31, 0.05, gguf.TypeQ8_0); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "capitals.jsonl")
+	writeJSONL(t, data, facts()[:10])
+	home := filepath.Join(dir, "home")
+	env := []string{"FASTSLOW_HOME=" + home, "OLLAMA_HOST=" + c.Host(), "FASTSLOW_MODEL=" + base,
+		"FASTSLOW_DEPLOY=merged", "FASTSLOW_KEEP=1"}
+	var made []string
+	t.Cleanup(func() {
+		for _, name := range made {
+			_ = c.Delete(context.Background(), name)
+		}
+	})
+	var sums []LearnSummary
+	for i := 0; i < 2; i++ {
+		stdout, stderr, code := runCLI(t, env, "learn", "--task", "capitals", "--data", data, "--steps", "40", "--lr", "1e-2", "--policy", "weights", "--json")
+		if code != 0 {
+			t.Fatalf("learn exited %d: %s", code, stderr)
+		}
+		var s LearnSummary
+		if err := json.Unmarshal([]byte(stdout), &s); err != nil {
+			t.Fatalf("learn --json printed %q: %v", stdout, err)
+		}
+		if s.Deploy != "merged" || s.Model == "" {
+			t.Fatalf("learn summary %+v, want a merged deploy", s)
+		}
+		made = append(made, s.Model)
+		sums = append(sums, s)
+	}
+	listed := func() map[string]string {
+		t.Helper()
+		stdout, stderr, code := runCLI(t, env, "models", "--json")
+		if code != 0 {
+			t.Fatalf("models exited %d: %s", code, stderr)
+		}
+		var out struct{ Models []modelInfo }
+		if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+			t.Fatal(err)
+		}
+		modes := map[string]string{}
+		for _, m := range out.Models {
+			modes[strings.TrimSuffix(m.Name, ":latest")] = m.Mode
+		}
+		return modes
+	}
+	merged := func() []string {
+		files, _ := filepath.Glob(filepath.Join(home, "learner-*", "adapters", "merged-*.gguf"))
+		return files
+	}
+	modes := listed()
+	if _, ok := modes[sums[0].Model]; ok || modes[sums[1].Model] != "merged" {
+		t.Errorf("after two merged versions with keep 1: %s listed %v, %s as %q", sums[0].Model, ok, sums[1].Model, modes[sums[1].Model])
+	}
+	if files := merged(); len(files) != 1 {
+		t.Errorf("merged files on disk with keep 1: %v", files)
+	}
+
+	stdout, stderr, code := runCLI(t, env, "rollback", "--json")
+	if code != 0 {
+		t.Fatalf("rollback exited %d: %s", code, stderr)
+	}
+	var rb struct {
+		From, To int
+		Model    string
+	}
+	if err := json.Unmarshal([]byte(stdout), &rb); err != nil {
+		t.Fatal(err)
+	}
+	if rb.To != sums[0].Adapter || rb.Model != sums[0].Model {
+		t.Fatalf("rollback %+v, want to %d (%s)", rb, sums[0].Adapter, sums[0].Model)
+	}
+	if modes := listed(); modes[sums[0].Model] != "merged" {
+		t.Errorf("after rollback %s is listed as %q, want merged", sums[0].Model, modes[sums[0].Model])
+	}
+	if files := merged(); len(files) != 2 {
+		t.Errorf("merged files on disk after rollback: %v", files)
+	}
+	if _, err := c.Generate(context.Background(), rb.Model, "Q: What is the capital of Zorblia?\nA:", ollama.GenerateOptions{NumPredict: 4, Raw: true}); err != nil {
+		t.Errorf("the rolled-back merged model does not answer: %v", err)
+	}
+}
