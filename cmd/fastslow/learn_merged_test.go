@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -96,6 +97,22 @@ func TestLearnMergedKeepRollback(t *testing.T) {
 	}
 	if files := merged(); len(files) != 2 {
 		t.Errorf("merged files on disk after rollback: %v", files)
+	}
+	var size int64
+	for _, f := range merged() {
+		st, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size += st.Size()
+	}
+	stdout, _, _ = runCLI(t, env, "models", "--json")
+	var use struct {
+		HomeMerged   int64 `json:"home_merged_bytes"`
+		HomeAdapters int64 `json:"home_adapter_bytes"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &use); err != nil || use.HomeMerged != size || use.HomeAdapters <= 0 {
+		t.Errorf("models --json disk use %+v (%v), want %d bytes of merged models and some of adapters", use, err, size)
 	}
 	if _, err := c.Generate(context.Background(), rb.Model, "Q: What is the capital of Zorblia?\nA:", ollama.GenerateOptions{NumPredict: 4, Raw: true}); err != nil {
 		t.Errorf("the rolled-back merged model does not answer: %v", err)

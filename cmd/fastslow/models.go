@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -60,6 +62,20 @@ func diskUse(c *ollama.Client, ms []ollama.Model) (total int64, ok bool) {
 	return total, true
 }
 
+// homeDiskUse adds up the version files the learners under home keep: their adapters and their merged
+// models (whole copies of the model, of which each learner keeps the newest `keep`).
+func homeDiskUse(home string) (adapters, merged int64) {
+	for pattern, sum := range map[string]*int64{"adapter-*.gguf": &adapters, "merged-*.gguf": &merged} {
+		files, _ := filepath.Glob(filepath.Join(home, "learner-*", "adapters", pattern))
+		for _, f := range files {
+			if st, err := os.Stat(f); err == nil {
+				*sum += st.Size()
+			}
+		}
+	}
+	return adapters, merged
+}
+
 func newModelsCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -73,6 +89,11 @@ named with the prefix ` + fastslow.ModelPrefix + `. 'fastslow models rm NAME...'
 			if err != nil {
 				return err
 			}
+			l, err := conf(cmd)
+			if err != nil {
+				return err
+			}
+			homeAdapters, homeMerged := homeDiskUse(l.Home)
 			ms, err := c.ListPrefix(cmd.Context(), fastslow.ModelPrefix)
 			if err != nil {
 				return err
@@ -92,7 +113,11 @@ named with the prefix ` + fastslow.ModelPrefix + `. 'fastslow models rm NAME...'
 					// DiskBytes is the size of the models' files in the server's store, each file once
 					// (absent when the store is not on this machine).
 					DiskBytes *int64 `json:"disk_bytes,omitempty"`
-				}{Host: c.Host(), Models: []modelInfo{}}
+					// HomeAdapterBytes and HomeMergedBytes are the version files the learners under the home
+					// directory keep: adapters, and merged models.
+					HomeAdapterBytes int64 `json:"home_adapter_bytes"`
+					HomeMergedBytes  int64 `json:"home_merged_bytes"`
+				}{Host: c.Host(), Models: []modelInfo{}, HomeAdapterBytes: homeAdapters, HomeMergedBytes: homeMerged}
 				for i, m := range ms {
 					out.Models = append(out.Models, modelInfo{m.Name, m.Digest, m.Size, m.ModifiedAt.UTC(), m.Family, m.ParameterSize, m.QuantizationLevel, modes[i]})
 				}
@@ -101,8 +126,15 @@ named with the prefix ` + fastslow.ModelPrefix + `. 'fastslow models rm NAME...'
 				}
 				return writeJSON(w, out)
 			}
+			homeLine := func() {
+				if homeAdapters+homeMerged > 0 {
+					fmt.Fprintf(w, "disk: %s of adapters and %s of merged models kept by the learners in %s\n",
+						humanBytes(homeAdapters), humanBytes(homeMerged), l.Home)
+				}
+			}
 			if len(ms) == 0 {
 				fmt.Fprintf(w, "no %s models on %s\n", fastslow.ModelPrefix, c.Host())
+				homeLine()
 				return nil
 			}
 			tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
@@ -117,6 +149,7 @@ named with the prefix ` + fastslow.ModelPrefix + `. 'fastslow models rm NAME...'
 			if known {
 				fmt.Fprintf(w, "disk: %s in Ollama's store (files shared by several models counted once; each merged model is a whole copy)\n", humanBytes(disk))
 			}
+			homeLine()
 			return nil
 		},
 	}
