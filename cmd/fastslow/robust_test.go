@@ -90,19 +90,12 @@ func TestHugeLinesRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		home := t.TempDir()
-		cmd := exec.Command(binary, "learn", "--task", "t", "--data", path)
-		cmd.Env = append(hermeticEnv(), "FASTSLOW_HOME="+home, "OLLAMA_HOST=127.0.0.1:1")
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		start := time.Now()
-		err = cmd.Run()
-		elapsed := time.Since(start)
-		code := cmd.ProcessState.ExitCode()
-		rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // KiB on Linux
-		t.Logf("%d MiB line: exit %d in %s, peak RSS %d KiB: %s", mib, code, elapsed.Round(time.Millisecond), rss, strings.TrimSpace(stderr.String()))
-		if code != exitFailure || !strings.Contains(stderr.String(), path+":2: line too long") ||
-			!strings.Contains(stderr.String(), "max_line") || strings.Count(strings.TrimSpace(stderr.String()), "\n") != 0 {
-			t.Errorf("%d MiB line: exit %d, stderr %q", mib, code, stderr.String())
+		code, rss, elapsed, stderr := measured(t, []string{"FASTSLOW_HOME=" + home, "OLLAMA_HOST=127.0.0.1:1"},
+			binary, "learn", "--task", "t", "--data", path)
+		t.Logf("%d MiB line: exit %d in %s, peak RSS %d KiB: %s", mib, code, elapsed.Round(time.Millisecond), rss, strings.TrimSpace(stderr))
+		if code != exitFailure || !strings.Contains(stderr, path+":2: line too long") ||
+			!strings.Contains(stderr, "max_line") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("%d MiB line: exit %d, stderr %q", mib, code, stderr)
 		}
 		if rss > 200<<10 {
 			t.Errorf("%d MiB line: peak RSS %d KiB, want < 200 MB", mib, rss)
@@ -200,4 +193,49 @@ func TestIssue14Rough(t *testing.T) {
 	if code != 0 || strings.Contains(stderr, "fastslow:") || !strings.Contains(stderr, "note: Ollama does not answer") {
 		t.Errorf("learn with Ollama down: exit %d, stderr %q", code, stderr)
 	}
+}
+
+// rssChildEnv makes the test binary a measuring parent (see init): it runs the command in its environment's
+// rssArgsEnv, waits, and prints the exit code, the child's peak RSS in KiB and the elapsed nanoseconds. The
+// indirection matters: on Linux a child started by a large process (this test binary, after other tests)
+// inherits that process's peak RSS through vfork and exec, so its own figure would be wrong.
+const (
+	rssChildEnv = "FASTSLOW_TEST_RSS_PARENT"
+	rssArgsEnv  = "FASTSLOW_TEST_RSS_ARGS"
+)
+
+func init() {
+	if os.Getenv(rssChildEnv) == "" {
+		return
+	}
+	args := strings.Split(os.Getenv(rssArgsEnv), "\x1f")
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stderr = os.Stderr
+	start := time.Now()
+	_ = cmd.Run()
+	elapsed := time.Since(start)
+	if cmd.ProcessState == nil {
+		os.Exit(99)
+	}
+	fmt.Printf("%d %d %d\n", cmd.ProcessState.ExitCode(), cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss, elapsed.Nanoseconds())
+	os.Exit(0)
+}
+
+// measured runs the command through a fresh, small measuring parent and returns its exit code, peak RSS
+// (KiB), run time and standard error.
+func measured(t *testing.T, env []string, args ...string) (code int, rssKiB int64, elapsed time.Duration, stderr string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(append(hermeticEnv(), env...), rssChildEnv+"=1", rssArgsEnv+"="+strings.Join(args, "\x1f"))
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("measuring parent: %v: %s", err, errb.String())
+	}
+	var ns int64
+	if _, err := fmt.Sscan(string(out), &code, &rssKiB, &ns); err != nil {
+		t.Fatalf("measuring parent printed %q: %v", out, err)
+	}
+	return code, rssKiB, time.Duration(ns), errb.String()
 }
