@@ -244,3 +244,40 @@ func TestClosedLoopGemma3Merged(t *testing.T) {
 		t.Errorf("auto chose a %s deploy for gemma3, want merged", d.Mode)
 	}
 }
+
+// TestClosedLoopQ4KMerged: the base most users have, a model Ollama quantized to Q4_K_M. The loop trains on
+// the stored Q4_K_M weights and deploys merged with each tensor re-encoded in its own type (Q4_K stays Q4_K),
+// on qwen3 (Ollama v0.17.4's own engine).
+func TestClosedLoopQ4KMerged(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a qwen3 model against Ollama")
+	}
+	c := ollamatest.Client(t)
+	ollamatest.RequireVersion(t, "0.17.4", "qwen3 runs from v0.17.4 (v0.6.5 has no qwen3)")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	f16 := filepath.Join(t.TempDir(), "base-f16.gguf")
+	if _, _, err := tinymodel.WriteQwen3(ctx, f16, 21, 0.05, gguf.TypeF16); err != nil {
+		t.Fatal(err)
+	}
+	q := ollamatest.UniqueName(t, "fastslow-closedloop-q4km")
+	if err := c.CreateFromGGUF(ctx, q, f16, ollama.CreateOptions{Quantize: "q4_K_M"}); err != nil {
+		t.Fatal(err)
+	}
+	blob, err := c.ResolveGGUF(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := filepath.Join(t.TempDir(), "base-q4km.gguf")
+	data, err := os.ReadFile(blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(base, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := closedLoopDeploy(t, c, base, "merged")
+	if d.Mode != fastslow.DeployMerged {
+		t.Errorf("--deploy merged made a %s deploy", d.Mode)
+	}
+}
