@@ -22,11 +22,12 @@ type RunFunc func(ctx context.Context, prompt string) (string, error)
 // FastChannel keeps task knowledge in the prompt store, improves the served prompt with the store's GEPA-style
 // optimizer (prompts.Optimizer) and assembles the prompts that are served.
 //
-// The store decides what goes into a prompt (which lessons, notes and demos, ranked by relevance to the input,
-// within the budget); FastChannel writes the text itself, in the plain format the embedded base model was
-// pretrained on: documents of the form "<fact sentences>\n<question or cloze prompt>" continued by " answer".
-// The store's own format ("Notes:\n- ...\n\nInput: ...\nOutput:") is right for instruction-tuned models but
-// would hide the facts from a small base model behind headings it never saw. A prompt reads:
+// The store decides what goes into a prompt (which lessons, notes and demos, ranked by relevance to the input)
+// and writes it once, within the budget (MaxChars, MaxTokens: the whole prompt, input included), in the plain
+// format the embedded base model was pretrained on (prompts.FormatPlain): documents of the form
+// "<fact sentences>\n<question or cloze prompt>" continued by " answer". The store's sectioned format
+// ("Notes:\n- ...\n\nInput: ...\nOutput:") is right for instruction-tuned models but would hide the facts from
+// a small base model behind headings it never saw. A prompt reads:
 //
 //	<system text>
 //
@@ -137,13 +138,7 @@ func (f *FastChannel) Improve(ctx context.Context, task string, trainSet, val []
 	// minibatch and the child on the validation set: stop early enough that the last one stays within total.
 	// The bare input is scored on the validation set after the run (tryBare): keep room for it too.
 	budget := max(1, total-(2*mb+len(valInst))+1-len(valInst))
-	longest := ""
-	for _, in := range append(slices.Clone(valInst), trainInst...) {
-		if len(in.Input) > len(longest) {
-			longest = in.Input
-		}
-	}
-	opts := f.renderOptions(longest)
+	opts := f.renderOptions()
 	runner := &runAdapter{f: f, task: task, run: run, seen: map[uint64]bool{}}
 	opt := &prompts.Optimizer{Store: f.Store, Runner: runner, Proposers: f.proposers(), Render: opts, OnEvent: f.OnEvent}
 	st, err := opt.Start(ctx, prompts.RunConfig{Task: task, Train: trainInst, Val: valInst, Budget: budget,
@@ -296,7 +291,7 @@ type runAdapter struct {
 
 // Run implements prompts.Runner.
 func (a *runAdapter) Run(ctx context.Context, r prompts.Rendered, in prompts.Instance) (prompts.Outcome, error) {
-	p, err := a.f.compose(ctx, a.task, r, in.Input)
+	p, err := a.f.served(ctx, a.task, r, in.Input)
 	if err != nil {
 		return prompts.Outcome{}, err
 	}
@@ -398,54 +393,48 @@ func (f *FastChannel) Render(ctx context.Context, task, input string) (string, e
 	} else if err != nil {
 		return "", fmt.Errorf("render %s: %w", task, err)
 	}
-	r, err := f.Store.Render(ctx, task, input, f.renderOptions(input))
+	r, err := f.Store.Render(ctx, task, input, f.renderOptions())
 	switch {
 	case errors.Is(err, prompts.ErrNoVersion):
 		return f.RenderCandidate(ctx, prompts.Candidate{Task: task}, input)
-	case errors.Is(err, prompts.ErrBudget):
-		return f.systemOnly(ctx, task, input)
 	case err != nil:
 		return "", err
 	}
-	return f.compose(ctx, task, r, input)
+	return f.served(ctx, task, r, input)
 }
 
 // RenderCandidate assembles a prompt from candidate c for input, deterministically: the store ranks c's lessons
-// and demos and the task's notes (and those c pins) by relevance to input and keeps what fits the budget; the
-// text is then written in the plain format (see FastChannel). A candidate that is not stored (ID 0) gets its
-// system text, lessons and demos in their order, and the notes retrieved for input. The input itself is never
-// cut.
+// and demos and the task's notes (and those c pins) by relevance to input and writes the prompt in the plain
+// format (see FastChannel), keeping what fits the budget (prompts.FormatPlain). A candidate that is not stored
+// (ID 0) gets its system text, lessons and demos in their order, and the notes retrieved for input. The input
+// itself is never cut.
 func (f *FastChannel) RenderCandidate(ctx context.Context, c prompts.Candidate, input string) (string, error) {
 	if c.ID == 0 {
 		return f.renderUnsaved(ctx, c, input)
 	}
-	r, err := f.Store.RenderCandidate(ctx, c.Task, c.ID, input, f.renderOptions(input))
-	if errors.Is(err, prompts.ErrBudget) {
-		return f.fit(c.System, nil, nil, nil, input), nil
-	}
+	r, err := f.Store.RenderCandidate(ctx, c.Task, c.ID, input, f.renderOptions())
 	if err != nil {
 		return "", err
 	}
-	return f.compose(ctx, c.Task, r, input)
+	return f.served(ctx, c.Task, r, input)
 }
 
 // renderUnsaved renders a candidate that is not in the store.
 func (f *FastChannel) renderUnsaved(ctx context.Context, c prompts.Candidate, input string) (string, error) {
-	var lessons, notes []string
-	var demos []prompts.Demo
+	p := prompts.Parts{Task: c.Task, System: c.System, Format: prompts.FormatPlain, Input: input}
 	for _, id := range c.Lessons {
 		l, err := f.Store.Lesson(ctx, c.Task, id)
 		if err != nil {
 			return "", err
 		}
-		lessons = append(lessons, l.Text)
+		p.Lessons = append(p.Lessons, l)
 	}
 	for _, id := range c.Demos[:min(len(c.Demos), max(f.Demos, 0))] {
 		d, err := f.Store.Demo(ctx, c.Task, id)
 		if err != nil {
 			return "", err
 		}
-		demos = append(demos, d)
+		p.Demos = append(p.Demos, d)
 	}
 	if f.Notes > 0 && len(prompts.Tokenize(input)) > 0 {
 		got, err := f.Store.Retrieve(ctx, c.Task, input, prompts.RetrieveOptions{Notes: f.Notes})
@@ -453,49 +442,40 @@ func (f *FastChannel) renderUnsaved(ctx context.Context, c prompts.Candidate, in
 			return "", err
 		}
 		for _, n := range got.Notes {
-			notes = append(notes, n.Item.Text)
+			p.Notes = append(p.Notes, n.Item)
 		}
 	}
-	return f.fit(c.System, lessons, notes, demos, input), nil
-}
-
-// systemOnly is the served prompt when the budget leaves room for nothing but the system text.
-func (f *FastChannel) systemOnly(ctx context.Context, task, input string) (string, error) {
-	v, err := f.Store.Current(ctx, task)
+	r, err := prompts.Assemble(p, f.budget())
 	if err != nil {
 		return "", err
 	}
-	c, err := f.Store.Candidate(ctx, task, v.Candidate)
-	if err != nil {
-		return "", err
-	}
-	return f.fit(c.System, nil, nil, nil, input), nil
+	return r.Prompt(input), nil
 }
 
-// renderOptions are the store's render options for an input: the input is not part of the store's budget, so
-// it is taken off the limits.
-func (f *FastChannel) renderOptions(input string) prompts.RenderOptions {
-	o := prompts.RenderOptions{Notes: -1, Demos: -1}
+// budget limits a whole served prompt, input included, to MaxChars and MaxTokens.
+func (f *FastChannel) budget() prompts.Budget {
+	b := prompts.Budget{MaxChars: f.MaxChars}
+	if f.Tokens != nil && f.MaxTokens > 0 {
+		b.Tokens, b.MaxTokens = f.Tokens, f.MaxTokens
+	}
+	return b
+}
+
+// renderOptions are the store's render options: the plain format within the budget. The input is part of what
+// the budget limits, so the options are the same for every input.
+func (f *FastChannel) renderOptions() prompts.RenderOptions {
+	o := prompts.RenderOptions{Notes: -1, Demos: -1, Format: prompts.FormatPlain, Budget: f.budget()}
 	if f.Notes > 0 {
 		o.Notes = f.Notes
 	}
 	if f.Demos > 0 {
 		o.Demos = f.Demos
 	}
-	if f.MaxChars > 0 {
-		o.Budget.MaxChars = max(1, f.MaxChars-len(input)-1)
-	}
-	if f.Tokens != nil && f.MaxTokens > 0 {
-		o.Budget.Tokens = f.Tokens
-		o.Budget.MaxTokens = max(1, f.MaxTokens-f.Tokens(input))
-	}
 	return o
 }
 
-// compose writes a rendered prompt for input in the plain format: the candidate's own system text (not
-// r.System, which already holds the store's bullet blocks), the lessons, notes and demos r chose, in r's order.
-func (f *FastChannel) compose(ctx context.Context, task string, r prompts.Rendered, input string) (string, error) {
-	var system string
+// served is the prompt r serves for input: r's plain text, or the input alone for the bare candidate.
+func (f *FastChannel) served(ctx context.Context, task string, r prompts.Rendered, input string) (string, error) {
 	if r.Candidate != 0 {
 		c, err := f.Store.Candidate(ctx, task, r.Candidate)
 		if err != nil {
@@ -504,89 +484,8 @@ func (f *FastChannel) compose(ctx context.Context, task string, r prompts.Render
 		if c.Proposer == BareProposer {
 			return input, nil
 		}
-		system = c.System
 	}
-	lessons := make([]string, 0, len(r.Lessons))
-	for _, id := range r.Lessons {
-		l, err := f.Store.Lesson(ctx, task, id)
-		if err != nil {
-			return "", err
-		}
-		lessons = append(lessons, l.Text)
-	}
-	notes := make([]string, 0, len(r.Notes))
-	for _, id := range r.Notes {
-		n, err := f.Store.Note(ctx, task, id)
-		if err != nil {
-			return "", err
-		}
-		notes = append(notes, n.Text)
-	}
-	return f.fit(system, lessons, notes, r.Demos, input), nil
-}
-
-// fit writes the plain prompt and, while it is over MaxChars or MaxTokens, leaves out the last demo, then the
-// last lesson, then the last note (the lowest ranked of each). Notes that repeat another's text, and demos
-// that repeat another's input, are written once.
-func (f *FastChannel) fit(system string, lessons, notes []string, demos []prompts.Demo, input string) string {
-	oneLine := func(s string) string { return strings.Join(strings.Fields(s), " ") }
-	var ls, ns, ds []string
-	seen := map[string]bool{}
-	for _, l := range lessons {
-		if t := oneLine(l); t != "" && !seen["l"+t] {
-			seen["l"+t] = true
-			ls = append(ls, "- "+t)
-		}
-	}
-	for _, n := range notes {
-		if t := strings.TrimSpace(n); t != "" && !seen["n"+t] {
-			seen["n"+t] = true
-			ns = append(ns, t)
-		}
-	}
-	for _, d := range demos {
-		if !seen["d"+d.Input] {
-			seen["d"+d.Input] = true
-			ds = append(ds, d.Input+d.Output)
-		}
-	}
-	system = strings.TrimSpace(system)
-	render := func() string {
-		var b strings.Builder
-		block := func(s string) {
-			if s != "" {
-				b.WriteString(s)
-				b.WriteString("\n\n")
-			}
-		}
-		block(system)
-		block(strings.Join(ls, "\n"))
-		for _, d := range ds {
-			block(d)
-		}
-		if len(ns) > 0 {
-			b.WriteString(strings.Join(ns, "\n"))
-			b.WriteString("\n")
-		}
-		b.WriteString(input)
-		return b.String()
-	}
-	tooLong := func(p string) bool {
-		return f.MaxChars > 0 && len(p) > f.MaxChars || f.Tokens != nil && f.MaxTokens > 0 && f.Tokens(p) > f.MaxTokens
-	}
-	p := render()
-	for tooLong(p) && len(ds)+len(ls)+len(ns) > 0 {
-		switch {
-		case len(ds) > 0:
-			ds = ds[:len(ds)-1]
-		case len(ls) > 0:
-			ls = ls[:len(ls)-1]
-		default:
-			ns = ns[:len(ns)-1]
-		}
-		p = render()
-	}
-	return p
+	return r.Prompt(input), nil
 }
 
 // instanceID names an example by its content.

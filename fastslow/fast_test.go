@@ -341,6 +341,8 @@ func TestRenderPlainFormat(t *testing.T) {
 	}
 }
 
+// TestFit: the plain format within a budget keeps the system text and the input, then notes, lessons and
+// demos in that precedence (prompts.FormatPlain, as FastChannel serves it).
 func TestFit(t *testing.T) {
 	demos := []prompts.Demo{{Input: "Reverse ab:", Output: " ba"}, {Input: "Reverse cd:", Output: " dc"}, {Input: "Reverse ab:", Output: " ba"}}
 	lessons := []string{"Read from\nthe end.", "Mind the case."}
@@ -362,9 +364,19 @@ func TestFit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := &FastChannel{MaxChars: tt.maxChars}
-			if got := f.fit(" Be brief. ", lessons, notes, demos, "Reverse cow:"); got != tt.want {
-				t.Fatalf("fit:\n got %q\nwant %q", got, tt.want)
+			p := prompts.Parts{System: " Be brief. ", Demos: demos, Format: prompts.FormatPlain, Input: "Reverse cow:"}
+			for i, l := range lessons {
+				p.Lessons = append(p.Lessons, prompts.Lesson{ID: uint64(i + 1), Text: l})
+			}
+			for i, n := range notes {
+				p.Notes = append(p.Notes, prompts.Note{ID: uint64(i + 1), Text: n})
+			}
+			r, err := prompts.Assemble(p, (&FastChannel{MaxChars: tt.maxChars}).budget())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := r.Prompt("Reverse cow:"); got != tt.want {
+				t.Fatalf("plain prompt:\n got %q\nwant %q", got, tt.want)
 			}
 		})
 	}

@@ -31,6 +31,24 @@ func (b Budget) fits(s string) bool {
 	return (b.MaxChars <= 0 || len(s) <= b.MaxChars) && (b.MaxTokens <= 0 || b.tokens(s) <= b.MaxTokens)
 }
 
+// Format is how a prompt is written.
+type Format int
+
+// The formats.
+const (
+	// FormatSections writes headed sections ("Lessons:", "Notes:", "Examples:") and serves an input as
+	// "Input: ...\nOutput:": for instruction-tuned models. The budget limits everything but the input.
+	FormatSections Format = iota
+	// FormatPlain writes what a base model was pretrained on: the system text, the lessons as "- " lines, each
+	// demo as its input followed by its output, then the notes as lines directly before the input, which ends
+	// the prompt. Blocks are separated by a blank line. The budget limits the whole prompt, input included;
+	// the system text and the input are always kept, then notes, lessons and demos, in that precedence, each
+	// the longest prefix of its ranked list that fits. Notes repeating another's text, lessons repeating
+	// another's (on one line) and demos repeating another's input are written once. A kind gets room only once
+	// every item of the kinds before it is in.
+	FormatPlain
+)
+
 // Parts is what a prompt is assembled from. Lessons, Notes and Demos are
 // in priority order: when the budget is short, later ones are left out.
 type Parts struct {
@@ -41,6 +59,9 @@ type Parts struct {
 	Lessons   []Lesson
 	Notes     []Note
 	Demos     []Demo
+	// Format is how the prompt is written; Input, for FormatPlain, is the input it is served with.
+	Format Format
+	Input  string
 }
 
 // Rendered is a prompt ready to serve: the system prompt (system text,
@@ -60,6 +81,9 @@ type Rendered struct {
 	// Chars and Tokens measure Text() (Tokens as the budget counts them).
 	Chars  int `json:"chars"`
 	Tokens int `json:"tokens"`
+	// Format is the format it was written in; for FormatPlain, Body is the whole prompt before the input.
+	Format Format `json:"format,omitempty"`
+	Body   string `json:"body,omitempty"`
 }
 
 // Message is one chat turn.
@@ -90,12 +114,20 @@ func joinBlocks(blocks ...string) string {
 	return strings.Join(nonEmpty, "\n\n")
 }
 
-// Text is the rendered prompt without an input: system prompt and demos.
-// It is what the budget limits.
-func (r Rendered) Text() string { return joinBlocks(r.System, demoBlock(r.Demos)) }
+// Text is the rendered prompt without an input: system prompt and demos
+// (FormatPlain: Body). It is what the budget of FormatSections limits.
+func (r Rendered) Text() string {
+	if r.Format == FormatPlain {
+		return r.Body
+	}
+	return joinBlocks(r.System, demoBlock(r.Demos))
+}
 
 // Prompt renders a single completion prompt for input.
 func (r Rendered) Prompt(input string) string {
+	if r.Format == FormatPlain {
+		return r.Body + input
+	}
 	return joinBlocks(r.Text(), "Input: "+input+"\nOutput:")
 }
 
@@ -126,6 +158,9 @@ func bulletBlock(title string, items []string) string {
 // The same parts and budget always give the same prompt. It fails with
 // ErrBudget only if the system text alone does not fit.
 func Assemble(p Parts, b Budget) (Rendered, error) {
+	if p.Format == FormatPlain {
+		return assemblePlain(p, b), nil
+	}
 	r := Rendered{Task: p.Task, Candidate: p.Candidate, Version: p.Version, System: strings.TrimSpace(p.System)}
 	if !b.fits(r.System) {
 		return Rendered{}, fmt.Errorf("%w: %d characters", ErrBudget, len(r.System))
@@ -162,8 +197,95 @@ func Assemble(p Parts, b Budget) (Rendered, error) {
 	return r, nil
 }
 
+// assemblePlain is Assemble in FormatPlain; it never fails: the system text and the input are kept whatever
+// the budget.
+func assemblePlain(p Parts, b Budget) Rendered {
+	r := Rendered{Task: p.Task, Candidate: p.Candidate, Version: p.Version, System: strings.TrimSpace(p.System), Format: FormatPlain}
+	oneLine := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	type item struct {
+		id   uint64
+		text string
+	}
+	var ls, ns, ds []item
+	seen := map[string]bool{}
+	for _, l := range p.Lessons {
+		if t := oneLine(l.Text); t != "" && !seen["l"+t] {
+			seen["l"+t] = true
+			ls = append(ls, item{l.ID, "- " + t})
+		}
+	}
+	for _, n := range p.Notes {
+		if t := strings.TrimSpace(n.Text); t != "" && !seen["n"+t] {
+			seen["n"+t] = true
+			ns = append(ns, item{n.ID, t})
+		}
+	}
+	var demos []Demo
+	for _, d := range p.Demos {
+		if !seen["d"+d.Input] {
+			seen["d"+d.Input] = true
+			ds = append(ds, item{d.ID, d.Input + d.Output})
+			demos = append(demos, d)
+		}
+	}
+	texts := func(items []item) []string {
+		out := make([]string, len(items))
+		for i, it := range items {
+			out[i] = it.text
+		}
+		return out
+	}
+	body := func(ls, ns, ds []item) string {
+		var sb strings.Builder
+		block := func(s string) {
+			if s != "" {
+				sb.WriteString(s)
+				sb.WriteString("\n\n")
+			}
+		}
+		block(r.System)
+		block(strings.Join(texts(ls), "\n"))
+		for _, d := range ds {
+			block(d.text)
+		}
+		if len(ns) > 0 {
+			sb.WriteString(strings.Join(texts(ns), "\n"))
+			sb.WriteString("\n")
+		}
+		return sb.String()
+	}
+	fits := func(ls, ns, ds []item) bool { return b.fits(body(ls, ns, ds) + p.Input) }
+	// The longest prefix of each list, notes first, then lessons, then demos.
+	n := 0
+	for n < len(ns) && fits(nil, ns[:n+1], nil) {
+		n++
+	}
+	// A kind is considered only when every item of the kinds before it is in.
+	l := 0
+	for n == len(ns) && l < len(ls) && fits(ls[:l+1], ns, nil) {
+		l++
+	}
+	d := 0
+	for n == len(ns) && l == len(ls) && d < len(ds) && fits(ls, ns, ds[:d+1]) {
+		d++
+	}
+	r.Dropped = len(ls) - l + len(ns) - n + len(ds) - d
+	for _, it := range ls[:l] {
+		r.Lessons = append(r.Lessons, it.id)
+	}
+	for _, it := range ns[:n] {
+		r.Notes = append(r.Notes, it.id)
+	}
+	r.Demos = demos[:d]
+	r.Body = body(ls[:l], ns[:n], ds[:d])
+	r.Chars, r.Tokens = len(r.Body)+len(p.Input), b.tokens(r.Body+p.Input)
+	return r
+}
+
 // RenderOptions choose what goes into a rendered prompt.
 type RenderOptions struct {
+	// Format is how the prompt is written (default FormatSections).
+	Format Format
 	Budget Budget
 	// Notes is how many task notes to retrieve for the query (default 3,
 	// negative for none). Notes the candidate pins compete with them.
@@ -213,6 +335,7 @@ func (s *Store) renderCandidate(ctx context.Context, task string, candidate uint
 	if err != nil {
 		return Rendered{}, fmt.Errorf("render %s/%d: %w", task, candidate, err)
 	}
+	p.Format, p.Input = opts.Format, query
 	r, err := Assemble(p, opts.Budget)
 	if err != nil {
 		return Rendered{}, fmt.Errorf("render %s/%d: %w", task, candidate, err)
