@@ -238,14 +238,6 @@ After the stream, the same report gets the reversibility experiments, each also 
 	return cmd
 }
 
-func taskNames(ts []lab.Task) string {
-	names := make([]string, len(ts))
-	for i, t := range ts {
-		names[i] = t.Name
-	}
-	return strings.Join(names, " → ")
-}
-
 // labModel returns the GGUF file to run: the configured model, or the embedded default written once into the
 // home directory (Ollama needs a file to upload).
 func labModel(ctx context.Context, l *config.Loaded) (path, label string, err error) {
