@@ -127,20 +127,7 @@ func (t *ChatTemplate) Render(msgs []ollamaapi.Message) (string, error) {
 // template (ChatTemplate.Render shows the text). The options are Generate's; Raw and System are ignored.
 // The result's Text is the assistant's message content.
 func (c *Client) Chat(ctx context.Context, model string, msgs []ollamaapi.Message, g GenerateOptions) (Generation, error) {
-	opts := c.runnerOptions()
-	n := g.NumPredict
-	if n <= 0 {
-		n = DefaultNumPredict
-	}
-	opts["num_predict"] = n
-	opts["temperature"] = g.Temperature
-	opts["seed"] = g.Seed
-	if g.TopP > 0 {
-		opts["top_p"] = g.TopP
-	}
-	if len(g.Stop) > 0 {
-		opts["stop"] = g.Stop
-	}
+	opts := c.requestOptions(g)
 	stream := false
 	req := &ollamaapi.ChatRequest{Model: model, Messages: msgs, Stream: &stream, KeepAlive: c.keepAlive(), Options: opts}
 	var last ollamaapi.ChatResponse

@@ -54,12 +54,9 @@ type Generation struct {
 	Duration time.Duration
 }
 
-// Generate completes prompt with the model.
-func (c *Client) Generate(ctx context.Context, model, prompt string, g GenerateOptions) (Generation, error) {
-	if prompt == "" {
-		// The server treats an empty prompt as "load the model" and generates nothing.
-		return Generation{}, fmt.Errorf("ollama generate %q: empty prompt", model)
-	}
+// requestOptions is the options map of a generate or chat request: the
+// client's runner options plus g's sampling settings.
+func (c *Client) requestOptions(g GenerateOptions) map[string]any {
 	opts := c.runnerOptions()
 	n := g.NumPredict
 	if n <= 0 {
@@ -74,6 +71,16 @@ func (c *Client) Generate(ctx context.Context, model, prompt string, g GenerateO
 	if len(g.Stop) > 0 {
 		opts["stop"] = g.Stop
 	}
+	return opts
+}
+
+// Generate completes prompt with the model.
+func (c *Client) Generate(ctx context.Context, model, prompt string, g GenerateOptions) (Generation, error) {
+	if prompt == "" {
+		// The server treats an empty prompt as "load the model" and generates nothing.
+		return Generation{}, fmt.Errorf("ollama generate %q: empty prompt", model)
+	}
+	opts := c.requestOptions(g)
 	stream := false
 	req := &ollamaapi.GenerateRequest{
 		Model:     model,
