@@ -8,7 +8,6 @@
 package tokenizer
 
 import (
-	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -104,26 +103,16 @@ type mergeInfo struct {
 // BPE is a byte-level BPE tokenizer. It is immutable after construction and
 // safe for concurrent use.
 type BPE struct {
+	vocab
 	pre     string
 	kind    preKind
-	tokens  []string // as given (written back by Metadata)
-	texts   []string // as llama.cpp sees them: empty tokens renamed
-	types   []int32  // as given; nil means all normal
-	attrs   []uint16 // after llama.cpp's control-token overrides
 	merges  []string
-	pieces  []string // decoded text of each token, special tokens as their text
-	bos     int32
-	eos     int32
-	addBOS  bool
-	addEOS  bool
 	ignoreM bool // llama-3: a word that is a token skips the merges
 
-	textToID map[string]int32 // token_to_id
-	rawToID  map[string]int32 // the same, keyed by the raw bytes a token stands for
-	byteID   [256]int32       // token of each single byte, or -1
-	pairs    map[uint64]mergeInfo
-	ranks    map[string]int32 // "left right" -> rank, for symbols that are not tokens
-	specials []int32          // control, user-defined and unknown tokens, longest first
+	rawToID map[string]int32 // token_to_id keyed by the raw bytes a token stands for
+	byteID  [256]int32       // token of each single byte, or -1
+	pairs   map[uint64]mergeInfo
+	ranks   map[string]int32 // "left right" -> rank, for symbols that are not tokens
 }
 
 // spec is everything a BPE is built from, already resolved to llama.cpp's
@@ -163,52 +152,18 @@ func newBPE(s spec) (*BPE, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := len(s.tokens)
-	if n == 0 {
-		return nil, fmt.Errorf("tokenizer: empty vocabulary")
-	}
-	if n > 1<<31-1 {
-		return nil, fmt.Errorf("tokenizer: vocabulary of %d tokens is too large", n)
-	}
-	if s.types != nil && len(s.types) != n {
-		return nil, fmt.Errorf("tokenizer: %d token types for %d tokens", len(s.types), n)
-	}
-	if s.bos < 0 || int(s.bos) >= n {
-		return nil, fmt.Errorf("tokenizer: bos token id %d out of range [0,%d)", s.bos, n)
-	}
-	if s.eos < 0 || int(s.eos) >= n {
-		return nil, fmt.Errorf("tokenizer: eos token id %d out of range [0,%d)", s.eos, n)
+	v, err := newVocab(vocabSpec{tokens: s.tokens, types: s.types, bos: s.bos, eos: s.eos,
+		addBOS: s.addBOS, addEOS: s.addEOS, roles: s.roles})
+	if err != nil {
+		return nil, err
 	}
 	t := &BPE{
-		pre:      s.pre,
-		kind:     kind,
-		tokens:   s.tokens,
-		types:    s.types,
-		merges:   s.merges,
-		bos:      s.bos,
-		eos:      s.eos,
-		addBOS:   s.addBOS,
-		addEOS:   s.addEOS,
-		ignoreM:  llama3Flags(s.pre),
-		texts:    make([]string, n),
-		attrs:    make([]uint16, n),
-		textToID: make(map[string]int32, n),
-		rawToID:  make(map[string]int32, n),
-	}
-	for i, text := range s.tokens {
-		if text == "" {
-			text = fmt.Sprintf("[EMPTY_%d]", i)
-		}
-		if prev, dup := t.textToID[text]; dup {
-			// llama.cpp asserts that token texts are unique and aborts.
-			return nil, fmt.Errorf("tokenizer: tokens %d and %d are both %q", prev, i, text)
-		}
-		t.texts[i] = text
-		t.textToID[text] = int32(i)
-		t.attrs[i] = attrNormal
-		if s.types != nil {
-			t.attrs[i] = attrOfType(s.types[i])
-		}
+		vocab:   v,
+		pre:     s.pre,
+		kind:    kind,
+		merges:  s.merges,
+		ignoreM: llama3Flags(s.pre),
+		rawToID: make(map[string]int32, len(s.tokens)),
 	}
 	for text, id := range t.textToID {
 		if raw, ok := decodeText(text); ok {
@@ -217,24 +172,6 @@ func newBPE(s spec) (*BPE, error) {
 	}
 	for b := range t.byteID {
 		t.byteID[b] = t.lookup(byteToText[b])
-	}
-
-	// Control-looking tokens become control tokens whatever their type.
-	makeControl := func(text string) {
-		if id, ok := t.textToID[text]; ok && t.attrs[id]&attrControl == 0 {
-			t.attrs[id] = attrControl
-		}
-	}
-	for role, texts := range roleTexts {
-		if s.roles[role] {
-			continue
-		}
-		for _, text := range texts {
-			makeControl(text)
-		}
-	}
-	for _, text := range eogTexts {
-		makeControl(text)
 	}
 
 	t.pairs = make(map[uint64]mergeInfo, len(s.merges))
@@ -259,20 +196,7 @@ func newBPE(s spec) (*BPE, error) {
 		}
 	}
 
-	for id, a := range t.attrs {
-		if a&(attrControl|attrUserDefined|attrUnknown) != 0 {
-			t.specials = append(t.specials, int32(id))
-		}
-	}
-	// llama.cpp sorts by length only (unstable); ties go to the lower id here.
-	slices.SortStableFunc(t.specials, func(a, b int32) int {
-		return cmp.Compare(len(t.texts[b]), len(t.texts[a]))
-	})
-
-	t.pieces = make([]string, n)
-	for id := range t.pieces {
-		t.pieces[id] = t.piece(int32(id))
-	}
+	t.setPieces(t.piece)
 	return t, nil
 }
 
@@ -338,45 +262,8 @@ func decodePiece(text string) string {
 	return b.String()
 }
 
-// Size returns the number of tokens in the vocabulary.
-func (t *BPE) Size() int { return len(t.tokens) }
-
-// BOS returns the id of the beginning-of-sequence token.
-func (t *BPE) BOS() int32 { return t.bos }
-
-// EOS returns the id of the end-of-sequence token.
-func (t *BPE) EOS() int32 { return t.eos }
-
 // Pre returns the pre-tokenizer name (tokenizer.ggml.pre).
 func (t *BPE) Pre() string { return t.pre }
-
-// AddBOS reports whether Encode with addSpecial prepends the BOS token.
-func (t *BPE) AddBOS() bool { return t.addBOS }
-
-// Token returns the vocabulary text of token id (GPT-2 byte-mapped, as stored
-// in tokenizer.ggml.tokens), or "" when id is out of range.
-func (t *BPE) Token(id int32) string {
-	if id < 0 || int(id) >= len(t.tokens) {
-		return ""
-	}
-	return t.tokens[id]
-}
-
-// Piece returns the bytes token id stands for, as llama.cpp's
-// token_to_piece(special=true): special tokens as their text, byte and unused
-// tokens as nothing. It returns "" when id is out of range.
-func (t *BPE) Piece(id int32) string {
-	if id < 0 || int(id) >= len(t.pieces) {
-		return ""
-	}
-	return t.pieces[id]
-}
-
-// IsSpecial reports whether id is a control, user-defined or unknown token,
-// the tokens Encode recognizes by their text.
-func (t *BPE) IsSpecial(id int32) bool {
-	return id >= 0 && int(id) < len(t.attrs) && t.attrs[id]&(attrControl|attrUserDefined|attrUnknown) != 0
-}
 
 // Decode returns the text of ids as Ollama's llama.cpp runner renders them:
 // each token's Piece with trailing NUL bytes trimmed (Ollama's TokenToPiece

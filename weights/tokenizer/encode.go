@@ -158,7 +158,8 @@ func (t *BPE) encodeWord(s *session, word []byte, out []int32) []int32 {
 		t.addBigram(s, word, i-1, i)
 	}
 	for len(s.queue) > 0 {
-		bg := s.pop()
+		var bg bigram
+		bg, s.queue = heapPop(s.queue, less)
 		left, right := &s.syms[bg.left], &s.syms[bg.right]
 		if left.n == 0 || right.n == 0 || left.n+right.n != bg.size {
 			continue // outdated: one side has changed since it was queued
@@ -216,51 +217,11 @@ func (t *BPE) addBigram(s *session, word []byte, left, right int) {
 		}
 		m = mergeInfo{rank: rank, id: t.lookup(lt + rt)}
 	}
-	s.push(bigram{left: left, right: right, rank: m.rank, size: l.n + r.n, id: m.id})
+	s.queue = heapPush(s.queue, bigram{left: left, right: right, rank: m.rank, size: l.n + r.n, id: m.id}, less)
 }
 
 // less orders the queue as llama.cpp's comparator: lowest rank first, then
 // leftmost.
 func less(a, b bigram) bool {
 	return a.rank < b.rank || (a.rank == b.rank && a.left < b.left)
-}
-
-func (s *session) push(b bigram) {
-	q := append(s.queue, b)
-	i := len(q) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if !less(q[i], q[p]) {
-			break
-		}
-		q[i], q[p] = q[p], q[i]
-		i = p
-	}
-	s.queue = q
-}
-
-func (s *session) pop() bigram {
-	q := s.queue
-	top := q[0]
-	last := len(q) - 1
-	q[0] = q[last]
-	q = q[:last]
-	i := 0
-	for {
-		l := 2*i + 1
-		if l >= len(q) {
-			break
-		}
-		m := l
-		if r := l + 1; r < len(q) && less(q[r], q[l]) {
-			m = r
-		}
-		if !less(q[m], q[i]) {
-			break
-		}
-		q[i], q[m] = q[m], q[i]
-		i = m
-	}
-	s.queue = q
-	return top
 }

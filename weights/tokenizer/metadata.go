@@ -30,18 +30,11 @@ type KV struct {
 // add_bos/add_eos flags are always written so llama.cpp does not fall back
 // to its per-pre-tokenizer defaults.
 func (t *BPE) Metadata() []KV {
-	types := t.types
-	if types == nil {
-		types = make([]int32, len(t.tokens))
-		for i := range types {
-			types[i] = TypeNormal
-		}
-	}
 	return []KV{
 		{KeyModel, "gpt2"},
 		{KeyPre, t.pre},
 		{KeyTokens, slices.Clone(t.tokens)},
-		{KeyTokenType, slices.Clone(types)},
+		{KeyTokenType, t.typesOrNormal()},
 		{KeyMerges, slices.Clone(t.merges)},
 		{KeyBOS, uint32(t.bos)},
 		{KeyEOS, uint32(t.eos)},
@@ -98,14 +91,9 @@ func FromMetadata(get func(key string) (any, bool)) (*BPE, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := spec{pre: pre, tokens: tokens, merges: merges, bos: 11, eos: 11, addBOS: llama3Flags(pre), roles: map[string]bool{}}
-	if v, ok := get(KeyTokenType); ok {
-		if s.types, err = int32s(v); err != nil {
-			return nil, fmt.Errorf("tokenizer: %s: %w", KeyTokenType, err)
-		}
-		if len(s.types) != len(tokens) {
-			return nil, fmt.Errorf("tokenizer: %s has %d entries for %d tokens", KeyTokenType, len(s.types), len(tokens))
-		}
+	s := spec{pre: pre, tokens: tokens, merges: merges, bos: 11, eos: 11, addBOS: llama3Flags(pre)}
+	if s.types, err = getPerToken(get, KeyTokenType, len(tokens), int32s); err != nil {
+		return nil, err
 	}
 	for key, dst := range map[string]*int32{KeyBOS: &s.bos, KeyEOS: &s.eos} {
 		v, ok := get(key)
@@ -118,26 +106,58 @@ func FromMetadata(get func(key string) (any, bool)) (*BPE, error) {
 		}
 		*dst = id
 	}
-	for key, dst := range map[string]*bool{KeyAddBOS: &s.addBOS, KeyAddEOS: &s.addEOS} {
+	if err := getFlags(get, map[string]*bool{KeyAddBOS: &s.addBOS, KeyAddEOS: &s.addEOS}); err != nil {
+		return nil, err
+	}
+	s.roles = getRoles(get, len(tokens))
+	return newBPE(s)
+}
+
+// getPerToken reads the array at key, when present, with conv; it must have
+// one entry per token (n).
+func getPerToken[T any](get func(string) (any, bool), key string, n int, conv func(any) ([]T, error)) ([]T, error) {
+	v, ok := get(key)
+	if !ok {
+		return nil, nil
+	}
+	out, err := conv(v)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %s: %w", key, err)
+	}
+	if len(out) != n {
+		return nil, fmt.Errorf("tokenizer: %s has %d entries for %d tokens", key, len(out), n)
+	}
+	return out, nil
+}
+
+// getFlags sets each flag whose key is present; its value must be a bool.
+func getFlags(get func(string) (any, bool), flags map[string]*bool) error {
+	for key, dst := range flags {
 		v, ok := get(key)
 		if !ok {
 			continue
 		}
 		b, ok := v.(bool)
 		if !ok {
-			return nil, fmt.Errorf("tokenizer: %s is %T, want bool", key, v)
+			return fmt.Errorf("tokenizer: %s is %T, want bool", key, v)
 		}
 		*dst = b
 	}
+	return nil
+}
+
+// getRoles returns the special-token roles whose ids the metadata gives in
+// range [0, n): llama.cpp ignores an out-of-range id and searches by text.
+func getRoles(get func(string) (any, bool), n int) map[string]bool {
+	roles := map[string]bool{}
 	for key, role := range roleKeys {
 		if v, ok := get(key); ok {
-			// llama.cpp ignores an out-of-range id and searches by text.
-			if _, err := tokenID(v, len(tokens)); err == nil {
-				s.roles[role] = true
+			if _, err := tokenID(v, n); err == nil {
+				roles[role] = true
 			}
 		}
 	}
-	return newBPE(s)
+	return roles
 }
 
 func getString(get func(string) (any, bool), key string) (string, error) {

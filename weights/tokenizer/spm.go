@@ -1,9 +1,7 @@
 package tokenizer
 
 import (
-	"cmp"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -23,19 +21,12 @@ const spmSpace = "\u2581"
 // ties); a symbol that is not a token falls back to its byte tokens <0xXX>.
 // It is immutable after construction and safe for concurrent use.
 type SPM struct {
-	tokens         []string  // as given (written back by Metadata)
-	texts          []string  // as llama.cpp sees them: empty tokens renamed
+	vocab
 	scores         []float32 // nil means all zero
-	types          []int32   // as given; nil means all normal
-	attrs          []uint16  // after llama.cpp's control-token overrides
-	pieces         []string  // token_to_piece(special=true) of each token
-	bos, eos, unk  int32
-	addBOS, addEOS bool
+	unk            int32
 	addSpacePrefix bool
 
-	textToID map[string]int32
-	byteID   [256]int32 // token of each byte (byte_to_token), or unk
-	specials []int32    // control, user-defined and unknown tokens, longest first
+	byteID [256]int32 // token of each byte (byte_to_token), or unk
 }
 
 var _ Tokenizer = (*SPM)(nil)
@@ -65,71 +56,21 @@ type SPMSpec struct {
 // NewSPM builds a SentencePiece tokenizer as llama_vocab::impl::load does for
 // a "llama" vocabulary.
 func NewSPM(s SPMSpec) (*SPM, error) {
-	n := len(s.Tokens)
-	if n == 0 {
-		return nil, fmt.Errorf("tokenizer: empty vocabulary")
-	}
-	if n > 1<<31-1 {
-		return nil, fmt.Errorf("tokenizer: vocabulary of %d tokens is too large", n)
-	}
-	if s.Scores != nil && len(s.Scores) != n {
-		return nil, fmt.Errorf("tokenizer: %d scores for %d tokens", len(s.Scores), n)
-	}
-	if s.Types != nil && len(s.Types) != n {
-		return nil, fmt.Errorf("tokenizer: %d token types for %d tokens", len(s.Types), n)
-	}
-	for _, id := range []struct {
-		name string
-		id   int32
-	}{{"bos", s.BOS}, {"eos", s.EOS}, {"unknown", s.UNK}} {
-		if id.id < 0 || int(id.id) >= n {
-			return nil, fmt.Errorf("tokenizer: %s token id %d out of range [0,%d)", id.name, id.id, n)
-		}
-	}
-	t := &SPM{
-		tokens:         s.Tokens,
-		scores:         s.Scores,
-		types:          s.Types,
-		bos:            s.BOS,
-		eos:            s.EOS,
-		unk:            s.UNK,
-		addBOS:         s.AddBOS,
-		addEOS:         s.AddEOS,
-		addSpacePrefix: s.AddSpacePrefix,
-		texts:          make([]string, n),
-		attrs:          make([]uint16, n),
-		textToID:       make(map[string]int32, n),
-	}
-	for i, text := range s.Tokens {
-		if text == "" {
-			text = fmt.Sprintf("[EMPTY_%d]", i)
-		}
-		if prev, dup := t.textToID[text]; dup {
-			// llama.cpp asserts that token texts are unique and aborts.
-			return nil, fmt.Errorf("tokenizer: tokens %d and %d are both %q", prev, i, text)
-		}
-		t.texts[i] = text
-		t.textToID[text] = int32(i)
-		t.attrs[i] = attrNormal
-		if s.Types != nil {
-			t.attrs[i] = attrOfType(s.Types[i])
-		}
-	}
-	makeControl := func(text string) {
-		if id, ok := t.textToID[text]; ok && t.attrs[id]&attrControl == 0 {
-			t.attrs[id] = attrControl
-		}
-	}
-	for role, texts := range roleTexts {
-		if !s.Roles[role] {
-			for _, text := range texts {
-				makeControl(text)
+	v, err := newVocab(vocabSpec{tokens: s.Tokens, types: s.Types, bos: s.BOS, eos: s.EOS,
+		addBOS: s.AddBOS, addEOS: s.AddEOS, roles: s.Roles,
+		check: func(n int) error {
+			if s.Scores != nil && len(s.Scores) != n {
+				return fmt.Errorf("tokenizer: %d scores for %d tokens", len(s.Scores), n)
 			}
-		}
+			return nil
+		}})
+	if err != nil {
+		return nil, err
 	}
-	for _, text := range eogTexts {
-		makeControl(text)
+	if s.UNK < 0 || int(s.UNK) >= len(s.Tokens) {
+		return nil, fmt.Errorf("tokenizer: unknown token id %d out of range [0,%d)", s.UNK, len(s.Tokens))
 	}
+	t := &SPM{vocab: v, scores: s.Scores, unk: s.UNK, addSpacePrefix: s.AddSpacePrefix}
 	const hex = "0123456789ABCDEF"
 	for b := range t.byteID {
 		// byte_to_token: <0xXX>, else the byte as a one-character token.
@@ -143,18 +84,7 @@ func NewSPM(s SPMSpec) (*SPM, error) {
 		}
 		t.byteID[b] = id
 	}
-	for id, a := range t.attrs {
-		if a&(attrControl|attrUserDefined|attrUnknown) != 0 {
-			t.specials = append(t.specials, int32(id))
-		}
-	}
-	slices.SortStableFunc(t.specials, func(a, b int32) int {
-		return cmp.Compare(len(t.texts[b]), len(t.texts[a]))
-	})
-	t.pieces = make([]string, n)
-	for id := range t.pieces {
-		t.pieces[id] = t.piece(int32(id))
-	}
+	t.setPieces(t.piece)
 	return t, nil
 }
 
@@ -315,7 +245,8 @@ func (t *SPM) encodePiece(s *spmSession, text string, out []int32) []int32 {
 		t.tryBigram(s, text, i-1, i)
 	}
 	for len(s.queue) > 0 {
-		b := s.pop()
+		var b spmBigram
+		b, s.queue = heapPop(s.queue, spmBigram.before)
 		l, r := &s.syms[b.left], &s.syms[b.right]
 		if l.n == 0 || r.n == 0 || l.n+r.n != b.size {
 			continue // one side was merged since
@@ -362,7 +293,7 @@ func (t *SPM) tryBigram(s *spmSession, text string, left, right int32) {
 	if t.scores != nil {
 		score = t.scores[id]
 	}
-	s.push(spmBigram{left: left, right: right, score: score, size: int32(len(merged))})
+	s.queue = heapPush(s.queue, spmBigram{left: left, right: right, score: score, size: int32(len(merged))}, spmBigram.before)
 }
 
 // before is llm_bigram_spm's order: higher score first, then leftmost.
@@ -370,86 +301,12 @@ func (a spmBigram) before(b spmBigram) bool {
 	return a.score > b.score || (a.score == b.score && a.left < b.left)
 }
 
-func (s *spmSession) push(b spmBigram) {
-	s.queue = append(s.queue, b)
-	for i := len(s.queue) - 1; i > 0; {
-		p := (i - 1) / 2
-		if !s.queue[i].before(s.queue[p]) {
-			break
-		}
-		s.queue[i], s.queue[p] = s.queue[p], s.queue[i]
-		i = p
-	}
-}
-
-func (s *spmSession) pop() spmBigram {
-	q := s.queue
-	top := q[0]
-	last := len(q) - 1
-	q[0] = q[last]
-	q = q[:last]
-	for i := 0; ; {
-		l, r, m := 2*i+1, 2*i+2, i
-		if l < len(q) && q[l].before(q[m]) {
-			m = l
-		}
-		if r < len(q) && q[r].before(q[m]) {
-			m = r
-		}
-		if m == i {
-			break
-		}
-		q[i], q[m] = q[m], q[i]
-		i = m
-	}
-	s.queue = q
-	return top
-}
-
-// Size returns the number of tokens in the vocabulary.
-func (t *SPM) Size() int { return len(t.tokens) }
-
-// BOS returns the id of the beginning-of-sequence token.
-func (t *SPM) BOS() int32 { return t.bos }
-
-// EOS returns the id of the end-of-sequence token.
-func (t *SPM) EOS() int32 { return t.eos }
-
 // UNK returns the id of the unknown token.
 func (t *SPM) UNK() int32 { return t.unk }
-
-// AddBOS reports whether Encode with addSpecial prepends the BOS token.
-func (t *SPM) AddBOS() bool { return t.addBOS }
 
 // AddSpacePrefix reports whether Encode prefixes a space to the text and to
 // the text after each special token (tokenizer.ggml.add_space_prefix).
 func (t *SPM) AddSpacePrefix() bool { return t.addSpacePrefix }
-
-// Token returns the vocabulary text of token id (with ▁ for spaces, as stored
-// in tokenizer.ggml.tokens), or "" when id is out of range.
-func (t *SPM) Token(id int32) string {
-	if id < 0 || int(id) >= len(t.tokens) {
-		return ""
-	}
-	return t.tokens[id]
-}
-
-// Piece returns the bytes token id stands for, as llama.cpp's
-// token_to_piece(special=true): special tokens as their text, ▁ as a space,
-// a byte token <0xXX> as its byte, unused tokens as nothing. It returns ""
-// when id is out of range.
-func (t *SPM) Piece(id int32) string {
-	if id < 0 || int(id) >= len(t.pieces) {
-		return ""
-	}
-	return t.pieces[id]
-}
-
-// IsSpecial reports whether id is a control, user-defined or unknown token,
-// the tokens Encode recognizes by their text.
-func (t *SPM) IsSpecial(id int32) bool {
-	return id >= 0 && int(id) < len(t.attrs) && t.attrs[id]&(attrControl|attrUserDefined|attrUnknown) != 0
-}
 
 // Decode returns the concatenated Piece of every id; ids out of range render
 // as nothing. Unlike BPE.Decode it keeps NUL bytes: SPM models such as gemma3

@@ -20,13 +20,6 @@ const (
 // vocabulary has one: llama.cpp would find it by its text, but Ollama's gemma3
 // engine takes it from tokenizer.ggml.eot_token_id, or else assumes id 106.
 func (t *SPM) Metadata() []KV {
-	types := t.types
-	if types == nil {
-		types = make([]int32, len(t.tokens))
-		for i := range types {
-			types[i] = TypeNormal
-		}
-	}
 	scores := t.scores
 	if scores == nil {
 		scores = make([]float32, len(t.tokens))
@@ -36,7 +29,7 @@ func (t *SPM) Metadata() []KV {
 		{KeyPre, "default"},
 		{KeyTokens, slices.Clone(t.tokens)},
 		{KeyScores, slices.Clone(scores)},
-		{KeyTokenType, slices.Clone(types)},
+		{KeyTokenType, t.typesOrNormal()},
 		{KeyBOS, uint32(t.bos)},
 		{KeyEOS, uint32(t.eos)},
 		{KeyUNK, uint32(t.unk)},
@@ -91,22 +84,12 @@ func SPMFromMetadata(get func(key string) (any, bool)) (*SPM, error) {
 	if len(tokens) == 0 {
 		return nil, fmt.Errorf("tokenizer: %s: empty vocabulary", KeyTokens)
 	}
-	s := SPMSpec{Tokens: tokens, BOS: 1, EOS: 2, UNK: 0, AddBOS: true, AddSpacePrefix: true, Roles: map[string]bool{}}
-	if v, ok := get(KeyScores); ok {
-		if s.Scores, err = float32s(v); err != nil {
-			return nil, fmt.Errorf("tokenizer: %s: %w", KeyScores, err)
-		}
-		if len(s.Scores) != len(tokens) {
-			return nil, fmt.Errorf("tokenizer: %s has %d entries for %d tokens", KeyScores, len(s.Scores), len(tokens))
-		}
+	s := SPMSpec{Tokens: tokens, BOS: 1, EOS: 2, UNK: 0, AddBOS: true, AddSpacePrefix: true}
+	if s.Scores, err = getPerToken(get, KeyScores, len(tokens), float32s); err != nil {
+		return nil, err
 	}
-	if v, ok := get(KeyTokenType); ok {
-		if s.Types, err = int32s(v); err != nil {
-			return nil, fmt.Errorf("tokenizer: %s: %w", KeyTokenType, err)
-		}
-		if len(s.Types) != len(tokens) {
-			return nil, fmt.Errorf("tokenizer: %s has %d entries for %d tokens", KeyTokenType, len(s.Types), len(tokens))
-		}
+	if s.Types, err = getPerToken(get, KeyTokenType, len(tokens), int32s); err != nil {
+		return nil, err
 	}
 	for key, dst := range map[string]*int32{KeyBOS: &s.BOS, KeyEOS: &s.EOS, KeyUNK: &s.UNK} {
 		v, ok := get(key)
@@ -120,24 +103,11 @@ func SPMFromMetadata(get func(key string) (any, bool)) (*SPM, error) {
 			*dst = id
 		}
 	}
-	for key, dst := range map[string]*bool{KeyAddBOS: &s.AddBOS, KeyAddEOS: &s.AddEOS, KeyAddSpacePrefix: &s.AddSpacePrefix} {
-		v, ok := get(key)
-		if !ok {
-			continue
-		}
-		b, ok := v.(bool)
-		if !ok {
-			return nil, fmt.Errorf("tokenizer: %s is %T, want bool", key, v)
-		}
-		*dst = b
+	err = getFlags(get, map[string]*bool{KeyAddBOS: &s.AddBOS, KeyAddEOS: &s.AddEOS, KeyAddSpacePrefix: &s.AddSpacePrefix})
+	if err != nil {
+		return nil, err
 	}
-	for key, role := range roleKeys {
-		if v, ok := get(key); ok {
-			if _, err := tokenID(v, len(tokens)); err == nil {
-				s.Roles[role] = true
-			}
-		}
-	}
+	s.Roles = getRoles(get, len(tokens))
 	return NewSPM(s)
 }
 

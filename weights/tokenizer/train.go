@@ -208,7 +208,7 @@ func newTrainer(counts map[string]int64) *trainer {
 	}
 	// Heapify.
 	for i := len(tr.heap)/2 - 1; i >= 0; i-- {
-		tr.down(i)
+		heapDown(tr.heap, i, before)
 	}
 	return tr
 }
@@ -253,8 +253,8 @@ func (tr *trainer) run(ctx context.Context, want int) (tokens, merges []string, 
 // heap entries.
 func (tr *trainer) best() (uint64, bool) {
 	for len(tr.heap) > 0 {
-		top := tr.heap[0]
-		tr.popTop()
+		var top pairCount
+		top, tr.heap = heapPop(tr.heap, before)
 		cur := tr.counts[top.pair]
 		switch {
 		case cur <= 0:
@@ -262,7 +262,7 @@ func (tr *trainer) best() (uint64, bool) {
 		case cur == top.count:
 			return top.pair, true
 		case cur < top.count:
-			tr.push(pairCount{top.pair, cur}) // decreased since pushed
+			tr.heap = heapPush(tr.heap, pairCount{top.pair, cur}, before) // decreased since pushed
 		}
 		// cur > top.count: a newer entry for this pair is in the heap.
 	}
@@ -322,7 +322,7 @@ func (tr *trainer) merge(pair uint64, a, b, c int32, step int, delta map[uint64]
 		}
 		tr.counts[p] = n
 		if delta[p] > 0 {
-			tr.push(pairCount{p, n})
+			tr.heap = heapPush(tr.heap, pairCount{p, n}, before)
 		}
 	}
 }
@@ -340,45 +340,4 @@ func containsPair(syms []int32, a, b int32) bool {
 // left id, then the right id).
 func before(x, y pairCount) bool {
 	return x.count > y.count || (x.count == y.count && x.pair < y.pair)
-}
-
-func (tr *trainer) push(e pairCount) {
-	tr.heap = append(tr.heap, e)
-	i := len(tr.heap) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if !before(tr.heap[i], tr.heap[p]) {
-			break
-		}
-		tr.heap[i], tr.heap[p] = tr.heap[p], tr.heap[i]
-		i = p
-	}
-}
-
-func (tr *trainer) popTop() {
-	last := len(tr.heap) - 1
-	tr.heap[0] = tr.heap[last]
-	tr.heap = tr.heap[:last]
-	if len(tr.heap) > 0 {
-		tr.down(0)
-	}
-}
-
-func (tr *trainer) down(i int) {
-	h := tr.heap
-	for {
-		l := 2*i + 1
-		if l >= len(h) {
-			return
-		}
-		m := l
-		if r := l + 1; r < len(h) && before(h[r], h[l]) {
-			m = r
-		}
-		if !before(h[m], h[i]) {
-			return
-		}
-		h[i], h[m] = h[m], h[i]
-		i = m
-	}
 }
