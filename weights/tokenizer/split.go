@@ -78,21 +78,10 @@ func splitGPT2(cpts []rune, ends []int) []int {
 		flags := c.flags(pos)
 
 		// 's|'t|'re|'ve|'m|'ll|'d (case sensitive)
-		if cpt == '\'' && pos+1 < n {
-			next := c.cpt(pos + 1)
-			if next == 's' || next == 't' || next == 'm' || next == 'd' {
-				pos += 2
-				ends = append(ends, pos)
-				continue
-			}
-			if pos+2 < n {
-				next2 := c.cpt(pos + 2)
-				if (next == 'r' && next2 == 'e') || (next == 'v' && next2 == 'e') || (next == 'l' && next2 == 'l') {
-					pos += 3
-					ends = append(ends, pos)
-					continue
-				}
-			}
+		if k := contraction(c, pos, n, false); k > 0 {
+			pos += k
+			ends = append(ends, pos)
+			continue
 		}
 
 		flags2 := flags
@@ -140,19 +129,7 @@ func splitGPT2(cpts []rune, ends []int) []int {
 		for c.flags(pos + spaces).isWhitespace() {
 			spaces++
 		}
-		// \s+(?!\S): leave the last space to prefix the next word
-		if spaces > 1 && c.cpt(pos+spaces) != outOfRange {
-			pos += spaces - 1
-			ends = append(ends, pos)
-			continue
-		}
-		// \s+
-		if spaces > 0 {
-			pos += spaces
-			ends = append(ends, pos)
-			continue
-		}
-		pos++
+		pos = whitespaceEnd(c, pos, spaces)
 		ends = append(ends, pos)
 	}
 	return ends
@@ -180,21 +157,10 @@ func splitLlama3(cpts []rune, ends []int, maxDigits int) []int {
 		flags := c.flags(pos)
 
 		// (?i:'s|'t|'re|'ve|'m|'ll|'d)
-		if cpt == '\'' && pos+1 < n {
-			next := asciiLower(c.cpt(pos + 1))
-			if next == 's' || next == 't' || next == 'm' || next == 'd' {
-				pos += 2
-				ends = append(ends, pos)
-				continue
-			}
-			if pos+2 < n {
-				next2 := asciiLower(c.cpt(pos + 2))
-				if (next == 'r' && next2 == 'e') || (next == 'v' && next2 == 'e') || (next == 'l' && next2 == 'l') {
-					pos += 3
-					ends = append(ends, pos)
-					continue
-				}
-			}
+		if k := contraction(c, pos, n, true); k > 0 {
+			pos += k
+			ends = append(ends, pos)
+			continue
 		}
 
 		// [^\r\n\p{L}\p{N}]?\p{L}+
@@ -261,22 +227,49 @@ func splitLlama3(cpts []rune, ends []int, maxDigits int) []int {
 			ends = append(ends, pos)
 			continue
 		}
-		// \s+(?!\S)
-		if spaces > 1 && c.cpt(pos+spaces) != outOfRange {
-			pos += spaces - 1
-			ends = append(ends, pos)
-			continue
-		}
-		// \s+
-		if spaces > 0 {
-			pos += spaces
-			ends = append(ends, pos)
-			continue
-		}
-		pos++
+		pos = whitespaceEnd(c, pos, spaces)
 		ends = append(ends, pos)
 	}
 	return ends
+}
+
+// contraction returns the length of 's|'t|'re|'ve|'m|'ll|'d at pos, or 0;
+// with fold, ASCII letters match in either case (llama-3's (?i:...)).
+func contraction(c cursor, pos, n int, fold bool) int {
+	if c.cpt(pos) != '\'' || pos+1 >= n {
+		return 0
+	}
+	lower := func(r rune) rune {
+		if fold {
+			return asciiLower(r)
+		}
+		return r
+	}
+	next := lower(c.cpt(pos + 1))
+	if next == 's' || next == 't' || next == 'm' || next == 'd' {
+		return 2
+	}
+	if pos+2 < n {
+		next2 := lower(c.cpt(pos + 2))
+		if (next == 'r' && next2 == 'e') || (next == 'v' && next2 == 'e') || (next == 'l' && next2 == 'l') {
+			return 3
+		}
+	}
+	return 0
+}
+
+// whitespaceEnd is where the word at pos ends when it starts with spaces
+// whitespace code points and no earlier alternative took it: \s+(?!\S)
+// leaves the last space to prefix the next word, \s+ takes them all, and a
+// code point no alternative matches is a word of its own.
+func whitespaceEnd(c cursor, pos, spaces int) int {
+	switch {
+	case spaces > 1 && c.cpt(pos+spaces) != outOfRange:
+		return pos + spaces - 1
+	case spaces > 0:
+		return pos + spaces
+	}
+	return pos + 1
 }
 
 // asciiLower is unicode_tolower restricted to what the contraction test can
