@@ -59,18 +59,9 @@ func getScaleMinK4(j int, q []byte) (d, m uint8) {
 // makeQXQuants is make_qx_quants with qw == NULL (the only way the reference
 // quantizers call it).
 func makeQXQuants(n, nmax int, x []float32, L []int8, rmseType int) float32 {
-	var vmax, amax float32
-	for i := 0; i < n; i++ {
-		ax := abs32(x[i])
-		if ax > amax {
-			amax = ax
-			vmax = x[i]
-		}
-	}
+	amax, vmax := absMax(x[:n])
 	if amax < groupMaxEps {
-		for i := 0; i < n; i++ {
-			L[i] = 0
-		}
+		clear(L[:n])
 		return 0
 	}
 	iscale := float32(-nmax) / vmax
@@ -144,18 +135,9 @@ func makeQXQuants(n, nmax int, x []float32, L []int8, rmseType int) float32 {
 
 // makeQ3Quants is make_q3_quants.
 func makeQ3Quants(n, nmax int, x []float32, L []int8, doRMSE bool) float32 {
-	var vmax, amax float32
-	for i := 0; i < n; i++ {
-		ax := abs32(x[i])
-		if ax > amax {
-			amax = ax
-			vmax = x[i]
-		}
-	}
+	amax, vmax := absMax(x[:n])
 	if amax < groupMaxEps {
-		for i := 0; i < n; i++ {
-			L[i] = 0
-		}
+		clear(L[:n])
 		return 0
 	}
 	iscale := float32(-nmax) / vmax

@@ -198,13 +198,7 @@ func quantizeQ4_0(x []float32, y []byte) {
 	const bs = 2 + qk/2
 	for i := 0; i < len(x)/qk; i++ {
 		xb, yb := x[i*qk:(i+1)*qk], y[i*bs:(i+1)*bs]
-		var amax, vmax float32
-		for _, v := range xb {
-			if amax < abs32(v) {
-				amax = abs32(v)
-				vmax = v
-			}
-		}
+		_, vmax := absMax(xb)
 		d := vmax / -8
 		id := inverse(d)
 		le.PutUint16(yb, FP32ToFP16(d))
@@ -230,6 +224,18 @@ func dequantizeQ4_0(x []byte, y []float32) {
 			yb[j+qk/2] = float32(x1) * d
 		}
 	}
+}
+
+// absMax returns the largest magnitude in xb and the value that has it (the
+// first one on ties), as ggml's quantizers find them.
+func absMax(xb []float32) (amax, vmax float32) {
+	for _, v := range xb {
+		if ax := abs32(v); ax > amax {
+			amax = ax
+			vmax = v
+		}
+	}
+	return amax, vmax
 }
 
 // minMax returns the minimum and maximum of xb starting from ±FLT_MAX, as
@@ -284,13 +290,7 @@ func quantizeQ5_0(x []float32, y []byte) {
 	const bs = 2 + 4 + qk/2
 	for i := 0; i < len(x)/qk; i++ {
 		xb, yb := x[i*qk:(i+1)*qk], y[i*bs:(i+1)*bs]
-		var amax, vmax float32
-		for _, v := range xb {
-			if amax < abs32(v) {
-				amax = abs32(v)
-				vmax = v
-			}
-		}
+		_, vmax := absMax(xb)
 		d := vmax / -16
 		id := inverse(d)
 		le.PutUint16(yb, FP32ToFP16(d))

@@ -536,67 +536,36 @@ func decodeArray(et uint32, n uint64, b []byte) any {
 	case gtUint8:
 		return slices.Clone(b)
 	case gtInt8:
-		out := make([]int8, n)
-		for i := range out {
-			out[i] = int8(b[i])
-		}
-		return out
+		return decodeEach(b, n, 1, func(p []byte) int8 { return int8(p[0]) })
 	case gtBool:
-		out := make([]bool, n)
-		for i := range out {
-			out[i] = b[i] != 0
-		}
-		return out
+		return decodeEach(b, n, 1, func(p []byte) bool { return p[0] != 0 })
 	case gtUint16:
-		out := make([]uint16, n)
-		for i := range out {
-			out[i] = le.Uint16(b[2*i:])
-		}
-		return out
+		return decodeEach(b, n, 2, le.Uint16)
 	case gtInt16:
-		out := make([]int16, n)
-		for i := range out {
-			out[i] = int16(le.Uint16(b[2*i:]))
-		}
-		return out
+		return decodeEach(b, n, 2, func(p []byte) int16 { return int16(le.Uint16(p)) })
 	case gtUint32:
-		out := make([]uint32, n)
-		for i := range out {
-			out[i] = le.Uint32(b[4*i:])
-		}
-		return out
+		return decodeEach(b, n, 4, le.Uint32)
 	case gtInt32:
-		out := make([]int32, n)
-		for i := range out {
-			out[i] = int32(le.Uint32(b[4*i:]))
-		}
-		return out
+		return decodeEach(b, n, 4, func(p []byte) int32 { return int32(le.Uint32(p)) })
 	case gtFloat32:
-		out := make([]float32, n)
-		for i := range out {
-			out[i] = math.Float32frombits(le.Uint32(b[4*i:]))
-		}
-		return out
+		return decodeEach(b, n, 4, func(p []byte) float32 { return math.Float32frombits(le.Uint32(p)) })
 	case gtUint64:
-		out := make([]uint64, n)
-		for i := range out {
-			out[i] = le.Uint64(b[8*i:])
-		}
-		return out
+		return decodeEach(b, n, 8, le.Uint64)
 	case gtInt64:
-		out := make([]int64, n)
-		for i := range out {
-			out[i] = int64(le.Uint64(b[8*i:]))
-		}
-		return out
+		return decodeEach(b, n, 8, func(p []byte) int64 { return int64(le.Uint64(p)) })
 	case gtFloat64:
-		out := make([]float64, n)
-		for i := range out {
-			out[i] = math.Float64frombits(le.Uint64(b[8*i:]))
-		}
-		return out
+		return decodeEach(b, n, 8, func(p []byte) float64 { return math.Float64frombits(le.Uint64(p)) })
 	}
 	return nil
+}
+
+// decodeEach decodes n elements of size bytes each from b.
+func decodeEach[T any](b []byte, n uint64, size int, decode func([]byte) T) []T {
+	out := make([]T, n)
+	for i := range out {
+		out[i] = decode(b[size*i:])
+	}
+	return out
 }
 
 func (d *decoder) tensorInfo(i uint64) (TensorInfo, error) {
