@@ -1,79 +1,5 @@
 package llama
 
-import (
-	"context"
-	"errors"
-	"fmt"
-)
-
-// LossAndGrad returns the summed negative log-likelihood of the scored tokens of seqs (Tokens[i] for every
-// i >= Start) and how many tokens were scored. It accumulates the gradient of that sum into the Grad buffers
-// of the adapter's tensors (when a is not nil) and of the base tensors (when trainBase; their Grad buffers are
-// allocated on first use). The caller zeroes gradients and divides by the token count as it sees fit.
-//
-// The sequences are packed into one batch: every projection runs as one matrix product over all their tokens,
-// and attention runs per sequence and head in parallel. LossAndGrad must not run concurrently with itself.
-func (m *Model) LossAndGrad(ctx context.Context, seqs []Sequence, a *Adapter, trainBase bool) (lossSum float64, nTokens int, err error) {
-	if len(seqs) == 0 {
-		return 0, 0, errors.New("llama: loss and grad: no sequences")
-	}
-	toks := make([][]int32, len(seqs))
-	var packed []int32
-	for i, s := range seqs {
-		if s.Start < 1 || s.Start >= len(s.Tokens) {
-			return 0, 0, fmt.Errorf("llama: loss and grad: sequence %d: start %d outside [1, %d)", i, s.Start, len(s.Tokens))
-		}
-		toks[i] = s.Tokens
-		packed = append(packed, s.Tokens...)
-	}
-	grads := a != nil || trainBase
-	p, err := m.newPass(toks, a, grads)
-	if err != nil {
-		return 0, 0, fmt.Errorf("llama: loss and grad: %w", err)
-	}
-	if trainBase {
-		m.EnableGrad()
-	}
-	if err := p.run(ctx, packed); err != nil {
-		return 0, 0, fmt.Errorf("llama: loss and grad: %w", err)
-	}
-	var rows []int
-	var targets []int32
-	for i, s := range seqs {
-		for j := s.Start; j < len(s.Tokens); j++ {
-			rows = append(rows, p.segs[i].off+j-1)
-			targets = append(targets, s.Tokens[j])
-		}
-	}
-	if !grads {
-		return p.score(rows, targets, nil, false), len(rows), nil
-	}
-	d := m.Config.Dim
-	dxnF := make([]float32, p.n*d)
-	loss := p.score(rows, targets, dxnF, trainBase)
-
-	b := newBackState(p, trainBase)
-	dx := make([]float32, p.n*d)
-	rmsNormBackward(dx, b.grad(m.outNorm), dxnF, p.xL, p.invF, m.outNorm.Data, p.n, d)
-	for l := len(m.layers) - 1; l >= 0; l-- {
-		if err := ctx.Err(); err != nil {
-			return 0, 0, fmt.Errorf("llama: loss and grad: %w", err)
-		}
-		b.block(l, dx)
-	}
-	if trainBase {
-		g := m.tokEmbd.Grad
-		es := m.Config.embedScale()
-		for i, t := range packed {
-			row := g[int(t)*d:][:d]
-			for j, v := range dx[i*d : (i+1)*d] {
-				row[j] += v * es
-			}
-		}
-	}
-	return loss, len(rows), nil
-}
-
 // backState holds the gradient buffers of a backward pass, reused from block to block.
 type backState struct {
 	p                    *pass
@@ -89,18 +15,18 @@ func newBackState(p *pass, trainBase bool) *backState {
 	c, n := p.m.Config, p.n
 	b := &backState{
 		p: p, trainBase: trainBase,
-		dh: make([]float32, n*c.Hidden), dg: make([]float32, n*c.Hidden), du: make([]float32, n*c.Hidden),
-		dxn: make([]float32, n*c.Dim), dao: make([]float32, n*p.m.qDim), dq: make([]float32, n*p.m.qDim),
-		dk: make([]float32, n*p.m.kvDim), dv: make([]float32, n*p.m.kvDim),
+		dh: p.alloc(n * c.Hidden), dg: p.alloc(n * c.Hidden), du: p.alloc(n * c.Hidden),
+		dxn: p.alloc(n * c.Dim), dao: p.alloc(n * p.m.qDim), dq: p.alloc(n * p.m.qDim),
+		dk: p.alloc(n * p.m.kvDim), dv: p.alloc(n * p.m.kvDim),
 	}
 	if c.qkNorm() {
-		b.dqRaw, b.dkRaw = make([]float32, n*p.m.qDim), make([]float32, n*p.m.kvDim)
+		b.dqRaw, b.dkRaw = p.alloc(n*p.m.qDim), p.alloc(n*p.m.kvDim)
 	}
 	if c.gemma() {
-		b.dpost = make([]float32, n*c.Dim)
+		b.dpost = p.alloc(n * c.Dim)
 	}
 	if p.a != nil {
-		b.dxa = make([]float32, n*p.a.Config.Rank)
+		b.dxa = p.alloc(n * p.a.Config.Rank)
 	}
 	return b
 }
@@ -113,13 +39,14 @@ func (b *backState) grad(w *Param) []float32 {
 	return w.Grad
 }
 
-// block back-propagates through block l. On entry dx holds the gradient with respect to the block's output,
-// on return the gradient with respect to its input; the residual connections make this an in-place update.
-func (b *backState) block(l int, dx []float32) {
+// block back-propagates through block l, whose activations are la. On entry dx holds the gradient with
+// respect to the block's output, on return the gradient with respect to its input; the residual connections
+// make this an in-place update.
+func (b *backState) block(l int, dx []float32, la *layerActs) {
 	p := b.p
 	m, c, n := p.m, p.m.Config, p.n
 	d, kv := c.Dim, m.kvDim
-	lw, la := &m.layers[l], &p.acts[l]
+	lw := &m.layers[l]
 	qd, hd := m.qDim, m.headDim
 
 	// Feed-forward: out = xmid + post_ffw(down(act(gate(n2)) ⊙ up(n2))), n2 = ffn_norm(xmid).

@@ -62,21 +62,26 @@ type layerActs struct {
 	xmid       []float32    // residual after attention, [n][dim]
 	xn2        []float32    // ffn norm output, [n][dim]
 	g, u, h    []float32    // gate, up and act(gate)⊙up, [n][hidden]
-	xa         [7][]float32 // A·x of each LoRA target (by linearNames index), [n][rank]; allocated on use
+	xa         [7][]float32 // A·x of each LoRA target (by linearNames index), [n][rank]
+	out        []float32    // the block's output when activations are kept, [n][dim]
+	kept       bool         // keep what the backward needs (else the residual is updated in place)
 }
 
 // pass is one forward (and possibly backward) evaluation over a packed batch.
 type pass struct {
-	m     *Model
-	a     *Adapter
-	n     int           // rows in the batch
-	segs  []segment     // the sequences
-	keep  bool          // keep every block's activations for the backward
-	cache *kvCache      // with one segment: read and extend this cache
-	half  Precision     // float16 rounding to emulate (inference only)
-	rope  [2]*ropeTable // global and sliding-window (local) layers' angles; [1] is nil without sliding layers
-	acts  []layerActs
-	tmp   []float32 // [n][max(dim, hidden)] scratch for projection outputs
+	m         *Model
+	a         *Adapter
+	n         int           // rows in the batch
+	segs      []segment     // the sequences
+	keep      bool          // keep what the backward needs: every block's activations, or with recompute its input
+	recompute bool          // keep only each block's input (inputs); the backward recomputes the rest
+	inputs    [][]float32   // with recompute, the input of every block, [layer][n][dim]
+	ws        *Workspace    // where the buffers come from (nil: allocated)
+	cache     *kvCache      // with one segment: read and extend this cache
+	half      Precision     // float16 rounding to emulate (inference only)
+	rope      [2]*ropeTable // global and sliding-window (local) layers' angles; [1] is nil without sliding layers
+	acts      []layerActs
+	tmp       []float32 // [n][max(dim, hidden)] scratch for projection outputs
 
 	xL, invF, xnF []float32 // final residual, its inverse RMS, the output norm's result
 }
@@ -106,31 +111,41 @@ func (p *pass) dims(l int) attnDims {
 	return a
 }
 
-// newActs allocates the activations of one block for n rows.
-func (p *pass) newActs() layerActs {
+// newActs returns the activations of one block for n rows: those the backward needs when keep is set, else
+// only what the forward itself uses (its residual is then updated in place).
+func (p *pass) newActs(keep bool) layerActs {
 	c, n := p.m.Config, p.n
 	d, q, kv, f := c.Dim, p.m.qDim, p.m.kvDim, c.Hidden
 	la := layerActs{
-		inv1: make([]float32, n), inv2: make([]float32, n),
-		xn1: make([]float32, n*d), q: make([]float32, n*q), k: make([]float32, n*kv), v: make([]float32, n*kv),
-		ao: make([]float32, n*q), xn2: make([]float32, n*d),
-		g: make([]float32, n*f), u: make([]float32, n*f), h: make([]float32, n*f),
+		inv1: p.alloc(n), inv2: p.alloc(n),
+		xn1: p.alloc(n * d), q: p.alloc(n * q), k: p.alloc(n * kv), v: p.alloc(n * kv),
+		ao: p.alloc(n * q), xn2: p.alloc(n * d),
+		g: p.alloc(n * f), u: p.alloc(n * f), h: p.alloc(n * f),
+		kept: keep,
 	}
 	if c.qkNorm() {
-		la.invQ, la.invK = make([]float32, n*c.Heads), make([]float32, n*c.KVHeads)
+		la.invQ, la.invK = p.alloc(n*c.Heads), p.alloc(n*c.KVHeads)
 	}
 	if c.gemma() {
-		la.invPA, la.invPF = make([]float32, n), make([]float32, n)
+		la.invPA, la.invPF = p.alloc(n), p.alloc(n)
 	}
-	if p.keep {
-		la.attMax = make([]float32, n*c.Heads)
-		la.attInv = make([]float32, n*c.Heads)
+	if p.a != nil {
+		for i := range linearNames {
+			if p.a.targets(i) {
+				la.xa[i] = p.alloc(n * p.a.Config.Rank)
+			}
+		}
+	}
+	if keep {
+		la.attMax = p.alloc(n * c.Heads)
+		la.attInv = p.alloc(n * c.Heads)
 		if c.qkNorm() {
-			la.qRaw, la.kRaw = make([]float32, n*q), make([]float32, n*kv)
+			la.qRaw, la.kRaw = p.alloc(n*q), p.alloc(n*kv)
 		}
 		if c.gemma() {
-			la.oRaw, la.fRaw = make([]float32, n*d), make([]float32, n*d)
+			la.oRaw, la.fRaw = p.alloc(n*d), p.alloc(n*d)
 		}
+		la.xmid, la.out = p.alloc(n*d), p.alloc(n*d)
 	}
 	return la
 }
@@ -141,8 +156,8 @@ func (p *pass) run(ctx context.Context, tokens []int32) error {
 	m := p.m
 	c := m.Config
 	d := c.Dim
-	p.tmp = make([]float32, p.n*max(d, c.Hidden))
-	x := make([]float32, p.n*d)
+	p.tmp = p.alloc(p.n * max(d, c.Hidden))
+	x := p.alloc(p.n * d)
 	es := c.embedScale()
 	for i, t := range tokens {
 		row := x[i*d : (i+1)*d]
@@ -153,27 +168,35 @@ func (p *pass) run(ctx context.Context, tokens []int32) error {
 			}
 		}
 	}
+	keepAll := p.keep && !p.recompute
 	var shared layerActs
-	if p.keep {
+	if keepAll {
 		p.acts = make([]layerActs, c.Layers)
 	} else {
-		shared = p.newActs()
+		shared = p.newActs(false)
+	}
+	if p.recompute {
+		p.inputs = make([][]float32, c.Layers)
 	}
 	for l := range m.layers {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		la := &shared
-		if p.keep {
-			p.acts[l] = p.newActs()
+		if keepAll {
+			p.acts[l] = p.newActs(true)
 			la = &p.acts[l]
+		}
+		if p.recompute {
+			p.inputs[l] = p.alloc(p.n * d)
+			copy(p.inputs[l], x)
 		}
 		la.x = x
 		x = p.block(l, la)
 	}
 	p.xL = x
-	p.invF = make([]float32, p.n)
-	p.xnF = make([]float32, p.n*d)
+	p.invF = p.alloc(p.n)
+	p.xnF = p.alloc(p.n * d)
 	rmsNormForward(p.xnF, p.invF, x, m.outNorm.Data, p.n, d, c.NormEps)
 	return nil
 }
@@ -248,9 +271,8 @@ func (p *pass) block(l int, la *layerActs) []float32 {
 	o := p.tmp[:n*d]
 	p.linear(o, la.ao, l, 3, la)
 	p.postNorm(o, la.oRaw, la.invPA, lw.postAttnNorm)
-	la.xmid = la.x
-	if p.keep {
-		la.xmid = make([]float32, n*d)
+	if !la.kept {
+		la.xmid = la.x
 	}
 	for i, v := range la.x {
 		la.xmid[i] = v + o[i]
@@ -272,8 +294,8 @@ func (p *pass) block(l int, la *layerActs) []float32 {
 	p.linear(o, la.h, l, 6, la)
 	p.postNorm(o, la.fRaw, la.invPF, lw.postFFNNorm)
 	out := la.xmid
-	if p.keep {
-		out = make([]float32, n*d)
+	if la.kept {
+		out = la.out
 	}
 	for i, v := range la.xmid {
 		out[i] = v + o[i]
@@ -303,9 +325,6 @@ func (p *pass) linear(y, x []float32, l, i int, la *layerActs) {
 	var xa []float32
 	if lp != nil {
 		r := p.a.Config.Rank
-		if la.xa[i] == nil {
-			la.xa[i] = make([]float32, p.n*r)
-		}
 		xa = la.xa[i]
 		p.mulF32(xa, x, lp.a.Data, p.n, in, r)
 	}
@@ -467,10 +486,6 @@ func (m *Model) LogLikelihood(prompt, completion []int32, a *Adapter) (sum float
 	return -loss, len(completion), nil
 }
 
-// lossChunk is how many scored rows share one logits matrix: it bounds memory at lossChunk·Vocab floats
-// while keeping the output projection a sizable matrix product.
-const lossChunk = 128
-
 // score returns Σ −log softmax(output(xnF[row]))[target] over the given rows. When dxnF is not nil it also
 // accumulates the loss gradient with respect to xnF into dxnF and, if trainOut, into the output matrix's Grad.
 func (p *pass) score(rows []int, targets []int32, dxnF []float32, trainOut bool) float64 {
@@ -478,14 +493,15 @@ func (p *pass) score(rows []int, targets []int32, dxnF []float32, trainOut bool)
 	d, vocab := m.Config.Dim, m.Config.Vocab
 	w := m.output
 	var loss float64
-	xs := make([]float32, min(lossChunk, len(rows))*d)
-	logits := make([]float32, min(lossChunk, len(rows))*vocab)
-	dxs := make([]float32, len(xs))
+	lossChunk := p.ws.lossChunk()
+	xs := p.alloc(min(lossChunk, len(rows)) * d)
+	logits := p.alloc(min(lossChunk, len(rows)) * vocab)
+	dxs := p.alloc(len(xs))
 	rowLoss := make([]float64, min(lossChunk, len(rows)))
 	sc := m.Config.FinalLogitSoftcap
 	var capped []float32 // the capped logits, for the backward through the cap
 	if sc > 0 && dxnF != nil {
-		capped = make([]float32, len(logits))
+		capped = p.alloc(len(logits))
 	}
 	for c0 := 0; c0 < len(rows); c0 += lossChunk {
 		c1 := min(c0+lossChunk, len(rows))

@@ -160,3 +160,13 @@ func (a *Adapter) pair(l, i int) *loraPair {
 	}
 	return a.pairs[l][i]
 }
+
+// targets reports whether a adapts matrix i of linearNames in any block.
+func (a *Adapter) targets(i int) bool {
+	for _, ps := range a.pairs {
+		if ps[i] != nil {
+			return true
+		}
+	}
+	return false
+}

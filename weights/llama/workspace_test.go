@@ -1,0 +1,181 @@
+package llama
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// gradsOf runs one LossAndGrad through ws on fresh gradients and returns the loss and a copy of every
+// gradient (base tensors when trainBase, then the adapter's).
+func gradsOf(t *testing.T, ws *Workspace, m *Model, seqs []Sequence, a *Adapter, trainBase bool) (float64, [][]float32) {
+	t.Helper()
+	m.ZeroGrad()
+	a.ZeroGrad()
+	loss, _, err := ws.LossAndGrad(context.Background(), m, seqs, a, trainBase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ps []*Param
+	if trainBase {
+		ps = m.Tensors()
+	}
+	ps = append(ps, a.Params()...)
+	out := make([][]float32, len(ps))
+	for i, p := range ps {
+		out[i] = slices.Clone(p.Grad)
+	}
+	return loss, out
+}
+
+// TestWorkspaceSameGradients checks that the memory options change nothing but memory: a reused workspace
+// and per-block recomputation give the loss and gradients of a fresh unchunked pass bit for bit, on every
+// architecture, for a LoRA alone and with the base trained too. Loss chunks of 1 and 3 positions give the
+// same values up to rounding (1e-5 of each tensor's largest gradient): the output product of a few rows
+// takes another kernel, summing in another order.
+func TestWorkspaceSameGradients(t *testing.T) {
+	for name, c := range archVariants() {
+		for _, trainBase := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/base=%v", name, trainBase), func(t *testing.T) {
+				m := newTinyConfig(t, c, 3)
+				a, err := NewAdapter(m, LoRAConfig{Rank: 2, Alpha: 4, Targets: linearNames[:]}, 9)
+				if err != nil {
+					t.Fatal(err)
+				}
+				randomizeAdapter(a, 2)
+				wantLoss, want := gradsOf(t, &Workspace{LossChunk: 1 << 20}, m, gradSeqs, a, trainBase)
+				reused := &Workspace{}
+				tests := []struct {
+					name string
+					ws   *Workspace
+				}{
+					{"default", &Workspace{}},
+					{"reused", reused},
+					{"reused again", reused},
+					{"recompute", &Workspace{Recompute: true}},
+					{"chunk 1", &Workspace{LossChunk: 1}},
+					{"chunk 3 recompute", &Workspace{LossChunk: 3, Recompute: true}},
+				}
+				for _, tt := range tests {
+					loss, got := gradsOf(t, tt.ws, m, gradSeqs, a, trainBase)
+					exact := tt.ws.LossChunk == 0
+					if loss != wantLoss && (exact || math.Abs(loss-wantLoss) > 1e-6*math.Abs(wantLoss)) {
+						t.Errorf("%s: loss %v, want %v", tt.name, loss, wantLoss)
+					}
+					ps := a.Params()
+					if trainBase {
+						ps = append(m.Tensors(), ps...)
+					}
+					for i, p := range ps {
+						if err := sameFloats(got[i], want[i], exact); err != nil {
+							t.Errorf("%s: %s: %v", tt.name, p.Name, err)
+							break
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// sameFloats reports the first difference between got and want: any difference when exact, else one beyond
+// 1e-5 of the largest magnitude in want.
+func sameFloats(got, want []float32, exact bool) error {
+	tol := float32(0)
+	if !exact {
+		for _, v := range want {
+			tol = max(tol, float32(math.Abs(float64(v))))
+		}
+		tol *= 1e-5
+	}
+	for i := range want {
+		if d := float32(math.Abs(float64(got[i] - want[i]))); d > tol || math.IsNaN(float64(got[i])) {
+			return fmt.Errorf("[%d] = %v, want %v", i, got[i], want[i])
+		}
+	}
+	return nil
+}
+
+// TestGradRecomputeChunked checks the gradients of a recomputing, chunked pass against finite differences of
+// the float64 reference, for every architecture.
+func TestGradRecomputeChunked(t *testing.T) {
+	for name, c := range archVariants() {
+		t.Run(name, func(t *testing.T) {
+			m := newTinyConfig(t, c, 3)
+			a, err := NewAdapter(m, LoRAConfig{Rank: 2, Alpha: 4, Targets: linearNames[:]}, 9)
+			if err != nil {
+				t.Fatal(err)
+			}
+			randomizeAdapter(a, 2)
+			ws := &Workspace{Recompute: true, LossChunk: 2}
+			loss, _, err := ws.LossAndGrad(context.Background(), m, gradSeqs, a, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := refLoss(m, gradSeqs, a); math.Abs(loss-want) > 1e-4*want {
+				t.Fatalf("loss %v, reference %v", loss, want)
+			}
+			rng := rand.New(rand.NewPCG(5, 5))
+			for _, p := range append(m.Tensors(), a.Params()...) {
+				if err := checkGrad(m, gradSeqs, a, p, p.Grad, rng); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+}
+
+// TestWorkspaceReuse checks that a workspace stops allocating activation memory once it has seen the
+// largest batch: a smaller batch and then the same batch again leave its size unchanged.
+func TestWorkspaceReuse(t *testing.T) {
+	m := newTiny(t, false, 3)
+	a, err := NewAdapter(m, LoRAConfig{Rank: 2, Targets: linearNames[:]}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := &Workspace{}
+	ctx := context.Background()
+	if _, _, err := ws.LossAndGrad(ctx, m, gradSeqs, a, false); err != nil {
+		t.Fatal(err)
+	}
+	size := ws.Bytes()
+	if size == 0 {
+		t.Fatal("the workspace holds nothing after a pass")
+	}
+	for _, seqs := range [][]Sequence{gradSeqs[1:], gradSeqs} {
+		if _, _, err := ws.LossAndGrad(ctx, m, seqs, a, false); err != nil {
+			t.Fatal(err)
+		}
+		if ws.Bytes() != size {
+			t.Fatalf("workspace grew from %d to %d bytes on a batch it had room for", size, ws.Bytes())
+		}
+	}
+}
+
+// BenchmarkLossAndGradWorkspace is BenchmarkLossAndGrad's LoRA step through one reused workspace, with and
+// without recomputation; -benchmem shows what a step allocates once the workspace has its buffers.
+func BenchmarkLossAndGradWorkspace(b *testing.B) {
+	for _, recompute := range []bool{false, true} {
+		b.Run(fmt.Sprintf("recompute=%v", recompute), func(b *testing.B) {
+			m, tokens := benchModel(b)
+			a, err := NewAdapter(m, LoRAConfig{Rank: 8, Alpha: 16, Targets: linearNames[:]}, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			seqs := make([]Sequence, 4)
+			for i := range seqs {
+				seqs[i] = Sequence{Tokens: tokens, Start: 1}
+			}
+			ws := &Workspace{Recompute: recompute}
+			for b.Loop() {
+				if _, _, err := ws.LossAndGrad(context.Background(), m, seqs, a, false); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(seqs)*benchSeq*b.N)/b.Elapsed().Seconds(), "tokens/s")
+		})
+	}
+}
