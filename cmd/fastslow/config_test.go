@@ -151,8 +151,8 @@ func TestConfigPrecedence(t *testing.T) {
 	if out.File != file {
 		t.Errorf("file %q, want %q", out.File, file)
 	}
-	if len(out.Settings) != 19 {
-		t.Errorf("%d settings, want 19: %v", len(out.Settings), out.Settings)
+	if want := len(config.Settings()); len(out.Settings) != want {
+		t.Errorf("%d settings, want %d: %v", len(out.Settings), want, out.Settings)
 	}
 	for _, tt := range tests {
 		got, ok := out.Settings[tt.key]

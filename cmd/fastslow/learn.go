@@ -21,8 +21,9 @@ import (
 )
 
 // openLearner opens the learner kept in the home directory for the configured model and policy, served by
-// Ollama when reachable, else by the in-process engine (said on stderr).
-func openLearner(cmd *cobra.Command, l *config.Loaded) (*fastslow.Learner, error) {
+// Ollama when reachable, else by the in-process engine (said on stderr). adjust, if given, changes the
+// options last (serve keeps the background weight rounds that learn turns off).
+func openLearner(cmd *cobra.Command, l *config.Loaded, adjust ...func(*fastslow.Options)) (*fastslow.Learner, error) {
 	ctx := cmd.Context()
 	path, _, err := labModel(ctx, l)
 	if err != nil {
@@ -69,6 +70,9 @@ func openLearner(cmd *cobra.Command, l *config.Loaded) (*fastslow.Learner, error
 		return nil, err
 	}
 	opts.Deploy = fastslow.DeployOptions{Mode: mode, MergedType: mt, Keep: l.Keep}
+	for _, a := range adjust {
+		a(&opts)
+	}
 	return fastslow.NewLearner(ctx, filepath.Join(l.Home, "learner-"+id), opts)
 }
 

@@ -99,7 +99,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(
 		newTrainCmd(), newGenerateCmd(), newScoreCmd(), newDeployCmd(), newPretrainCmd(),
 		newModelsCmd(), newPromptsCmd(), newConfigCmd(),
-		newLabCmd(), newLearnCmd(), newRollbackCmd(), newAdaptersCmd(), newJobsCmd(),
+		newLabCmd(), newLearnCmd(), newRollbackCmd(), newAdaptersCmd(), newJobsCmd(), newServeCmd(),
 	)
 	return root
 }

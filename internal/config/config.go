@@ -202,7 +202,11 @@ func Load(opt Options) (*Loaded, error) {
 		if s.path {
 			val = expandHome(val.(string))
 		}
-		l.Values = append(l.Values, Value{Key: s.Key, Value: val, Source: src})
+		shown := val
+		if s.secret && val != "" {
+			shown = "(set)"
+		}
+		l.Values = append(l.Values, Value{Key: s.Key, Value: shown, Source: src})
 		s.set(&l.Config, val)
 	}
 	return l, nil

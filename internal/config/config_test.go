@@ -57,6 +57,7 @@ func TestDefaults(t *testing.T) {
 		Host: "127.0.0.1:11434", Home: home, Model: "", Policy: "fst", NumThread: 0, NumCtx: 512,
 		Rank: 8, Alpha: 16, Targets: []string{"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"},
 		Steps: 60, LR: 5e-3, Batch: 8, Budget: 0.05, Deploy: "auto", MergedType: "same", Keep: 3, Out: "fastslow-report",
+		ServeAddr: "127.0.0.1:11435", MaxBody: 1 << 20,
 	}
 	if !reflect.DeepEqual(l.Config, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", l.Config, want)
@@ -283,6 +284,24 @@ func TestEditDistance(t *testing.T) {
 	for _, tt := range tests {
 		if d := editDistance(tt.a, tt.b); d != tt.d {
 			t.Errorf("editDistance(%q, %q) = %d, want %d", tt.a, tt.b, d, tt.d)
+		}
+	}
+}
+
+// TestSecretNotShown: serve_token reaches the Config but never the printable Values ('fastslow config').
+func TestSecretNotShown(t *testing.T) {
+	isolate(t)
+	t.Setenv("FASTSLOW_SERVE_TOKEN", "s3cret")
+	l, err := Load(Options{Dir: t.TempDir(), Flags: flagSet(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.ServeToken != "s3cret" {
+		t.Errorf("ServeToken = %q, want the environment's", l.ServeToken)
+	}
+	for _, v := range l.Values {
+		if v.Key == "serve_token" && v.Value != "(set)" {
+			t.Errorf("serve_token shown as %v, want (set)", v.Value)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -33,6 +34,9 @@ type Config struct {
 	Out        string   // out: report directory
 	Timeout    string   // timeout: deadline of each Ollama request, a Go duration ("5m")
 	MaxLine    int      // max_line: longest line of a JSONL input, in bytes; 0 is the reader's default
+	ServeAddr  string   // serve_addr: where 'fastslow serve' listens, host:port
+	ServeToken string   // serve_token: the token 'fastslow serve' requires on every route ("" none)
+	MaxBody    int      // max_body: largest request body 'fastslow serve' accepts, in bytes
 }
 
 // Owned is what the packages that own the settings say about them: the default value of every setting whose
@@ -101,6 +105,7 @@ type Setting struct {
 	check         func(any) error
 	set           func(*Config, any)
 	path          bool // a leading ~ means the user's home directory
+	secret        bool // the value is never shown (Loaded.Values holds "(set)" or "")
 }
 
 // Env is the environment variable that sets the key, e.g. FASTSLOW_NUM_CTX.
@@ -321,6 +326,31 @@ var settings = []Setting{
 		def:   func() any { return owned.Defaults.MaxLine },
 		check: atLeast(0),
 		set:   func(c *Config, v any) { c.MaxLine = v.(int) },
+	},
+	{
+		Key: "serve_addr", Kind: KindString,
+		Doc: "where 'fastslow serve' listens, host:port; a non-loopback host needs serve_token",
+		def: func() any { return "127.0.0.1:11435" },
+		check: func(v any) error {
+			if _, _, err := net.SplitHostPort(v.(string)); err != nil {
+				return errors.New("must be host:port, e.g. 127.0.0.1:11435")
+			}
+			return nil
+		},
+		set: func(c *Config, v any) { c.ServeAddr = v.(string) },
+	},
+	{
+		Key: "serve_token", Kind: KindString, secret: true,
+		Doc: "token 'fastslow serve' requires on every route (Authorization: Bearer TOKEN); empty: none, loopback only",
+		def: func() any { return "" },
+		set: func(c *Config, v any) { c.ServeToken = v.(string) },
+	},
+	{
+		Key: "max_body", Kind: KindInt,
+		Doc:   "largest request body 'fastslow serve' accepts, in bytes (a larger one gets 413)",
+		def:   func() any { return 1 << 20 },
+		check: atLeast(1),
+		set:   func(c *Config, v any) { c.MaxBody = v.(int) },
 	},
 }
 

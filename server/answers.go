@@ -1,0 +1,218 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fastslow/fastslow/adapters/ollama"
+	"github.com/fastslow/fastslow/fastslow"
+)
+
+// Answer is one answer the server gave for a task, kept so that feedback can name it by ID.
+type Answer struct {
+	ID      string    `json:"id"`
+	Task    string    `json:"task"`
+	Model   string    `json:"model"` // the model name the client asked for
+	Input   string    `json:"input"`
+	Output  string    `json:"output"`
+	Created time.Time `json:"created"`
+}
+
+// answers keeps the most recent answers by id, oldest evicted first.
+type answers struct {
+	mu    sync.Mutex
+	max   int
+	byID  map[string]Answer
+	order []string // ids, oldest first
+}
+
+func newAnswers(max int) *answers { return &answers{max: max, byID: map[string]Answer{}} }
+
+func (a *answers) add(x Answer) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.byID[x.ID] = x
+	a.order = append(a.order, x.ID)
+	if len(a.order) > a.max {
+		drop := len(a.order) - a.max
+		for _, id := range a.order[:drop] {
+			delete(a.byID, id)
+		}
+		a.order = append(a.order[:0], a.order[drop:]...)
+	}
+}
+
+func (a *answers) get(id string) (Answer, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	x, ok := a.byID[id]
+	return x, ok
+}
+
+// Answers returns the answers that can still receive feedback, newest first.
+func (s *Server) Answers() []Answer {
+	a := s.answers
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]Answer, 0, len(a.order))
+	for i := len(a.order) - 1; i >= 0; i-- {
+		out = append(out, a.byID[a.order[i]])
+	}
+	return out
+}
+
+// newID returns a fresh answer id.
+func newID() string {
+	var b [9]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return "fs-" + hex.EncodeToString(b[:])
+}
+
+// taskOf says whether model names a task, and which: "fastslow/TASK" always does, a bare "TASK" when the
+// learner has that task. A ":latest" tag is ignored.
+func (s *Server) taskOf(ctx context.Context, model string) (string, bool, error) {
+	name := strings.TrimSuffix(model, ":latest")
+	if t, ok := strings.CutPrefix(name, TaskPrefix); ok {
+		return t, t != "", nil
+	}
+	if name == "" || strings.ContainsAny(name, "/:") {
+		return "", false, nil
+	}
+	tasks, err := s.cfg.Learner.Store().Tasks(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	for _, t := range tasks {
+		if t.Name == name {
+			return name, true, nil
+		}
+	}
+	return "", false, nil
+}
+
+// ask answers input for task through the learner, at most maxTokens new tokens (0: the learner's default),
+// cut at the first stop string, and keeps the answer for feedback. Leading white space of the input is
+// dropped: the v0.6.5 ollama CLI puts a space before a prompt given as an argument when its standard input
+// is not a terminal.
+func (s *Server) ask(ctx context.Context, model, task, input string, maxTokens int, stops []string) (Answer, error) {
+	input = strings.TrimLeft(input, " \t\r\n")
+	if input == "" {
+		return Answer{}, errEmptyInput
+	}
+	if maxTokens <= 0 {
+		maxTokens = s.cfg.Learner.Options().MaxNewTokens
+	}
+	out, err := s.cfg.Learner.AnswerN(ctx, task, input, maxTokens)
+	if err != nil {
+		return Answer{}, err
+	}
+	for _, stop := range stops {
+		if i := strings.Index(out, stop); stop != "" && i >= 0 {
+			out = out[:i]
+		}
+	}
+	a := Answer{ID: newID(), Task: task, Model: model, Input: input, Output: out, Created: time.Now().UTC()}
+	s.answers.add(a)
+	return a, nil
+}
+
+var errEmptyInput = errors.New("no input text: the prompt (or the messages' content) is empty")
+
+// answerError writes the error of ask: a bad request, an unreachable Ollama, or a failure.
+func answerError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, errEmptyInput):
+		writeError(w, r, http.StatusBadRequest, err.Error())
+	case errors.Is(err, ollama.ErrUnreachable):
+		writeError(w, r, http.StatusBadGateway, err.Error())
+	case r.Context().Err() != nil:
+		// The client went away; nobody reads this.
+	default:
+		writeError(w, r, http.StatusInternalServerError, err.Error())
+	}
+}
+
+// feedbackRequest is the body of POST /fastslow/feedback.
+type feedbackRequest struct {
+	ID       string   `json:"id"`
+	Score    *float64 `json:"score"`
+	Feedback string   `json:"feedback"`
+	Answer   string   `json:"answer"`
+}
+
+// FeedbackResponse is what POST /fastslow/feedback returns.
+type FeedbackResponse struct {
+	// ID is the answer's id, Record the id of the feedback record in the learner's prompt store.
+	ID     string `json:"id"`
+	Record uint64 `json:"record"`
+	Task   string `json:"task"`
+	// Pending is how many of the task's corrections wait for a weight round.
+	Pending int `json:"pending"`
+}
+
+// feedback records feedback on an earlier answer: POST /fastslow/feedback {id, score, feedback?, answer?}.
+func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
+	var req feedbackRequest
+	if err := decodeStrict(r.Body, &req); err != nil {
+		code, msg := bodyError(err)
+		writeError(w, r, code, msg)
+		return
+	}
+	if req.ID == "" || req.Score == nil {
+		writeError(w, r, http.StatusBadRequest, `feedback needs "id" (an answer's fastslow_id) and "score" (0 to 1)`)
+		return
+	}
+	a, ok := s.answers.get(req.ID)
+	if !ok {
+		writeError(w, r, http.StatusNotFound, "no answer with id "+req.ID+" (unknown, or older than the answers kept)")
+		return
+	}
+	if *req.Score < 0 || *req.Score > 1 {
+		writeError(w, r, http.StatusBadRequest, "score must be between 0 and 1")
+		return
+	}
+	rec, err := s.cfg.Learner.Feedback(r.Context(), fastslow.Correction{
+		Task: a.Task, Input: a.Input, Output: a.Output, Score: *req.Score, Critique: req.Feedback, Answer: req.Answer,
+	})
+	if err != nil {
+		writeError(w, r, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, FeedbackResponse{ID: a.ID, Record: rec, Task: a.Task, Pending: s.cfg.Learner.Pending(a.Task)})
+}
+
+// decodeStrict decodes one JSON value with no unknown fields and nothing after it.
+func decodeStrict(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("more than one JSON value")
+	}
+	return nil
+}
+
+// readBody reads a whole request body (already size-limited) and checks that it is one JSON value, decoded
+// into v leniently (clients send fields we do not use).
+func readBody(r *http.Request, v any) ([]byte, error) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		return nil, err
+	}
+	return body, nil
+}
