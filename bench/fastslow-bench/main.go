@@ -40,7 +40,6 @@ import (
 	"time"
 
 	"github.com/fastslow/fastslow/weights/tokenizer"
-	"golang.org/x/sys/cpu"
 )
 
 //go:embed torchref.py
@@ -106,9 +105,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.noSgemm, "no-sgemm", false, "skip the matrix multiply comparison")
 	fs.IntVar(&o.sgemmReps, "sgemm-reps", 10, "timed calls per product, round and side")
 	fs.IntVar(&o.threads, "threads", runtime.NumCPU(), "threads for every side (GOMAXPROCS, torch, OpenBLAS, Ollama)")
-	fs.StringVar(&o.openblasCore, "openblas-core", "auto", "OPENBLAS_CORETYPE for the PyTorch side: a core name, "+
-		"'detect' for OpenBLAS's own choice, or 'auto': OpenBLAS's choice unless it fell back to its generic "+
-		"Prescott kernels on a CPU with AVX2 or AVX-512, then the fastest kernels this CPU runs")
+	fs.StringVar(&o.openblasCore, "openblas-core", "auto", "OPENBLAS_CORETYPE for the PyTorch and OpenBLAS sides: "+
+		"a core name, 'detect' for OpenBLAS's own choice, or 'auto': the fastest kernels this CPU runs "+
+		"(SkylakeX with AVX-512, Haswell with AVX2, else OpenBLAS's choice)")
 	fs.StringVar(&o.jsonOut, "json", "", "also write every measurement to this JSON file")
 	fs.StringVar(&o.keep, "keep", "", "write the model, weights and batch to this directory and keep them")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the Go training worker of the first round")
@@ -116,7 +115,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Float64Var(&o.maxGradRelDiff, "max-grad-diff", 1e-3, "largest relative LoRA gradient difference the cross-check accepts")
 	fs.StringVar(&o.worker, "worker", "", "internal: run one Go measurement (check, train, score, sgemm) on -dir")
 	fs.StringVar(&o.dir, "dir", "", "internal: benchmark directory of -worker")
-	if err := fs.Parse(args); err != nil {
+	err := fs.Parse(args)
+	if err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
@@ -136,6 +136,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("-sgemm-reps must be positive")
 	}
 	if err := errors.Join(c.llamaConfig().Validate(), c.loraConfig().Validate()); err != nil {
+		return nil, err
+	}
+	if o.openblasCore, err = resolveCore(o.openblasCore); err != nil {
 		return nil, err
 	}
 	return o, nil
@@ -226,23 +229,8 @@ func (b *bench) measure(ctx context.Context) error {
 		if err := b.torch(ctx, "check", 0, 0, &torchCheck); err != nil {
 			return fmt.Errorf("torch check: %w", err)
 		}
-		if core, _ := torchCheck.Blas["openblas_core"].(string); o.openblasCore == "auto" && core == "Prescott" {
-			// OpenBLAS releases older than the CPU do not recognize it and fall back to SSE3 kernels, several
-			// times slower than the ones it has for the CPU's vector units: compare with the faster ones.
-			switch {
-			case cpu.X86.HasAVX512F:
-				o.openblasCore = "SkylakeX"
-			case cpu.X86.HasAVX2:
-				o.openblasCore = "Haswell"
-			}
-			if o.openblasCore != "auto" {
-				b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("OpenBLAS did not recognize this CPU and chose its "+
-					"generic Prescott kernels; the PyTorch side runs with OPENBLAS_CORETYPE=%s, the fastest it has "+
-					"for this CPU (-openblas-core detect keeps Prescott)", o.openblasCore))
-				if err := b.torch(ctx, "check", 0, 0, &torchCheck); err != nil {
-					return fmt.Errorf("torch check: %w", err)
-				}
-			}
+		if err := b.checkCore(torchCheck.Blas); err != nil {
+			return err
 		}
 		b.rep.Check.TorchLoss = torchCheck.Loss
 		b.rep.Check.GradRelDiff = torchCheck.GradRelDiff
@@ -367,6 +355,9 @@ func (b *bench) measure(ctx context.Context) error {
 				if err := b.torch(ctx, "sgemm", o.sgemmReps, 0, &p); err != nil {
 					return fmt.Errorf("openblas sgemm: %w", err)
 				}
+				if core, _ := p.Blas["openblas_core"].(string); o.openblasCore != "detect" && !strings.EqualFold(core, o.openblasCore) {
+					return fmt.Errorf("openblas sgemm ran OpenBLAS's %q kernels, not %s", core, o.openblasCore)
+				}
 				round.BlasSgemm = p.Sgemm
 			}
 		}
@@ -408,8 +399,8 @@ func (b *bench) torch(ctx context.Context, mode string, steps, warmup int, out *
 		"--warmup", fmt.Sprint(warmup), "--threads", fmt.Sprint(b.o.threads))
 	t := fmt.Sprint(b.o.threads)
 	cmd.Env = append(os.Environ(), "OMP_WAIT_POLICY=PASSIVE", "OMP_NUM_THREADS="+t, "OPENBLAS_NUM_THREADS="+t)
-	if c := b.o.openblasCore; c != "" && c != "auto" && c != "detect" {
-		cmd.Env = append(cmd.Env, "OPENBLAS_CORETYPE="+b.o.openblasCore)
+	if c := b.o.openblasCore; c != "" && c != "detect" {
+		cmd.Env = append(cmd.Env, "OPENBLAS_CORETYPE="+c)
 	}
 	return b.child(ctx, cmd, out)
 }

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/cpu"
 )
 
 // TestMain lets the test binary serve as the Go worker the command starts in child processes.
@@ -159,5 +161,28 @@ func TestTorchCrossCheck(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), ": passed.") {
 		t.Errorf("cross-check did not pass:\n%s", out.String())
+	}
+}
+
+func TestResolveCore(t *testing.T) {
+	auto := fastestCore()
+	if auto == "" {
+		auto = "detect"
+	}
+	for _, tc := range []struct {
+		flag, want string
+		ok         bool
+	}{
+		{"auto", auto, true},
+		{"detect", "detect", true},
+		{"", "detect", true},
+		{"Prescott", "Prescott", true},
+		{"SkylakeX", "SkylakeX", cpu.X86.HasAVX512F},
+		{"Haswell", "Haswell", cpu.X86.HasAVX2},
+	} {
+		got, err := resolveCore(tc.flag)
+		if (err == nil) != tc.ok || err == nil && got != tc.want {
+			t.Errorf("resolveCore(%q) = %q, %v; want %q (ok %v)", tc.flag, got, err, tc.want, tc.ok)
+		}
 	}
 }

@@ -102,7 +102,10 @@ func (r *report) write(w io.Writer) {
 		r.CPU, r.Threads, r.LoadBefore, r.LoadAfter, ls.Min, ls.Max)
 	p("- fastslow: %s, GOMAXPROCS %d, matrix kernel %s.\n", runtime.Version(), r.Threads, r.Kernel)
 	if r.Torch != nil {
-		p("- PyTorch %v, BLAS %v, OpenBLAS core %v.\n", r.Torch["torch"], r.Torch["blas_libs"], r.Torch["openblas_core"])
+		p("- PyTorch %v (BLAS_INFO %v, CPU capability %v), BLAS loaded %v: %v, running OpenBLAS's %v kernels "+
+			"(OPENBLAS_CORETYPE=%q; OpenBLAS alone picks %v); the OpenBLAS sgemm side runs the same library and kernels.\n",
+			r.Torch["torch"], r.Torch["torch_blas_info"], r.Torch["torch_cpu_capability"], r.Torch["blas_libs"],
+			r.Torch["openblas_config"], r.Torch["openblas_core"], r.Torch["openblas_coretype_env"], r.Torch["openblas_detected"])
 		p("- Cross-check on the training batch: loss %.6f (fastslow) vs %.6f (PyTorch), LoRA gradients differ by "+
 			"%.1e (relative L2): %s.\n", r.Check.GoLoss, r.Check.TorchLoss, r.Check.GradRelDiff,
 			map[bool]string{true: "passed", false: "FAILED"}[r.Check.Passed])

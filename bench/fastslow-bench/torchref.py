@@ -19,7 +19,9 @@ import ctypes.util
 import json
 import math
 import os
+import re
 import resource
+import subprocess
 import sys
 import time
 
@@ -137,15 +139,25 @@ class Llama(torch.nn.Module):
         return ps
 
 
-def blas_info():
-    """Which BLAS torch loaded, and the core OpenBLAS picked."""
-    info = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+def blas_info(detect=False):
+    """Which BLAS torch loaded (the shared objects mapped into this process), the OpenBLAS kernels it runs
+    (openblas_get_corename of the OpenBLAS torch loaded: dlopen of its soname returns the loaded copy), and,
+    with detect, the kernels OpenBLAS would pick by itself without OPENBLAS_CORETYPE."""
+    info = {"torch": torch.__version__, "threads": torch.get_num_threads(),
+            "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE", "")}
+    for line in torch.__config__.show().splitlines():
+        line = line.strip()
+        if line.startswith("- CPU capability usage:"):
+            info["torch_cpu_capability"] = line.split(":", 1)[1].strip()
+        m = re.search(r"\bBLAS_INFO=([^,\s]+)", line)
+        if m:
+            info["torch_blas_info"] = m.group(1)
     libs = set()
     with open("/proc/self/maps") as f:
         for line in f:
             p = line.split()[-1]
             if "blas" in p or "mkl" in p:
-                libs.add(p)
+                libs.add(os.path.realpath(p))
     info["blas_libs"] = sorted(libs)
     try:
         ob = ctypes.CDLL("libopenblas.so.0")
@@ -155,6 +167,15 @@ def blas_info():
         info["openblas_config"] = ob.openblas_get_config().decode()
     except OSError:
         pass
+    if detect:
+        env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+        code = ("import ctypes; ob = ctypes.CDLL('libopenblas.so.0'); "
+                "ob.openblas_get_corename.restype = ctypes.c_char_p; print(ob.openblas_get_corename().decode())")
+        try:
+            info["openblas_detected"] = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                                                       text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            pass
     return info
 
 
@@ -239,7 +260,7 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     cfg, tensors, tokens = load(args.dir)
-    res = {"mode": args.mode, "blas": blas_info()}
+    res = {"mode": args.mode}
     if args.mode == "sgemm":
         res.update(cmd_sgemm(cfg, args.steps))
     else:
@@ -251,7 +272,7 @@ def main():
         else:
             seqs = cfg["score_seqs"]
             res.update(cmd_score(cfg, model, seqs, args.warmup))
-    res["blas"] = blas_info()  # after the work: the libraries are loaded lazily
+    res["blas"] = blas_info(args.mode == "check")  # after the work: the libraries are loaded lazily
     res["peak_rss_mib"] = peak_rss_mib()
     json.dump(res, sys.stdout)
     sys.stdout.write("\n")
