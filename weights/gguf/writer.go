@@ -27,6 +27,7 @@ type Writer struct {
 type wtensor struct {
 	info TensorInfo
 	data []byte
+	fill func() ([]byte, error) // AddTensorFunc's source, called by WriteTo when data is nil
 }
 
 // NewWriter returns an empty Writer.
@@ -123,6 +124,22 @@ func (w *Writer) AddRawTensor(name string, typ Type, shape []uint64, raw []byte)
 	return nil
 }
 
+// AddTensorFunc adds a tensor whose data, already encoded as typ, fill returns when the file is written:
+// WriteTo asks for one tensor at a time and drops it once written, so a file larger than memory can be
+// written. fill must return exactly the tensor's size in bytes; an error from it fails WriteTo.
+func (w *Writer) AddTensorFunc(name string, typ Type, shape []uint64, fill func() ([]byte, error)) error {
+	info, err := w.check(name, typ, shape)
+	if err != nil {
+		return err
+	}
+	if fill == nil {
+		return fmt.Errorf("gguf: add tensor %q: nil fill function", name)
+	}
+	w.add(info, nil)
+	w.tensors[len(w.tensors)-1].fill = fill
+	return nil
+}
+
 // check validates a new tensor's name, type and shape.
 func (w *Writer) check(name string, typ Type, shape []uint64) (TensorInfo, error) {
 	info := TensorInfo{Name: name, Type: typ, Shape: append([]uint64(nil), shape...)}
@@ -160,10 +177,10 @@ func (w *Writer) add(info TensorInfo, raw []byte) {
 	var off uint64
 	if n := len(w.tensors); n > 0 {
 		last := w.tensors[n-1]
-		off = alignUp(last.info.Offset+uint64(len(last.data)), a)
+		off = alignUp(last.info.Offset+last.info.Bytes(), a)
 	}
 	info.Offset = off
-	w.tensors = append(w.tensors, wtensor{info, raw})
+	w.tensors = append(w.tensors, wtensor{info: info, data: raw})
 	w.names[info.Name] = true
 }
 
@@ -195,7 +212,17 @@ func (w *Writer) WriteTo(out io.Writer) (int64, error) {
 	a := w.alignment()
 	e.pad(a)
 	for _, t := range w.tensors {
-		e.raw(t.data)
+		data := t.data
+		if t.fill != nil && e.err == nil {
+			var err error
+			if data, err = t.fill(); err != nil {
+				e.err = fmt.Errorf("tensor %q: %w", t.info.Name, err)
+			} else if uint64(len(data)) != t.info.Bytes() {
+				e.err = fmt.Errorf("tensor %q: %s shape %v takes %d bytes, fill returned %d", t.info.Name,
+					t.info.Type, t.info.Shape, t.info.Bytes(), len(data))
+			}
+		}
+		e.raw(data)
 		e.pad(a)
 	}
 	if e.err == nil {
