@@ -131,6 +131,18 @@ func (l *Learner) Pending(task string) int {
 	return len(l.queue[task])
 }
 
+// PendingIDs is the ids of task's feedback records waiting for a weight round (see Feedback), oldest first;
+// Store().Feedback reads each record.
+func (l *Learner) PendingIDs(task string) []uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ids := make([]uint64, len(l.queue[task]))
+	for i, p := range l.queue[task] {
+		ids[i] = p.id
+	}
+	return ids
+}
+
 // Flush runs a learning round on task's waiting corrections (see Feedback), validated on the same examples,
 // and waits for it; it marks them trained only when the round succeeds. With nothing waiting it does nothing.
 // Answer and Feedback go on meanwhile, served by the versions promoted before.
