@@ -270,8 +270,14 @@ func generate(t *testing.T, base, model, prompt string) (string, string) {
 // sendFeedback posts feedback on answer id.
 func sendFeedback(t *testing.T, base, id string, score float64, answer string) server.FeedbackResponse {
 	t.Helper()
+	return sendFeedbackAs(t, base, "", id, score, answer)
+}
+
+// sendFeedbackAs is sendFeedback with a bearer token.
+func sendFeedbackAs(t *testing.T, base, token, id string, score float64, answer string) server.FeedbackResponse {
+	t.Helper()
 	b, _ := json.Marshal(map[string]any{"id": id, "score": score, "answer": answer})
-	code, body := do(t, "POST", base+"/fastslow/feedback", "", bytes.NewReader(b))
+	code, body := do(t, "POST", base+"/fastslow/feedback", token, bytes.NewReader(b))
 	if code != http.StatusOK {
 		t.Fatalf("feedback: %d %s", code, body)
 	}
