@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -96,6 +97,7 @@ type Learner struct {
 	answers   map[string][]Example
 	memory    map[string][]Example // task → training examples kept for replay
 	order     []string             // tasks in the order they were first learned
+	gateGens  atomic.Int64         // answers the forgetting budget's retention checks generated
 
 	mu      sync.Mutex           // guards queue and retryAt; never held during a round
 	queue   map[string][]pending // corrections waiting for a weight round, by task, oldest first
@@ -371,6 +373,7 @@ func (l *Learner) retentionCheck() Retention {
 	return func(ctx context.Context, m *weights.Model, a *llama.Adapter) (float64, error) {
 		right, n := 0, 0
 		check := func(p string, e Example) error {
+			l.gateGens.Add(1)
 			out, ok, err := engineAnswer(ctx, m, p, l.cfg.MaxNewTokens, a)
 			if err != nil || !ok {
 				return err
@@ -399,6 +402,11 @@ func (l *Learner) retentionCheck() Retention {
 		return float64(right) / float64(n), nil
 	}
 }
+
+// GateGenerations is how many answers the forgetting budget's retention checks have generated (in the
+// in-process engine) since the learner was opened: the gate's cost, beside the prompt search's generations
+// through the server.
+func (l *Learner) GateGenerations() int { return int(l.gateGens.Load()) }
 
 // runner scores prompts through the server with the current adapter, as they would be served.
 func (l *Learner) runner() RunFunc {

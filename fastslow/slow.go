@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -66,6 +67,13 @@ type SlowOptions struct {
 	Budget float64
 	// Seed makes rounds reproducible.
 	Seed uint64
+	// WeightDecay is AdamW's decoupled weight decay of the LoRA factors: it pulls A and B, so the adapter's
+	// change B·A, toward zero, that is the adapted weights toward the base's (an L2-to-base regularizer, the
+	// continual-learning baseline). 0 turns it off.
+	WeightDecay float64
+	// FreezeBelow, when positive, keeps the adapter of blocks 0..FreezeBelow−1 at zero: only the upper blocks
+	// learn (the frozen-lower-blocks baseline). It shapes a new adapter only; an adapter's later rounds keep it.
+	FreezeBelow int
 	// AfterChunk, if set, sees the adapter after every kept chunk and the round's steps so far: a hook for
 	// learning curves.
 	AfterChunk func(ctx context.Context, a *llama.Adapter, steps int) error
@@ -87,6 +95,10 @@ func (o SlowOptions) validate() error {
 		return fmt.Errorf("slow channel: batch size %d", o.BatchSize)
 	case !(o.LR > 0):
 		return fmt.Errorf("slow channel: learning rate %g must be positive", o.LR)
+	case !(o.WeightDecay >= 0) || math.IsInf(o.WeightDecay, 1):
+		return fmt.Errorf("slow channel: weight decay %g must be finite and non-negative", o.WeightDecay)
+	case o.FreezeBelow < 0:
+		return fmt.Errorf("slow channel: negative FreezeBelow %d", o.FreezeBelow)
 	}
 	if err := o.LoRA.Validate(); err != nil {
 		return fmt.Errorf("slow channel: %w", err)
@@ -322,7 +334,7 @@ func (s *SlowChannel) Train(ctx context.Context, task string, pairs []weights.Pa
 	}
 	to := train.Options{
 		Steps: opt.Steps, BatchSize: opt.BatchSize, LR: opt.LR, Decay: train.DecayConstant, ClipNorm: 1,
-		Seed: opt.Seed, Hook: hook, HookEvery: chunk,
+		Seed: opt.Seed, Hook: hook, HookEvery: chunk, WeightDecay: opt.WeightDecay,
 	}
 	res, err := train.Run(ctx, train.LoRAObjective(s.base.Model, a), seqs, to, progress)
 	round.Losses = res.Losses
@@ -419,6 +431,7 @@ func (s *SlowChannel) workingAdapter(current *llama.Adapter, opt SlowOptions) (*
 		if err != nil {
 			return nil, fmt.Errorf("slow channel: %w", err)
 		}
+		freezeBelow(a, opt.FreezeBelow)
 		return a, nil
 	}
 	a, err := llama.NewAdapter(s.base.Model, current.Config, 0)
@@ -430,6 +443,20 @@ func (s *SlowChannel) workingAdapter(current *llama.Adapter, opt SlowOptions) (*
 	}
 	restore(a, snapshot(current))
 	return a, nil
+}
+
+// freezeBelow zeroes both factors of the adapter of every block below n. With A and B zero their gradients are
+// zero too (dL/dB = g·(A·x)ᵀ, dL/dA = Bᵀ·g·xᵀ), so AdamW, weight decay and clipping leave them at zero: the
+// block stays exactly the base's.
+func freezeBelow(a *llama.Adapter, n int) {
+	for l := range n {
+		prefix := fmt.Sprintf("blk.%d.", l)
+		for _, p := range a.Params() {
+			if strings.HasPrefix(p.Name, prefix) {
+				clear(p.Data)
+			}
+		}
+	}
 }
 
 // sameShape reports whether an adapter of shape c would have a's rank, alpha and tensors.

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -38,7 +39,9 @@ func newLabCmd() *cobra.Command {
 		tasks, policies, data       string
 		engine, asJSON              bool
 		reversibility, ablations    bool
+		baselines                   bool
 		perTask, noSweep            bool
+		cpuProfile                  string
 		sweepLRs                    []float64
 		sweepSteps                  []int
 	)
@@ -64,6 +67,13 @@ After the stream, the same report gets the reversibility experiments, each also 
 			l, err := conf(cmd)
 			if err != nil {
 				return err
+			}
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
 			}
 			ctx := cmd.Context()
 			logw := cmd.ErrOrStderr()
@@ -118,6 +128,9 @@ After the stream, the same report gets the reversibility experiments, each also 
 			}
 			for _, p := range pols {
 				opt.Arms = append(opt.Arms, lab.Arm{Name: p.Name(), Policy: p})
+			}
+			if baselines && policies == "" {
+				opt.Arms = append(opt.Arms, lab.Baselines(m.Config.Layers)...)
 			}
 			if perTask {
 				for _, p := range pols {
@@ -219,10 +232,11 @@ After the stream, the same report gets the reversibility experiments, each also 
 	f.IntVar(&seeds, "seeds", 10, "seeds per arm (each seed draws its own world, initialization and order)")
 	f.IntVar(&sweepSeeds, "sweep-seeds", 1, "seeds per sweep setting (seeds of their own, scored on validation data)")
 	f.Float64SliceVar(&sweepLRs, "sweep-lr", []float64{5e-4, 2e-3, 5e-3}, "learning rates the sweep tries for every weight-training arm")
-	f.IntSliceVar(&sweepSteps, "sweep-steps", []int{20, 60}, "weight steps per task the sweep tries for every weight-training arm")
+	f.IntSliceVar(&sweepSteps, "sweep-steps", []int{fastslow.DefaultOptions().FSTSteps}, "weight steps per task the sweep tries for every weight-training arm (default: fst's cap, the same budget for every arm; --sweep-steps 20,60 is the full grid)")
 	f.BoolVar(&noSweep, "no-sweep", false, "no sweep: every arm at the configured --lr and --steps-per-task/--fst-steps")
 	f.IntVar(&ablationSeeds, "ablation-seeds", 4, "seeds per ablation arm (at most --seeds)")
 	f.IntVar(&revSeeds, "reversibility-seeds", 3, "seeds of each reversibility experiment")
+	f.BoolVar(&baselines, "baselines", true, "add the continual-learning baselines (L2 to the base, frozen lower blocks, rank-1 LoRA), swept like every arm (only with the default --policies)")
 	f.BoolVar(&ablations, "ablations", true, "add the ablations (prompts × retention gate × replay at fst's chosen setting)")
 	f.BoolVar(&perTask, "per-task-prompt", false, "add, for each prompt-using policy, a variant served with each task's own prompt (the task named: an oracle)")
 	f.IntVar(&fstSteps, "fst-steps", fastslow.DefaultOptions().FSTSteps, "fst policy: most optimizer steps per task")
@@ -232,10 +246,25 @@ After the stream, the same report gets the reversibility experiments, each also 
 	f.BoolVar(&engine, "engine", false, "serve with the in-process engine even when Ollama is reachable")
 	f.BoolVar(&asJSON, "json", false, "print a JSON summary")
 	f.BoolVar(&reversibility, "reversibility", true, "after the stream, run the reversibility experiments (spurious, cyclic, capacity) into the same report")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) of the run to this file")
+	_ = f.MarkHidden("cpuprofile")
 	for _, e := range labExperiments() {
 		cmd.AddCommand(newLabExperimentCmd(e))
 	}
 	return cmd
+}
+
+// startCPUProfile profiles the process into path until the returned function is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // labModel returns the GGUF file to run: the configured model, or the embedded default written once into the
@@ -349,12 +378,15 @@ func labExperiments() []*labExperiment {
 		{
 			name: "spurious", title: "fastslow lab spurious: is forgetting after adaptation reversible?",
 			short: "Spurious forgetting: does a forgotten task come back after brief retraining on other data?",
-			long: `Learns task A (facts about new people) into a LoRA adapter, then task B, measures how far A fell, retrains
-briefly on data holding none of A's measured facts and measures A after every recovery step (Zheng et al., ICLR
-2025). A likelihood probe asks whether the right value of each forgotten fact is still ranked above other values
+			long: `Task A is knowledge from pretraining (facts of people the model met in its pretraining biographies; --task-a new
+learns facts of new people into a LoRA adapter first). Learns task B (another answer format) into a LoRA adapter,
+measures how far A fell, retrains briefly on data unrelated to both (facts of new people) and measures A after
+every recovery step (Zheng et al., ICLR 2025). A Fisher exact test asks whether the probe predicts which facts
+come back. A likelihood probe asks whether the right value of each forgotten fact is still ranked above other values
 of its attribute. A second variant freezes the lower blocks while B is learned.`,
 			flags: func(f *pflag.FlagSet) {
-				f.IntVar(&sp.People, "people", 0, "new people whose facts form task A, and task B (default 8)")
+				f.StringVar(&sp.TaskA, "task-a", "", "task A: known (facts from pretraining, nothing trained) or new (facts of new people, learned first) (default known)")
+				f.IntVar(&sp.People, "people", 0, "people whose facts form task A, and task B with --task-b people (default 8)")
 				f.StringVar(&sp.TaskB, "task-b", "", "task B: brackets, upper (another answer format) or people (default brackets)")
 				f.StringVar(&sp.Recovery, "recovery", "", "recovery data: new (facts of people in neither task), half (of A's people, measuring the other half) or known (pretraining questions) (default new)")
 				f.IntVar(&sp.RecoveryExamples, "recovery-examples", 0, "recovery examples (default 16)")

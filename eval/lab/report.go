@@ -15,6 +15,7 @@ import (
 type armStats struct {
 	seeds                                                                    []int
 	avg, bwt, forget, steps, target, facts, ppl, kl, plast, open, gens, secs []float64
+	gate                                                                     []float64
 	perTaskForget                                                            [][]float64 // [task][seed]
 	matrices                                                                 []metrics.Matrix
 	lr                                                                       float64
@@ -74,6 +75,7 @@ func collect(runs []Run, T int) (map[string]*armStats, error) {
 		st.open = append(st.open, run.OpenBook)
 		st.gens = append(st.gens, float64(run.Generations))
 		st.secs = append(st.secs, run.LearnSeconds)
+		st.gate = append(st.gate, float64(run.GateGenerations))
 	}
 	return out, nil
 }
@@ -214,6 +216,18 @@ func (r *StreamResult) Report(title, model string) (*report.Report, error) {
 				"average accuracy, per-task prompt − shared prompt", "the per-task prompt is an oracle a user's requests do not carry"))
 		}
 	}
+	if fst != nil {
+		for _, name := range arms {
+			if !strings.HasPrefix(name, fastslow.PolicyWeights.Name()+":") || st[name] == nil {
+				continue
+			}
+			findings = append(findings,
+				compare("forgetting_"+slug(name)+"_minus_fst", "Does fst forget less than "+name+"?", st[name], fst, forget,
+					"average forgetting, "+name+" − fst", "each baseline at its own validation-chosen setting; one regularizer strength"),
+				compare("accuracy_fst_minus_"+slug(name), "Does fst end with higher average accuracy than "+name+"?", fst, st[name], avg,
+					"average accuracy of the last row, fst − "+name, "one stream"))
+		}
+	}
 	findings = append(findings, r.ablationFindings(st)...)
 
 	ans := report.Table{Header: []string{"question", "answer", "estimate [95% interval]", "what it does not show"}}
@@ -259,7 +273,7 @@ func (r *StreamResult) Report(title, model string) (*report.Report, error) {
 				sec.Plots[i].Refs = []report.Ref{{Y: 0, Label: "no forgetting"}}
 			}
 		}
-		sec.Text = armText(p) + "\n\n" + sec.Text
+		sec.Text = r.armText(p) + "\n\n" + sec.Text
 		rep.Sections = append(rep.Sections, sec)
 	}
 	if T > 1 {
@@ -295,10 +309,10 @@ func (r *StreamResult) Report(title, model string) (*report.Report, error) {
 // PerTaskSuffix marks the per-task-prompt variant of an arm.
 const PerTaskSuffix = " (per-task prompt)"
 
-func armText(name string) string {
+func (r *StreamResult) armText(name string) string {
 	base, perTask := strings.CutSuffix(name, PerTaskSuffix)
-	var desc string
-	if p, err := fastslow.ParsePolicy(base); err == nil {
+	desc := r.Describe[base]
+	if p, err := fastslow.ParsePolicy(base); err == nil && desc == "" {
 		desc = p.Describe()
 	}
 	for _, a := range AblationPolicies() {
@@ -316,7 +330,7 @@ func armText(name string) string {
 }
 
 func (r *StreamResult) headlineSection(arms []string, st map[string]*armStats, values map[string]float64) report.Section {
-	tbl := report.Table{Header: []string{"arm", "lr × steps/task", "average accuracy", "forgetting", "BWT", "weight steps kept", "generations (learning)", "learning seconds", "right answers found in the prompt (open book)"}}
+	tbl := report.Table{Header: []string{"arm", "lr × steps/task", "average accuracy", "forgetting", "BWT", "weight steps kept", "generations: prompt search", "generations: gate", "learning seconds", "right answers found in the prompt (open book)"}}
 	for _, p := range arms {
 		s := st[p]
 		if s == nil {
@@ -328,7 +342,7 @@ func (r *StreamResult) headlineSection(arms []string, st map[string]*armStats, v
 			setting = "–"
 		}
 		tbl.Rows = append(tbl.Rows, []string{p, setting, fmtCI(a), fmtCI(f), fmtCI(b), fmt.Sprintf("%.0f", mean(s.steps)),
-			fmt.Sprintf("%.0f", mean(s.gens)), fmt.Sprintf("%.1f", mean(s.secs)), fmt.Sprintf("%.2f", mean(s.open))})
+			fmt.Sprintf("%.0f", mean(s.gens)), fmt.Sprintf("%.0f", mean(s.gate)), fmt.Sprintf("%.1f", mean(s.secs)), fmt.Sprintf("%.2f", mean(s.open))})
 		for k, iv := range map[string]metrics.Interval{"average_accuracy": a, "forgetting": f, "bwt": b} {
 			values[p+"_"+k] = iv.Estimate
 			if iv.Bounded {
@@ -337,6 +351,7 @@ func (r *StreamResult) headlineSection(arms []string, st map[string]*armStats, v
 		}
 		values[p+"_weight_steps"] = mean(s.steps)
 		values[p+"_generations"] = mean(s.gens)
+		values[p+"_gate_generations"] = mean(s.gate)
 		values[p+"_learn_seconds"] = mean(s.secs)
 		values[p+"_open_book"] = mean(s.open)
 		values[p+"_lr"], values[p+"_steps_per_task"] = s.lr, float64(s.stepsPerTask)
@@ -344,8 +359,9 @@ func (r *StreamResult) headlineSection(arms []string, st map[string]*armStats, v
 	return report.Section{
 		Title: "Headline: every arm at its validation-chosen setting",
 		Text: "Test accuracy, mean over seeds with its 95% bootstrap interval (clipped to the possible range). Cost per run: the weight steps the " +
-			"rounds kept, the generations the server ran while learning (prompt search and promotion; the forgetting gate's checks run in the " +
-			"in-process engine and are not counted) and the seconds spent learning. The last column is the share of the final row's right " +
+			"rounds kept, the generations the server ran while learning (prompt search and promotion), the answers the forgetting gate's " +
+			"retention checks generated (in the in-process engine) and the seconds spent learning (base-model answers come from a cache " +
+			"the runs share, so seconds are a lower bound for the prompt-using arms; the generation counts include the cached ones). The last column is the share of the final row's right " +
 			"answers whose answer string was in the served prompt: those were answered open-book, from a retrieved note, not from the weights.",
 		Tables: []report.Table{tbl},
 	}
@@ -404,7 +420,7 @@ func (r *StreamResult) ablationFindings(st map[string]*armStats) []finding {
 }
 
 func (r *StreamResult) ablationSection(st map[string]*armStats) report.Section {
-	tbl := report.Table{Header: []string{"arm", "prompts", "gate", "replay", "average accuracy", "forgetting", "weight steps kept", "generations (learning)"}}
+	tbl := report.Table{Header: []string{"arm", "prompts", "gate", "replay", "average accuracy", "forgetting", "weight steps kept", "generations: prompt search", "generations: gate"}}
 	for _, p := range AblationPolicies() {
 		a := p.(Ablation)
 		s := st[a.Name()]
@@ -412,7 +428,7 @@ func (r *StreamResult) ablationSection(st map[string]*armStats) report.Section {
 			continue
 		}
 		tbl.Rows = append(tbl.Rows, []string{a.Name(), onOff(a.Prompts), onOff(a.Gate), onOff(a.Replay), fmtCI(ci(s.avg, 0, 1)), fmtCI(ci(s.forget, -1, 1)),
-			fmt.Sprintf("%.0f", mean(s.steps)), fmt.Sprintf("%.0f", mean(s.gens))})
+			fmt.Sprintf("%.0f", mean(s.steps)), fmt.Sprintf("%.0f", mean(s.gens)), fmt.Sprintf("%.0f", mean(s.gate))})
 	}
 	return report.Section{
 		Title: "Ablations: prompts × retention gate × replay",

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/fastslow/fastslow/eval/world"
@@ -18,6 +19,15 @@ import (
 const (
 	// SpuriousPeople makes task B the facts of other new people in task A's own format, as in Zheng et al.
 	SpuriousPeople = "people"
+)
+
+// Task A choices for the spurious-forgetting experiment.
+const (
+	// TaskAKnown makes task A knowledge from pretraining: facts of people the base model met in its
+	// pretraining biographies, nothing trained (Zheng et al.'s A is knowledge the model already has).
+	TaskAKnown = "known"
+	// TaskANew makes task A the facts of new people, learned into a LoRA adapter first.
+	TaskANew = "new"
 )
 
 // Recovery data for the spurious-forgetting experiment. None of it contains a fact that is measured.
@@ -43,7 +53,10 @@ type SpuriousOptions struct {
 	World world.Options
 	// Seeds is the number of seeds (default 3); each draws its own people, adapter and data order.
 	Seeds int
-	// People is the number of new people whose facts (seven each) form task A, and task B when TaskB is
+	// TaskA is TaskAKnown (default: facts from pretraining, of known people none of whose facts task B asks
+	// about, measured where the base answers them right) or TaskANew (facts of new people, learned first).
+	TaskA string
+	// People is the number of people whose facts (seven each) form task A, and task B when TaskB is
 	// SpuriousPeople (default 8).
 	People int
 	// TaskB is world.TaskBrackets (default: People·7 questions about known people in a conflicting answer
@@ -82,6 +95,9 @@ func (o *SpuriousOptions) defaults() error {
 	}
 	if o.People == 0 {
 		o.People = 8
+	}
+	if o.TaskA == "" {
+		o.TaskA = TaskAKnown
 	}
 	if o.TaskB == "" {
 		o.TaskB = world.TaskBrackets
@@ -125,6 +141,8 @@ func (o *SpuriousOptions) defaults() error {
 	switch {
 	case o.Seeds < 0, o.People < 2, o.RecoveryExamples < 0, o.RecoverySteps < 0, o.StepsA < 0, o.StepsB < 0, o.Distractors < 1:
 		return fmt.Errorf("spurious: seeds, people (at least 2), recovery examples and steps, steps and distractors must be positive")
+	case o.TaskA != TaskAKnown && o.TaskA != TaskANew:
+		return fmt.Errorf("spurious: task A %q: want %s or %s", o.TaskA, TaskAKnown, TaskANew)
 	case o.TaskB != SpuriousPeople && o.TaskB != world.TaskBrackets && o.TaskB != world.TaskUpper:
 		return fmt.Errorf("spurious: task B %q: want %s, %s or %s", o.TaskB, SpuriousPeople, world.TaskBrackets, world.TaskUpper)
 	case o.Recovery != RecoveryNew && o.Recovery != RecoveryKnown && o.Recovery != RecoveryHalf:
@@ -170,6 +188,7 @@ type SpuriousRun struct {
 
 // SpuriousResult is everything Spurious measured, with the settings that shaped it.
 type SpuriousResult struct {
+	TaskA            string        `json:"task_a"`
 	People           int           `json:"people"`
 	TaskB            string        `json:"task_b"`
 	Recovery         string        `json:"recovery"`
@@ -199,7 +218,7 @@ func Spurious(ctx context.Context, opt SpuriousOptions) (*SpuriousResult, error)
 	}
 	start := time.Now()
 	res := &SpuriousResult{
-		People: opt.People, TaskB: opt.TaskB, Recovery: opt.Recovery, RecoveryExamples: opt.RecoveryExamples,
+		TaskA: opt.TaskA, People: opt.People, TaskB: opt.TaskB, Recovery: opt.Recovery, RecoveryExamples: opt.RecoveryExamples,
 		RecoverySteps: opt.RecoverySteps, StepsA: opt.StepsA, StepsB: opt.StepsB, Freeze: max(opt.Freeze, 0),
 		Layers: opt.Base.Config.Layers, Distractors: opt.Distractors,
 	}
@@ -238,12 +257,14 @@ func spuriousDraw(opt SpuriousOptions, w *world.World, seed int) (spuriousData, 
 		return nc[next-n : next], nil
 	}
 	nAttr := len(world.Attributes())
-	a, err := take(opt.People)
-	if err != nil {
-		return d, err
+	var a []world.Person
+	if opt.TaskA == TaskANew {
+		var err error
+		if a, err = take(opt.People); err != nil {
+			return d, err
+		}
+		d.trainA = examplesOf(factsOf(a))
 	}
-	d.trainA = examplesOf(factsOf(a))
-	d.measured = factsOf(a)
 	if opt.TaskB == SpuriousPeople {
 		b, err := take(opt.People)
 		if err != nil {
@@ -259,6 +280,13 @@ func spuriousDraw(opt SpuriousOptions, w *world.World, seed int) (spuriousData, 
 			return d, fmt.Errorf("task B: %w", err)
 		}
 	}
+	if opt.TaskA == TaskAKnown {
+		var err error
+		if a, err = knownOutside(w, opt.People, d.taskB, rng); err != nil {
+			return d, err
+		}
+	}
+	d.measured = factsOf(a)
 	ctl, err := take(controlPeople)
 	if err != nil {
 		return d, err
@@ -275,7 +303,8 @@ func spuriousDraw(opt SpuriousOptions, w *world.World, seed int) (spuriousData, 
 		if err != nil {
 			return d, err
 		}
-		if d.recovery, err = sample(t.Train, opt.RecoveryExamples, rng); err != nil {
+		pool := withoutPeople(t.Train, a) // never a measured fact
+		if d.recovery, err = sample(pool, opt.RecoveryExamples, rng); err != nil {
 			return d, fmt.Errorf("recovery: %w", err)
 		}
 	case RecoveryHalf:
@@ -296,6 +325,37 @@ func spuriousDraw(opt SpuriousOptions, w *world.World, seed int) (spuriousData, 
 		return d, err
 	}
 	return d, nil
+}
+
+// knownOutside draws n people known from pretraining whose names appear in none of the examples ex (task B):
+// their facts are measured, and B never asks about them in any format.
+func knownOutside(w *world.World, n int, ex []world.Example, rng *rand.Rand) ([]world.Person, error) {
+	var out []world.Person
+	for _, i := range rng.Perm(len(w.Known)) {
+		p := w.Known[i]
+		if len(withoutPeople(ex, []world.Person{p})) < len(ex) {
+			continue
+		}
+		if out = append(out, p); len(out) == n {
+			return out, nil
+		}
+	}
+	return nil, fmt.Errorf("task A: %d known people outside task B wanted, %d found", n, len(out))
+}
+
+// withoutPeople returns the examples of ex that name none of people.
+func withoutPeople(ex []world.Example, people []world.Person) []world.Example {
+	var out []world.Example
+	for _, e := range ex {
+		named := false
+		for _, p := range people {
+			named = named || strings.Contains(e.Prompt, p.Name())
+		}
+		if !named {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // sample draws n examples of ex without replacement.
@@ -327,8 +387,10 @@ func spuriousSeed(ctx context.Context, opt SpuriousOptions, w *world.World, seed
 	if err != nil {
 		return nil, err
 	}
-	if err := fit(ctx, m, train.LoRAObjective(m.Model, a), pairsOf(d.trainA), fitOptions(opt.StepsA, opt.BatchSize, opt.LR, uint64(seed)), nil); err != nil {
-		return nil, fmt.Errorf("task A: %w", err)
+	if len(d.trainA) > 0 { // else A is knowledge from pretraining: nothing to learn
+		if err := fit(ctx, m, train.LoRAObjective(m.Model, a), pairsOf(d.trainA), fitOptions(opt.StepsA, opt.BatchSize, opt.LR, uint64(seed)), nil); err != nil {
+			return nil, fmt.Errorf("task A: %w", err)
+		}
 	}
 	afterA, err := answers(ctx, m, measured, a)
 	if err != nil {

@@ -86,6 +86,14 @@ func (r *SpuriousResult) recoverySource() string {
 	return r.Recovery
 }
 
+func (r *SpuriousResult) taskAText() string {
+	if r.TaskA == TaskAKnown {
+		return fmt.Sprintf("knowledge from pretraining — the seven facts of each of %d people the base model met in its pretraining "+
+			"biographies, none of whom task B names; nothing is trained for A (\"A after A\" is the base model)", r.People)
+	}
+	return fmt.Sprintf("the seven facts of each of %d new people (never in pretraining), learned into a LoRA adapter in %d steps", r.People, r.StepsA)
+}
+
 func (r *SpuriousResult) taskBText() string {
 	if r.TaskB == SpuriousPeople {
 		return fmt.Sprintf("the facts of %d other new people in the same question format", r.People)
@@ -139,14 +147,14 @@ func (r *SpuriousResult) Sections() ([]report.Section, []report.Verdict, error) 
 		values[v+"_still_known"] = float64(st.still)
 	}
 	text := fmt.Sprintf("After Zheng et al., *Spurious Forgetting in Continual Learning of Language Models* (ICLR 2025). "+
-		"Task A: the seven facts of each of %d new people (never in pretraining), learned into a LoRA adapter in %d steps. "+
+		"Task A: %s. "+
 		"Task B: %s, %d steps on the same adapter. Then %d recovery steps (learning rate lower) on %s: none of it is a measured fact. "+
 		"Accuracy is greedy exact match on task A's measured facts, in the in-process engine (the experiment probes weights, not serving). "+
 		"%d seeds; mean ± 95%% interval.\n\n"+
 		"The likelihood probe asks, for every measured fact the model answered right after A and wrong after B, whether log p(right value | question) "+
 		"is still above log p(v | question) for %d other values v of the same attribute. A fact still ranked first is knowledge the model holds "+
 		"without producing it; the control is the same probe on facts never trained (chance is %.2f).",
-		r.People, r.StepsA, r.taskBText(), r.StepsB, r.RecoverySteps, r.recoverySource(), seeds, r.Distractors, chance)
+		r.taskAText(), r.taskBText(), r.StepsB, r.RecoverySteps, r.recoverySource(), seeds, r.Distractors, chance)
 	if r.Freeze > 0 {
 		text += fmt.Sprintf(" The *frozen* variant keeps the lower %d of %d blocks fixed while B is learned (the paper's remedy).", r.Freeze, r.Layers)
 	}

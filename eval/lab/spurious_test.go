@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/fastslow/fastslow/eval/report"
@@ -133,3 +134,39 @@ func TestSpuriousReport(t *testing.T) {
 }
 
 func near(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
+
+// TestSpuriousKnownTaskA checks the default task A: facts of people known from pretraining, nothing trained,
+// none of them named by task B or by the recovery data.
+func TestSpuriousKnownTaskA(t *testing.T) {
+	w, err := world.New(world.Options{Seed: 2, Known: 40, Newcomers: 12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, recovery := range []string{RecoveryNew, RecoveryKnown} {
+		opt := SpuriousOptions{Base: tinyModel(t, 3), People: 2, RecoveryExamples: 4, Recovery: recovery}
+		if err := opt.defaults(); err != nil {
+			t.Fatal(err)
+		}
+		d, err := spuriousDraw(opt, w, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(d.trainA) != 0 || len(d.measured) != 14 {
+			t.Fatalf("%s: %d task-A training examples (want 0), %d measured facts (want 14)", recovery, len(d.trainA), len(d.measured))
+		}
+		known := map[string]bool{}
+		for _, p := range w.Known {
+			known[p.Name()] = true
+		}
+		for _, f := range d.measured {
+			if !known[f.person.Name()] {
+				t.Errorf("%s: measured %s is not known from pretraining", recovery, f.person.Name())
+			}
+			for _, e := range append(append([]world.Example(nil), d.taskB...), d.recovery...) {
+				if strings.Contains(e.Prompt, f.person.Name()) {
+					t.Errorf("%s: task B or recovery names measured %s: %q", recovery, f.person.Name(), e.Prompt)
+				}
+			}
+		}
+	}
+}

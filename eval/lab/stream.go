@@ -53,6 +53,36 @@ type Arm struct {
 	// alike) when positive.
 	LR    float64
 	Steps int
+	// Slow, if set, changes the slow channel's options of the arm's learners (a baseline's regularizer, frozen
+	// blocks or adapter shape); Describe then says what it does, for the report.
+	Slow     func(*fastslow.SlowOptions)
+	Describe string
+}
+
+// BaselineWeightDecay is the L2-to-base baseline's decoupled weight decay: at the swept learning rates
+// (5e-4 to 5e-3) it shrinks the adapter toward the base by 0.5–5% a step, as strong as a step's update.
+const BaselineWeightDecay = 10
+
+// Baselines are the continual-learning baselines at the weight-only policy's budget, each swept like every
+// other weight-training arm: L2 to the base (AdamW weight decay of the LoRA factors), LoRA on the upper half
+// of the blocks only (the lower ones frozen), and a rank-1 LoRA (alpha scaled to keep alpha/rank). Replay is
+// a registered policy (fastslow.PolicyReplay) and runs as a headline arm.
+func Baselines(blocks int) []Arm {
+	w := fastslow.PolicyWeights
+	return []Arm{
+		{Name: "weights:l2", Policy: w, Describe: fmt.Sprintf("weight-only fine-tuning with L2 to the base: AdamW's decoupled weight decay %g on the LoRA factors pulls the adapted weights toward the base's", float64(BaselineWeightDecay)),
+			Slow: func(o *fastslow.SlowOptions) { o.WeightDecay = BaselineWeightDecay }},
+		{Name: "weights:freeze", Policy: w, Describe: fmt.Sprintf("weight-only fine-tuning with the lower %d of %d blocks frozen (LoRA only on the upper blocks)", blocks/2, blocks),
+			Slow: func(o *fastslow.SlowOptions) { o.FreezeBelow = blocks / 2 }},
+		{Name: "weights:rank1", Policy: w, Describe: "weight-only fine-tuning with a rank-1 LoRA (alpha/rank kept)",
+			Slow: func(o *fastslow.SlowOptions) {
+				ratio := float32(1)
+				if o.LoRA.Rank > 0 && o.LoRA.Alpha != 0 {
+					ratio = o.LoRA.Alpha / float32(o.LoRA.Rank)
+				}
+				o.LoRA.Rank, o.LoRA.Alpha = 1, ratio
+			}},
+	}
 }
 
 // Setting is a learning rate and a weight-step budget per task.
@@ -112,6 +142,9 @@ type StreamOptions struct {
 	// Parallel is how many runs go at once (default GOMAXPROCS): runs are independent, each with its own
 	// learner and state, and the in-process engine is safe for concurrent use.
 	Parallel int
+	// NoCache turns off the cache of the base model's answers shared by the runs (see countingServer).
+	NoCache bool
+	cache   *answerCache
 	// Log, if set, receives progress lines.
 	Log func(format string, args ...any)
 	// Audit, if set, sees every text the learners are given or the server is asked during learning, with its
@@ -151,11 +184,15 @@ type Run struct {
 	// OpenBook is the share of the last row's right answers whose answer string was in the served prompt (a
 	// retrieved note): answered with the book open, not from the weights.
 	OpenBook float64 `json:"open_book"`
-	// Cost: generations the server ran inside Learn (prompt search and promotion; the forgetting gate's checks
-	// run in the in-process engine and are not counted), and the seconds Learn took.
-	Generations  int     `json:"generations"`
-	LearnSeconds float64 `json:"learn_seconds"`
-	Seconds      float64 `json:"seconds"`
+	// Cost: generations the server ran inside Learn (prompt search and promotion), answers the forgetting
+	// gate's retention checks generated (in the in-process engine), and the seconds Learn took. Generations
+	// counts every answer the policy asked for, also those the lab served from its cache of the base model's
+	// answers (CachedGenerations of them), so LearnSeconds is a lower bound on the policy's time alone.
+	Generations       int     `json:"generations"`
+	GateGenerations   int     `json:"gate_generations"`
+	CachedGenerations int     `json:"cached_generations"`
+	LearnSeconds      float64 `json:"learn_seconds"`
+	Seconds           float64 `json:"seconds"`
 }
 
 // StreamResult is everything Stream measured.
@@ -174,6 +211,8 @@ type StreamResult struct {
 	Sweep         []Setting `json:"sweep,omitempty"`
 	// Chosen is each swept arm's validation-best setting.
 	Chosen map[string]Setting `json:"chosen,omitempty"`
+	// Describe says what the arms that are not a registered policy as such do (the baselines).
+	Describe map[string]string `json:"describe,omitempty"`
 	// Arms lists the headline arms and Ablation the ablation arms, in order.
 	Arms     []string `json:"arms"`
 	Ablation []string `json:"ablation,omitempty"`
@@ -232,6 +271,9 @@ func (o *StreamOptions) defaults() error {
 	}
 	if o.Parallel <= 0 {
 		o.Parallel = runtime.GOMAXPROCS(0)
+	}
+	if !o.NoCache {
+		o.cache = &answerCache{}
 	}
 	return nil
 }
@@ -385,6 +427,12 @@ func Stream(ctx context.Context, opt StreamOptions) (*StreamResult, error) {
 	}
 	var jobs []job
 	for i, a := range arms {
+		if a.Describe != "" {
+			if res.Describe == nil {
+				res.Describe = map[string]string{}
+			}
+			res.Describe[a.Name] = a.Describe
+		}
 		seeds := opt.Seeds
 		if i < len(opt.Arms) {
 			res.Arms = append(res.Arms, a.Name)
@@ -431,23 +479,67 @@ func baseline(ctx context.Context, opt StreamOptions) (baselineScores, error) {
 }
 
 // countingServer counts the generations a server runs while counting is on (inside Learn), and shows them to
-// the audit.
+// the audit. The base model's answers (handle "") are greedy, so the same prompt always gets the same answer:
+// they come from a cache shared by every run (runs at the same seed share their first task's prompt search).
 type countingServer struct {
 	fastslow.Server
-	on    *atomic.Bool
-	n     *atomic.Int64
-	audit func(stage, text string)
-	stage *atomic.Value
+	on     *atomic.Bool
+	n      *atomic.Int64
+	cached *atomic.Int64
+	audit  func(stage, text string)
+	stage  *atomic.Value
+	base   *answerCache
 }
 
 func (s countingServer) Generate(ctx context.Context, handle, prompt string, maxTokens int) (string, error) {
-	if s.on.Load() {
+	counting := s.on.Load()
+	if counting {
 		s.n.Add(1)
 	}
 	if st, _ := s.stage.Load().(string); st != "" {
 		s.audit(st, prompt)
 	}
-	return s.Server.Generate(ctx, handle, prompt, maxTokens)
+	if handle != "" || s.base == nil {
+		return s.Server.Generate(ctx, handle, prompt, maxTokens)
+	}
+	out, hit, err := s.base.get(ctx, prompt, maxTokens, func() (string, error) { return s.Server.Generate(ctx, handle, prompt, maxTokens) })
+	if hit && counting {
+		s.cached.Add(1)
+	}
+	return out, err
+}
+
+// answerCache holds the base model's greedy answers by prompt and token budget. Concurrent askers of one
+// missing prompt each generate it (the answers are equal); the cache keeps one.
+type answerCache struct {
+	mu sync.Mutex
+	m  map[answerKey]string
+}
+
+type answerKey struct {
+	prompt    string
+	maxTokens int
+}
+
+func (c *answerCache) get(ctx context.Context, prompt string, maxTokens int, gen func() (string, error)) (string, bool, error) {
+	k := answerKey{prompt, maxTokens}
+	c.mu.Lock()
+	out, ok := c.m[k]
+	c.mu.Unlock()
+	if ok {
+		return out, true, nil
+	}
+	out, err := gen()
+	if err != nil {
+		return "", false, err
+	}
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[answerKey]string{}
+	}
+	c.m[k] = out
+	c.mu.Unlock()
+	return out, false, nil
 }
 
 func streamRun(ctx context.Context, opt StreamOptions, dir string, arm Arm, seed int, split string, base baselineScores) (Run, error) {
@@ -490,7 +582,8 @@ func streamRun(ctx context.Context, opt StreamOptions, dir string, arm Arm, seed
 	var generations atomic.Int64
 	var stage atomic.Value
 	stage.Store("")
-	srv := countingServer{Server: opt.NewServer(), on: &counting, n: &generations, audit: opt.Audit, stage: &stage}
+	var cached atomic.Int64
+	srv := countingServer{Server: opt.NewServer(), on: &counting, n: &generations, cached: &cached, audit: opt.Audit, stage: &stage, base: opt.cache}
 	lo := opt.Learner
 	lo.Policy, lo.Base, lo.Server, lo.Probe = arm.Policy, opt.Base, srv, probe
 	lo.Retention = opt.Retention
@@ -505,6 +598,9 @@ func streamRun(ctx context.Context, opt StreamOptions, dir string, arm Arm, seed
 	}
 	if arm.Steps > 0 {
 		lo.Slow.Steps, lo.FSTSteps = arm.Steps, arm.Steps
+	}
+	if arm.Slow != nil {
+		arm.Slow(&lo.Slow)
 	}
 	run.LR, run.Steps = lo.Slow.LR, lo.Slow.Steps
 	lo.Name = fmt.Sprintf("lab-%s-s%d-%g-%d-%d", slug(arm.Name), seed, lo.Slow.LR, lo.Slow.Steps, time.Now().UnixNano()%1e6)
@@ -594,6 +690,8 @@ func streamRun(ctx context.Context, opt StreamOptions, dir string, arm Arm, seed
 		run.StepsToTarget = append(run.StepsToTarget, step)
 	}
 	run.Generations = int(generations.Load())
+	run.CachedGenerations = int(cached.Load())
+	run.GateGenerations = l.GateGenerations()
 	if split != "test" {
 		// The sweep scores settings by the validation matrix alone.
 		run.Seconds = time.Since(start).Seconds()

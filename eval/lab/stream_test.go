@@ -117,8 +117,13 @@ func TestStreamReport(t *testing.T) {
 				t.Fatal("prompts policy: no generations counted")
 			}
 		case "weights":
-			if sum(run.WeightSteps) != 3*run.Steps || run.KL <= 0 || run.Generations != 0 {
-				t.Fatalf("weights policy: steps %v (budget %d), KL %g, %d generations", run.WeightSteps, run.Steps, run.KL, run.Generations)
+			if sum(run.WeightSteps) != 3*run.Steps || run.KL <= 0 || run.Generations != 0 || run.GateGenerations != 0 {
+				t.Fatalf("weights policy: steps %v (budget %d), KL %g, %d generations, %d by the gate", run.WeightSteps, run.Steps, run.KL, run.Generations, run.GateGenerations)
+			}
+		case "fst":
+			// Its gate checks the pretraining-fact retention set (9−6 = 3) before and after every chunk.
+			if run.GateGenerations < 3 || run.CachedGenerations > run.Generations {
+				t.Fatalf("fst: %d gate generations, %d of %d generations cached", run.GateGenerations, run.CachedGenerations, run.Generations)
 			}
 		}
 		if len(run.Curves[0]) == 0 {
