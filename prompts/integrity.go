@@ -135,8 +135,10 @@ func (l leftovers) String() string {
 }
 
 // verifyDir checks a store directory before badger opens it: the MANIFEST
-// parses whole, every table it lists exists, and every table file passes
-// its footer, index and block checksums. It returns the table files the
+// parses whole, every table it lists exists, every table file passes its
+// footer, index and block checksums, and the value and memtable logs hold
+// whole entries up to their end or a killed writer's tail (checkLogs). It
+// returns the table files the
 // MANIFEST does not list. It writes nothing.
 func verifyDir(dir string) (leftovers, error) {
 	m, err := readManifest(dir)
@@ -176,7 +178,46 @@ func verifyDir(dir string) (leftovers, error) {
 			return nil, fmt.Errorf("%w: table %s: %v", ErrCorrupt, table.IDToFilename(id), err)
 		}
 	}
+	if err := checkLogs(dir); err != nil {
+		return nil, err
+	}
 	return extra, nil
+}
+
+// badgerFiles lists the names of the files in dir that badger makes.
+func badgerFiles(dir string) (map[string]bool, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]bool{}
+	for _, e := range entries {
+		switch n := e.Name(); {
+		case n == "MANIFEST", n == "DISCARD", n == "KEYREGISTRY",
+			strings.HasSuffix(n, ".sst"), strings.HasSuffix(n, ".vlog"), strings.HasSuffix(n, ".mem"):
+			if e.Type().IsRegular() {
+				names[n] = true
+			}
+		}
+	}
+	return names, nil
+}
+
+// removeCreated removes the files badger made in dir during an Open that
+// failed: the files it lists now and did not before. Badger preallocates a
+// new memtable's log (2 × the memtable size) and a new value log (2 × the
+// value log file size, 512 MiB by default) before it has read everything,
+// and leaves them when a later step fails.
+func removeCreated(dir string, before map[string]bool) {
+	now, err := badgerFiles(dir)
+	if err != nil {
+		return
+	}
+	for n := range now {
+		if !before[n] {
+			_ = os.Remove(filepath.Join(dir, n))
+		}
+	}
 }
 
 // verifyTable checks a table's footer and index (checkTable), then reads

@@ -81,11 +81,13 @@ type Store struct {
 // holding anything else (including another badger database), ErrLocked when
 // another process has it open, ErrCorrupt when its files fail a check
 // (MANIFEST records cut or failing their checksum, tables missing, any table
-// block failing its checksum), ErrInterrupted when table files of an
+// block failing its checksum, a value log or memtable log cut or failing an
+// entry's checksum before its end), ErrInterrupted when table files of an
 // interrupted write are present and the store is opened read-only, and
 // ErrSchema for an incompatible schema; in none of these cases does it write
 // to dir. A read-write Open sets such leftover table files aside (see
-// LeftoverDir) instead of letting badger delete them, and snapshots a store
+// LeftoverDir) instead of letting badger delete them, removes the files
+// badger made when badger's open fails, and snapshots a store
 // that holds records before returning it (see Snapshots).
 func Open(dir string, opts *Options) (*Store, error) {
 	if opts == nil {
@@ -162,8 +164,17 @@ func openLocked(dir string, opts *Options) (*badger.DB, bool, error) {
 			return nil, false, fmt.Errorf("open %s: %w", dir, err)
 		}
 	}
+	var before map[string]bool
+	if !opts.ReadOnly {
+		if before, err = badgerFiles(dir); err != nil {
+			return nil, false, fmt.Errorf("open store %s: %w", dir, err)
+		}
+	}
 	db, err := badger.Open(badgerOptions(dir, opts))
 	if err != nil {
+		if !opts.ReadOnly {
+			removeCreated(dir, before)
+		}
 		if !ownLock && isLockError(dir, err) {
 			return nil, false, fmt.Errorf("open %s: %w", dir, ErrLocked)
 		}
@@ -256,6 +267,10 @@ func prepareDir(dir string, readOnly bool) error {
 	}
 	if hasData && !hasManifest {
 		return fmt.Errorf("open %s: %w: data files without a MANIFEST", dir, ErrCorrupt)
+	}
+	if readOnly && !hasManifest {
+		// Badger writes the MANIFEST first: a process killed before it made a store that holds nothing yet.
+		return fmt.Errorf("open store %s: %w (its creation was interrupted before it held anything)", dir, fs.ErrNotExist)
 	}
 	return nil
 }
