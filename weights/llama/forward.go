@@ -408,8 +408,11 @@ func (p *pass) mul(y, x []float32, w *Param, n int) {
 		xh := getScratch(n * in)
 		copy(xh, x[:n*in])
 		roundHalfAll(xh)
-		p.mulF32(y, xh, w.Data, n, in, out)
-		putScratch(xh)
+		x = xh
+		defer putScratch(xh)
+	}
+	if w == p.m.output && !p.half.GGMLPortable {
+		outputProduct(y, x, w.Data, n, in, out) // without packing the whole vocabulary at once
 		return
 	}
 	p.mulF32(y, x, w.Data, n, in, out)
@@ -513,7 +516,7 @@ func (p *pass) score(rows []int, targets []int32, dxnF []float32, trainOut bool)
 		if dxnF == nil {
 			p.mul(z, xs[:k*d], w, k) // inference: as the runner computes
 		} else {
-			matMul(z, xs[:k*d], w.Data, k, d, vocab)
+			outputProduct(z, xs[:k*d], w.Data, k, d, vocab)
 		}
 		softcapForward(z, sc)
 		if sc > 0 && dxnF != nil {
@@ -539,7 +542,7 @@ func (p *pass) score(rows []int, targets []int32, dxnF []float32, trainOut bool)
 			softcapBackward(z, capped[:k*vocab], sc)
 		}
 		clear(dxs[:k*d])
-		matMulBackX(dxs[:k*d], z, w.Data, k, d, vocab)
+		outputBackX(dxs[:k*d], z, w.Data, k, d, vocab)
 		if trainOut {
 			matMulBackW(w.Grad, z, xs[:k*d], k, d, vocab)
 		}

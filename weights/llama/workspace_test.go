@@ -179,3 +179,33 @@ func BenchmarkLossAndGradWorkspace(b *testing.B) {
 		})
 	}
 }
+
+// TestOutputBlocks checks the output layer's products over blocks of vocabulary rows against one whole
+// product: logits equal bit for bit, input gradients within rounding.
+func TestOutputBlocks(t *testing.T) {
+	defer func(v int) { outBlockFloats = v }(outBlockFloats)
+	rng := rand.New(rand.NewPCG(3, 3))
+	const k, d, vocab = 9, 16, 1000
+	fill := func(n int) []float32 {
+		s := make([]float32, n)
+		for i := range s {
+			s[i] = float32(rng.NormFloat64())
+		}
+		return s
+	}
+	x, w, dz := fill(k*d), fill(vocab*d), fill(k*vocab)
+	want, wantDX := make([]float32, k*vocab), fill(k*d)
+	matMul(want, x, w, k, d, vocab)
+	gotDX := slices.Clone(wantDX)
+	matMulBackX(wantDX, dz, w, k, d, vocab)
+	outBlockFloats = 64 * d // blocks of 64 rows: 16 blocks, the last one short
+	got := make([]float32, k*vocab)
+	outputProduct(got, x, w, k, d, vocab)
+	if err := sameFloats(got, want, true); err != nil {
+		t.Errorf("logits: %v", err)
+	}
+	outputBackX(gotDX, dz, w, k, d, vocab)
+	if err := sameFloats(gotDX, wantDX, false); err != nil {
+		t.Errorf("input gradient: %v", err)
+	}
+}
