@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/fastslow/fastslow/weights/llama"
 	"github.com/fastslow/fastslow/weights/train"
@@ -22,6 +23,13 @@ type LoRAOptions struct {
 	Seed uint64
 	// Adapter, if not nil, is trained further instead of a new adapter.
 	Adapter *llama.Adapter
+	// Recompute turns on per-block gradient checkpointing (llama.Workspace.Recompute): less activation
+	// memory for a second forward pass through the blocks.
+	Recompute bool
+	// MemLimit, if positive, is the memory in bytes a training step may take by its estimate
+	// (llama.Model.EstimateMemory): recomputation is turned on when the step does not fit without it, and a
+	// step that does not fit even so is refused before training starts.
+	MemLimit int64
 }
 
 // DefaultLoRA is a small adapter on the attention and feed-forward projections, rank 8, alpha 16.
@@ -73,9 +81,50 @@ func FineTuneSequences(ctx context.Context, m *Model, seqs []llama.Sequence, opt
 			return nil, train.Result{}, fmt.Errorf("fine-tune: %w", err)
 		}
 	}
-	res, err := train.Run(ctx, train.LoRAObjective(m.Model, a), seqs, opt.Train, progress)
+	shape, _, err := StepMemory(m, seqs, opt)
+	if err != nil {
+		return nil, train.Result{}, fmt.Errorf("fine-tune: %w", err)
+	}
+	ws := &llama.Workspace{Recompute: shape.Recompute, LossChunk: shape.LossChunk}
+	res, err := train.Run(ctx, train.LoRAObjectiveIn(m.Model, a, ws), seqs, opt.Train, progress)
 	if err != nil {
 		return nil, res, fmt.Errorf("fine-tune: %w", err)
 	}
 	return a, res, nil
+}
+
+// StepMemory returns the shape of FineTuneSequences' largest training step on seqs under opt (its batch of
+// the longest sequences, the adapter, and recomputation as opt.Recompute and opt.MemLimit decide) and that
+// step's memory estimate. It fails when the step does not fit opt.MemLimit even with recomputation.
+func StepMemory(m *Model, seqs []llama.Sequence, opt LoRAOptions) (llama.StepShape, llama.MemoryEstimate, error) {
+	lora := opt.LoRA
+	if opt.Adapter != nil {
+		lora = opt.Adapter.Config
+	} else if lora.Rank == 0 {
+		lora = DefaultLoRA
+	}
+	batch := opt.Train.BatchSize
+	if batch <= 0 {
+		batch = train.DefaultBatchSize
+	}
+	if mb := opt.Train.MicroBatch; mb > 0 && mb < batch {
+		batch = mb
+	}
+	lens := make([]int, len(seqs))
+	for i, s := range seqs {
+		lens[i] = len(s.Tokens)
+	}
+	slices.Sort(lens)
+	slices.Reverse(lens)
+	shape := llama.StepShape{LoRA: lora, Recompute: opt.Recompute}
+	for _, n := range lens[:min(batch, len(lens))] {
+		shape.Tokens += n
+	}
+	if len(lens) > 0 {
+		shape.Longest = lens[0]
+	}
+	if opt.Recompute {
+		return shape, m.Model.EstimateMemory(shape), nil
+	}
+	return m.Model.PlanMemory(shape, opt.MemLimit)
 }

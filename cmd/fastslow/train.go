@@ -23,6 +23,8 @@ func newTrainCmd() *cobra.Command {
 		clip                  float64
 		seed                  uint64
 		asJSON, quiet         bool
+		memLimit              string
+		recompute             bool
 	)
 	cmd := &cobra.Command{
 		Use:   "train [--base MODEL] --data TRAIN.jsonl --out ADAPTER.gguf",
@@ -67,13 +69,23 @@ and the training settings default to the configuration (see 'fastslow config').`
 					Steps: l.Steps, BatchSize: l.Batch, LR: l.LR, Warmup: warmup, Decay: train.DecayCosine,
 					ClipNorm: clip, Seed: seed, CheckpointPath: checkpoint, CheckpointEvery: every,
 				},
-				Seed: seed,
+				Seed: seed, Recompute: recompute,
+			}
+			if opt.MemLimit, err = parseBytes(memLimit); err != nil {
+				return err
 			}
 			w := cmd.OutOrStdout()
 			meter := progress.New(cmd.ErrOrStderr(), l.Steps, progress.Options{Label: "train", Unit: "steps", Mode: progressMode(quiet || asJSON)})
 			seqs, err := trainSequences(cmd.Context(), l, m, base, data, ex)
 			if err != nil {
 				return err
+			}
+			_, est, err := weights.StepMemory(m, seqs, opt)
+			if err != nil {
+				return err
+			}
+			if !asJSON && !quiet {
+				fmt.Fprintf(cmd.ErrOrStderr(), "memory estimate per step: %v\n", est)
 			}
 			a, res, err := weights.FineTuneSequences(cmd.Context(), m, seqs, opt, func(p train.Progress) {
 				meter.Update(p.Step, fmt.Sprintf("loss %.4f  lr %.2e  %.0f tok/s", p.Loss, p.LR, p.TokensPerSec))
@@ -96,6 +108,7 @@ and the training settings default to the configuration (see 'fastslow config').`
 				return json.NewEncoder(w).Encode(map[string]any{
 					"adapter": out, "steps": res.Steps, "final_loss": res.FinalLoss(), "tokens": res.Tokens,
 					"seconds": res.Elapsed.Seconds(), "tokens_per_second": tps, "resumed_from": res.ResumedFrom,
+					"memory_estimate_bytes": est.Total(), "recompute": est.Recompute,
 				})
 			}
 			fmt.Fprintf(w, "wrote %s: %d steps, final loss %.4f, %.0f trained tokens/s\n", out, res.Steps, res.FinalLoss(), tps)
@@ -116,5 +129,7 @@ and the training settings default to the configuration (see 'fastslow config').`
 	f.Uint64Var(&seed, "seed", 1, "seed for the adapter's initialization and the data order")
 	f.BoolVar(&asJSON, "json", false, "print a JSON summary and no progress")
 	f.BoolVar(&quiet, "quiet", false, "print only the summary, no progress")
+	f.StringVar(&memLimit, "mem-limit", "", "memory a training step may take by its estimate, e.g. 4GB or 12GiB: recompute blocks in the backward when needed (default: no limit)")
+	f.BoolVar(&recompute, "recompute", false, "recompute each block in the backward instead of keeping its activations (less memory, a second forward)")
 	return cmd
 }

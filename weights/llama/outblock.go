@@ -10,7 +10,7 @@ package llama
 var outBlockFloats = 1 << 24
 
 // outBlockRows returns the vocabulary rows of one block of the output matrix at width d.
-func outBlockRows(d int) int { return max(64, outBlockFloats/d) }
+func outBlockRows(d int) int { return max(64, outBlockFloats/d&^63) }
 
 // outputProduct computes z = x·Wᵀ for k rows x of width d and the output matrix w ([vocab][d]), block by
 // block of vocabulary rows. Each logit is summed as by one whole product: blocks split the columns of z,

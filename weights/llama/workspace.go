@@ -51,8 +51,18 @@ func (w *Workspace) floats(n int) []float32 {
 	}
 	w.next++
 	s = s[:n]
+	w.slots[w.next-1] = s
 	clear(s)
 	return s
+}
+
+// used returns the bytes the last pass asked for.
+func (w *Workspace) used() int64 {
+	var b int64
+	for _, s := range w.slots[:w.next] {
+		b += int64(len(s)) * 4
+	}
+	return b
 }
 
 // Bytes returns the memory the workspace holds now.
