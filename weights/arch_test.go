@@ -48,18 +48,7 @@ func TestLoadQwen3Gemma3(t *testing.T) {
 				}
 			}
 			ids := tok.Encode("Alia Brenn was born in Veltmor", true)
-			z1, err := m.Logits(ids, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got.Precision = llama.Precision{}
-			z2, err := got.Logits(ids, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(z1, z2) {
-				t.Error("logits differ after the round trip")
-			}
+			sameLogits(t, m, got, ids)
 		})
 	}
 }

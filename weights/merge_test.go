@@ -35,12 +35,7 @@ func writeMixed(t *testing.T, src, dst string) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	w := gguf.NewWriter()
-	for _, kv := range f.Meta.All() {
-		if err := w.Set(kv.Key, kv.Value); err != nil {
-			t.Fatal(err)
-		}
-	}
+	w := writerWithMeta(t, f)
 	for _, info := range f.Tensors {
 		typ := info.Type
 		for kind, k := range mixedTypes {

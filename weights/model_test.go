@@ -73,18 +73,7 @@ func TestLoadFlavors(t *testing.T) {
 			if (ids[0] == got.Tokenizer.BOS()) != tt.bos {
 				t.Errorf("%v: BOS added = %v, want %v", ids, ids[0] == got.Tokenizer.BOS(), tt.bos)
 			}
-			z1, err := m.Logits(ids, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got.Precision = llama.Precision{}
-			z2, err := got.Logits(ids, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(z1, z2) {
-				t.Error("logits differ after the round trip")
-			}
+			sameLogits(t, m, got, ids)
 		})
 	}
 }
@@ -141,12 +130,7 @@ func TestLoadRefusals(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer f.Close()
-		w := gguf.NewWriter()
-		for _, kv := range f.Meta.All() {
-			if err := w.Set(kv.Key, kv.Value); err != nil {
-				t.Fatal(err)
-			}
-		}
+		w := writerWithMeta(t, f)
 		for _, info := range f.Tensors {
 			raw, err := f.Raw(info.Name)
 			if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -12,6 +13,36 @@ import (
 	"github.com/fastslow/fastslow/weights/gguf"
 	"github.com/fastslow/fastslow/weights/llama"
 )
+
+// writerWithMeta returns a GGUF writer that holds all of f's metadata, for tests that rewrite a file.
+func writerWithMeta(t *testing.T, f *gguf.File) *gguf.Writer {
+	t.Helper()
+	w := gguf.NewWriter()
+	for _, kv := range f.Meta.All() {
+		if err := w.Set(kv.Key, kv.Value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return w
+}
+
+// sameLogits checks that the model got loaded from a file computes the logits of ids bit for bit as the
+// model m it was saved from, both in the default float32 arithmetic.
+func sameLogits(t *testing.T, m *llama.Model, got *weights.Model, ids []int32) {
+	t.Helper()
+	z1, err := m.Logits(ids, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.Precision = llama.Precision{}
+	z2, err := got.Logits(ids, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(z1, z2) {
+		t.Error("logits differ after the round trip")
+	}
+}
 
 func TestSaveLoadRoundTrip(t *testing.T) {
 	ctx := context.Background()
@@ -113,12 +144,7 @@ func TestLoadRejectsBadInput(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w := gguf.NewWriter()
-		for _, kv := range f.Meta.All() {
-			if err := w.Set(kv.Key, kv.Value); err != nil {
-				t.Fatal(err)
-			}
-		}
+		w := writerWithMeta(t, f)
 		for _, info := range f.Tensors {
 			data, err := f.Float32s(info.Name)
 			if err != nil {
