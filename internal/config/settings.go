@@ -139,8 +139,8 @@ var settings = []Setting{
 			return ""
 		},
 		check: func(v any) error {
-			if v.(string) == "" {
-				return errors.New("must not be empty")
+			if err := nonEmpty(v); err != nil {
+				return err
 			}
 			if owned.CheckHost != nil {
 				return owned.CheckHost(v.(string))
@@ -151,15 +151,10 @@ var settings = []Setting{
 	},
 	{
 		Key: "home", Kind: KindString, path: true,
-		Doc: "fastslow's state directory: the prompt store (HOME/prompts) and adapter versions",
-		def: func() any { return defaultHome() },
-		check: func(v any) error {
-			if v.(string) == "" {
-				return errors.New("must not be empty")
-			}
-			return nil
-		},
-		set: func(c *Config, v any) { c.Home = v.(string) },
+		Doc:   "fastslow's state directory: the prompt store (HOME/prompts) and adapter versions",
+		def:   func() any { return defaultHome() },
+		check: nonEmpty,
+		set:   func(c *Config, v any) { c.Home = v.(string) },
 	},
 	{
 		Key: "model", Kind: KindString, path: true,
@@ -169,15 +164,10 @@ var settings = []Setting{
 	},
 	{
 		Key: "policy", Kind: KindString,
-		Doc: "what learns: a policy of the registry (fst: prompts first, then a few weight steps; weights; prompts; ...)",
-		def: func() any { return owned.Defaults.Policy },
-		check: func(v any) error {
-			if !slices.Contains(owned.Policies, v.(string)) {
-				return fmt.Errorf("want one of %s", strings.Join(owned.Policies, ", "))
-			}
-			return nil
-		},
-		set: func(c *Config, v any) { c.Policy = v.(string) },
+		Doc:   "what learns: a policy of the registry (fst: prompts first, then a few weight steps; weights; prompts; ...)",
+		def:   func() any { return owned.Defaults.Policy },
+		check: oneOf(func() []string { return owned.Policies }),
+		set:   func(c *Config, v any) { c.Policy = v.(string) },
 	},
 	{
 		Key: "num_thread", Kind: KindInt,
@@ -264,27 +254,17 @@ var settings = []Setting{
 	},
 	{
 		Key: "deploy", Kind: KindString,
-		Doc: "how learned weights are served: adapter (base + LoRA adapter), merged (the adapter folded into a whole model; every Ollama version and engine), auto (adapter where the server applies it, else merged)",
-		def: func() any { return owned.Defaults.Deploy },
-		check: func(v any) error {
-			if !slices.Contains(owned.DeployModes, v.(string)) {
-				return fmt.Errorf("want one of %s", strings.Join(owned.DeployModes, ", "))
-			}
-			return nil
-		},
-		set: func(c *Config, v any) { c.Deploy = v.(string) },
+		Doc:   "how learned weights are served: adapter (base + LoRA adapter), merged (the adapter folded into a whole model; every Ollama version and engine), auto (adapter where the server applies it, else merged)",
+		def:   func() any { return owned.Defaults.Deploy },
+		check: oneOf(func() []string { return owned.DeployModes }),
+		set:   func(c *Config, v any) { c.Deploy = v.(string) },
 	},
 	{
 		Key: "merged_type", Kind: KindString,
-		Doc: "encoding of the adapted tensors of a merged model: same (each in the base's type, e.g. Q4_K stays Q4_K), f16 or f32",
-		def: func() any { return owned.Defaults.MergedType },
-		check: func(v any) error {
-			if !slices.Contains(owned.MergedTypes, v.(string)) {
-				return fmt.Errorf("want one of %s", strings.Join(owned.MergedTypes, ", "))
-			}
-			return nil
-		},
-		set: func(c *Config, v any) { c.MergedType = v.(string) },
+		Doc:   "encoding of the adapted tensors of a merged model: same (each in the base's type, e.g. Q4_K stays Q4_K), f16 or f32",
+		def:   func() any { return owned.Defaults.MergedType },
+		check: oneOf(func() []string { return owned.MergedTypes }),
+		set:   func(c *Config, v any) { c.MergedType = v.(string) },
 	},
 	{
 		Key: "keep", Kind: KindInt,
@@ -295,15 +275,10 @@ var settings = []Setting{
 	},
 	{
 		Key: "out", Kind: KindString, path: true,
-		Doc: "directory the forgetting lab writes its report to",
-		def: func() any { return "fastslow-report" },
-		check: func(v any) error {
-			if v.(string) == "" {
-				return errors.New("must not be empty")
-			}
-			return nil
-		},
-		set: func(c *Config, v any) { c.Out = v.(string) },
+		Doc:   "directory the forgetting lab writes its report to",
+		def:   func() any { return "fastslow-report" },
+		check: nonEmpty,
+		set:   func(c *Config, v any) { c.Out = v.(string) },
 	},
 	{
 		Key: "timeout", Kind: KindString,
@@ -376,6 +351,25 @@ func expandHome(p string) string {
 		return p
 	}
 	return filepath.Join(h, p[1:])
+}
+
+// oneOf checks that a string is one of names(), read when the value is checked (owners install the names
+// through SetDefaults).
+func oneOf(names func() []string) func(any) error {
+	return func(v any) error {
+		if !slices.Contains(names(), v.(string)) {
+			return fmt.Errorf("want one of %s", strings.Join(names(), ", "))
+		}
+		return nil
+	}
+}
+
+// nonEmpty checks that a string is not empty.
+func nonEmpty(v any) error {
+	if v.(string) == "" {
+		return errors.New("must not be empty")
+	}
+	return nil
 }
 
 func atLeast(n int) func(any) error {
