@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/fastslow/fastslow/adapters/ollama"
 	"github.com/fastslow/fastslow/fastslow"
+	"github.com/fastslow/fastslow/prompts"
 )
 
 // Answer is one answer the server gave for a task, kept so that feedback can name it by ID.
@@ -27,28 +29,37 @@ type Answer struct {
 	Created time.Time `json:"created"`
 }
 
-// answers keeps the most recent answers by id, oldest evicted first.
+// maxAnswerBytes bounds the text the kept answers hold together, whatever their number.
+const maxAnswerBytes = 64 << 20
+
+// answers keeps the most recent answers by id, oldest evicted first, at most max of them and
+// maxAnswerBytes of text.
 type answers struct {
 	mu    sync.Mutex
 	max   int
+	bytes int
 	byID  map[string]Answer
 	order []string // ids, oldest first
 }
 
 func newAnswers(max int) *answers { return &answers{max: max, byID: map[string]Answer{}} }
 
+func size(x Answer) int { return len(x.Input) + len(x.Output) + len(x.Model) + len(x.Task) }
+
 func (a *answers) add(x Answer) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.byID[x.ID] = x
 	a.order = append(a.order, x.ID)
-	if len(a.order) > a.max {
-		drop := len(a.order) - a.max
-		for _, id := range a.order[:drop] {
-			delete(a.byID, id)
-		}
-		a.order = append(a.order[:0], a.order[drop:]...)
+	a.bytes += size(x)
+	drop := 0
+	for len(a.order)-drop > a.max || a.bytes > maxAnswerBytes && len(a.order)-drop > 1 {
+		id := a.order[drop]
+		a.bytes -= size(a.byID[id])
+		delete(a.byID, id)
+		drop++
 	}
+	a.order = append(a.order[:0], a.order[drop:]...)
 }
 
 func (a *answers) get(id string) (Answer, bool) {
@@ -82,7 +93,10 @@ func newID() string {
 func (s *Server) taskOf(ctx context.Context, model string) (string, bool, error) {
 	name := strings.TrimSuffix(model, ":latest")
 	if t, ok := strings.CutPrefix(name, TaskPrefix); ok {
-		return t, t != "", nil
+		if err := prompts.ValidTaskName(t); err != nil {
+			return "", false, fmt.Errorf("%w: model %q: %v", errBadModel, model, err)
+		}
+		return t, true, nil
 	}
 	if name == "" || strings.ContainsAny(name, "/:") {
 		return "", false, nil
@@ -125,7 +139,19 @@ func (s *Server) ask(ctx context.Context, model, task, input string, maxTokens i
 	return a, nil
 }
 
-var errEmptyInput = errors.New("no input text: the prompt (or the messages' content) is empty")
+var (
+	errEmptyInput = errors.New("no input text: the prompt (or the messages' content) is empty")
+	errBadModel   = errors.New("not a task name")
+)
+
+// taskError writes an error of taskOf: 400 for a fastslow/ name that is no task name, else 500.
+func taskError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, errBadModel) {
+		writeError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	writeError(w, r, http.StatusInternalServerError, err.Error())
+}
 
 // answerError writes the error of ask: a bad request, an unreachable Ollama, or a failure.
 func answerError(w http.ResponseWriter, r *http.Request, err error) {

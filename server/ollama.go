@@ -95,7 +95,7 @@ func (s *Server) ollamaGenerate(w http.ResponseWriter, r *http.Request) {
 	}
 	task, ok, err := s.taskOf(r.Context(), req.Model)
 	if err != nil {
-		writeError(w, r, http.StatusInternalServerError, err.Error())
+		taskError(w, r, err)
 		return
 	}
 	if !ok {
@@ -137,7 +137,7 @@ func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) {
 	}
 	task, ok, err := s.taskOf(r.Context(), req.Model)
 	if err != nil {
-		writeError(w, r, http.StatusInternalServerError, err.Error())
+		taskError(w, r, err)
 		return
 	}
 	if !ok {
@@ -201,7 +201,7 @@ func (s *Server) ollamaShow(w http.ResponseWriter, r *http.Request) {
 	}
 	task, ok, err := s.taskOf(r.Context(), name)
 	if err != nil {
-		writeError(w, r, http.StatusInternalServerError, err.Error())
+		taskError(w, r, err)
 		return
 	}
 	if !ok {

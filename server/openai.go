@@ -106,7 +106,7 @@ func (s *Server) openaiChat(w http.ResponseWriter, r *http.Request) {
 	}
 	task, ok, err := s.taskOf(r.Context(), req.Model)
 	if err != nil {
-		writeError(w, r, http.StatusInternalServerError, err.Error())
+		taskError(w, r, err)
 		return
 	}
 	if !ok {

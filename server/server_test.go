@@ -241,6 +241,12 @@ func TestBadRequests(t *testing.T) {
 			t.Errorf("feedback %s: %d %s, want an error saying %q", tc.body, code, body, tc.msg)
 		}
 	}
+	for _, path := range []string{"/api/generate", "/api/chat", "/api/show", "/v1/chat/completions"} {
+		code, body := do(t, "POST", hs.URL+path, "", strings.NewReader(`{"model":"fastslow/no such task!","prompt":"hi"}`))
+		if code != http.StatusBadRequest || !strings.Contains(errorMessage(t, path, body), "not a task name") {
+			t.Errorf("%s with a bad task name: %d %s, want 400", path, code, body)
+		}
+	}
 	// No Ollama behind: other models get a 502 in the error shape, not a hang or a panic.
 	code, body := do(t, "POST", hs.URL+"/api/generate", "", strings.NewReader(`{"model":"llama3","prompt":"hi"}`))
 	if code != http.StatusBadGateway {
