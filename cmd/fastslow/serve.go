@@ -12,6 +12,7 @@ import (
 	"github.com/fastslow/fastslow/fastslow"
 	"github.com/fastslow/fastslow/internal/config"
 	"github.com/fastslow/fastslow/server"
+	"github.com/fastslow/fastslow/server/dashboard"
 )
 
 func newServeCmd() *cobra.Command {
@@ -19,6 +20,7 @@ func newServeCmd() *cobra.Command {
 		asJSON     bool
 		flushAfter int
 		flushEvery time.Duration
+		reports    string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -34,7 +36,9 @@ server unchanged. Each answer carries an id (header X-Fastslow-Id, JSON field fa
 records feedback on it. Corrections are learned by the prompt channel at once and by a weight round in the
 background (after --flush-after corrections of a task, or when the oldest has waited --flush-every); answers never
 wait for a round. A host other than loopback needs serve_token (FASTSLOW_SERVE_TOKEN), then required on every route
-as "Authorization: Bearer TOKEN". Ctrl-C stops the server (exit 0).`,
+as "Authorization: Bearer TOKEN". The dashboard at / shows the tasks, their prompt versions, the adapter versions,
+the corrections waiting for a weight round and the lab reports in --reports, and rolls versions back.
+Ctrl-C stops the server (exit 0).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			l, err := conf(cmd)
@@ -74,7 +78,11 @@ as "Authorization: Bearer TOKEN". Ctrl-C stops the server (exit 0).`,
 				return err
 			}
 			defer learner.Close()
-			srv, err := server.New(server.Config{Learner: learner, Ollama: c, Token: l.ServeToken, MaxBody: int64(l.MaxBody)})
+			dash, err := dashboard.New(dashboard.Options{Learner: learner, Reports: reports, Token: l.ServeToken})
+			if err != nil {
+				return err
+			}
+			srv, err := server.New(server.Config{Learner: learner, Ollama: c, Token: l.ServeToken, MaxBody: int64(l.MaxBody), Dashboard: dash})
 			if err != nil {
 				return err
 			}
@@ -107,6 +115,7 @@ as "Authorization: Bearer TOKEN". Ctrl-C stops the server (exit 0).`,
 	d := fastslow.DefaultOptions().Flush
 	f.IntVar(&flushAfter, "flush-after", d.After, "start a task's weight round in the background after this many corrections (0: not by count)")
 	f.DurationVar(&flushEvery, "flush-every", d.Every, "start a task's weight round once its oldest correction has waited this long (0: not by time)")
+	f.StringVar(&reports, "reports", "fastslow-report", "directory of lab reports the dashboard at / shows (fastslow lab --out)")
 	f.BoolVar(&asJSON, "json", false, "print the address and the learning rounds as JSON lines")
 	return cmd
 }

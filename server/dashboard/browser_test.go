@@ -13,6 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/fastslow/fastslow/server"
 	"github.com/fastslow/fastslow/server/dashboard"
 )
 
@@ -64,8 +65,8 @@ func browse(t *testing.T) context.Context {
 	return bctx
 }
 
-// TestDashboardInBrowser drives headless chromium through every page of a dashboard over a learner with a
-// real history (badger store, adapters trained by the in-process engine), rolls a prompt version and an
+// TestDashboardInBrowser drives headless chromium through every page of a dashboard, served by the real
+// server (package server) as fastslow serve mounts it, over a learner with a real history (badger store, adapters trained by the in-process engine), rolls a prompt version and an
 // adapter version back through the pages (click, confirm) and checks the learner changed. Screenshots go to
 // FASTSLOW_SCREENSHOTS or the test's temporary directory (logged).
 func TestDashboardInBrowser(t *testing.T) {
@@ -79,7 +80,12 @@ func TestDashboardInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	// Through the real server, as fastslow serve mounts it (the learner serves in-process: no Ollama needed).
+	s, err := server.New(server.Config{Learner: l, Dashboard: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
 	defer srv.Close()
 	shots := screenshotDir(t)
 	t.Logf("screenshots in %s", shots)

@@ -42,6 +42,9 @@ func (h *Handler) listReports() ([]reportRow, error) {
 	}
 	dirs := []string{rootReport}
 	ents, err := os.ReadDir(h.opt.Reports)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // no lab has written there yet
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reports: %w", err)
 	}
