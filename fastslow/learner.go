@@ -230,6 +230,23 @@ func (l *Learner) AnswerN(ctx context.Context, task, input string, maxTokens int
 	return l.cfg.Server.Generate(ctx, l.slow.Handle(), p, maxTokens)
 }
 
+// AnswerStream is AnswerN passing the answer's text to onText as it is generated, when the server streams
+// (a StreamServer such as Ollama's); other servers pass the whole answer at once. It returns the whole answer.
+func (l *Learner) AnswerStream(ctx context.Context, task, input string, maxTokens int, onText func(string) error) (string, error) {
+	p, err := l.Prompt(ctx, task, input)
+	if err != nil {
+		return "", err
+	}
+	if ss, ok := l.cfg.Server.(StreamServer); ok {
+		return ss.GenerateStream(ctx, l.slow.Handle(), p, maxTokens, onText)
+	}
+	out, err := l.cfg.Server.Generate(ctx, l.slow.Handle(), p, maxTokens)
+	if err != nil || out == "" {
+		return out, err
+	}
+	return out, onText(out)
+}
+
 // Accuracy is the share of examples Answer gets exactly right.
 func (l *Learner) Accuracy(ctx context.Context, task string, ex []Example) (float64, error) {
 	if len(ex) == 0 {

@@ -35,6 +35,14 @@ type Server interface {
 	Remove(ctx context.Context, handle string) error
 }
 
+// StreamServer is a Server that can pass an answer on while it is generated (OllamaServer is one).
+type StreamServer interface {
+	Server
+	// GenerateStream is Generate, passing each piece of text to onText (if not nil) as it is generated; an
+	// error from onText ends the generation with that error.
+	GenerateStream(ctx context.Context, handle, prompt string, maxTokens int, onText func(string) error) (string, error)
+}
+
 // EngineServer serves through the in-process engine: the same GGUF weights and adapter files Ollama would
 // load, run by weights/llama. It is safe for concurrent use.
 type EngineServer struct {
@@ -251,7 +259,13 @@ func (s *OllamaServer) onBase(ctx context.Context, create func(base string) erro
 // assembles is the whole input. A model of ours that was deleted from the server meanwhile (by a user's
 // `ollama rm`, say) is created again from its files, once, and the request retried.
 func (s *OllamaServer) Generate(ctx context.Context, handle, prompt string, maxTokens int) (string, error) {
-	text, err := s.generate(ctx, handle, prompt, maxTokens)
+	return s.GenerateStream(ctx, handle, prompt, maxTokens, nil)
+}
+
+// GenerateStream implements StreamServer: Generate, with each piece of text passed to onText (if not nil) as
+// the server streams it.
+func (s *OllamaServer) GenerateStream(ctx context.Context, handle, prompt string, maxTokens int, onText func(string) error) (string, error) {
+	text, err := s.generate(ctx, handle, prompt, maxTokens, onText)
 	if !errors.Is(err, ollama.ErrModelNotFound) {
 		return text, err
 	}
@@ -264,7 +278,7 @@ func (s *OllamaServer) Generate(ctx context.Context, handle, prompt string, maxT
 		if err := s.createMerged(ctx, handle, mergedPath); err != nil {
 			return "", err
 		}
-		return s.generate(ctx, handle, prompt, maxTokens)
+		return s.generate(ctx, handle, prompt, maxTokens, onText)
 	}
 	if handle == "" || ours {
 		if handle != "" {
@@ -272,12 +286,12 @@ func (s *OllamaServer) Generate(ctx context.Context, handle, prompt string, maxT
 				return "", err
 			}
 		}
-		return s.generate(ctx, handle, prompt, maxTokens)
+		return s.generate(ctx, handle, prompt, maxTokens, onText)
 	}
 	return "", err
 }
 
-func (s *OllamaServer) generate(ctx context.Context, handle, prompt string, maxTokens int) (string, error) {
+func (s *OllamaServer) generate(ctx context.Context, handle, prompt string, maxTokens int, onText func(string) error) (string, error) {
 	model := handle
 	if model == "" {
 		var err error
@@ -285,7 +299,7 @@ func (s *OllamaServer) generate(ctx context.Context, handle, prompt string, maxT
 			return "", err
 		}
 	}
-	g, err := s.Client.Generate(ctx, model, prompt, ollama.GenerateOptions{NumPredict: maxTokens, Raw: true})
+	g, err := s.Client.Generate(ctx, model, prompt, ollama.GenerateOptions{NumPredict: maxTokens, Raw: true, OnText: onText})
 	if err != nil {
 		return "", err
 	}

@@ -114,10 +114,11 @@ func (s *Server) taskOf(ctx context.Context, model string) (string, bool, error)
 }
 
 // ask answers input for task through the learner, at most maxTokens new tokens (0: the learner's default),
-// cut at the first stop string, and keeps the answer for feedback. Leading white space of the input is
-// dropped: the v0.6.5 ollama CLI puts a space before a prompt given as an argument when its standard input
-// is not a terminal.
-func (s *Server) ask(ctx context.Context, model, task, input string, maxTokens int, stops []string) (Answer, error) {
+// cut at the first stop string, and keeps the answer for feedback under id ("" for a new one). With onText
+// and no stop strings the text is passed to onText as it is generated (Learner.AnswerStream). Leading white
+// space of the input is dropped: the v0.6.5 ollama CLI puts a space before a prompt given as an argument when
+// its standard input is not a terminal.
+func (s *Server) ask(ctx context.Context, model, task, input string, maxTokens int, stops []string, id string, onText func(string) error) (Answer, error) {
 	input = strings.TrimLeft(input, " \t\r\n")
 	if input == "" {
 		return Answer{}, errEmptyInput
@@ -125,7 +126,13 @@ func (s *Server) ask(ctx context.Context, model, task, input string, maxTokens i
 	if maxTokens <= 0 {
 		maxTokens = s.cfg.Learner.Options().MaxNewTokens
 	}
-	out, err := s.cfg.Learner.AnswerN(ctx, task, input, maxTokens)
+	var out string
+	var err error
+	if onText != nil && len(stops) == 0 {
+		out, err = s.cfg.Learner.AnswerStream(ctx, task, input, maxTokens, onText)
+	} else {
+		out, err = s.cfg.Learner.AnswerN(ctx, task, input, maxTokens)
+	}
 	if err != nil {
 		return Answer{}, err
 	}
@@ -134,9 +141,68 @@ func (s *Server) ask(ctx context.Context, model, task, input string, maxTokens i
 			out = out[:i]
 		}
 	}
-	a := Answer{ID: newID(), Task: task, Model: model, Input: input, Output: out, Created: time.Now().UTC()}
+	if id == "" {
+		id = newID()
+	}
+	a := Answer{ID: id, Task: task, Model: model, Input: input, Output: out, Created: time.Now().UTC()}
 	s.answers.add(a)
 	return a, nil
+}
+
+// stream answers a streaming request: the id header, then the chunks chunk makes of the text as it is
+// generated (the whole answer as one chunk when stop strings must be applied first), then the closing
+// chunk. An error before anything was sent is an HTTP error; after, it is sent as a chunk of its own.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, model, task, input string, maxTokens int, stops []string, f streamFormat) {
+	id := newID()
+	w.Header().Set(IDHeader, id)
+	rc := http.NewResponseController(w)
+	started := false
+	send := func(v any) error {
+		if !started {
+			started = true
+			w.Header().Set("Content-Type", f.contentType)
+			w.Header().Set("Cache-Control", "no-cache")
+			w.WriteHeader(http.StatusOK)
+		}
+		if err := f.write(w, v); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	first := true
+	onText := func(text string) error {
+		err := send(f.chunk(id, text, first))
+		first = false
+		return err
+	}
+	a, err := s.ask(r.Context(), model, task, input, maxTokens, stops, id, onText)
+	if err != nil {
+		if !started {
+			answerError(w, r, err)
+			return
+		}
+		_ = send(f.failure(err))
+		return
+	}
+	if first && a.Output != "" { // nothing streamed: stop strings were applied to the whole answer
+		_ = onText(a.Output)
+	}
+	_ = send(f.last(id, first))
+	if f.end != nil {
+		f.end(w)
+		_ = rc.Flush()
+	}
+}
+
+// streamFormat is how one API streams an answer.
+type streamFormat struct {
+	contentType string
+	write       func(w io.Writer, v any) error
+	// chunk carries text (first: the answer's first chunk); last closes the answer (first: no text was sent).
+	chunk   func(id, text string, first bool) any
+	last    func(id string, first bool) any
+	failure func(err error) any
+	end     func(w io.Writer) // written after the last chunk, if set
 }
 
 var (

@@ -348,3 +348,78 @@ func TestPassthrough(t *testing.T) {
 		}
 	}
 }
+
+// streamed posts a streaming request and returns the text pieces it came in and the ids of its chunks.
+func streamed(t *testing.T, url, body string, sse bool) ([]string, map[string]bool) {
+	t.Helper()
+	code, b := do(t, "POST", url, "", strings.NewReader(body))
+	if code != http.StatusOK {
+		t.Fatalf("POST %s: %d %s", url, code, b)
+	}
+	var pieces []string
+	ids := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if sse {
+			var ok bool
+			if line, ok = strings.CutPrefix(line, "data: "); !ok || line == "[DONE]" {
+				continue
+			}
+		}
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		var c struct {
+			Response string `json:"response"`
+			Message  struct {
+				Content string `json:"content"`
+			} `json:"message"`
+			Choices []struct {
+				Delta struct {
+					Content string `json:"content"`
+				} `json:"delta"`
+			} `json:"choices"`
+			FastslowID string `json:"fastslow_id"`
+			Error      any    `json:"error"`
+		}
+		if err := json.Unmarshal([]byte(line), &c); err != nil || c.Error != nil {
+			t.Fatalf("POST %s: chunk %q (%v)", url, line, err)
+		}
+		text := c.Response + c.Message.Content
+		for _, ch := range c.Choices {
+			text += ch.Delta.Content
+		}
+		if text != "" {
+			pieces = append(pieces, text)
+		}
+		ids[c.FastslowID] = true
+	}
+	return pieces, ids
+}
+
+// TestTaskStreaming: a task's answer streams as Ollama generates it, in more than one piece, in all three
+// streaming dialects, and the pieces make the answer given without streaming; with a stop string the answer
+// is cut first and sent whole.
+func TestTaskStreaming(t *testing.T) {
+	_, _, base, _ := serveOllama(t, "unused", fastslow.WithFlush(fastslow.FlushPolicy{}))
+	q := facts[2].question
+	qj, _ := json.Marshal(q)
+	want, _ := generate(t, base, "fastslow/people", q)
+	for _, tc := range []struct{ path, body string }{
+		{"/api/generate", `{"model":"fastslow/people","prompt":` + string(qj) + `}`},
+		{"/api/chat", `{"model":"fastslow/people","messages":[{"role":"user","content":` + string(qj) + `}]}`},
+		{"/v1/chat/completions", `{"model":"fastslow/people","stream":true,"messages":[{"role":"user","content":` + string(qj) + `}]}`},
+	} {
+		pieces, ids := streamed(t, base+tc.path, tc.body, strings.HasPrefix(tc.path, "/v1/"))
+		if got := strings.Join(pieces, ""); got != want || len(pieces) < 2 {
+			t.Errorf("%s: streamed %q, want %q in more than one piece", tc.path, pieces, want)
+		}
+		if len(ids) != 1 || ids[""] {
+			t.Errorf("%s: chunk ids %v, want one id on every chunk", tc.path, ids)
+		}
+	}
+	stop := strings.TrimSpace(want)[1:3]
+	pieces, _ := streamed(t, base+"/api/generate", `{"model":"fastslow/people","prompt":`+string(qj)+`,"options":{"stop":["`+stop+`"]}}`, false)
+	if w, _, _ := strings.Cut(want, stop); len(pieces) != 1 || pieces[0] != w {
+		t.Errorf("with stop %q: %q, want %q whole", stop, pieces, w)
+	}
+}

@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -108,22 +109,27 @@ func (s *Server) ollamaGenerate(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, generateChunk{Model: req.Model, CreatedAt: now, Done: true, DoneReason: "load"})
 		return
 	}
-	a, err := s.ask(r.Context(), req.Model, task, joinText(req.System, req.Prompt), req.numPredict(), req.stops())
+	input := joinText(req.System, req.Prompt)
+	if req.streams() {
+		s.stream(w, r, req.Model, task, input, req.numPredict(), req.stops(), streamFormat{
+			contentType: "application/x-ndjson", write: writeLine,
+			chunk: func(id, text string, _ bool) any {
+				return generateChunk{Model: req.Model, CreatedAt: time.Now().UTC(), Response: text, FastslowID: id}
+			},
+			last: func(id string, _ bool) any {
+				return generateChunk{Model: req.Model, CreatedAt: time.Now().UTC(), Done: true, DoneReason: "stop", FastslowID: id}
+			},
+			failure: func(err error) any { return map[string]string{"error": err.Error()} },
+		})
+		return
+	}
+	a, err := s.ask(r.Context(), req.Model, task, input, req.numPredict(), req.stops(), "", nil)
 	if err != nil {
 		answerError(w, r, err)
 		return
 	}
 	w.Header().Set(IDHeader, a.ID)
-	full := generateChunk{Model: req.Model, CreatedAt: now, Response: a.Output, Done: true, DoneReason: "stop", FastslowID: a.ID}
-	if !req.streams() {
-		writeJSON(w, http.StatusOK, full)
-		return
-	}
-	part := full
-	part.Done, part.DoneReason = false, ""
-	last := full
-	last.Response = ""
-	writeNDJSON(w, part, last)
+	writeJSON(w, http.StatusOK, generateChunk{Model: req.Model, CreatedAt: now, Response: a.Output, Done: true, DoneReason: "stop", FastslowID: a.ID})
 }
 
 // ollamaChat serves POST /api/chat.
@@ -154,37 +160,30 @@ func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, chatChunk{Model: req.Model, CreatedAt: now, Message: ollamaMessage{Role: "assistant"}, Done: true, DoneReason: "load"})
 		return
 	}
-	a, err := s.ask(r.Context(), req.Model, task, input, req.numPredict(), req.stops())
+	if req.streams() {
+		s.stream(w, r, req.Model, task, input, req.numPredict(), req.stops(), streamFormat{
+			contentType: "application/x-ndjson", write: writeLine,
+			chunk: func(id, text string, _ bool) any {
+				return chatChunk{Model: req.Model, CreatedAt: time.Now().UTC(), Message: ollamaMessage{Role: "assistant", Content: text}, FastslowID: id}
+			},
+			last: func(id string, _ bool) any {
+				return chatChunk{Model: req.Model, CreatedAt: time.Now().UTC(), Message: ollamaMessage{Role: "assistant"}, Done: true, DoneReason: "stop", FastslowID: id}
+			},
+			failure: func(err error) any { return map[string]string{"error": err.Error()} },
+		})
+		return
+	}
+	a, err := s.ask(r.Context(), req.Model, task, input, req.numPredict(), req.stops(), "", nil)
 	if err != nil {
 		answerError(w, r, err)
 		return
 	}
 	w.Header().Set(IDHeader, a.ID)
-	full := chatChunk{Model: req.Model, CreatedAt: now, Message: ollamaMessage{Role: "assistant", Content: a.Output}, Done: true, DoneReason: "stop", FastslowID: a.ID}
-	if !req.streams() {
-		writeJSON(w, http.StatusOK, full)
-		return
-	}
-	part := full
-	part.Done, part.DoneReason = false, ""
-	last := full
-	last.Message.Content = ""
-	writeNDJSON(w, part, last)
+	writeJSON(w, http.StatusOK, chatChunk{Model: req.Model, CreatedAt: now, Message: ollamaMessage{Role: "assistant", Content: a.Output}, Done: true, DoneReason: "stop", FastslowID: a.ID})
 }
 
-// writeNDJSON streams objects as newline-delimited JSON, flushing after each.
-func writeNDJSON(w http.ResponseWriter, objs ...any) {
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.WriteHeader(http.StatusOK)
-	enc := json.NewEncoder(w)
-	rc := http.NewResponseController(w)
-	for _, o := range objs {
-		if enc.Encode(o) != nil {
-			return
-		}
-		_ = rc.Flush()
-	}
-}
+// writeLine writes v as one line of JSON.
+func writeLine(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }
 
 // ollamaShow serves POST /api/show: a task is described as the model the learner serves it with.
 func (s *Server) ollamaShow(w http.ResponseWriter, r *http.Request) {

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	ollamaapi "github.com/ollama/ollama/api"
 )
@@ -131,46 +133,56 @@ func (s *Server) openaiChat(w http.ResponseWriter, r *http.Request) {
 	if n <= 0 {
 		n = req.MaxTokens
 	}
-	a, err := s.ask(r.Context(), req.Model, task, joinText(texts...), n, stops)
+	stop := "stop"
+	if req.Stream {
+		mk := func(id string, created int64, c openaiChoice) openaiCompletion {
+			return openaiCompletion{ID: id, Object: "chat.completion.chunk", Created: created, Model: req.Model, SystemFingerprint: "fastslow", Choices: []openaiChoice{c}, FastslowID: id}
+		}
+		created := time.Now().Unix()
+		s.stream(w, r, req.Model, task, joinText(texts...), n, stops, streamFormat{
+			contentType: "text/event-stream", write: writeEvent,
+			chunk: func(id, text string, first bool) any {
+				d := &openaiMessage{Content: text}
+				if first {
+					d.Role = "assistant"
+				}
+				return mk(id, created, openaiChoice{Delta: d})
+			},
+			last: func(id string, first bool) any {
+				d := &openaiMessage{}
+				if first {
+					d.Role = "assistant"
+				}
+				return mk(id, created, openaiChoice{Delta: d, FinishReason: &stop})
+			},
+			failure: func(err error) any {
+				return map[string]any{"error": map[string]any{"message": err.Error(), "type": "api_error", "param": nil, "code": nil}}
+			},
+			end: func(w io.Writer) { fmt.Fprint(w, "data: [DONE]\n\n") },
+		})
+		return
+	}
+	a, err := s.ask(r.Context(), req.Model, task, joinText(texts...), n, stops, "", nil)
 	if err != nil {
 		answerError(w, r, err)
 		return
 	}
 	w.Header().Set(IDHeader, a.ID)
-	stop := "stop"
-	c := openaiCompletion{ID: a.ID, Created: a.Created.Unix(), Model: req.Model, SystemFingerprint: "fastslow", FastslowID: a.ID}
-	if !req.Stream {
-		c.Object = "chat.completion"
-		c.Choices = []openaiChoice{{Message: &openaiMessage{Role: "assistant", Content: a.Output}, FinishReason: &stop}}
-		c.Usage = &openaiUsage{}
-		writeJSON(w, http.StatusOK, c)
-		return
-	}
-	c.Object = "chat.completion.chunk"
-	part, last := c, c
-	part.Choices = []openaiChoice{{Delta: &openaiMessage{Role: "assistant", Content: a.Output}}}
-	last.Choices = []openaiChoice{{Delta: &openaiMessage{}, FinishReason: &stop}}
-	writeSSE(w, part, last)
+	writeJSON(w, http.StatusOK, openaiCompletion{
+		ID: a.ID, Object: "chat.completion", Created: a.Created.Unix(), Model: req.Model, SystemFingerprint: "fastslow",
+		Choices: []openaiChoice{{Message: &openaiMessage{Role: "assistant", Content: a.Output}, FinishReason: &stop}},
+		Usage:   &openaiUsage{}, FastslowID: a.ID,
+	})
 }
 
-// writeSSE streams objects as server-sent events, then "data: [DONE]", flushing after each.
-func writeSSE(w http.ResponseWriter, objs ...any) {
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-	for _, o := range objs {
-		b, err := json.Marshal(o)
-		if err != nil {
-			return
-		}
-		if _, err := fmt.Fprintf(w, "data: %s\n\n", b); err != nil {
-			return
-		}
-		_ = rc.Flush()
+// writeEvent writes v as one server-sent event.
+func writeEvent(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
 	}
-	fmt.Fprint(w, "data: [DONE]\n\n")
-	_ = rc.Flush()
+	_, err = fmt.Fprintf(w, "data: %s\n\n", b)
+	return err
 }
 
 // openaiModel is one entry of GET /v1/models.

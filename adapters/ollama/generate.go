@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	ollamaapi "github.com/ollama/ollama/api"
@@ -28,6 +29,9 @@ type GenerateOptions struct {
 	Stop []string
 	// System overrides the model's system prompt (ignored when Raw).
 	System string
+	// OnText, if set, makes the server stream: it receives each piece of text as it arrives (an error it
+	// returns ends the generation with that error). Generation.Text is the whole text either way.
+	OnText func(text string) error
 }
 
 // Generation is the result of Generate.
@@ -81,7 +85,7 @@ func (c *Client) Generate(ctx context.Context, model, prompt string, g GenerateO
 		return Generation{}, fmt.Errorf("ollama generate %q: empty prompt", model)
 	}
 	opts := c.requestOptions(g)
-	stream := false
+	stream := g.OnText != nil
 	req := &ollamaapi.GenerateRequest{
 		Model:     model,
 		Prompt:    prompt,
@@ -95,12 +99,20 @@ func (c *Client) Generate(ctx context.Context, model, prompt string, g GenerateO
 	}
 	var last ollamaapi.GenerateResponse
 	var got bool
+	var text strings.Builder
 	err := c.api.Generate(ctx, req, func(r ollamaapi.GenerateResponse) error {
 		last, got = r, true
-		return nil
+		if !stream || r.Response == "" {
+			return nil
+		}
+		text.WriteString(r.Response)
+		return g.OnText(r.Response)
 	})
 	if err != nil {
 		return Generation{}, c.wrap(ctx, "generate", model, err)
+	}
+	if stream {
+		last.Response = text.String()
 	}
 	if !got || !last.Done {
 		// The api package ignores a stream cut short; do not mistake it for a result.
