@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/fastslow/fastslow/server"
@@ -229,4 +231,39 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("report shows %d images, %d of them not loaded", imgs, broken)
 	}
 	shot("9-report")
+
+	// The same learner behind the server's token, as on a non-loopback bind: without the token every page is
+	// refused; with it (the browser sends it on every request, as a proxy in front of the dashboard would) the
+	// pages work and a rollback goes through both the server's and the dashboard's token checks.
+	const token = "dash-test-token"
+	th, err := dashboard.New(dashboard.Options{Learner: l, Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := server.New(server.Config{Learner: l, Dashboard: th, Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tsrv := httptest.NewServer(ts)
+	defer tsrv.Close()
+	resp, err := chromedp.Run(step(), chromedp.NavigateResponse(tsrv.URL+"/adapters"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Status != 401 {
+		t.Errorf("the dashboard behind a token, without it: HTTP %d, want 401", resp.Status)
+	}
+	do("send the token", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{
+			Headers: network.Headers{"Authorization": "Bearer " + token}})
+		return err
+	}), chromedp.Navigate(tsrv.URL+"/adapters"), chromedp.WaitVisible(chromedp.CSS("#lineage")))
+	click(`#a0 form.rollback button`)
+	wantIn("confirm", text("#confirm-what"), "the base model alone", "instead of version 1")
+	click(`#confirm`)
+	wantIn("after rollback to the base", text("#current-adapter"), "the base model")
+	if v, ok := l.Slow().Current(); ok {
+		t.Errorf("after the rollback to the base the slow channel serves version %d", v.Seq)
+	}
+	shot("10-adapters-token")
 }

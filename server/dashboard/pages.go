@@ -90,6 +90,7 @@ type versionRow struct {
 	Diff     []diffLine
 	Changed  bool // the candidate differs from the previous version's
 	Proposer string
+	Serving  bool // its candidate is the one served now (no rollback offered)
 }
 
 type instanceScore struct {
@@ -102,6 +103,7 @@ type taskData struct {
 	Task     prompts.Task
 	Versions []versionRow // newest first
 	Current  uint64
+	served   uint64 // the current version's candidate
 }
 
 func (h *Handler) task(w http.ResponseWriter, r *http.Request) {
@@ -131,7 +133,7 @@ func (h *Handler) taskData(ctx context.Context, t prompts.Task) (taskData, error
 	}
 	d := taskData{Task: t}
 	if cur, err := st.Current(ctx, t.Name); err == nil {
-		d.Current = cur.Seq
+		d.Current, d.served = cur.Seq, cur.Candidate
 	} else if !errors.Is(err, prompts.ErrNoVersion) {
 		return taskData{}, err
 	}
@@ -159,7 +161,7 @@ func (h *Handler) taskData(ctx context.Context, t prompts.Task) (taskData, error
 		bySeq[v.Seq] = v
 	}
 	for _, v := range hist {
-		row := versionRow{Version: v, Current: v.Seq == d.Current}
+		row := versionRow{Version: v, Current: v.Seq == d.Current, Serving: v.Candidate == d.served}
 		if v.Action == prompts.ActionRollback {
 			row.Restored = v.Restores
 		}
@@ -191,8 +193,12 @@ func (h *Handler) taskData(ctx context.Context, t prompts.Task) (taskData, error
 // note it carries.
 func candidateLines(ctx context.Context, st *prompts.Store, c prompts.Candidate) ([]string, error) {
 	var out []string
-	for _, l := range strings.Split(c.System, "\n") {
-		out = append(out, "system: "+l)
+	if c.System == "" {
+		out = append(out, "system: (none)")
+	} else {
+		for _, l := range strings.Split(c.System, "\n") {
+			out = append(out, "system: "+l)
+		}
 	}
 	for _, id := range c.Lessons {
 		l, err := st.Lesson(ctx, c.Task, id)
