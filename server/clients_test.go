@@ -185,8 +185,15 @@ func correct(out, answer string) bool { return (fastslow.Example{Answer: answer}
 // loop corrected something.
 func TestClientsFastChannel(t *testing.T) {
 	const token = "sk-fastslow-test"
-	_, s, base, tokened := serveOllama(t, token, fastslow.WithFlush(fastslow.FlushPolicy{}))
+	l, s, base, tokened := serveOllama(t, token, fastslow.WithFlush(fastslow.FlushPolicy{}))
 	clients := realClients(t, s, base, tokened, token)
+	baseRight := 0 // the base model alone, the input alone as prompt (a task with nothing in it)
+	for i := range clients {
+		f := facts[i%len(facts)]
+		if out, _ := generate(t, base, "fastslow/nothing", f.question); correct(out, f.answer) {
+			baseRight++
+		}
+	}
 	wrong := 0
 	for i, c := range clients {
 		f := facts[i%len(facts)]
@@ -216,6 +223,26 @@ func TestClientsFastChannel(t *testing.T) {
 	if wrong == 0 {
 		t.Error("every first answer was already right: the loop corrected nothing")
 	}
+	// Under fst the weight round trains with the served prompt, notes in it. What the weights keep once the
+	// notes are gone is measured and reported here (the weight-only policy's is asserted in
+	// TestClientsSlowChannel).
+	ctx := context.Background()
+	r, err := l.Flush(ctx, "people")
+	if err != nil || r.WeightSteps == 0 {
+		t.Fatalf("fst round: %v, %d weight steps", err, r.WeightSteps)
+	}
+	if err := l.Store().RemoveTask(ctx, "people"); err != nil {
+		t.Fatal(err)
+	}
+	right := 0
+	for i := range clients {
+		f := facts[i%len(facts)]
+		if out, _ := generate(t, base, "fastslow/people", f.question); correct(out, f.answer) {
+			right++
+		}
+	}
+	t.Logf("fst: the base model alone answers %d of %d of these facts; after a weight round of %d steps, with the task's notes and demos removed, %d",
+		baseRight, len(clients), r.WeightSteps, right)
 }
 
 // TestClientsSlowChannel: under the weight-only policy (no notes, no demos: the prompt is the input alone)
