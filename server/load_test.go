@@ -322,3 +322,63 @@ func loadavg() string {
 	}
 	return string(bytes.TrimSpace(b))
 }
+
+// instantServer answers every prompt at once with a fixed text: it stands in for Ollama in
+// BenchmarkHandlerOverhead, which times fastslow's own work per request and nothing else.
+type instantServer struct{}
+
+func (instantServer) Name() string { return "instant" }
+func (instantServer) Deploy(context.Context, string, string) (string, error) {
+	return "", fmt.Errorf("instantServer deploys nothing")
+}
+func (instantServer) Generate(context.Context, string, string, int) (string, error) {
+	return " Saldune", nil
+}
+func (instantServer) Remove(context.Context, string) error { return nil }
+
+// BenchmarkHandlerOverhead times one non-streaming /api/generate of a task through the server over loopback
+// HTTP — decoding, the task lookup, the prompt (retrieval over 200 notes, token budget), the answer's
+// bookkeeping, encoding — with a server that answers instantly in place of Ollama, so only fastslow's own
+// work is timed. It reports the median and p99 of the requests besides ns/op.
+//
+//	go test -run '^$' -bench BenchmarkHandlerOverhead ./server/
+func BenchmarkHandlerOverhead(b *testing.B) {
+	ctx := context.Background()
+	l, err := fastslow.Open(ctx, b.TempDir(), fastslow.WithFlush(fastslow.FlushPolicy{}),
+		fastslow.WithPolicy(fastslow.PolicyPrompts),
+		fastslow.WithOptions(func(o *fastslow.Options) { o.Server = instantServer{} }))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	for i := range 200 {
+		q := fmt.Sprintf("Q: Where was Person%d Name%d born?\nA:", i, i%17)
+		if _, err := l.Feedback(ctx, fastslow.Correction{Task: "people", Input: q, Answer: fmt.Sprintf("City%d", i)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	s, err := server.New(server.Config{Learner: l})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hs := httptest.NewServer(s)
+	defer hs.Close()
+	body := []byte(`{"model":"fastslow/people","prompt":"Q: Where was Person7 Name7 born?\nA:","stream":false}`)
+	var lat []float64
+	b.ResetTimer()
+	for b.Loop() {
+		start := time.Now()
+		resp, err := http.Post(hs.URL+"/api/generate", "application/json", bytes.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("status %s", resp.Status)
+		}
+		lat = append(lat, ms(time.Since(start)))
+	}
+	b.ReportMetric(pct(lat, 0.5), "p50-ms")
+	b.ReportMetric(pct(lat, 0.99), "p99-ms")
+}
