@@ -233,6 +233,10 @@ func (r *CyclicResult) Sections() ([]report.Section, []report.Verdict, error) {
 		verdict = "not measured: no gap between visits was long enough"
 	} else if iv, err := metrics.BootstrapMean(r.pairedDiffs(), 1); err == nil {
 		verdict = metrics.Decide(iv)
+		sec.Values["anticipation_difference_paired"] = iv.Estimate
+		if iv.Bounded {
+			sec.Values["anticipation_difference_paired_lo"], sec.Values["anticipation_difference_paired_hi"] = iv.Lo, iv.Hi
+		}
 	}
 	v := report.Verdict{
 		Question: "Anticipatory recovery: does a document's loss fall before it comes round again under cyclic training?",

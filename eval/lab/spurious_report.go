@@ -173,7 +173,7 @@ func (r *SpuriousResult) Sections() ([]report.Section, []report.Verdict, error) 
 		Values: values,
 		Data:   map[string]any{"runs": r.Runs},
 	}
-	return []report.Section{sec}, []report.Verdict{r.verdict(stats, chance)}, nil
+	return []report.Section{sec}, []report.Verdict{r.verdict(stats, chance, values)}, nil
 }
 
 func (r *SpuriousResult) variantLabel(v string) string {
@@ -183,7 +183,9 @@ func (r *SpuriousResult) variantLabel(v string) string {
 	return "all blocks learn B"
 }
 
-func (r *SpuriousResult) verdict(stats map[string]*spuriousStats, chance float64) report.Verdict {
+// verdict answers the experiment's question and adds its figures to values: the share of the drop recovered
+// with its interval (spurious_recovered_share), and the probe's 2×2 table with Fisher's p (spurious_fisher_*).
+func (r *SpuriousResult) verdict(stats map[string]*spuriousStats, chance float64, values map[string]float64) report.Verdict {
 	variant := "all"
 	if stats["all"] == nil {
 		variant = "frozen"
@@ -210,6 +212,10 @@ func (r *SpuriousResult) verdict(stats map[string]*spuriousStats, chance float64
 		var err error
 		if back, err = metrics.BootstrapMean(shares, 1); err == nil {
 			verdict = metrics.Decide(back)
+			values["spurious_recovered_share"] = back.Estimate
+			if back.Bounded {
+				values["spurious_recovered_share_lo"], values["spurious_recovered_share_hi"] = back.Lo, back.Hi
+			}
 		}
 	}
 	ev := fmt.Sprintf("task A fell from %.2f to %.2f while B (%s) was learned; %d recovery steps on %s brought it to %.2f: the share of the drop "+
@@ -219,6 +225,9 @@ func (r *SpuriousResult) verdict(stats map[string]*spuriousStats, chance float64
 		st.accA.Mean, st.afterB.Mean, r.TaskB, r.RecoverySteps, r.recoverySource(), st.final.Mean, fmtCI(back), len(shares),
 		st.still, st.forgotten, nan0(st.stillShare.Mean), st.control.Mean, chance, nan0(st.probeRe.Mean))
 	if p, err := metrics.FisherExact(a, b, c, d); err == nil && a+b+c+d > 0 {
+		values["spurious_fisher_p"] = p
+		values["spurious_fisher_ranked_back"], values["spurious_fisher_ranked"] = float64(a), float64(a+b)
+		values["spurious_fisher_other_back"], values["spurious_fisher_other"] = float64(c), float64(c+d)
 		ev += fmt.Sprintf(". Does the probe predict which forgotten facts come back? Of those it still ranked first %d/%d came back, of the others %d/%d "+
 			"(Fisher's exact test, two-sided p = %.3g", a, a+b, c, c+d, p)
 		if p < 0.05 {

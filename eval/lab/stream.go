@@ -627,7 +627,8 @@ func streamRun(ctx context.Context, opt StreamOptions, dir string, arm Arm, seed
 		run.LearnSeconds += r.Duration.Seconds()
 		return r, err
 	}
-	// evaluate serves ex as a user is served: the shared (or the task's) prompt with the promoted adapter.
+	// evaluate serves ex as a user is served: the shared (or the task's) prompt with the promoted adapter. It
+	// stops an answer once its verdict is fixed (see answer): the same verdicts, fewer tokens generated.
 	evaluate := func(task string, ex []fastslow.Example) (acc, open float64, err error) {
 		stage.Store(evalStage)
 		defer stage.Store("")
@@ -637,7 +638,8 @@ func streamRun(ctx context.Context, opt StreamOptions, dir string, arm Arm, seed
 			if err != nil {
 				return 0, 0, err
 			}
-			out, err := srv.Generate(ctx, l.Slow().Handle(), p, lo.MaxNewTokens)
+			short := len(opt.Base.Tokenizer.Encode(" "+e.Expected(), false)) + 2
+			out, err := answer(ctx, srv, l.Slow().Handle(), p, lo.MaxNewTokens, short, e)
 			if err != nil {
 				return 0, 0, err
 			}
