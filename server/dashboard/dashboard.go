@@ -8,8 +8,8 @@
 //
 // Nothing changes state except a POST, and every POST must come from the dashboard's own pages: it needs the
 // form token the pages carry (a per-handler secret), an Origin or Referer of the same host when the browser sends
-// one, a confirmation, and the server's token when one is set. Without a server token, requests must name a
-// loopback host (a DNS-rebinding guard for a server bound to loopback).
+// one, a confirmation, and the server's token (Authorization: Bearer) when one is set. Without a server token,
+// requests must name a loopback host (a DNS-rebinding guard for a server bound to loopback).
 package dashboard
 
 import (
@@ -41,8 +41,8 @@ type Options struct {
 	// Reports is a directory of lab reports: a report.md with its PNGs in the directory itself or in any of its
 	// subdirectories (one level down, as `fastslow lab` subcommands write them). Empty: no reports page entries.
 	Reports string
-	// Token is the server's access token, if it has one. POSTs must then carry it (form field "token", header
-	// "Authorization: Bearer …" or the server's cookie; see TokenCookie), and the loopback host check is off.
+	// Token is the server's access token, if it has one. POSTs must then carry it ("Authorization: Bearer …",
+	// as the server requires on every route), and the loopback host check is off.
 	Token string
 	// Base is the path the handler is mounted at, with a trailing slash ("/" by default). The handler expects
 	// request paths with Base already stripped to "/" (http.StripPrefix) when Base is not "/".
@@ -50,9 +50,6 @@ type Options struct {
 	// Log receives errors that are not the client's; nil discards them.
 	Log *slog.Logger
 }
-
-// TokenCookie is the cookie a browser may carry the server's token in.
-const TokenCookie = "fastslow_token"
 
 // Handler serves the dashboard. Create it with New.
 type Handler struct {
@@ -167,20 +164,8 @@ func (h *Handler) checkPost(r *http.Request) error {
 
 // hasToken reports whether r carries the server's token.
 func (h *Handler) hasToken(r *http.Request) bool {
-	want := []byte(h.opt.Token)
-	cands := []string{r.PostForm.Get("token")}
-	if a, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		cands = append(cands, a)
-	}
-	if c, err := r.Cookie(TokenCookie); err == nil {
-		cands = append(cands, c.Value)
-	}
-	for _, c := range cands {
-		if c != "" && subtle.ConstantTimeCompare([]byte(c), want) == 1 {
-			return true
-		}
-	}
-	return false
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(h.opt.Token)) == 1
 }
 
 // sameOrigin refuses a request whose Origin (or, without one, Referer) names another host than the request.
@@ -224,15 +209,11 @@ type page struct {
 	Title string
 	Nav   string
 	CSRF  string
-	Token string // the server's token, put in forms only when the request carried it in the URL
 	Data  any
 }
 
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name, title string, data any) {
 	p := page{Title: title, Nav: name, CSRF: h.csrf, Data: data}
-	if t := r.URL.Query().Get("token"); h.opt.Token != "" && subtle.ConstantTimeCompare([]byte(t), []byte(h.opt.Token)) == 1 {
-		p.Token = t
-	}
 	var b strings.Builder
 	if err := h.tmpl[name].ExecuteTemplate(&b, "layout", p); err != nil {
 		h.opt.Log.Error("dashboard: render", "page", name, "err", err)
