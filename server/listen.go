@@ -40,7 +40,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if err := CheckBind(ln.Addr().String(), s.cfg.Token); err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	// No ReadTimeout: net/http cancels a request's context when the read deadline passes during its answer,
+	// and answers (streams included) take as long as the model takes.
+	hs := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
