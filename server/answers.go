@@ -167,7 +167,10 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, model, task, inp
 		if err := f.write(w, v); err != nil {
 			return err
 		}
-		return rc.Flush()
+		if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return err
+		}
+		return nil
 	}
 	first := true
 	onText := func(text string) error {
