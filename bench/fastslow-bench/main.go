@@ -15,13 +15,19 @@
 //
 //	go run ./bench/fastslow-bench [-rounds 5] [-steps 8] [-ollama 127.0.0.1:11434] [-json out.json]
 //
+// The real-shape mode measures random-weight models at the shapes of qwen3 0.6B, llama-3.2 1B, gemma3 1B and
+// qwen3 4B, written by the project and quantized by Ollama to Q4_K_M: LoRA training tokens/s through the
+// library's training path, peak memory, a learning round through 'fastslow train', a FLOP model of the 1B
+// shape, PyTorch at the 1B shape, and forward scoring against Ollama's prompt evaluation:
+//
+//	go run ./bench/fastslow-bench real [-models qwen3-0.6b,llama3.2-1b] [-rounds 3] [-json real.json]
+//
 // The PyTorch side needs python3 with torch and numpy (Debian: apt-get install python3-torch
 // libopenblas0-pthread); it is skipped, with a note, when they are missing. The Ollama side is skipped when
 // no server answers at -ollama (default $OLLAMA_HOST).
 package main
 
 import (
-	"bytes"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -145,6 +151,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "real" {
+		return runReal(ctx, args[1:], stdout, stderr)
+	}
 	o, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
@@ -373,6 +382,7 @@ type procResult struct {
 	workerResult
 	GradRelDiff float64        `json:"grad_rel_diff"`
 	Blas        map[string]any `json:"blas"`
+	HWMMiB      float64        `json:"vm_hwm_mib"` // torchref.py's own VmHWM
 	PeakRSSMiB  float64        `json:"-"`
 }
 
@@ -407,18 +417,9 @@ func (b *bench) torch(ctx context.Context, mode string, steps, warmup int, out *
 
 // child runs cmd, decodes the JSON line it prints and records its peak resident memory.
 func (b *bench) child(ctx context.Context, cmd *exec.Cmd, out *procResult) error {
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%v: %w\n%s", cmd.Args, err, tail(stderr.String(), 2000))
-	}
-	if err := json.Unmarshal(stdout.Bytes(), out); err != nil {
-		return fmt.Errorf("%v: output: %w\n%s", cmd.Args, err, tail(stdout.String(), 500))
-	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		out.PeakRSSMiB = float64(ru.Maxrss) / 1024 // KiB on Linux
-	}
-	return nil
+	rss, err := runJSON(cmd, out)
+	out.PeakRSSMiB = rss
+	return err
 }
 
 func tail(s string, n int) string {

@@ -32,9 +32,35 @@ import torch.nn.functional as F
 LINEARS = ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"]
 
 
+def random_model(cfg):
+    """Random weights and batch at the configuration's shapes (the real-shape mode: no weights file; the
+    LoRA B matrices are zero, as a new adapter's are). A tied output shares the embedding."""
+    g = torch.Generator().manual_seed(1)
+    d, h, v, r = cfg["dim"], cfg["hidden"], cfg["vocab"], cfg["rank"]
+    kv = d // cfg["heads"] * cfg["kv_heads"]
+    shapes = {"attn_q": (d, d), "attn_k": (kv, d), "attn_v": (kv, d), "attn_output": (d, d),
+              "ffn_gate": (h, d), "ffn_up": (h, d), "ffn_down": (d, h)}
+    randn = lambda *s: torch.randn(*s, generator=g) * 0.02
+    t = {"token_embd.weight": randn(v, d), "output_norm.weight": torch.ones(d)}
+    t["output.weight"] = t["token_embd.weight"] if cfg.get("tied") else randn(v, d)
+    for l in range(cfg["layers"]):
+        t[f"blk.{l}.attn_norm.weight"] = torch.ones(d)
+        t[f"blk.{l}.ffn_norm.weight"] = torch.ones(d)
+        for name, (o, i) in shapes.items():
+            p = f"blk.{l}.{name}.weight"
+            t[p], t[p + ".lora_a"], t[p + ".lora_b"] = randn(o, i), randn(r, i), torch.zeros(o, r)
+    tokens = torch.randint(0, min(v, 128000), (cfg["batch"], cfg["seq"]), generator=g)
+    return t, tokens
+
+
 def load(d):
     with open(os.path.join(d, "config.json")) as f:
         cfg = json.load(f)
+    if cfg.get("random"):
+        t, tokens = random_model(cfg)
+        return cfg, t, tokens
+    if "tensors" not in cfg:  # an sgemm-only configuration
+        return cfg, {}, None
     raw = np.fromfile(os.path.join(d, "weights.bin"), dtype="<f4")
     tensors = {}
     for t in cfg["tensors"]:
@@ -183,6 +209,16 @@ def peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def vm_hwm_mib():
+    """This process's own peak resident memory (VmHWM): unlike ru_maxrss it does not count the parent's
+    memory at the vfork that started it."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def cmd_check(d, cfg, model, tokens):
     loss = model.loss(tokens)
     loss.backward()
@@ -229,7 +265,7 @@ def cmd_sgemm(cfg, reps):
     f.argtypes = [ctypes.c_int] * 6 + [ctypes.c_float, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
                                         ctypes.c_int, ctypes.c_float, ctypes.c_void_p, ctypes.c_int]
     out = []
-    for threads in (1, 2):
+    for threads in cfg.get("sgemm_threads") or (1, 2):
         lib.openblas_set_num_threads(threads)
         for s in cfg["sgemm_shapes"]:
             m, n, k, ta, tb = s["m"], s["n"], s["k"], s["ta"], s["tb"]
@@ -274,6 +310,7 @@ def main():
             res.update(cmd_score(cfg, model, seqs, args.warmup))
     res["blas"] = blas_info(args.mode == "check")  # after the work: the libraries are loaded lazily
     res["peak_rss_mib"] = peak_rss_mib()
+    res["vm_hwm_mib"] = vm_hwm_mib()
     json.dump(res, sys.stdout)
     sys.stdout.write("\n")
 

@@ -36,6 +36,25 @@ type sgemmResult struct {
 
 // runWorker runs one measurement mode on the benchmark directory and writes its JSON result to w.
 func runWorker(ctx context.Context, w io.Writer, mode, dir string, steps, warmup int, cpuProfile string) error {
+	if mode == "sgemm" {
+		// Only the configuration: the real-shape mode times products of models it never builds here.
+		b, err := os.ReadFile(filepath.Join(dir, configFile))
+		if err != nil {
+			return err
+		}
+		var c struct {
+			Shapes  []sgemmShape `json:"sgemm_shapes"`
+			Threads []int        `json:"sgemm_threads"`
+		}
+		if err := json.Unmarshal(b, &c); err != nil {
+			return fmt.Errorf("%s: %w", configFile, err)
+		}
+		res := workerResult{Mode: mode, Kernel: llama.GemmKernel()}
+		if res.Sgemm, err = timeSgemm(c.Shapes, c.Threads, steps); err != nil {
+			return err
+		}
+		return json.NewEncoder(w).Encode(res)
+	}
 	c, m, a, batch, err := loadBench(dir)
 	if err != nil {
 		return err
@@ -103,23 +122,25 @@ func runWorker(ctx context.Context, w io.Writer, mode, dir string, steps, warmup
 				res.TokensPerS = append(res.TokensPerS, float64(len(s))/time.Since(t0).Seconds())
 			}
 		}
-	case "sgemm":
-		res.Sgemm, err = timeSgemm(c.SgemmShapes, steps)
-		if err != nil {
-			return err
-		}
 	default:
 		return fmt.Errorf("unknown worker mode %q", mode)
 	}
 	return json.NewEncoder(w).Encode(res)
 }
 
-// timeSgemm times llama.Gemm at each shape, reps times after one warm-up call, on one thread and on all.
-func timeSgemm(shapes []sgemmShape, reps int) ([]sgemmResult, error) {
+// timeSgemm times llama.Gemm at each shape, reps times after one warm-up call, on each of the thread counts
+// (one thread and all, when threads is empty).
+func timeSgemm(shapes []sgemmShape, threads []int, reps int) ([]sgemmResult, error) {
 	procs := runtime.GOMAXPROCS(0)
 	defer runtime.GOMAXPROCS(procs)
+	if len(threads) == 0 {
+		threads = []int{1}
+		if procs > 1 {
+			threads = append(threads, procs)
+		}
+	}
 	var out []sgemmResult
-	for _, threads := range []int{1, procs} {
+	for _, threads := range threads {
 		runtime.GOMAXPROCS(threads)
 		for _, s := range shapes {
 			a := make([]float32, s.M*s.K)
@@ -149,9 +170,6 @@ func timeSgemm(shapes []sgemmShape, reps int) ([]sgemmResult, error) {
 				}
 			}
 			out = append(out, r)
-		}
-		if procs == 1 {
-			break
 		}
 	}
 	return out, nil
