@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fastslow/fastslow/fastslow"
 	"github.com/fastslow/fastslow/server/dashboard"
 )
 
@@ -213,4 +214,22 @@ func head(s string) string {
 		s = s[i:]
 	}
 	return s[:min(len(s), 300)]
+}
+
+// TestFeedbackPagePromptsOnly checks that the queue page of a learner without a weight channel says why
+// nothing waits.
+func TestFeedbackPagePromptsOnly(t *testing.T) {
+	l, err := fastslow.Open(context.Background(), t.TempDir(), fastslow.WithPolicy(fastslow.PolicyPrompts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	h, err := dashboard.New(dashboard.Options{Learner: l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := serve(h, httptest.NewRequest(http.MethodGet, "http://[::1]:9/feedback", nil))
+	if got.code != 200 || !strings.Contains(got.body, "has no weight channel") || !strings.Contains(got.body, `<b id="pending-total">0</b>`) {
+		t.Errorf("feedback page of a prompts-only learner: %d %s", got.code, head(got.body))
+	}
 }

@@ -263,9 +263,11 @@ type pendingRow struct {
 }
 
 type feedbackData struct {
-	Tasks []pendingTask
-	Total int
-	Flush fastslow.FlushPolicy
+	Tasks   []pendingTask
+	Total   int
+	Flush   fastslow.FlushPolicy
+	Weights bool   // the policy has a weight channel (else nothing ever waits)
+	Policy  string // its name
 }
 
 type pendingTask struct {
@@ -281,7 +283,7 @@ func (h *Handler) feedback(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusInternalServerError, err)
 		return
 	}
-	d := feedbackData{Flush: l.Options().Flush}
+	d := feedbackData{Flush: l.Options().Flush, Weights: l.Policy().Channels().Weights, Policy: l.Policy().Name()}
 	now := time.Now()
 	for _, t := range ts {
 		pt := pendingTask{Task: t.Name}
