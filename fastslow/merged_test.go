@@ -71,22 +71,5 @@ func TestServersServeMerged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ollamatest.DeleteOnCleanup(t, handle)
-	b, err := srv.BaseModel(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ollamatest.DeleteOnCleanup(t, b)
-	for round := 0; round < 2; round++ {
-		got, err := srv.Generate(ctx, handle, prompt, 12)
-		if err != nil {
-			t.Fatalf("round %d: %v", round, err)
-		}
-		if got != want {
-			t.Fatalf("round %d: ollama %q, merged model %q", round, got, want)
-		}
-		if err := c.Delete(ctx, handle); err != nil { // the next round must restore it
-			t.Fatal(err)
-		}
-	}
+	servesAndRestores(t, srv, handle, prompt, want)
 }

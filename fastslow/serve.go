@@ -2,12 +2,8 @@ package fastslow
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -318,11 +314,11 @@ func (s *OllamaServer) Remove(ctx context.Context, handle string) error {
 // EnsureBase creates the base GGUF at path as an Ollama model named after its content (so the same file is
 // uploaded once), unless it exists, and returns the name.
 func EnsureBase(ctx context.Context, c *ollama.Client, path string) (string, error) {
-	sum, err := fileDigest(path)
+	sum, err := ollama.FileDigest(path)
 	if err != nil {
 		return "", err
 	}
-	name := ModelPrefix + "base-" + sum[:12]
+	name := ModelPrefix + "base-" + strings.TrimPrefix(sum, "sha256:")[:12]
 	models, err := c.ListPrefix(ctx, name)
 	if err != nil {
 		return "", err
@@ -336,17 +332,4 @@ func EnsureBase(ctx context.Context, c *ollama.Client, path string) (string, err
 		return "", err
 	}
 	return name, nil
-}
-
-func fileDigest(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("read %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

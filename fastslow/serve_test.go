@@ -34,12 +34,6 @@ func TestOllamaServerServesWhatTheEngineServes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ollamatest.DeleteOnCleanup(t, handle)
-	base, err := srv.BaseModel(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ollamatest.DeleteOnCleanup(t, base)
 	engine := NewEngineServer(m)
 	if _, err := engine.Deploy(ctx, "v1", adapter); err != nil {
 		t.Fatal(err)
@@ -49,6 +43,21 @@ func TestOllamaServerServesWhatTheEngineServes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	servesAndRestores(t, srv, handle, prompt, want)
+}
+
+// servesAndRestores has handle and srv's base model deleted when t ends, then asks srv for a continuation of
+// prompt on handle in two rounds, deleting the model from the server after each: both must be want (what the
+// engine serves), the second from the model srv restores.
+func servesAndRestores(t *testing.T, srv *OllamaServer, handle, prompt, want string) {
+	t.Helper()
+	ctx := context.Background()
+	ollamatest.DeleteOnCleanup(t, handle)
+	base, err := srv.BaseModel(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ollamatest.DeleteOnCleanup(t, base)
 	for round := 0; round < 2; round++ {
 		got, err := srv.Generate(ctx, handle, prompt, 12)
 		if err != nil {
@@ -57,7 +66,7 @@ func TestOllamaServerServesWhatTheEngineServes(t *testing.T) {
 		if got != want {
 			t.Fatalf("round %d: ollama %q, engine %q", round, got, want)
 		}
-		if err := c.Delete(ctx, handle); err != nil { // the next round must restore it
+		if err := srv.Client.Delete(ctx, handle); err != nil { // the next round must restore it
 			t.Fatal(err)
 		}
 	}

@@ -45,8 +45,9 @@ func TestDefaultRecipe(t *testing.T) {
 	}
 }
 
-// TestDefaultAnswers loads the embedded model and asks it some of the questions it was evaluated on.
-func TestDefaultAnswers(t *testing.T) {
+// writeDefault writes the embedded model to a temporary file and loads it; it returns the file's path too.
+func writeDefault(t *testing.T) (*weights.Model, string) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "default.gguf")
 	if err := WriteDefault(path); err != nil {
 		t.Fatal(err)
@@ -55,6 +56,12 @@ func TestDefaultAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return m, path
+}
+
+// TestDefaultAnswers loads the embedded model and asks it some of the questions it was evaluated on.
+func TestDefaultAnswers(t *testing.T) {
+	m, _ := writeDefault(t)
 	limit := 28 // four people's seven attributes per group
 	if testing.Short() {
 		limit = 7

@@ -2,7 +2,6 @@ package models
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +10,6 @@ import (
 	"github.com/fastslow/fastslow/eval/pretrain"
 	"github.com/fastslow/fastslow/eval/world"
 	"github.com/fastslow/fastslow/internal/ollamatest"
-	"github.com/fastslow/fastslow/weights"
 	"github.com/fastslow/fastslow/weights/llama"
 )
 
@@ -22,14 +20,7 @@ func TestDefaultOnOllama(t *testing.T) {
 	c := ollamatest.Client(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	path := filepath.Join(t.TempDir(), "default.gguf")
-	if err := WriteDefault(path); err != nil {
-		t.Fatal(err)
-	}
-	m, err := weights.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, path := writeDefault(t)
 	// Round where llama.cpp rounds (F16 matrix inputs, F16 KV cache), for bit-level agreement.
 	m.Precision = llama.Precision{KVCacheF16: true, F16Weights: true}
 	name := ollamatest.UniqueName(t, "fastslow-default")

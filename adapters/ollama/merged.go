@@ -94,13 +94,7 @@ func (c *Client) CreateMerged(ctx context.Context, name, from, ggufPath string) 
 	if err != nil {
 		return fmt.Errorf("create %q from %q: %w", name, from, err)
 	}
-	digest, err := c.UploadBlob(ctx, ggufPath)
-	if err != nil {
-		return fmt.Errorf("create %q: %w", name, err)
-	}
 	req := &ollamaapi.CreateRequest{
-		Model:      name,
-		Files:      map[string]string{"model.gguf": digest},
 		Template:   st.Template,
 		System:     st.System,
 		Parameters: st.Parameters,
@@ -111,7 +105,7 @@ func (c *Client) CreateMerged(ctx context.Context, name, from, ggufPath string) 
 	if st.License != "" {
 		req.License = st.License
 	}
-	return c.create(ctx, req, true)
+	return c.createGGUF(ctx, name, ggufPath, req, true)
 }
 
 // parseParameters reads the parameters of /api/show: one "name value" line per value, the value printed

@@ -61,7 +61,7 @@ type CreateOptions struct {
 // returns its digest ("sha256:<hex>"). A blob the server already has is not
 // sent again.
 func (c *Client) UploadBlob(ctx context.Context, path string) (string, error) {
-	digest, err := fileDigest(path)
+	digest, err := FileDigest(path)
 	if err != nil {
 		return "", fmt.Errorf("ollama upload: %w", err)
 	}
@@ -83,8 +83,9 @@ func (c *Client) UploadBlob(ctx context.Context, path string) (string, error) {
 	return digest, nil
 }
 
-// fileDigest returns the sha256 digest of a file in the server's notation.
-func fileDigest(path string) (string, error) {
+// FileDigest returns the sha256 digest of the file at path in the server's notation ("sha256:" and 64 hex
+// digits), the name the server gives the file as a blob.
+func FileDigest(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
@@ -122,13 +123,7 @@ func (c *Client) hasBlob(ctx context.Context, digest string) (bool, error) {
 // ggufPath, uploading the file first if the server lacks it. If anything
 // fails, no new model is left under name.
 func (c *Client) CreateFromGGUF(ctx context.Context, name, ggufPath string, co CreateOptions) error {
-	digest, err := c.UploadBlob(ctx, ggufPath)
-	if err != nil {
-		return fmt.Errorf("create %q: %w", name, err)
-	}
 	req := &ollamaapi.CreateRequest{
-		Model:      name,
-		Files:      map[string]string{"model.gguf": digest},
 		Quantize:   co.Quantize,
 		Template:   co.Template,
 		System:     co.System,
@@ -137,7 +132,19 @@ func (c *Client) CreateFromGGUF(ctx context.Context, name, ggufPath string, co C
 	if co.License != "" {
 		req.License = co.License
 	}
-	return c.create(ctx, req, !co.SkipLoadCheck)
+	return c.createGGUF(ctx, name, ggufPath, req, !co.SkipLoadCheck)
+}
+
+// createGGUF uploads the GGUF at ggufPath unless the server has it and creates name from it with the rest of
+// req (see create for loadCheck).
+func (c *Client) createGGUF(ctx context.Context, name, ggufPath string, req *ollamaapi.CreateRequest, loadCheck bool) error {
+	digest, err := c.UploadBlob(ctx, ggufPath)
+	if err != nil {
+		return fmt.Errorf("create %q: %w", name, err)
+	}
+	req.Model = name
+	req.Files = map[string]string{"model.gguf": digest}
+	return c.create(ctx, req, loadCheck)
 }
 
 // CreateAdapted creates (or replaces) the model name as the existing model
