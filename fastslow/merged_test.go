@@ -10,8 +10,8 @@ import (
 	"github.com/fastslow/fastslow/weights/llama"
 )
 
-// mergedVersion merges a fixed non-zero adapter into m and returns the merged model and the adapter.
-func mergedVersion(t *testing.T, m *weights.Model) (*weights.Merged, *llama.Adapter) {
+// fixedAdapter returns a non-zero adapter of m whose parameters follow a fixed pattern.
+func fixedAdapter(t *testing.T, m *weights.Model) *llama.Adapter {
 	t.Helper()
 	a, err := llama.NewAdapter(m.Model, weights.DefaultLoRA, 3)
 	if err != nil {
@@ -22,6 +22,13 @@ func mergedVersion(t *testing.T, m *weights.Model) (*weights.Merged, *llama.Adap
 			p.Data[i] = float32((i*7)%13-6) * 0.01
 		}
 	}
+	return a
+}
+
+// mergedVersion merges fixedAdapter into m and returns the merged model and the adapter.
+func mergedVersion(t *testing.T, m *weights.Model) (*weights.Merged, *llama.Adapter) {
+	t.Helper()
+	a := fixedAdapter(t, m)
 	mm, err := weights.Merge(context.Background(), m, "", a, filepath.Join(t.TempDir(), "merged.gguf"), weights.MergeOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 
 	"github.com/fastslow/fastslow/internal/ollamatest"
 	"github.com/fastslow/fastslow/weights"
-	"github.com/fastslow/fastslow/weights/llama"
 )
 
 // TestOllamaServerServesWhatTheEngineServes deploys an adapter through OllamaServer and checks that Ollama
@@ -16,15 +15,7 @@ func TestOllamaServerServesWhatTheEngineServes(t *testing.T) {
 	c := ollamatest.Client(t)
 	ctx := context.Background()
 	m, path := tinyBase(t)
-	a, err := llama.NewAdapter(m.Model, weights.DefaultLoRA, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range a.Params() {
-		for i := range p.Data {
-			p.Data[i] = float32((i*7)%13-6) * 0.01
-		}
-	}
+	a := fixedAdapter(t, m)
 	adapter := filepath.Join(t.TempDir(), "a.gguf")
 	if err := weights.SaveAdapter(adapter, a, ""); err != nil {
 		t.Fatal(err)
