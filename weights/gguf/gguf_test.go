@@ -6,6 +6,7 @@ import (
 	"math"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -343,16 +344,9 @@ func TestTensorRoundTrip(t *testing.T) {
 	}
 }
 
+// sameBits reports whether a and b hold the same float32 values bit for bit (NaNs and signed zeros too).
 func sameBits(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
-			return false
-		}
-	}
-	return true
+	return slices.EqualFunc(a, b, func(x, y float32) bool { return math.Float32bits(x) == math.Float32bits(y) })
 }
 
 // maxRelErr returns the largest error relative to the largest magnitude in
