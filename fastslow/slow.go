@@ -57,7 +57,8 @@ type SlowOptions struct {
 	// another shape is refused: roll back to the base (version 0) to train a new one.
 	LoRA llama.LoRAConfig
 	// Steps is the most optimizer steps of a round (default 60); Chunk steps run between forgetting checks
-	// (0: one check, after all steps). One optimizer (its AdamW moments) serves the whole round.
+	// (0: one check, after all steps). One optimizer (its AdamW moments) serves the whole round, and the next
+	// round of the same adapter carries on with it (a rollback or an adoption starts a fresh one).
 	Steps, Chunk int
 	// BatchSize and LR of the optimizer (defaults 8 and 5e-3).
 	BatchSize int
@@ -118,7 +119,11 @@ type SlowChannel struct {
 	round   sync.Mutex // serializes rounds and rollbacks; serving never waits for it
 	mu      sync.Mutex // guards state and adapter, held only briefly
 	state   slowState
-	adapter *llama.Adapter                // the current version's weights, trained further by the next round
+	adapter *llama.Adapter // the current version's weights, trained further by the next round
+	// moments is AdamW's state after the round that made the current version, which the next round carries
+	// on from (nil: a fresh optimizer). Rounds, adoptions and rollbacks hold round while they use it. It
+	// lives in memory only: a reopened channel starts its next round with a fresh optimizer.
+	moments *train.OptimizerState
 	served  atomic.Pointer[weights.Model] // the current version's merged model, nil when an adapter is served
 	deploy  atomic.Pointer[DeployOptions] // how new versions are served (SetDeploy); nil: the default
 }
@@ -336,6 +341,9 @@ func (s *SlowChannel) Train(ctx context.Context, task string, pairs []weights.Pa
 		Steps: opt.Steps, BatchSize: opt.BatchSize, LR: opt.LR, Decay: train.DecayConstant, ClipNorm: 1,
 		Seed: opt.Seed, Hook: hook, HookEvery: chunk, WeightDecay: opt.WeightDecay,
 	}
+	if current != nil {
+		to.Optimizer = s.moments // the optimizer carries on across rounds, as across chunks
+	}
 	res, err := train.Run(ctx, train.LoRAObjective(s.base.Model, a), seqs, to, progress)
 	round.Losses = res.Losses
 	if err != nil {
@@ -348,7 +356,11 @@ func (s *SlowChannel) Train(ctx context.Context, task string, pairs []weights.Pa
 		return round, nil
 	}
 	round.Mode, round.ModeReason = mode, why
-	return s.promote(ctx, task, a, round, before, after)
+	round, err = s.promote(ctx, task, a, round, before, after)
+	if round.Promoted {
+		s.moments = res.Optimizer
+	}
+	return round, err
 }
 
 // promote writes a, deploys it and makes it the current version. The caller holds s.round, so the state only
@@ -413,7 +425,7 @@ func (s *SlowChannel) promote(ctx context.Context, task string, a *llama.Adapter
 		return round, err
 	}
 	s.mu.Lock()
-	s.state, s.adapter = next, a
+	s.state, s.adapter, s.moments = next, a, nil
 	s.served.Store(served)
 	s.mu.Unlock()
 	round.Version, round.Promoted = v, true
@@ -510,7 +522,7 @@ func (s *SlowChannel) Rollback(ctx context.Context, seq int) error {
 	if err := s.save(next); err != nil {
 		return err
 	}
-	s.state, s.adapter = next, a
+	s.state, s.adapter, s.moments = next, a, nil
 	s.served.Store(served)
 	return nil
 }

@@ -267,7 +267,8 @@ func openCheckpoint(path string) (*checkpoint, error) {
 	if d.off != d.end {
 		return nil, corrupt("%d unread bytes after the last tensor", d.end-d.off)
 	}
-	if ck.state.nData <= 0 || ck.state.step > ck.state.total || len(ck.state.losses) != ck.state.step || ck.adamT != ck.state.step {
+	if ck.state.nData <= 0 || ck.state.step > ck.state.total || len(ck.state.losses) != ck.state.step ||
+		ck.adamT != ck.state.traj.OptimizerStart+ck.state.step {
 		return nil, corrupt("inconsistent state: step %d of %d, %d losses, optimizer step %d, %d sequences",
 			ck.state.step, ck.state.total, len(ck.state.losses), ck.adamT, ck.state.nData)
 	}

@@ -80,6 +80,12 @@ type Options struct {
 	// keep one optimizer for the whole run this way.
 	Hook      func(ctx context.Context, step int) error
 	HookEvery int
+
+	// Optimizer, if set, is the AdamW state the run starts from, typically an earlier run's
+	// Result.Optimizer: the moments and the step count of the bias correction carry on instead of starting
+	// from zero. It must hold exactly the objective's parameters. Run copies it; a checkpoint being resumed
+	// holds its own state and takes precedence.
+	Optimizer *OptimizerState
 }
 
 // ErrStop, returned by Options.Hook, ends a run early without an error.
@@ -194,13 +200,18 @@ type trajectory struct {
 	DecayVectors                         bool
 	Beta1, Beta2, Eps, ClipNorm          float64
 	Seed                                 uint64
+	OptimizerStart                       int `json:",omitempty"` // the step count of Options.Optimizer
 }
 
 func (o Options) trajectory() trajectory {
-	return trajectory{
+	t := trajectory{
 		Steps: o.Steps, Epochs: o.Epochs, BatchSize: o.BatchSize, MicroBatch: o.MicroBatch,
 		LR: o.LR, Warmup: o.Warmup, Decay: o.Decay, MinLR: o.MinLR,
 		WeightDecay: o.WeightDecay, DecayVectors: o.DecayVectors,
 		Beta1: o.Beta1, Beta2: o.Beta2, Eps: o.Eps, ClipNorm: o.ClipNorm, Seed: o.Seed,
 	}
+	if o.Optimizer != nil {
+		t.OptimizerStart = o.Optimizer.Step
+	}
+	return t
 }

@@ -44,6 +44,9 @@ type Result struct {
 	Losses      []float64     // mean loss of every completed step, from step 1
 	Tokens      int64         // predicted tokens over all completed steps
 	Elapsed     time.Duration // wall time of this call
+	// Optimizer is AdamW's state after the last completed step, to continue training in another run
+	// (Options.Optimizer); nil when the run failed before its optimizer existed.
+	Optimizer *OptimizerState
 }
 
 // FinalLoss returns the loss of the last completed step, or NaN if none was.
@@ -90,6 +93,11 @@ func Run(ctx context.Context, obj Objective, data []llama.Sequence, opt Options,
 	if err != nil {
 		return Result{}, err
 	}
+	if opt.Optimizer != nil {
+		if err := adam.SetState(opt.Optimizer); err != nil {
+			return Result{}, err
+		}
+	}
 	st := &runState{
 		traj:     opt.trajectory(),
 		dataHash: dataHash(data),
@@ -135,7 +143,9 @@ func Run(ctx context.Context, obj Objective, data []llama.Sequence, opt Options,
 	// stop ends the run early, keeping the completed steps in the checkpoint.
 	stop := func(cause error) (Result, error) {
 		res.Steps, res.Losses, res.Tokens, res.Elapsed = st.step, st.losses, st.tokens, time.Since(start)
-		if err := save(); err != nil {
+		err := save()
+		res.Optimizer = adam.takeState()
+		if err != nil {
 			return res, errors.Join(cause, err)
 		}
 		return res, cause
@@ -171,10 +181,9 @@ func Run(ctx context.Context, obj Objective, data []llama.Sequence, opt Options,
 		}
 	}
 	res.Steps, res.Losses, res.Tokens, res.Elapsed = st.step, st.losses, st.tokens, time.Since(start)
-	if err := save(); err != nil {
-		return res, err
-	}
-	return res, nil
+	err = save()
+	res.Optimizer = adam.takeState()
+	return res, err
 }
 
 // batcher draws the batches of a run from its data in the order of ord.
