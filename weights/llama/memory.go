@@ -71,9 +71,15 @@ func (m *Model) WeightBytes() int64 {
 // Workspace (counted exactly), the trained values with their gradients and moments, the base weights and
 // the scratch memory of the matrix products, and RuntimeBytes for the Go runtime.
 func (m *Model) EstimateMemory(s StepShape) MemoryEstimate {
-	c := m.Config
+	return EstimateMemory(m.Config, m.WeightBytes(), s)
+}
+
+// EstimateMemory is Model.EstimateMemory for a model of shape c whose weights take weightBytes, without
+// the model: for sizes this machine cannot hold, or weights in another encoding than the model in hand.
+// The trained base (StepShape.TrainBase) counts c's parameters.
+func EstimateMemory(c Config, weightBytes int64, s StepShape) MemoryEstimate {
 	n := int64(s.Tokens)
-	e := MemoryEstimate{Weights: m.WeightBytes(), Runtime: RuntimeBytes, Recompute: s.Recompute}
+	e := MemoryEstimate{Weights: weightBytes, Runtime: RuntimeBytes, Recompute: s.Recompute}
 	rank, targets := 0, 0
 	if s.LoRA.Rank > 0 {
 		rank = s.LoRA.Rank
@@ -82,17 +88,17 @@ func (m *Model) EstimateMemory(s StepShape) MemoryEstimate {
 			if i := targetIndex(t); i >= 0 && !on[i] {
 				on[i] = true
 				targets++
-				in, out := m.layers[0].linear(linearNames[i]).Shape[0], m.layers[0].linear(linearNames[i]).Shape[1]
+				in, out := c.linearShape(i)
 				e.Trained += int64(c.Layers) * int64(rank*(in+out)) * 4 * 4 // A and B: values, gradients, m, v
 			}
 		}
 	}
 	if s.TrainBase {
-		e.Trained += int64(m.NumParams()) * 3 * 4 // gradients, m, v
+		e.Trained += c.numParams() * 3 * 4 // gradients, m, v
 	}
 	grads := rank > 0 || s.TrainBase
 
-	d, q, kv, f := int64(c.Dim), int64(m.qDim), int64(m.kvDim), int64(c.Hidden)
+	d, q, kv, f := int64(c.Dim), int64(c.QDim()), int64(c.KVHeads*c.HeadDim()), int64(c.Hidden)
 	h, kvh := int64(c.Heads), int64(c.KVHeads)
 	// Floats per token of one block's activations, as newActs allocates them.
 	acts := func(keep bool) int64 {
@@ -150,13 +156,13 @@ func (m *Model) EstimateMemory(s StepShape) MemoryEstimate {
 	// A product packs its second operand whole (the output matrix in blocks) into a pooled buffer of a power
 	// of two floats; each size class in use stays in its pool. Attention takes a buffer per worker that
 	// grows with the square of the sequence.
-	e.Scratch = m.scratchBytes(s, rank)
+	e.Scratch = scratchBytes(c, s, rank)
 	return e
 }
 
 // scratchBytes returns the pooled scratch memory of a training step: one buffer per size class of what its
 // matrix products copy (packed operands, transposed results; see packs), and attention's per-worker buffers.
-func (m *Model) scratchBytes(s StepShape, rank int) int64 {
+func scratchBytes(c Config, s StepShape, rank int) int64 {
 	classes := map[int64]bool{}
 	add := func(sizes ...int) {
 		for _, n := range sizes {
@@ -172,9 +178,8 @@ func (m *Model) scratchBytes(s StepShape, rank int) int64 {
 		}
 	}
 	T := s.Tokens
-	for i, name := range linearNames {
-		w := m.layers[0].linear(name)
-		in, out := w.Shape[0], w.Shape[1]
+	for i := range linearNames {
+		in, out := c.linearShape(i)
 		if targeted[i] {
 			add(packs(T, out, in+rank, false)...) // the projection and its LoRA branch, one product
 			add(packs(T, rank, in, false)...)     // A·x
@@ -187,7 +192,6 @@ func (m *Model) scratchBytes(s StepShape, rank int) int64 {
 			add(packs(T, in, out, false)...)
 		}
 	}
-	c := m.Config
 	chunk := DefaultLossChunk
 	if s.LossChunk > 0 {
 		chunk = s.LossChunk
@@ -200,7 +204,7 @@ func (m *Model) scratchBytes(s StepShape, rank int) int64 {
 	for size := range classes {
 		b += size
 	}
-	L, hd := s.Longest, m.headDim
+	L, hd := s.Longest, c.HeadDim()
 	b += int64(runtime.GOMAXPROCS(0)) * (1 << bits.Len64(uint64(10*L*hd+3*L*L-1)))
 	return b * 4
 }
@@ -238,4 +242,40 @@ func (m *Model) PlanMemory(s StepShape, limit int64) (StepShape, MemoryEstimate,
 			float64(e.Total())/(1<<20), e, float64(limit)/(1<<20))
 	}
 	return s, e, nil
+}
+
+// linearShape returns the inputs and outputs of projection i of linearNames in a block of shape c.
+func (c Config) linearShape(i int) (in, out int) {
+	d, q, kv := c.Dim, c.QDim(), c.KVHeads*c.HeadDim()
+	switch linearNames[i] {
+	case "attn_q":
+		return d, q
+	case "attn_k", "attn_v":
+		return d, kv
+	case "attn_output":
+		return q, d
+	case "ffn_down":
+		return c.Hidden, d
+	}
+	return d, c.Hidden // ffn_gate, ffn_up
+}
+
+// numParams returns the trained values of a model of shape c, as Model.NumParams counts them.
+func (c Config) numParams() int64 {
+	d, q, kv, f, hd := int64(c.Dim), int64(c.QDim()), int64(c.KVHeads*c.HeadDim()), int64(c.Hidden), int64(c.HeadDim())
+	block := 2*d + d*q + 2*d*kv + q*d + 3*d*f
+	if c.qkvBias() {
+		block += q + 2*kv
+	}
+	if c.qkNorm() {
+		block += 2 * hd
+	}
+	if c.gemma() {
+		block += 2 * d
+	}
+	n := int64(c.Vocab)*d + d + int64(c.Layers)*block
+	if !c.TiedOutput {
+		n += int64(c.Vocab) * d
+	}
+	return n
 }

@@ -35,6 +35,9 @@ func TestEstimateMatchesWorkspace(t *testing.T) {
 					if got := e.Activations + e.Logits; got != ws.used() {
 						t.Errorf("estimate %d bytes of activations and logits, the pass used %d", got, ws.used())
 					}
+					if c.numParams() != int64(m.NumParams()) {
+						t.Errorf("Config.numParams %d, the model has %d", c.numParams(), m.NumParams())
+					}
 					if e.Weights != int64(m.NumParams()+len(m.consts)*m.headDim/2)*4 {
 						t.Errorf("weights %d bytes for %d parameters", e.Weights, m.NumParams())
 					}
