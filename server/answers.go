@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -79,6 +80,31 @@ func (s *Server) Answers() []Answer {
 		out = append(out, a.byID[a.order[i]])
 	}
 	return out
+}
+
+// listAnswers serves GET /fastslow/answers[?task=T][&limit=N]: the recent answers that can take feedback,
+// newest first (20 unless limit says), for clients that do not show an answer's id, like the ollama CLI.
+func (s *Server) listAnswers(w http.ResponseWriter, r *http.Request) {
+	limit := 20
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			writeError(w, r, http.StatusBadRequest, "limit must be a positive integer")
+			return
+		}
+		limit = n
+	}
+	task := r.URL.Query().Get("task")
+	out := []Answer{}
+	for _, a := range s.Answers() {
+		if len(out) == limit {
+			break
+		}
+		if task == "" || a.Task == task {
+			out = append(out, a)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"answers": out})
 }
 
 // newID returns a fresh answer id.

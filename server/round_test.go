@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"sync"
 	"testing"
 
@@ -61,6 +63,11 @@ func TestServingDuringRound(t *testing.T) {
 	}
 	if l.Slow().Handle() != "" {
 		t.Error("an adapter was promoted while the round was held")
+	}
+	code, body := do(t, "GET", hs.URL+"/fastslow/answers?task=people&limit=2", "", nil)
+	var listed struct{ Answers []server.Answer }
+	if err := json.Unmarshal(body, &listed); code != http.StatusOK || err != nil || len(listed.Answers) != 2 || listed.Answers[0].Input != facts[len(facts)-1].question {
+		t.Errorf("GET /fastslow/answers: %d %s, want the two newest answers", code, body)
 	}
 	close(release)
 	if e := <-events; e.Stage != "done" {

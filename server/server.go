@@ -114,6 +114,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/models", s.openaiModels)
 	m.HandleFunc("/v1/", s.passthrough)
 	m.HandleFunc("POST /fastslow/feedback", s.feedback)
+	m.HandleFunc("GET /fastslow/answers", s.listAnswers)
 	m.HandleFunc("/fastslow/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "no such fastslow route: "+r.URL.Path)
 	})

@@ -78,6 +78,7 @@ var routes = []struct{ method, path, body string }{
 	{"GET", "/v1/models", ""},
 	{"POST", "/v1/chat/completions", `{"model":"fastslow/t","messages":[{"role":"user","content":"hi"}]}`},
 	{"POST", "/fastslow/feedback", `{"id":"fs-0","score":1}`},
+	{"GET", "/fastslow/answers", ""},
 	{"GET", "/fastslow/anything", ""},
 	{"GET", "/dashboard/page", ""},
 }

@@ -33,7 +33,7 @@ server unchanged. Each answer carries an id (header X-Fastslow-Id, JSON field fa
 
   curl -s localhost:11435/fastslow/feedback -d '{"id":"fs-...","score":0,"answer":"Saldune"}'
 
-records feedback on it. Corrections are learned by the prompt channel at once and by a weight round in the
+records feedback on it (GET /fastslow/answers lists recent answers with their ids). Corrections are learned by the prompt channel at once and by a weight round in the
 background (after --flush-after corrections of a task, or when the oldest has waited --flush-every); answers never
 wait for a round. A host other than loopback needs serve_token (FASTSLOW_SERVE_TOKEN), then required on every route
 as "Authorization: Bearer TOKEN". The dashboard at / shows the tasks, their prompt versions, the adapter versions,
