@@ -79,7 +79,7 @@ type realClient struct {
 
 // realClients are the clients the issue names, pointed at the fastslow server at base (open) and at tokened
 // (the same learner behind a token, for the OpenAI client's API key).
-func realClients(t *testing.T, s *server.Server, base, tokened, token string) []realClient {
+func realClients(t *testing.T, base, tokened, token string) []realClient {
 	ctx := context.Background()
 	lc := func(name string, stream bool, mk func(*http.Client) (llms.Model, error), rec *idRecorder) realClient {
 		return realClient{name: name, ask: func(t *testing.T, model, q string) (string, string) {
@@ -116,9 +116,15 @@ func realClients(t *testing.T, s *server.Server, base, tokened, token string) []
 			if err != nil {
 				t.Fatalf("ollama run %s: %v\n%s", model, err, stderr.String())
 			}
+			// The CLI shows no id: its user finds the answer in GET /fastslow/answers (newest first).
+			code, body := do(t, "GET", base+"/fastslow/answers?limit=5", "", nil)
+			var listed struct{ Answers []server.Answer }
+			if err := json.Unmarshal(body, &listed); code != http.StatusOK || err != nil {
+				t.Fatalf("GET /fastslow/answers: %d %s (%v)", code, body, err)
+			}
 			id := ""
-			for _, a := range s.Answers() { // newest first; the CLI shows no id
-				if a.Input == q {
+			for _, a := range listed.Answers {
+				if a.Input == q && a.Model == model {
 					id = a.ID
 					break
 				}
@@ -185,8 +191,8 @@ func correct(out, answer string) bool { return (fastslow.Example{Answer: answer}
 // loop corrected something.
 func TestClientsFastChannel(t *testing.T) {
 	const token = "sk-fastslow-test"
-	l, s, base, tokened := serveOllama(t, token, fastslow.WithFlush(fastslow.FlushPolicy{}))
-	clients := realClients(t, s, base, tokened, token)
+	l, _, base, tokened := serveOllama(t, token, fastslow.WithFlush(fastslow.FlushPolicy{}))
+	clients := realClients(t, base, tokened, token)
 	baseRight := 0 // the base model alone, the input alone as prompt (a task with nothing in it)
 	for i := range clients {
 		f := facts[i%len(facts)]
@@ -254,7 +260,7 @@ func TestClientsSlowChannel(t *testing.T) {
 	}
 	const token = "sk-fastslow-test"
 	done := make(chan fastslow.Event, 10)
-	l, s, base, tokened := serveOllama(t, token,
+	l, _, base, tokened := serveOllama(t, token,
 		fastslow.WithPolicy(fastslow.PolicyWeights),
 		fastslow.WithFlush(fastslow.FlushPolicy{After: len(facts)}),
 		fastslow.WithEvents(func(e fastslow.Event) {
@@ -263,7 +269,7 @@ func TestClientsSlowChannel(t *testing.T) {
 			}
 		}),
 		fastslow.WithOptions(func(o *fastslow.Options) { o.Slow.Steps, o.Slow.LR, o.Slow.Seed = 60, 1e-2, 1 }))
-	clients := realClients(t, s, base, tokened, token)
+	clients := realClients(t, base, tokened, token)
 	before := 0
 	for _, f := range facts {
 		out, id := generate(t, base, "fastslow/people", f.question)
