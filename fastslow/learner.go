@@ -414,7 +414,7 @@ func (l *Learner) retentionCheck() Retention {
 			}
 		}
 		if n == 0 {
-			return 1, nil
+			return 0, fmt.Errorf("%w (the first round of a learner, with no Retention examples configured, has none)", ErrNoRetentionSet)
 		}
 		return float64(right) / float64(n), nil
 	}

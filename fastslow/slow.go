@@ -35,6 +35,9 @@ type AdapterVersion struct {
 	After  float64   `json:"retention_after"`
 	Note   string    `json:"note,omitempty"`
 	Time   time.Time `json:"time"`
+	// Unmeasured says why the round's forgetting was not measured (no retention set of held-out examples,
+	// or no budget); Before and After are then 0, not a measurement.
+	Unmeasured string `json:"unmeasured,omitempty"`
 	// Mode is how the version is served: DeployAdapter (also "" in manifests written before merged
 	// deploys existed) or DeployMerged.
 	Mode DeployMode `json:"mode,omitempty"`
@@ -260,6 +263,11 @@ func (s *SlowChannel) Adapter() *llama.Adapter {
 	return s.adapter
 }
 
+// ErrNoRetentionSet is what a Retention returns when it has nothing to measure on: no example held out from
+// the round's training that the model should keep answering. The round is then trained without a
+// forgetting check, and its version says so (AdapterVersion.Unmeasured).
+var ErrNoRetentionSet = errors.New("no held-out examples to measure forgetting on")
+
 // Retention measures what must not be forgotten: a share of correct answers in [0, 1] of model m with adapter
 // a (nil: m alone). m is the base, or for a merged deploy the merged model, exactly as served.
 type Retention func(ctx context.Context, m *weights.Model, a *llama.Adapter) (float64, error)
@@ -298,12 +306,19 @@ func (s *SlowChannel) Train(ctx context.Context, task string, pairs []weights.Pa
 		return round, fmt.Errorf("slow channel: %w", err)
 	}
 	check := retention != nil && opt.Budget >= 0
-	before := 1.0
+	before := 0.0
+	var unmeasured string
 	if check {
 		m, sa := s.servedScoring()
-		if before, err = retention(ctx, m, sa); err != nil {
+		before, err = retention(ctx, m, sa)
+		switch {
+		case errors.Is(err, ErrNoRetentionSet):
+			check, before, unmeasured = false, 0, err.Error()
+		case err != nil:
 			return round, fmt.Errorf("slow channel: retention: %w", err)
 		}
+	} else {
+		unmeasured = "no forgetting budget in this round"
 	}
 	after := before
 	kept := snapshot(a)
@@ -356,6 +371,7 @@ func (s *SlowChannel) Train(ctx context.Context, task string, pairs []weights.Pa
 		return round, nil
 	}
 	round.Mode, round.ModeReason = mode, why
+	round.Version.Unmeasured = unmeasured
 	round, err = s.promote(ctx, task, a, round, before, after)
 	if round.Promoted {
 		s.moments = res.Optimizer
@@ -375,7 +391,7 @@ func (s *SlowChannel) promote(ctx context.Context, task string, a *llama.Adapter
 	}
 	v := AdapterVersion{
 		Seq: seq, Path: fmt.Sprintf("adapter-%04d.gguf", seq), Task: task, Steps: round.Steps,
-		Before: before, After: after, Time: time.Now().UTC(),
+		Before: before, After: after, Unmeasured: round.Version.Unmeasured, Time: time.Now().UTC(),
 	}
 	if len(round.Losses) > 0 {
 		v.Loss = round.Losses[min(round.Steps, len(round.Losses))-1]

@@ -114,7 +114,7 @@ func newJobsExportCmd() *cobra.Command {
 			}
 			defer ln.Close()
 			m := ln.Options().Base
-			trainSet, val := split(ex)
+			trainSet, val, _ := split(ex)
 			render := func(ex []fastslow.Example) ([]any, error) {
 				rows := make([]any, len(ex))
 				for i, e := range ex {

@@ -156,7 +156,12 @@ type LearnSummary struct {
 	Model         string  `json:"model,omitempty"`
 	Deploy        string  `json:"deploy,omitempty"` // how the served version is deployed: adapter or merged
 	Note          string  `json:"note,omitempty"`
-	Accuracy      float64 `json:"validation_accuracy"`
+	// Unmeasured says why the round's forgetting budget was not measured ("" when it was).
+	Unmeasured string  `json:"forgetting_not_measured,omitempty"`
+	Accuracy   float64 `json:"validation_accuracy"`
+	// HeldOut is false when the validation examples were also trained on, and NotHeldOut says why.
+	HeldOut    bool   `json:"validation_held_out"`
+	NotHeldOut string `json:"validation_not_held_out,omitempty"`
 }
 
 func newLearnCmd() *cobra.Command {
@@ -168,9 +173,13 @@ func newLearnCmd() *cobra.Command {
 		Use:   "learn --task NAME --data FILE.jsonl",
 		Short: "Teach a task from examples or feedback, under the configured policy",
 		Long: `Learn feeds a JSONL file to a task of the learner kept in the fastslow home directory. Lines are either
-examples ({"prompt","completion"[,"answer"]}, 80% trained on, 20% used to validate what is promoted) or feedback on
+examples ({"prompt","completion"[,"answer"]}, 80% trained on, 20% used to validate what is promoted; with fewer
+than 5 none is held out, and learn says that it validated on a training example) or feedback on
 served answers ({"input","output","score"[,"feedback","answer"]}): feedback with an answer is learned at once by the
-prompt channel and queued for a weight round, which runs before the command ends. The promoted prompt and adapter
+prompt channel and queued for a weight round, which runs before the command ends. A weight round's forgetting
+budget is measured on examples held out from it (earlier tasks' validation examples kept by the learner, and the
+configured retention examples); when there are none, learn and the adapter history say it was not measured. The
+promoted prompt and adapter
 are what 'fastslow models' lists and 'fastslow rollback' and 'fastslow prompts rollback' undo.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -227,16 +236,24 @@ are what 'fastslow models' lists and 'fastslow rollback' and 'fastslow prompts r
 						val = append(val, fastslow.Example{Prompt: fb.Input, Completion: " " + fb.Answer, Answer: fb.Answer})
 					}
 				}
+				sum.NotHeldOut = "the corrected answers, which the round learned"
 			} else {
-				trainSet, v := split(ex)
+				trainSet, v, heldOut := split(ex)
 				val = v
+				if !heldOut {
+					sum.NotHeldOut = fmt.Sprintf("%d examples are too few to hold one out (5 are needed): validated on a training example", len(ex))
+				}
 				round, err = ln.Learn(ctx, task, trainSet, val)
 			}
+			sum.HeldOut = sum.NotHeldOut == ""
 			if err != nil {
 				return err
 			}
 			sum.PromptVersion, sum.PromptScore, sum.PromptChanged = round.Prompt.Version.Seq, round.Prompt.Score, round.Prompt.Promoted
 			sum.WeightSteps, sum.Note = round.WeightSteps, round.Weights.Reason
+			if round.Weights.Promoted {
+				sum.Unmeasured = round.Weights.Version.Unmeasured
+			}
 			if v, ok := ln.Slow().Current(); ok {
 				sum.Adapter, sum.Model, sum.Deploy = v.Seq, v.Handle, string(v.Mode)
 				if sum.Deploy == "" {
@@ -262,9 +279,16 @@ are what 'fastslow models' lists and 'fastslow rollback' and 'fastslow prompts r
 				if sum.Note != "" {
 					fmt.Fprintf(w, " (%s)", sum.Note)
 				}
+				if sum.Unmeasured != "" {
+					fmt.Fprintf(w, " (forgetting not measured: %s)", sum.Unmeasured)
+				}
 				fmt.Fprint(w, "; ")
 			}
-			fmt.Fprintf(w, "served accuracy on validation %.2f\n", sum.Accuracy)
+			fmt.Fprintf(w, "served accuracy on validation %.2f", sum.Accuracy)
+			if !sum.HeldOut {
+				fmt.Fprintf(w, " (not held out: %s)", sum.NotHeldOut)
+			}
+			fmt.Fprintln(w)
 			return nil
 		},
 	}
@@ -280,10 +304,11 @@ are what 'fastslow models' lists and 'fastslow rollback' and 'fastslow prompts r
 	return cmd
 }
 
-// split keeps every fifth example for validation (at least one), the rest for training.
-func split(ex []fastslow.Example) (trainSet, val []fastslow.Example) {
+// split keeps every fifth example for validation, the rest for training. With fewer than 5 examples none is
+// held out: the validation example is a training example, and heldOut is false.
+func split(ex []fastslow.Example) (trainSet, val []fastslow.Example, heldOut bool) {
 	if len(ex) < 2 {
-		return ex, ex
+		return ex, ex, false
 	}
 	for i, e := range ex {
 		if i%5 == 4 {
@@ -293,9 +318,9 @@ func split(ex []fastslow.Example) (trainSet, val []fastslow.Example) {
 		}
 	}
 	if len(val) == 0 {
-		val = trainSet[len(trainSet)-1:]
+		return trainSet, trainSet[len(trainSet)-1:], false
 	}
-	return trainSet, val
+	return trainSet, val, true
 }
 
 func newRollbackCmd() *cobra.Command {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fastslow/fastslow/fastslow"
 	"github.com/fastslow/fastslow/internal/atomicfile"
 	"github.com/fastslow/fastslow/prompts"
 )
@@ -157,6 +158,17 @@ type taskDetail struct {
 	Notes      []prompts.Note     `json:"notes"`
 	History    []prompts.Version  `json:"history"`
 	Candidates []candidateSummary `json:"candidates"`
+	// Stored is everything the task holds, whether or not the served candidate pins it: the served prompt
+	// is the candidate's system text, lessons and demos, plus the task's notes retrieved for each input.
+	Stored storedRecords `json:"stored"`
+}
+
+// storedRecords are all of a task's records (what 'prompts export' writes of them).
+type storedRecords struct {
+	Lessons  []prompts.Lesson   `json:"lessons"`
+	Demos    []prompts.Demo     `json:"demos"`
+	Notes    []prompts.Note     `json:"notes"`
+	Feedback []prompts.Feedback `json:"feedback"`
 }
 
 func newPromptsShowCmd() *cobra.Command {
@@ -206,6 +218,9 @@ func loadTaskDetail(cmd *cobra.Command, s *prompts.Store, task string) (taskDeta
 		}
 		d.Candidates = append(d.Candidates, sum)
 	}
+	if d.Stored, err = loadStored(cmd, s, task); err != nil {
+		return d, err
+	}
 	cur, err := s.Current(ctx, task)
 	if errors.Is(err, prompts.ErrNoVersion) {
 		return d, nil
@@ -219,20 +234,12 @@ func loadTaskDetail(cmd *cobra.Command, s *prompts.Store, task string) (taskDeta
 		return d, err
 	}
 	d.Candidate = &c
-	lessons, err := s.Lessons(ctx, task)
-	if err != nil {
-		return d, err
-	}
-	for _, x := range lessons {
+	for _, x := range d.Stored.Lessons {
 		if slices.Contains(c.Lessons, x.ID) {
 			d.Lessons = append(d.Lessons, x)
 		}
 	}
-	demos, err := s.Demos(ctx, task)
-	if err != nil {
-		return d, err
-	}
-	for _, x := range demos {
+	for _, x := range d.Stored.Demos {
 		if slices.Contains(c.Demos, x.ID) {
 			d.Demos = append(d.Demos, x)
 		}
@@ -247,6 +254,73 @@ func loadTaskDetail(cmd *cobra.Command, s *prompts.Store, task string) (taskDeta
 	return d, nil
 }
 
+// loadStored reads all of task's lessons, demos, notes and feedback.
+func loadStored(cmd *cobra.Command, s *prompts.Store, task string) (storedRecords, error) {
+	ctx := cmd.Context()
+	st := storedRecords{Notes: []prompts.Note{}}
+	var err error
+	if st.Lessons, err = s.Lessons(ctx, task); err != nil {
+		return st, err
+	}
+	if st.Demos, err = s.Demos(ctx, task); err != nil {
+		return st, err
+	}
+	if err := s.EachNote(ctx, task, func(n prompts.Note) error { st.Notes = append(st.Notes, n); return nil }); err != nil {
+		return st, err
+	}
+	if st.Feedback, err = s.ListFeedback(ctx, task); err != nil {
+		return st, err
+	}
+	if st.Lessons == nil {
+		st.Lessons = []prompts.Lesson{}
+	}
+	if st.Demos == nil {
+		st.Demos = []prompts.Demo{}
+	}
+	if st.Feedback == nil {
+		st.Feedback = []prompts.Feedback{}
+	}
+	return st, nil
+}
+
+// printStored prints the task's records that the served candidate does not pin, and what becomes of them.
+func printStored(w io.Writer, d taskDetail) {
+	st := d.Stored
+	if len(st.Lessons) == 0 && len(st.Demos) == 0 && len(st.Notes) == 0 && len(st.Feedback) == 0 {
+		fmt.Fprintln(w, "\nthe task stores no lessons, demos, notes or feedback")
+		return
+	}
+	var pinLessons, pinDemos []uint64
+	if d.Candidate != nil {
+		pinLessons, pinDemos = d.Candidate.Lessons, d.Candidate.Demos
+	}
+	fmt.Fprintf(w, "\nstored for the task (%d lessons, %d demos, %d notes, %d feedback records; 'fastslow prompts export %s' writes them all):\n",
+		len(st.Lessons), len(st.Demos), len(st.Notes), len(st.Feedback), d.Task.Name)
+	for _, x := range st.Lessons {
+		if !slices.Contains(pinLessons, x.ID) {
+			fmt.Fprintf(w, "  lesson %d, not in the served prompt: %s  [+%d -%d]\n", x.ID, oneLine(x.Text), x.Helpful, x.Harmful)
+		}
+	}
+	for _, x := range st.Demos {
+		if !slices.Contains(pinDemos, x.ID) {
+			fmt.Fprintf(w, "  demo %d, not in the served prompt: %s => %s\n", x.ID, oneLine(x.Input), oneLine(x.Output))
+		}
+	}
+	for _, x := range st.Notes {
+		fmt.Fprintf(w, "  note %d, retrieved into the prompt for the inputs it matches: %s\n", x.ID, oneLine(x.Text))
+	}
+	for _, x := range st.Feedback {
+		fmt.Fprintf(w, "  feedback %d on %s: score %.2f", x.ID, oneLine(x.Input), x.Score)
+		if x.Answer != "" {
+			fmt.Fprintf(w, ", answer %s", oneLine(x.Answer))
+		}
+		if x.Text != "" {
+			fmt.Fprintf(w, ", %q", oneLine(x.Text))
+		}
+		fmt.Fprintln(w)
+	}
+}
+
 func printTaskDetail(w io.Writer, d taskDetail) error {
 	fmt.Fprintf(w, "task %s", d.Task.Name)
 	if d.Task.Description != "" {
@@ -254,9 +328,15 @@ func printTaskDetail(w io.Writer, d taskDetail) error {
 	}
 	fmt.Fprintf(w, " (created %s)\n", d.Task.Created.Local().Format(time.DateTime))
 	if d.Current == nil {
-		fmt.Fprintln(w, "no version promoted yet")
+		fmt.Fprintln(w, "no version promoted yet: inputs are served without a prompt of this task")
 	} else {
 		fmt.Fprintf(w, "serving version %d: candidate %d (%s)\n", d.Current.Seq, d.Current.Candidate, describeVersion(*d.Current))
+		if d.Candidate.Proposer == fastslow.BareProposer {
+			fmt.Fprintln(w, "the served candidate is the bare input: an input is served alone, without lessons, demos or notes")
+		} else if d.Candidate.System == "" && len(d.Lessons) == 0 && len(d.Demos) == 0 && len(d.Notes) == 0 {
+			fmt.Fprintln(w, "the served candidate has no system text, lessons, demos or notes of its own: an input is served "+
+				"with the task's notes that match it (stored for the task, below)")
+		}
 		fmt.Fprintln(w, "\nsystem:")
 		fmt.Fprintln(w, indent(d.Candidate.System, "  "))
 		if len(d.Lessons) > 0 {
@@ -278,6 +358,7 @@ func printTaskDetail(w io.Writer, d taskDetail) error {
 			}
 		}
 	}
+	printStored(w, d)
 	if len(d.History) > 0 {
 		fmt.Fprintln(w, "\nhistory:")
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

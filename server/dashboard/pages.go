@@ -387,7 +387,11 @@ func (h *Handler) rollbackAdapter(w http.ResponseWriter, r *http.Request) {
 		to, details := "the base model alone (no adapter)", []string{"Nothing is deleted: every version stays on disk and can be served again."}
 		if seq != 0 {
 			to = fmt.Sprintf("version %d (task %s, %d steps)", seq, target.Task, target.Steps)
-			details = append([]string{fmt.Sprintf("Retention when it was made: %.4g before, %.4g after.", target.Before, target.After)}, details...)
+			made := fmt.Sprintf("Retention when it was made: %.4g before, %.4g after.", target.Before, target.After)
+			if target.Unmeasured != "" {
+				made = fmt.Sprintf("Forgetting was not measured when it was made: %s.", target.Unmeasured)
+			}
+			details = append([]string{made}, details...)
 		}
 		h.render(w, r, http.StatusOK, "confirm", "Confirm rollback", confirmData{
 			Action: "adapters/rollback", What: fmt.Sprintf("Serve %s instead of %s?", to, from),
