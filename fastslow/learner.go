@@ -414,7 +414,7 @@ func (l *Learner) retentionCheck() Retention {
 			}
 		}
 		if n == 0 {
-			return 0, fmt.Errorf("%w (the first round of a learner, with no Retention examples configured, has none)", ErrNoRetentionSet)
+			return 0, fmt.Errorf("%w (none kept from earlier rounds since the learner was opened, and no retention examples configured)", ErrNoRetentionSet)
 		}
 		return float64(right) / float64(n), nil
 	}
