@@ -91,17 +91,7 @@ func TestFlavorParity(t *testing.T) {
 	for _, f := range tinymodel.Flavors() {
 		t.Run(string(f), func(t *testing.T) {
 			s, m, _ := createFlavor(t, c, f, 21, gguf.TypeF32)
-			t.Run("architecture", func(t *testing.T) {
-				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				defer cancel()
-				ms, err := c.ListPrefix(ctx, s.model)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(ms) != 1 || ms[0].Family != m.Config.Architecture() {
-					t.Errorf("server lists %+v, want family %s", ms, m.Config.Architecture())
-				}
-			})
+			t.Run("architecture", func(t *testing.T) { s.checkFamily(t, m.Config.Architecture()) })
 			t.Run("tokens", func(t *testing.T) { tokenParity(t, s, m) })
 			t.Run("hidden", func(t *testing.T) {
 				defer func(p llama.Precision) { m.Precision = p }(m.Precision)
@@ -147,26 +137,10 @@ func tokenParity(t *testing.T, s served, m *weights.Model) {
 // adapterParity deploys a strong random adapter on s and compares greedy continuations with ours.
 func adapterParity(t *testing.T, s served, m *weights.Model) {
 	a := adapterAll(t, m.Model, false)
-	changed := false
-	for _, p := range prompts {
-		x, _ := ours(t, m, a, p)
-		y, _ := ours(t, m, nil, p)
-		changed = changed || x != y
-	}
-	if !changed {
+	if !changes(t, m, a) {
 		t.Fatal("the adapter changes no continuation; make it stronger")
 	}
-	path := filepath.Join(t.TempDir(), "adapter.gguf")
-	if err := weights.SaveAdapter(path, a, ""); err != nil {
-		t.Fatal(err)
-	}
-	name := ollamatest.UniqueName(t, "fastslow-parity-lora")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if err := s.client.CreateAdapted(ctx, name, s.model, path); err != nil {
-		t.Fatal(err)
-	}
-	compare(t, served{s.client, name}, m, a, f32Margin)
+	compare(t, s.withAdapter(t, a, "", "fastslow-parity-lora"), m, a, f32Margin)
 }
 
 // TestFlavorsTokenizeDifferently makes sure the two flavors exercise different pre-tokenizer rules on the

@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/fastslow/fastslow/adapters/ollama"
 	"github.com/fastslow/fastslow/internal/ollamatest"
@@ -32,44 +31,12 @@ func TestGemma3Parity(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := create(t, c, path, ollama.CreateOptions{Template: "{{ .Prompt }}"})
-	m, err := weights.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Run("architecture", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		ms, err := c.ListPrefix(ctx, base.model)
-		if err != nil {
-			t.Fatal(err)
+	m := load(t, path)
+	t.Run("architecture", func(t *testing.T) { base.checkFamily(t, llama.ArchGemma3) })
+	engineQuants(t, path, base, m, "blk.0.attn_output.weight", func(t *testing.T, s served, qm *weights.Model) {
+		if !slices.ContainsFunc(qm.EOG, func(id int32) bool { return qm.Tokenizer.Token(id) == "<end_of_turn>" }) {
+			t.Fatalf("end-of-generation set %v lacks <end_of_turn>", qm.EOG)
 		}
-		if len(ms) != 1 || ms[0].Family != llama.ArchGemma3 {
-			t.Errorf("server lists %+v, want family gemma3", ms)
-		}
+		engineParity(t, s, qm)
 	})
-	for _, tt := range []struct {
-		quant string
-		main  gguf.Type // the type of attn_output as stored
-	}{
-		{"", gguf.TypeF16},
-		{"q8_0", gguf.TypeQ8_0},
-		{"q4_K_M", gguf.TypeQ4_K},
-	} {
-		name := tt.quant
-		if name == "" {
-			name = "f16"
-		}
-		t.Run(name, func(t *testing.T) {
-			s, qm := base, m
-			if tt.quant != "" {
-				q := quantizeAs(t, c, path, tt.quant, "blk.0.attn_output.weight", tt.main)
-				s, qm = q.served, q.m
-			}
-			qm.Precision = runner(t)
-			if !slices.ContainsFunc(qm.EOG, func(id int32) bool { return qm.Tokenizer.Token(id) == "<end_of_turn>" }) {
-				t.Fatalf("end-of-generation set %v lacks <end_of_turn>", qm.EOG)
-			}
-			engineParity(t, s, qm)
-		})
-	}
 }

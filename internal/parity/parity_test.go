@@ -77,6 +77,51 @@ func load(t *testing.T, path string) *weights.Model {
 	return m
 }
 
+// withAdapter saves a as a GGUF LoRA adapter (general.name adapterName) and creates a model of s with it,
+// named after prefix.
+func (s served) withAdapter(t *testing.T, a *llama.Adapter, adapterName, prefix string) served {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "adapter.gguf")
+	if err := weights.SaveAdapter(path, a, adapterName); err != nil {
+		t.Fatal(err)
+	}
+	name := ollamatest.UniqueName(t, prefix)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := s.client.CreateAdapted(ctx, name, s.model, path); err != nil {
+		t.Fatal(err)
+	}
+	return served{s.client, name}
+}
+
+// checkFamily checks that the server lists s as one model of the architecture family want.
+func (s served) checkFamily(t *testing.T, want string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ms, err := s.client.ListPrefix(ctx, s.model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 1 || ms[0].Family != want {
+		t.Errorf("server lists %+v, want family %s", ms, want)
+	}
+}
+
+// changes reports whether a changes our greedy continuation of some prompt: a comparison with an adapter
+// that changes nothing proves nothing.
+func changes(t *testing.T, m *weights.Model, a *llama.Adapter) bool {
+	t.Helper()
+	for _, p := range prompts {
+		x, _ := ours(t, m, a, p)
+		y, _ := ours(t, m, nil, p)
+		if x != y {
+			return true
+		}
+	}
+	return false
+}
+
 // greedy asks Ollama for a greedy continuation of prompt. The model is unloaded first so that no cached prefix
 // of an earlier request changes the prompt token count.
 func (s served) greedy(t *testing.T, prompt string) ollama.Generation {
@@ -279,17 +324,7 @@ func TestAdapterParity(t *testing.T) {
 	}{{"nonzero", false}, {"zeroB", true}} {
 		t.Run(tt.name, func(t *testing.T) {
 			a := adapterAll(t, m.Model, tt.zeroB)
-			adapterPath := filepath.Join(dir, tt.name+".gguf")
-			if err := weights.SaveAdapter(adapterPath, a, ""); err != nil {
-				t.Fatal(err)
-			}
-			name := ollamatest.UniqueName(t, "fastslow-parity-lora")
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			defer cancel()
-			if err := c.CreateAdapted(ctx, name, base.model, adapterPath); err != nil {
-				t.Fatal(err)
-			}
-			adapted := served{c, name}
+			adapted := base.withAdapter(t, a, "", "fastslow-parity-lora")
 			compare(t, adapted, m, a, f32Margin)
 			if tt.zeroB {
 				// B = 0: the adapted model must answer exactly like the base.
@@ -300,13 +335,7 @@ func TestAdapterParity(t *testing.T) {
 				}
 			} else {
 				// A real adapter must change something, or the test proves nothing.
-				changed := false
-				for _, p := range prompts {
-					x, _ := ours(t, m, a, p)
-					y, _ := ours(t, m, nil, p)
-					changed = changed || x != y
-				}
-				if !changed {
+				if !changes(t, m, a) {
 					t.Fatal("the non-zero adapter changes no continuation; make it stronger")
 				}
 			}

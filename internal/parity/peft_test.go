@@ -4,7 +4,6 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/fastslow/fastslow/adapters/ollama"
 	"github.com/fastslow/fastslow/internal/hffixture"
@@ -47,25 +46,9 @@ func TestPEFTAdapterParity(t *testing.T) {
 			if format != peft.FormatPEFT {
 				t.Fatalf("format %s", format)
 			}
-			adapterPath := filepath.Join(dir, "adapter.gguf")
-			if err := weights.SaveAdapter(adapterPath, a, "peft-"+arch); err != nil {
-				t.Fatal(err)
-			}
 			base := create(t, c, basePath, ollama.CreateOptions{})
-			name := ollamatest.UniqueName(t, "fastslow-parity-peft")
-			cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-			defer cancel()
-			if err := c.CreateAdapted(cctx, name, base.model, adapterPath); err != nil {
-				t.Fatal(err)
-			}
-			compare(t, served{c, name}, m, a, f32Margin)
-			changed := false
-			for _, p := range prompts {
-				x, _ := ours(t, m, a, p)
-				y, _ := ours(t, m, nil, p)
-				changed = changed || x != y
-			}
-			if !changed {
+			compare(t, base.withAdapter(t, a, "peft-"+arch, "fastslow-parity-peft"), m, a, f32Margin)
+			if !changes(t, m, a) {
 				t.Fatal("the imported adapter changes no continuation: the comparison proves nothing")
 			}
 		})

@@ -114,17 +114,7 @@ func TestQuantizedAdapterParity(t *testing.T) {
 	q := quantize(t, c, path, "q4_K_M", gguf.TypeQ4_K)
 	q.m.Precision = runner(t)
 	a := adapterAll(t, q.m.Model, false)
-	adapterPath := filepath.Join(t.TempDir(), "adapter.gguf")
-	if err := weights.SaveAdapter(adapterPath, a, ""); err != nil {
-		t.Fatal(err)
-	}
-	name := ollamatest.UniqueName(t, "fastslow-parity-qlora")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if err := c.CreateAdapted(ctx, name, q.model, adapterPath); err != nil {
-		t.Fatal(err)
-	}
-	compare(t, served{c, name}, q.m, a, 0)
+	compare(t, q.withAdapter(t, a, "", "fastslow-parity-qlora"), q.m, a, 0)
 }
 
 // TestOurQuantizedParity covers bases quantized by our writer rather than by Ollama: every matrix, the

@@ -33,25 +33,19 @@ func TestQwen3Parity(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := create(t, c, path, ollama.CreateOptions{Template: "{{ .Prompt }}"})
-	m, err := weights.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Run("architecture", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		ms, err := c.ListPrefix(ctx, base.model)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(ms) != 1 || ms[0].Family != llama.ArchQwen3 {
-			t.Errorf("server lists %+v, want family qwen3", ms)
-		}
-	})
+	m := load(t, path)
+	t.Run("architecture", func(t *testing.T) { base.checkFamily(t, llama.ArchQwen3) })
 	t.Run("tokens", func(t *testing.T) { tokenCounts(t, base, m) })
+	engineQuants(t, path, base, m, "blk.0.ffn_up.weight", engineParity)
+}
+
+// engineQuants runs check, in one subtest each, on the F16 model at path (served as base, loaded as m) and
+// on Ollama's Q8_0 and Q4_K_M quantizations of it, whose matrix probe the server must store as Q8_0 and
+// Q4_K; each model computes as the server's runner does.
+func engineQuants(t *testing.T, path string, base served, m *weights.Model, probe string, check func(*testing.T, served, *weights.Model)) {
 	for _, tt := range []struct {
 		quant string
-		main  gguf.Type // the type of ffn_up as stored
+		probe gguf.Type // the type of probe as stored
 	}{
 		{"", gguf.TypeF16},
 		{"q8_0", gguf.TypeQ8_0},
@@ -64,11 +58,11 @@ func TestQwen3Parity(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			s, qm := base, m
 			if tt.quant != "" {
-				q := quantize(t, c, path, tt.quant, tt.main)
+				q := quantizeAs(t, base.client, path, tt.quant, probe, tt.probe)
 				s, qm = q.served, q.m
 			}
 			qm.Precision = runner(t)
-			engineParity(t, s, qm)
+			check(t, s, qm)
 		})
 	}
 }
