@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/fastslow/fastslow/internal/ollamatest"
-	"github.com/fastslow/fastslow/internal/tinymodel"
 	"github.com/fastslow/fastslow/weights/gguf"
 	"github.com/fastslow/fastslow/weights/peft"
 )
@@ -23,10 +22,7 @@ import (
 func TestAdaptersImportExport(t *testing.T) {
 	c := ollamatest.Client(t)
 	dir := t.TempDir()
-	base := filepath.Join(dir, "base.gguf")
-	if _, _, err := tinymodel.Write(context.Background(), base, 31, 0.05, gguf.TypeF32); err != nil {
-		t.Fatal(err)
-	}
+	base := tinyBase(t, dir, 31, gguf.TypeF32)
 	data, keep := filepath.Join(dir, "capitals.jsonl"), filepath.Join(dir, "keep.jsonl")
 	writeJSONL(t, data, facts()[:6])
 	writeJSONL(t, keep, facts()[20:])
@@ -71,14 +67,8 @@ func TestAdaptersImportExport(t *testing.T) {
 		t.Fatalf("export with no version said %q", out)
 	}
 
-	stdout, stderr, code := runCLI(t, env, "adapters", "import", exported, "--task", "capitals", "--val", data, "--retention", keep, "--json")
-	if code != 0 {
-		t.Fatalf("import exited %d: %s", code, stderr)
-	}
 	var imp AdapterImport
-	if err := json.Unmarshal([]byte(stdout), &imp); err != nil {
-		t.Fatalf("import --json printed %q: %v", stdout, err)
-	}
+	runJSON(t, env, &imp, "adapters", "import", exported, "--task", "capitals", "--val", data, "--retention", keep, "--json")
 	if !imp.Promoted || imp.Version != 1 || imp.Format != "peft" || imp.Model == "" {
 		t.Fatalf("import: %+v", imp)
 	}

@@ -205,10 +205,7 @@ func TestChatClosedLoop(t *testing.T) {
 // Ollama does not recognize is refused with the reason.
 func TestChatBadInput(t *testing.T) {
 	dir := t.TempDir()
-	base := filepath.Join(dir, "base.gguf")
-	if _, _, err := tinymodel.Write(context.Background(), base, 3, 0.05, gguf.TypeF32); err != nil {
-		t.Fatal(err)
-	}
+	base := tinyBase(t, dir, 3, gguf.TypeF32)
 	file := func(name string, lines ...string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {

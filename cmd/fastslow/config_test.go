@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
@@ -115,14 +114,8 @@ type configOutput struct {
 
 func readConfig(t *testing.T, env []string, args ...string) configOutput {
 	t.Helper()
-	stdout, stderr, code := runCLI(t, env, append([]string{"config", "--json"}, args...)...)
-	if code != 0 {
-		t.Fatalf("config exited %d: %s", code, stderr)
-	}
 	var out configOutput
-	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
-		t.Fatalf("config --json printed %q: %v", stdout, err)
-	}
+	runJSON(t, env, &out, append([]string{"config", "--json"}, args...)...)
 	return out
 }
 

@@ -12,7 +12,6 @@ import (
 
 	"github.com/fastslow/fastslow/adapters/ollama"
 	"github.com/fastslow/fastslow/internal/ollamatest"
-	"github.com/fastslow/fastslow/internal/tinymodel"
 	"github.com/fastslow/fastslow/weights/gguf"
 )
 
@@ -22,10 +21,7 @@ func TestDeployKeepsForeignModels(t *testing.T) {
 	c := ollamatest.Client(t)
 	ctx := context.Background()
 	dir := t.TempDir()
-	base := filepath.Join(dir, "base.gguf")
-	if _, _, err := tinymodel.Write(ctx, base, 21, 0.05, gguf.TypeF32); err != nil {
-		t.Fatal(err)
-	}
+	base := tinyBase(t, dir, 21, gguf.TypeF32)
 	data := filepath.Join(dir, "facts.jsonl")
 	writeJSONL(t, data, facts()[:4])
 	adapter := filepath.Join(dir, "a.gguf")

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/fastslow/fastslow/internal/ollamatest"
-	"github.com/fastslow/fastslow/internal/tinymodel"
 	"github.com/fastslow/fastslow/prompts"
 	"github.com/fastslow/fastslow/weights/gguf"
 )
@@ -175,10 +174,7 @@ func TestKillLearn(t *testing.T) {
 func TestKillDeploy(t *testing.T) {
 	c := ollamatest.Client(t)
 	dir := t.TempDir()
-	base := filepath.Join(dir, "base.gguf")
-	if _, _, err := tinymodel.Write(context.Background(), base, 21, 0.05, gguf.TypeF32); err != nil {
-		t.Fatal(err)
-	}
+	base := tinyBase(t, dir, 21, gguf.TypeF32)
 	data := filepath.Join(dir, "d.jsonl")
 	writeJSONL(t, data, facts()[:4])
 	adapter := filepath.Join(dir, "a.gguf")

@@ -10,7 +10,6 @@ import (
 
 	"github.com/fastslow/fastslow/adapters/ollama"
 	"github.com/fastslow/fastslow/internal/ollamatest"
-	"github.com/fastslow/fastslow/internal/tinymodel"
 	"github.com/fastslow/fastslow/weights/gguf"
 )
 
@@ -19,10 +18,7 @@ import (
 func TestLearnMergedKeepRollback(t *testing.T) {
 	c := ollamatest.Client(t)
 	dir := t.TempDir()
-	base := filepath.Join(dir, "base.gguf")
-	if _, _, err := tinymodel.Write(context.Background(), base, 31, 0.05, gguf.TypeQ8_0); err != nil {
-		t.Fatal(err)
-	}
+	base := tinyBase(t, dir, 31, gguf.TypeQ8_0)
 	data := filepath.Join(dir, "capitals.jsonl")
 	writeJSONL(t, data, facts()[:10])
 	home := filepath.Join(dir, "home")
@@ -36,14 +32,8 @@ func TestLearnMergedKeepRollback(t *testing.T) {
 	})
 	var sums []LearnSummary
 	for i := 0; i < 2; i++ {
-		stdout, stderr, code := runCLI(t, env, "learn", "--task", "capitals", "--data", data, "--steps", "40", "--lr", "1e-2", "--policy", "weights", "--json")
-		if code != 0 {
-			t.Fatalf("learn exited %d: %s", code, stderr)
-		}
 		var s LearnSummary
-		if err := json.Unmarshal([]byte(stdout), &s); err != nil {
-			t.Fatalf("learn --json printed %q: %v", stdout, err)
-		}
+		runJSON(t, env, &s, "learn", "--task", "capitals", "--data", data, "--steps", "40", "--lr", "1e-2", "--policy", "weights", "--json")
 		if s.Deploy != "merged" || s.Model == "" {
 			t.Fatalf("learn summary %+v, want a merged deploy", s)
 		}

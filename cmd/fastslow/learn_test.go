@@ -12,7 +12,6 @@ import (
 
 	"github.com/fastslow/fastslow/fastslow"
 	"github.com/fastslow/fastslow/internal/ollamatest"
-	"github.com/fastslow/fastslow/internal/tinymodel"
 	"github.com/fastslow/fastslow/weights/gguf"
 )
 
@@ -21,10 +20,7 @@ import (
 func TestLearnModelsRollbackExport(t *testing.T) {
 	c := ollamatest.Client(t)
 	dir := t.TempDir()
-	base := filepath.Join(dir, "base.gguf")
-	if _, _, err := tinymodel.Write(context.Background(), base, 31, 0.05, gguf.TypeF32); err != nil {
-		t.Fatal(err)
-	}
+	base := tinyBase(t, dir, 31, gguf.TypeF32)
 	data := filepath.Join(dir, "capitals.jsonl")
 	writeJSONL(t, data, facts()[:10])
 	home := filepath.Join(dir, "home")
@@ -43,14 +39,8 @@ func TestLearnModelsRollbackExport(t *testing.T) {
 
 	var sums []LearnSummary
 	for i := 0; i < 2; i++ {
-		stdout, stderr, code := runCLI(t, env, "learn", "--task", "capitals", "--data", data, "--steps", "40", "--lr", "1e-2", "--policy", "fst", "--json")
-		if code != 0 {
-			t.Fatalf("learn exited %d: %s", code, stderr)
-		}
 		var s LearnSummary
-		if err := json.Unmarshal([]byte(stdout), &s); err != nil {
-			t.Fatalf("learn --json printed %q: %v", stdout, err)
-		}
+		runJSON(t, env, &s, "learn", "--task", "capitals", "--data", data, "--steps", "40", "--lr", "1e-2", "--policy", "fst", "--json")
 		if s.Task != "capitals" || s.Policy != "fst" || s.Examples != 10 || s.PromptVersion == 0 {
 			t.Fatalf("learn summary %+v", s)
 		}

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/fastslow/fastslow/adapters/ollama"
 	"github.com/fastslow/fastslow/eval/world"
+	"github.com/fastslow/fastslow/fastslow"
 	"github.com/fastslow/fastslow/internal/config"
 	"github.com/fastslow/fastslow/internal/ollamatest"
 	"github.com/fastslow/fastslow/internal/tinymodel"
@@ -90,6 +90,17 @@ func facts() []world.Example {
 	return ex
 }
 
+// tinyBase writes tinymodel's random llama model for seed (weights of standard deviation 0.05) as typ to
+// dir/base.gguf and returns the path.
+func tinyBase(t *testing.T, dir string, seed uint64, typ gguf.Type) string {
+	t.Helper()
+	base := filepath.Join(dir, "base.gguf")
+	if _, _, err := tinymodel.Write(context.Background(), base, seed, 0.05, typ); err != nil {
+		t.Fatal(err)
+	}
+	return base
+}
+
 func writeJSONL(t *testing.T, path string, ex []world.Example) {
 	t.Helper()
 	var buf bytes.Buffer
@@ -120,70 +131,19 @@ func ollamaAccuracy(t *testing.T, c *ollama.Client, model string, ex []world.Exa
 }
 
 // TestClosedLoop is the slow channel end to end: a model that does not know 24 facts learns them through
-// `fastslow train`, `fastslow deploy` puts the adapter into Ollama, and Ollama then answers them.
+// `fastslow train`, `fastslow deploy` (auto) puts the adapter into Ollama, which applies llama adapters on
+// every version, and Ollama then answers them (closedLoopDeploy); our engine with the adapter answers them
+// too (`fastslow score`).
 func TestClosedLoop(t *testing.T) {
 	c := ollamatest.Client(t)
-	dir := t.TempDir()
-	base := filepath.Join(dir, "base.gguf")
-	if _, _, err := tinymodel.Write(context.Background(), base, 21, 0.05, gguf.TypeF32); err != nil {
-		t.Fatal(err)
-	}
-	data := filepath.Join(dir, "facts.jsonl")
-	ex := facts()
-	writeJSONL(t, data, ex)
-
-	// The base: deployed with a B=0 adapter would answer as the base does, so measure the base itself.
-	baseName := ollamatest.UniqueName(t, "fastslow-closedloop-base")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if err := c.CreateFromGGUF(ctx, baseName, base, ollama.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if acc := ollamaAccuracy(t, c, baseName, ex); acc >= 0.1 {
-		t.Fatalf("the base already answers %.0f%% of the facts; the test needs a model that does not know them", 100*acc)
-	}
-
-	adapter := filepath.Join(dir, "facts.gguf")
-	stdout, stderr, code := runCLI(t, nil, "train", "--base", base, "--data", data, "--out", adapter,
-		"--steps", "300", "--batch", "8", "--lr", "1e-2", "--rank", "8", "--json")
-	if code != 0 {
-		t.Fatalf("train exited %d: %s", code, stderr)
-	}
-	var summary struct {
-		Steps     int     `json:"steps"`
-		FinalLoss float64 `json:"final_loss"`
-		TPS       float64 `json:"tokens_per_second"`
-	}
-	if err := json.Unmarshal([]byte(stdout), &summary); err != nil {
-		t.Fatalf("train output %q: %v", stdout, err)
-	}
-	t.Logf("trained %d steps, final loss %.4f, %.0f tokens/s", summary.Steps, summary.FinalLoss, summary.TPS)
-
-	stdout, stderr, code = runCLI(t, nil, "score", "--model", base, "--adapter", adapter, "--data", data, "--json")
-	if code != 0 {
-		t.Fatalf("score exited %d: %s", code, stderr)
+	base := tinyBase(t, t.TempDir(), 21, gguf.TypeF32)
+	d := closedLoopDeploy(t, c, base, "auto")
+	if d.Mode != fastslow.DeployAdapter {
+		t.Errorf("auto chose a %s deploy for llama, want adapter", d.Mode)
 	}
 	var score Score
-	if err := json.Unmarshal([]byte(stdout), &score); err != nil {
-		t.Fatal(err)
-	}
+	runJSON(t, nil, &score, "score", "--model", base, "--adapter", d.adapter, "--data", d.data, "--json")
 	t.Logf("our engine with the adapter: exact match %.0f%%, mean log-likelihood %.3f", 100*score.ExactMatch, score.MeanLogLik)
-
-	name := ollamatest.UniqueName(t, "fastslow-closedloop")
-	stdout, stderr, code = runCLI(t, []string{"OLLAMA_HOST=" + c.Host()}, "deploy", "--base", base, "--adapter", adapter, "--name", name, "--json")
-	if code != 0 {
-		t.Fatalf("deploy exited %d: %s", code, stderr)
-	}
-	var dep struct{ Model, Base string }
-	if err := json.Unmarshal([]byte(stdout), &dep); err != nil {
-		t.Fatal(err)
-	}
-	ollamatest.DeleteOnCleanup(t, dep.Base)
-	acc := ollamaAccuracy(t, c, name, ex)
-	t.Logf("Ollama with the deployed adapter answers %.0f%% exactly", 100*acc)
-	if acc < 0.9 {
-		t.Fatalf("Ollama answers %.0f%% of the facts after train+deploy, want at least 90%%", 100*acc)
-	}
 	if score.ExactMatch < 0.9 {
 		t.Errorf("our engine answers %.0f%%, want at least 90%% like Ollama", 100*score.ExactMatch)
 	}

@@ -3,14 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/fastslow/fastslow/adapters/ollama"
 	"github.com/fastslow/fastslow/internal/ollamatest"
-	"github.com/fastslow/fastslow/internal/tinymodel"
 	"github.com/fastslow/fastslow/weights/gguf"
 )
 
@@ -21,14 +19,8 @@ type modelsOutput struct {
 
 func listModels(t *testing.T, env []string) modelsOutput {
 	t.Helper()
-	stdout, stderr, code := runCLI(t, env, "models", "--json")
-	if code != 0 {
-		t.Fatalf("models exited %d: %s", code, stderr)
-	}
 	var out modelsOutput
-	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
-		t.Fatalf("models --json printed %q: %v", stdout, err)
-	}
+	runJSON(t, env, &out, "models", "--json")
 	return out
 }
 
@@ -46,10 +38,7 @@ func TestModels(t *testing.T) {
 	c := ollamatest.Client(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	base := filepath.Join(t.TempDir(), "base.gguf")
-	if _, _, err := tinymodel.Write(ctx, base, 5, 0.05, gguf.TypeF32); err != nil {
-		t.Fatal(err)
-	}
+	base := tinyBase(t, t.TempDir(), 5, gguf.TypeF32)
 	ours := ollamatest.UniqueName(t, "fastslow-models")
 	other := ollamatest.UniqueName(t, "notours-models")
 	for _, name := range []string{ours, other} {
@@ -137,10 +126,7 @@ func TestModelByOllamaName(t *testing.T) {
 	c := ollamatest.Client(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	base := filepath.Join(t.TempDir(), "base.gguf")
-	if _, _, err := tinymodel.Write(ctx, base, 11, 0.05, gguf.TypeF32); err != nil {
-		t.Fatal(err)
-	}
+	base := tinyBase(t, t.TempDir(), 11, gguf.TypeF32)
 	name := ollamatest.UniqueName(t, "fastslow-byname")
 	if err := c.CreateFromGGUF(ctx, name, base, ollama.CreateOptions{SkipLoadCheck: true}); err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -16,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fastslow/fastslow/internal/tinymodel"
 	"github.com/fastslow/fastslow/weights/gguf"
 )
 
@@ -119,10 +117,7 @@ func TestVersion(t *testing.T) {
 // the model, which is refused at once instead of blocking.
 func TestFileStringsEscaped(t *testing.T) {
 	dir := t.TempDir()
-	base := filepath.Join(dir, "base.gguf")
-	if _, _, err := tinymodel.Write(context.Background(), base, 21, 0.05, gguf.TypeF32); err != nil {
-		t.Fatal(err)
-	}
+	base := tinyBase(t, dir, 21, gguf.TypeF32)
 	data := filepath.Join(dir, "d.jsonl")
 	writeJSONL(t, data, facts()[:2])
 	w := gguf.NewWriter()

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fastslow/fastslow/internal/tinymodel"
 	"github.com/fastslow/fastslow/weights/gguf"
 )
 
@@ -22,10 +21,7 @@ func TestTrainInterrupt(t *testing.T) {
 		t.Skip("trains a tiny model")
 	}
 	dir := t.TempDir()
-	base := filepath.Join(dir, "base.gguf")
-	if _, _, err := tinymodel.Write(context.Background(), base, 7, 0.05, gguf.TypeF32); err != nil {
-		t.Fatal(err)
-	}
+	base := tinyBase(t, dir, 7, gguf.TypeF32)
 	data := filepath.Join(dir, "facts.jsonl")
 	writeJSONL(t, data, facts())
 	out := filepath.Join(dir, "a.gguf")
@@ -96,10 +92,7 @@ func TestTrainFromConfig(t *testing.T) {
 		t.Skip("trains a tiny model")
 	}
 	dir := t.TempDir()
-	base := filepath.Join(dir, "base.gguf")
-	if _, _, err := tinymodel.Write(context.Background(), base, 9, 0.05, gguf.TypeF32); err != nil {
-		t.Fatal(err)
-	}
+	base := tinyBase(t, dir, 9, gguf.TypeF32)
 	data := filepath.Join(dir, "facts.jsonl")
 	writeJSONL(t, data, facts()[:4])
 	cfg := writeConfig(t, dir, "rank: 2\ntargets: [attn_v]\nsteps: 3\nbatch: 2\n")
