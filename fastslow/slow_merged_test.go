@@ -2,7 +2,6 @@ package fastslow
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"os"
 	"path/filepath"
@@ -27,15 +26,6 @@ func quantBase(t *testing.T) *weights.Model {
 		t.Fatal(err)
 	}
 	return m
-}
-
-func fileSum(t *testing.T, path string) [32]byte {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sha256.Sum256(data)
 }
 
 // TestSlowChannelMerged runs the slow channel in merged mode on the in-process engine: every version is a
@@ -64,7 +54,7 @@ func TestSlowChannelMerged(t *testing.T) {
 		return accuracy(m, capitals)(ctx, sm, nil)
 	}
 	opt := slowOpts(func(o *SlowOptions) { o.Steps = 60; o.Chunk = 30; o.LR = 1e-2; o.Budget = 1; o.Seed = 1 })
-	sums := map[int][32]byte{}
+	sums := map[int]string{}
 	var handles []string
 	for round := 1; round <= 4; round++ {
 		r, err := s.Train(ctx, "capitals", capitals, retention, opt, nil)
@@ -75,7 +65,7 @@ func TestSlowChannelMerged(t *testing.T) {
 		if !r.Promoted || v.Seq != round || v.Mode != DeployMerged || r.Mode != DeployMerged || v.Merged == "" || v.MergedBytes == 0 {
 			t.Fatalf("round %d: %+v", round, r)
 		}
-		sums[v.Seq] = fileSum(t, filepath.Join(dir, v.Merged))
+		sums[v.Seq] = ollamatest.FileDigest(t, filepath.Join(dir, v.Merged))
 		handles = append(handles, v.Handle)
 		// Served: the merged model as the channel scores it.
 		sm, sa := s.servedScoring()
@@ -124,7 +114,7 @@ func TestSlowChannelMerged(t *testing.T) {
 		t.Fatal(err)
 	}
 	v1, _ := s.Current()
-	if v1.Seq != 1 || v1.Merged == "" || fileSum(t, filepath.Join(dir, v1.Merged)) != sums[1] {
+	if v1.Seq != 1 || v1.Merged == "" || ollamatest.FileDigest(t, filepath.Join(dir, v1.Merged)) != sums[1] {
 		t.Fatalf("rollback to 1: %+v, merged again with other bytes", v1)
 	}
 	if _, err := srv.Generate(ctx, s.Handle(), capitals[0].Prompt, 4); err != nil {

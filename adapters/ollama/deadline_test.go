@@ -3,56 +3,21 @@ package ollama_test
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/fastslow/fastslow/adapters/ollama"
+	"github.com/fastslow/fastslow/internal/ollamatest"
 )
-
-// silentServer accepts connections and never answers: what a stopped (SIGSTOP) Ollama looks like to a
-// client, since the kernel completes the handshake for a listening socket whatever its process does.
-func silentServer(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return l.Addr().String()
-}
 
 // TestRequestsHaveDeadlines: against a server that never answers, every kind of request ends with a
 // TimeoutError (matching ErrUnreachable) once its deadline passes, and a canceled context (Ctrl-C) ends
 // a request at once, as context.Canceled.
 func TestRequestsHaveDeadlines(t *testing.T) {
-	addr := silentServer(t)
+	addr := ollamatest.SilentServer(t)
 	c, err := ollama.New(addr, ollama.Options{Timeout: 300 * time.Millisecond, UploadTimeout: 600 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

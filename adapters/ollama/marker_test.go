@@ -46,7 +46,7 @@ func TestNeverReplacesForeignModels(t *testing.T) {
 	}
 	adapter := writeTinyLoRA(t, t.TempDir(), "a.gguf", "llama", 1, 3)
 	for _, name := range []string{userModel, userModel + "-cp"} {
-		before := digestOf(t, c, name)
+		before := ollamatest.ModelDigest(t, c, name)
 		if ok, err := c.Made(ctx, name); err != nil || ok {
 			t.Errorf("Made(%s) = %v, %v; want false", name, ok, err)
 		}
@@ -56,7 +56,7 @@ func TestNeverReplacesForeignModels(t *testing.T) {
 		if err := c.CreateFromGGUF(ctx, name, basePath, ollama.CreateOptions{SkipLoadCheck: true}); !errors.Is(err, ollama.ErrForeignModel) {
 			t.Errorf("CreateFromGGUF over %s = %v, want ErrForeignModel", name, err)
 		}
-		if after := digestOf(t, c, name); after != before {
+		if after := ollamatest.ModelDigest(t, c, name); after != before {
 			t.Errorf("%s changed: digest %s -> %s", name, before, after)
 		}
 	}
@@ -70,19 +70,4 @@ func TestNeverReplacesForeignModels(t *testing.T) {
 	if ok, _ := c.Made(ctx, userModel); !ok {
 		t.Error("a model fastslow replaced lacks its marker")
 	}
-}
-
-func digestOf(t *testing.T, c *ollama.Client, name string) string {
-	t.Helper()
-	ms, err := c.List(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range ms {
-		if m.Name == name+":latest" {
-			return m.Digest
-		}
-	}
-	t.Fatalf("%s not on the server", name)
-	return ""
 }

@@ -96,7 +96,7 @@ func TestCreateMerged(t *testing.T) {
 		st, _ := os.Stat(mergedPath)
 		found := false
 		for _, b := range blobs {
-			if b.Digest == "sha256:"+fileSum(t, mergedPath) {
+			if b.Digest == ollamatest.FileDigest(t, mergedPath) {
 				found = b.Size == st.Size() && b.MediaType == "application/vnd.ollama.image.model"
 			}
 		}

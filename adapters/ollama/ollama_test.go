@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,20 +19,8 @@ import (
 	"github.com/fastslow/fastslow/internal/ollamatest"
 )
 
-// closedPort returns a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 func TestUnreachable(t *testing.T) {
-	addr := closedPort(t)
+	addr := ollamatest.ClosedAddr(t)
 	c, err := ollama.New(addr, ollama.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -289,7 +276,7 @@ func TestCreateAdapted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a, b := fileSum(t, p), fileSum(t, basePath); a != b {
+	if a, b := ollamatest.FileDigest(t, p), ollamatest.FileDigest(t, basePath); a != b {
 		t.Errorf("ResolveGGUF(%q) = %s, which is not the base GGUF", strong, p)
 	}
 }
@@ -336,7 +323,7 @@ func TestResolveGGUF(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fileSum(t, got) != fileSum(t, path) {
+	if ollamatest.FileDigest(t, got) != ollamatest.FileDigest(t, path) {
 		t.Errorf("ResolveGGUF = %s, which differs from the GGUF the model was made from", got)
 	}
 }
@@ -391,16 +378,6 @@ func TestEmbed(t *testing.T) {
 	if _, err := c.HiddenState(ctx, name+"-missing", "x"); !errors.Is(err, ollama.ErrModelNotFound) {
 		t.Errorf("HiddenState of a missing model = %v, want ErrModelNotFound", err)
 	}
-}
-
-func fileSum(t *testing.T, path string) string {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
 }
 
 func TestCreateOptions(t *testing.T) {

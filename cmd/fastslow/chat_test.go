@@ -279,7 +279,7 @@ func TestChatTrainGGUF(t *testing.T) {
 	writeJSONL(t, data, chatFacts()[:3])
 	out := filepath.Join(dir, "a.gguf")
 	// No server: the template comes from the file.
-	stdout, stderr, code := runCLI(t, []string{"OLLAMA_HOST=" + closedAddr(t)}, "train", "--base", base, "--data", data, "--out", out, "--steps", "3", "--json")
+	stdout, stderr, code := runCLI(t, []string{"OLLAMA_HOST=" + ollamatest.ClosedAddr(t)}, "train", "--base", base, "--data", data, "--out", out, "--steps", "3", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -11,19 +10,8 @@ import (
 	"github.com/fastslow/fastslow/adapters/ollama"
 	"github.com/fastslow/fastslow/fastslow"
 	"github.com/fastslow/fastslow/internal/config"
+	"github.com/fastslow/fastslow/internal/ollamatest"
 )
-
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
 
 func writeConfig(t *testing.T, dir, body string) string {
 	t.Helper()
@@ -41,7 +29,7 @@ func TestExitCodes(t *testing.T) {
 	unknownKey := writeConfig(t, t.TempDir(), "host: 127.0.0.1:11434\nstpes: 10\n")
 	badPolicy := writeConfig(t, t.TempDir(), "policy: foo\n")
 	badYAML := writeConfig(t, t.TempDir(), "rank: [8\n")
-	closed := closedAddr(t)
+	closed := ollamatest.ClosedAddr(t)
 
 	tests := []struct {
 		name string

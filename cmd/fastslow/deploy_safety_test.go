@@ -10,7 +10,6 @@ import (
 
 	ollamaapi "github.com/ollama/ollama/api"
 
-	"github.com/fastslow/fastslow/adapters/ollama"
 	"github.com/fastslow/fastslow/internal/ollamatest"
 	"github.com/fastslow/fastslow/weights/gguf"
 )
@@ -40,13 +39,13 @@ func TestDeployKeepsForeignModels(t *testing.T) {
 		t.Fatal(err)
 	}
 	ollamatest.DeleteOnCleanup(t, user)
-	before := modelDigest(t, c, user)
+	before := ollamatest.ModelDigest(t, c, user)
 	env := []string{"OLLAMA_HOST=" + c.Host()}
 	stdout, stderr, code := runCLI(t, env, "deploy", "--base", base, "--adapter", adapter, "--name", user)
 	if code != exitFailure || !strings.Contains(stderr, "did not make") || !strings.Contains(stderr, "--force") || stdout != "" {
 		t.Fatalf("deploy over a user's model: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
-	if after := modelDigest(t, c, user); after != before {
+	if after := ollamatest.ModelDigest(t, c, user); after != before {
 		t.Fatalf("the user's model changed: %s -> %s", before, after)
 	}
 	if _, stderr, code := runCLI(t, env, "deploy", "--base", base, "--adapter", adapter, "--name", user, "--force", "--json"); code != 0 {
@@ -55,19 +54,4 @@ func TestDeployKeepsForeignModels(t *testing.T) {
 	if ok, err := c.Made(ctx, user); err != nil || !ok {
 		t.Errorf("after deploy --force: Made = %v, %v", ok, err)
 	}
-}
-
-func modelDigest(t *testing.T, c *ollama.Client, name string) string {
-	t.Helper()
-	ms, err := c.List(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range ms {
-		if m.Name == name+":latest" {
-			return m.Digest
-		}
-	}
-	t.Fatalf("%s not on the server", name)
-	return ""
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"os"
@@ -191,7 +189,7 @@ func TestModelsMerged(t *testing.T) {
 		t.Errorf("models (text):\n%s", text)
 	}
 
-	blob := filepath.Join(store, "blobs", "sha256-"+fileSHA256(t, merged.MergedPath))
+	blob := filepath.Join(store, "blobs", strings.Replace(ollamatest.FileDigest(t, merged.MergedPath), ":", "-", 1))
 	if _, stderr, code := runCLI(t, env, "models", "rm", names["merged"]); code != 0 {
 		t.Fatalf("models rm exited %d: %s", code, stderr)
 	}
@@ -203,16 +201,6 @@ func TestModelsMerged(t *testing.T) {
 	if _, err := c.Generate(ctx, names["adapter"], "hi", ollama.GenerateOptions{NumPredict: 1, Raw: true}); err != nil {
 		t.Errorf("the adapted model no longer works after the merged one was removed: %v", err)
 	}
-}
-
-func fileSHA256(t *testing.T, path string) string {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
 }
 
 // TestClosedLoopGemma3Merged: gemma3 (gemma's real 256k SentencePiece vocabulary) runs on Ollama's own

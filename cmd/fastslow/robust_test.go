@@ -3,18 +3,17 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/fastslow/fastslow/internal/ollamatest"
 	"github.com/fastslow/fastslow/weights/gguf"
 )
 
@@ -27,36 +26,12 @@ func TestOllamaNotAnswering(t *testing.T) {
 		w.Write([]byte("<!DOCTYPE html><html><body>\x1b[31mnot here</body></html>"))
 	}))
 	defer html.Close()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	defer func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
+	silent := ollamatest.SilentServer(t)
 	for _, tc := range []struct {
 		name, host, want string
 	}{
 		{"not Ollama", html.URL, "not Ollama"},
-		{"silent", l.Addr().String(), "no answer within 300ms"},
+		{"silent", silent, "no answer within 300ms"},
 	} {
 		_, stderr, code := runCLI(t, []string{"FASTSLOW_HOST=" + tc.host, "FASTSLOW_TIMEOUT=300ms"}, "models")
 		first, _, _ := strings.Cut(stderr, "\n")

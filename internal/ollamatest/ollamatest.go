@@ -19,6 +19,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -195,6 +196,81 @@ func DeleteOnCleanup(t testing.TB, name string) {
 			t.Errorf("ollamatest: cleanup: %v", err)
 		}
 	})
+}
+
+// ModelDigest returns the digest the server lists for the model name (its latest tag), failing t when the
+// server does not list it.
+func ModelDigest(t testing.TB, c *ollama.Client, name string) string {
+	t.Helper()
+	ms, err := c.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.Name == name+":latest" {
+			return m.Digest
+		}
+	}
+	t.Fatalf("%s not on the server", name)
+	return ""
+}
+
+// FileDigest is ollama.FileDigest (the server's name for the file as a blob, "sha256:" and 64 hex digits),
+// failing t on error.
+func FileDigest(t testing.TB, path string) string {
+	t.Helper()
+	d, err := ollama.FileDigest(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// ClosedAddr returns a loopback address nothing listens on: an Ollama that is not running.
+func ClosedAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// SilentServer returns the address of a loopback listener that accepts connections and never answers, until
+// t ends: what a stopped (SIGSTOP) Ollama looks like to a client, since the kernel completes the handshake for
+// a listening socket whatever its process does.
+func SilentServer(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().String()
 }
 
 // sanitize maps s to the characters Ollama allows in a model name
