@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	badger "github.com/dgraph-io/badger/v4"
+	"github.com/fastslow/fastslow/internal/dirhash"
 )
 
 // twoTableStore makes a store with two tasks whose records are in two table
@@ -100,7 +101,7 @@ func TestOpenRefusesDamage(t *testing.T) {
 			if err := tc.damage(dir); err != nil {
 				t.Fatal(err)
 			}
-			before := dirDigest(t, dir)
+			before := dirhash.Digest(t, dir)
 			for _, ro := range []bool{true, false} {
 				s, err := Open(dir, &Options{Small: true, ReadOnly: ro})
 				if err == nil {
@@ -112,7 +113,7 @@ func TestOpenRefusesDamage(t *testing.T) {
 				if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, tc.want) {
 					t.Errorf("ReadOnly=%v: error %q: want one line mentioning %q", ro, msg, tc.want)
 				}
-				if dirDigest(t, dir) != before {
+				if dirhash.Digest(t, dir) != before {
 					t.Fatalf("ReadOnly=%v: Open changed the damaged store", ro)
 				}
 			}
@@ -144,7 +145,7 @@ func flip(path string, off, n int) error {
 // once, reads it, and checks that no file changed and no write is allowed.
 func TestReadOnlyOpenWritesNothing(t *testing.T) {
 	dir := twoTableStore(t)
-	before := dirDigest(t, dir)
+	before := dirhash.Digest(t, dir)
 	a, err := Open(dir, &Options{Small: true, ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +165,7 @@ func TestReadOnlyOpenWritesNothing(t *testing.T) {
 	}
 	a.Close()
 	b.Close()
-	if dirDigest(t, dir) != before {
+	if dirhash.Digest(t, dir) != before {
 		t.Fatal("read-only opens changed the store")
 	}
 	if _, err := Open(filepath.Join(t.TempDir(), "none"), &Options{ReadOnly: true}); !errors.Is(err, fs.ErrNotExist) {
@@ -192,7 +193,7 @@ func TestReadOnlyDirectory(t *testing.T) {
 			t.Fatal(err)
 		}
 		makeReadOnly(t, ro)
-		before := dirDigest(t, ro)
+		before := dirhash.Digest(t, ro)
 		cmd := exec.Command(bin, "-test.run=^$")
 		cmd.Env = append(os.Environ(), childEnv+"=list-ro", childDirEnv+"="+ro)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
@@ -210,7 +211,7 @@ func TestReadOnlyDirectory(t *testing.T) {
 		if msg := string(out); strings.Contains(msg, "corrupt") || !strings.Contains(msg, "permission denied") {
 			t.Errorf("writer as nobody: %q, want a permission error that does not say corrupt", msg)
 		}
-		if dirDigest(t, ro) != before {
+		if dirhash.Digest(t, ro) != before {
 			t.Fatal("the read-only store changed")
 		}
 		return
@@ -283,11 +284,11 @@ func TestLeftoverTablesSetAside(t *testing.T) {
 	tables, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
 	extra := filepath.Join(dir, "000999.sst")
 	copyFile(t, tables[0], extra, 0o644)
-	before := dirDigest(t, dir)
+	before := dirhash.Digest(t, dir)
 	if _, err := Open(dir, &Options{Small: true, ReadOnly: true}); !errors.Is(err, ErrInterrupted) {
 		t.Fatalf("read-only Open = %v, want ErrInterrupted", err)
 	}
-	if dirDigest(t, dir) != before {
+	if dirhash.Digest(t, dir) != before {
 		t.Fatal("read-only Open changed the store")
 	}
 	s, err := Open(dir, &Options{Small: true})
@@ -496,11 +497,11 @@ func TestReadOnlyAfterKill(t *testing.T) {
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
-	before := dirDigest(t, dir)
+	before := dirhash.Digest(t, dir)
 	if _, err := Open(dir, &Options{Small: true, ReadOnly: true}); !errors.Is(err, ErrInterrupted) || errors.Is(err, ErrCorrupt) {
 		t.Fatalf("read-only Open after a kill = %v, want ErrInterrupted", err)
 	}
-	if dirDigest(t, dir) != before {
+	if dirhash.Digest(t, dir) != before {
 		t.Fatal("read-only Open changed the store")
 	}
 	s, err := Open(dir, &Options{Small: true})

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/fastslow/fastslow/internal/dirhash"
 )
 
 // vlogStore makes a closed store whose notes are too large for the tables,
@@ -187,7 +189,7 @@ func TestOpenRefusesLogDamage(t *testing.T) {
 			if err := tc.damage(t, dir, mem); err != nil {
 				t.Fatal(err)
 			}
-			before := dirDigest(t, dir)
+			before := dirhash.Digest(t, dir)
 			names := dirNames(t, dir)
 			for _, ro := range []bool{true, false} {
 				opts := tc.opts
@@ -206,7 +208,7 @@ func TestOpenRefusesLogDamage(t *testing.T) {
 				if got := dirNames(t, dir); !slices.Equal(got, names) {
 					t.Fatalf("ReadOnly=%v: files %v after the failed open, were %v", ro, got, names)
 				}
-				if dirDigest(t, dir) != before {
+				if dirhash.Digest(t, dir) != before {
 					t.Fatalf("ReadOnly=%v: Open changed the damaged store", ro)
 				}
 			}
@@ -239,11 +241,11 @@ func TestOpenAcceptsKilledWriterLogs(t *testing.T) {
 			if err := checkLogFile(mem); err != nil {
 				t.Fatalf("checkLogFile: %v", err)
 			}
-			before := dirDigest(t, dir)
+			before := dirhash.Digest(t, dir)
 			if _, err := Open(dir, &Options{Small: true, ReadOnly: true}); !errors.Is(err, ErrInterrupted) || errors.Is(err, ErrCorrupt) {
 				t.Fatalf("read-only Open = %v, want ErrInterrupted", err)
 			}
-			if dirDigest(t, dir) != before {
+			if dirhash.Digest(t, dir) != before {
 				t.Fatal("read-only Open changed the store")
 			}
 			s, err := Open(dir, &Options{Small: true})
@@ -275,7 +277,7 @@ func TestFailedOpenRemovesWhatItMade(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "copy.vlog"), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	before := dirDigest(t, dir)
+	before := dirhash.Digest(t, dir)
 	names := dirNames(t, dir)
 	s, err := Open(dir, &Options{NoSnapshot: true})
 	if err == nil {
@@ -288,7 +290,7 @@ func TestFailedOpenRemovesWhatItMade(t *testing.T) {
 	if got := dirNames(t, dir); !slices.Equal(got, names) {
 		t.Fatalf("files %v after the failed open, were %v", got, names)
 	}
-	if dirDigest(t, dir) != before {
+	if dirhash.Digest(t, dir) != before {
 		t.Fatal("the failed Open changed the store")
 	}
 	if _, err := os.Stat(SnapshotDir(dir)); !errors.Is(err, fs.ErrNotExist) {
@@ -324,11 +326,11 @@ func TestOpenInterruptedCreation(t *testing.T) {
 	if err := writeMarker(dir); err != nil {
 		t.Fatal(err)
 	}
-	before := dirDigest(t, dir)
+	before := dirhash.Digest(t, dir)
 	if _, err := Open(dir, &Options{Small: true, ReadOnly: true}); !errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrCorrupt) {
 		t.Fatalf("read-only Open = %v, want fs.ErrNotExist", err)
 	}
-	if dirDigest(t, dir) != before {
+	if dirhash.Digest(t, dir) != before {
 		t.Fatal("read-only Open changed the directory")
 	}
 	s, err := Open(dir, &Options{Small: true})

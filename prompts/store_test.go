@@ -3,11 +3,9 @@ package prompts
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +13,7 @@ import (
 	"testing"
 
 	badger "github.com/dgraph-io/badger/v4"
+	"github.com/fastslow/fastslow/internal/dirhash"
 )
 
 func openTest(t testing.TB, dir string) *Store {
@@ -35,32 +34,6 @@ func mustTask(t testing.TB, s *Store, name string) {
 	if _, err := s.CreateTask(context.Background(), Task{Name: name}); err != nil {
 		t.Fatalf("CreateTask(%q): %v", name, err)
 	}
-}
-
-// dirDigest hashes every file name and content under dir, to prove a failed
-// Open wrote nothing.
-func dirDigest(t *testing.T, dir string) string {
-	t.Helper()
-	h := sha256.New()
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, path)
-		fmt.Fprintf(h, "%s\n", rel)
-		if d.Type().IsRegular() {
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			h.Write(b)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf("%x", h.Sum(nil))
 }
 
 func TestOpenCreatesAndReopens(t *testing.T) {
@@ -131,7 +104,7 @@ func TestOpenRefusesForeignDirectories(t *testing.T) {
 				os.Mkdir(dir, 0o755)
 				tc.setup(t, dir)
 			}
-			before := dirDigest(t, dir)
+			before := dirhash.Digest(t, dir)
 			s, err := Open(dir, &Options{Small: true})
 			if err == nil {
 				s.Close()
@@ -140,7 +113,7 @@ func TestOpenRefusesForeignDirectories(t *testing.T) {
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Open = %v, want %v", err, tc.want)
 			}
-			if after := dirDigest(t, dir); after != before {
+			if after := dirhash.Digest(t, dir); after != before {
 				t.Fatal("Open modified the directory")
 			}
 		})
@@ -212,7 +185,7 @@ func TestOpenCorruptStore(t *testing.T) {
 			if tc.name == "schema record missing" {
 				keysBefore = rawKeys(t, dir)
 			}
-			before := dirDigest(t, dir)
+			before := dirhash.Digest(t, dir)
 			s2, err := Open(dir, &Options{Small: true})
 			if err == nil {
 				s2.Close()
@@ -230,7 +203,7 @@ func TestOpenCorruptStore(t *testing.T) {
 				}
 				return
 			}
-			if dirDigest(t, dir) != before {
+			if dirhash.Digest(t, dir) != before {
 				t.Fatal("Open modified the corrupt store")
 			}
 		})

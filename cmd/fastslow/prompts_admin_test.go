@@ -1,41 +1,14 @@
 package main
 
 import (
-	"crypto/sha256"
-	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/fastslow/fastslow/internal/dirhash"
 	"github.com/fastslow/fastslow/prompts"
 )
-
-// treeDigest hashes every file name and content under dir.
-func treeDigest(t *testing.T, dir string) string {
-	t.Helper()
-	h := sha256.New()
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, path)
-		fmt.Fprintln(h, rel)
-		if d.Type().IsRegular() {
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			h.Write(b)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf("%x", h.Sum(nil))
-}
 
 // TestPromptsIntegrity: rm snapshots first; a damaged store is refused by a read command with one clear
 // line and left byte-identical; doctor says what is wrong; restore brings the snapshot back; backup and
@@ -75,14 +48,14 @@ func TestPromptsIntegrity(t *testing.T) {
 	if err := os.Truncate(filepath.Join(dir, "MANIFEST"), fi.Size()-3); err != nil {
 		t.Fatal(err)
 	}
-	before := treeDigest(t, dir)
+	before := dirhash.Digest(t, dir)
 	for _, args := range [][]string{{"prompts", "list"}, {"prompts", "show", "qa"}, {"prompts", "export"}, {"prompts", "doctor"}, {"prompts", "rm", "qa"}} {
 		stdout, stderr, code := runCLI(t, env, args...)
 		lines := strings.Split(strings.TrimSpace(stderr), "\n")
 		if code != exitFailure || len(lines) != 1 || !strings.Contains(stderr, "corrupt") || !strings.Contains(stderr, "prompts restore") || stdout != "" {
 			t.Errorf("%v on a damaged store: exit %d, stdout %q, stderr %q", args, code, stdout, stderr)
 		}
-		if treeDigest(t, dir) != before {
+		if dirhash.Digest(t, dir) != before {
 			t.Fatalf("%v changed the damaged store", args)
 		}
 	}
