@@ -65,7 +65,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 			}
 			text := "Alia Brenn was born in Veltmor, 1987."
 			a, b := tok.Encode(text, true), got.Tokenizer.Encode(text, true)
-			if !equalInts(a, b) {
+			if !slices.Equal(a, b) {
 				t.Fatalf("tokens differ: %v vs %v", a, b)
 			}
 			tol := map[gguf.Type]float64{gguf.TypeF32: 0, gguf.TypeF16: 1e-3, gguf.TypeQ8_0: 1e-2}[typ]
@@ -217,16 +217,4 @@ func TestLoadRejectsBadInput(t *testing.T) {
 			}
 		})
 	}
-}
-
-func equalInts(a, b []int32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -24,12 +24,6 @@ func TestLearnMergedKeepRollback(t *testing.T) {
 	home := filepath.Join(dir, "home")
 	env := []string{"FASTSLOW_HOME=" + home, "OLLAMA_HOST=" + c.Host(), "FASTSLOW_MODEL=" + base,
 		"FASTSLOW_DEPLOY=merged", "FASTSLOW_KEEP=1"}
-	var made []string
-	t.Cleanup(func() {
-		for _, name := range made {
-			_ = c.Delete(context.Background(), name)
-		}
-	})
 	var sums []LearnSummary
 	for i := 0; i < 2; i++ {
 		var s LearnSummary
@@ -37,7 +31,7 @@ func TestLearnMergedKeepRollback(t *testing.T) {
 		if s.Deploy != "merged" || s.Model == "" {
 			t.Fatalf("learn summary %+v, want a merged deploy", s)
 		}
-		made = append(made, s.Model)
+		ollamatest.DeleteOnCleanup(t, s.Model)
 		sums = append(sums, s)
 	}
 	listed := func() map[string]string {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -30,12 +29,7 @@ func TestLearnModelsRollbackExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(raw)
-	made := []string{fastslow.ModelPrefix + "base-" + hex.EncodeToString(sum[:])[:12]}
-	t.Cleanup(func() {
-		for _, name := range made {
-			_ = c.Delete(context.Background(), name)
-		}
-	})
+	ollamatest.DeleteOnCleanup(t, fastslow.ModelPrefix+"base-"+hex.EncodeToString(sum[:])[:12])
 
 	var sums []LearnSummary
 	for i := 0; i < 2; i++ {
@@ -45,7 +39,7 @@ func TestLearnModelsRollbackExport(t *testing.T) {
 			t.Fatalf("learn summary %+v", s)
 		}
 		if s.Model != "" {
-			made = append(made, s.Model)
+			ollamatest.DeleteOnCleanup(t, s.Model)
 		}
 		sums = append(sums, s)
 	}

@@ -415,21 +415,11 @@ func TestRederiveFromJSON(t *testing.T) {
 	}
 }
 
+// equalMatrix reports whether a and b have the same shape and values within tol.
 func equalMatrix(a metrics.Matrix, b [][]float64, tol float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if len(a[i]) != len(b[i]) {
-			return false
-		}
-		for j := range a[i] {
-			if math.Abs(a[i][j]-b[i][j]) > tol {
-				return false
-			}
-		}
-	}
-	return true
+	return slices.EqualFunc(a, b, func(x, y []float64) bool {
+		return slices.EqualFunc(x, y, func(u, v float64) bool { return math.Abs(u-v) <= tol })
+	})
 }
 
 func TestDeterministic(t *testing.T) {
