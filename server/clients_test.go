@@ -379,6 +379,19 @@ func TestPassthrough(t *testing.T) {
 		if got := run(base); strings.TrimSpace(got) == "" {
 			t.Errorf("ollama run %s through fastslow printed nothing", name)
 		}
+		// ollama list (Ollama's models and the tasks) and ollama show of a task, as the CLI prints them.
+		for _, args := range [][]string{{"list"}, {"show", "people"}} {
+			cmd := exec.Command(bin, args...)
+			cmd.Env = append(os.Environ(), "OLLAMA_HOST="+strings.TrimPrefix(base, "http://"), "TERM=dumb")
+			out, err := cmd.CombinedOutput()
+			want := "fastslow/people:latest"
+			if args[0] == "show" {
+				want = "completion"
+			}
+			if err != nil || !strings.Contains(string(out), want) {
+				t.Errorf("ollama %s through fastslow: %v\n%s\nwant it to show %s", strings.Join(args, " "), err, out, want)
+			}
+		}
 	}
 }
 

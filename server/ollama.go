@@ -1,6 +1,9 @@
 package server
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +13,8 @@ import (
 
 	ollamaapi "github.com/ollama/ollama/api"
 	"github.com/ollama/ollama/types/model"
+
+	"github.com/fastslow/fastslow/prompts"
 )
 
 // ollamaRequest holds the fields of Ollama's generate, chat and show requests that the server reads; the
@@ -218,10 +223,24 @@ func (s *Server) ollamaShow(w http.ResponseWriter, r *http.Request) {
 			task, served, l.Server().Name(), l.Policy().Name()),
 		Template:     "{{ .Prompt }}",
 		Details:      details,
-		ModelInfo:    map[string]any{"general.architecture": details.Family, "fastslow.task": task},
+		ModelInfo:    s.modelInfo(task),
 		Capabilities: []model.Capability{model.CapabilityCompletion},
 		ModifiedAt:   s.started,
 	})
+}
+
+// modelInfo is the base model's GGUF metadata that Ollama clients read (the v0.6.5 CLI's show requires the
+// parameter count, context and embedding lengths), and the task.
+func (s *Server) modelInfo(task string) map[string]any {
+	base := s.cfg.Learner.Options().Base
+	arch := base.Config.Architecture()
+	return map[string]any{
+		"general.architecture":     arch,
+		"general.parameter_count":  base.NumParams(),
+		arch + ".context_length":   base.Config.ContextLength,
+		arch + ".embedding_length": base.Config.Dim,
+		"fastslow.task":            task,
+	}
 }
 
 // details describes the learner's base model as Ollama describes a model.
@@ -250,9 +269,23 @@ func (s *Server) ollamaTags(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, t := range tasks {
 		name := TaskPrefix + t.Name + ":latest"
-		list.Models = append(list.Models, ollamaapi.ListModelResponse{Name: name, Model: name, ModifiedAt: t.Created, Details: s.details()})
+		list.Models = append(list.Models, ollamaapi.ListModelResponse{
+			Name: name, Model: name, ModifiedAt: t.Created, Digest: s.servedDigest(r.Context(), t.Name), Details: s.details(),
+		})
 	}
 	writeJSON(w, http.StatusOK, list)
+}
+
+// servedDigest stands for what serves task now — its promoted prompt version and the served model — as a
+// digest, which Ollama clients expect of every model (the ollama CLI's list shows its first 12 characters).
+func (s *Server) servedDigest(ctx context.Context, task string) string {
+	l := s.cfg.Learner
+	v, err := l.Store().Current(ctx, task)
+	if err != nil {
+		v = prompts.Version{} // no promoted version yet
+	}
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%s", task, v.Seq, l.Slow().Handle()))
+	return hex.EncodeToString(sum[:])
 }
 
 // ollamaVersion serves GET /api/version: the real Ollama's version (clients decide what to send by it), or
