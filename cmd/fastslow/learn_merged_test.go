@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,14 +35,8 @@ func TestLearnMergedKeepRollback(t *testing.T) {
 	}
 	listed := func() map[string]string {
 		t.Helper()
-		stdout, stderr, code := runCLI(t, env, "models", "--json")
-		if code != 0 {
-			t.Fatalf("models exited %d: %s", code, stderr)
-		}
 		var out struct{ Models []modelInfo }
-		if err := json.Unmarshal([]byte(stdout), &out); err != nil {
-			t.Fatal(err)
-		}
+		runJSON(t, env, &out, "models", "--json")
 		modes := map[string]string{}
 		for _, m := range out.Models {
 			modes[strings.TrimSuffix(m.Name, ":latest")] = m.Mode
@@ -62,17 +55,11 @@ func TestLearnMergedKeepRollback(t *testing.T) {
 		t.Errorf("merged files on disk with keep 1: %v", files)
 	}
 
-	stdout, stderr, code := runCLI(t, env, "rollback", "--json")
-	if code != 0 {
-		t.Fatalf("rollback exited %d: %s", code, stderr)
-	}
 	var rb struct {
 		From, To int
 		Model    string
 	}
-	if err := json.Unmarshal([]byte(stdout), &rb); err != nil {
-		t.Fatal(err)
-	}
+	runJSON(t, env, &rb, "rollback", "--json")
 	if rb.To != sums[0].Adapter || rb.Model != sums[0].Model {
 		t.Fatalf("rollback %+v, want to %d (%s)", rb, sums[0].Adapter, sums[0].Model)
 	}
@@ -90,13 +77,13 @@ func TestLearnMergedKeepRollback(t *testing.T) {
 		}
 		size += st.Size()
 	}
-	stdout, _, _ = runCLI(t, env, "models", "--json")
 	var use struct {
 		HomeMerged   int64 `json:"home_merged_bytes"`
 		HomeAdapters int64 `json:"home_adapter_bytes"`
 	}
-	if err := json.Unmarshal([]byte(stdout), &use); err != nil || use.HomeMerged != size || use.HomeAdapters <= 0 {
-		t.Errorf("models --json disk use %+v (%v), want %d bytes of merged models and some of adapters", use, err, size)
+	runJSON(t, env, &use, "models", "--json")
+	if use.HomeMerged != size || use.HomeAdapters <= 0 {
+		t.Errorf("models --json disk use %+v, want %d bytes of merged models and some of adapters", use, size)
 	}
 	if _, err := c.Generate(context.Background(), rb.Model, "Q: What is the capital of Zorblia?\nA:", ollama.GenerateOptions{NumPredict: 4, Raw: true}); err != nil {
 		t.Errorf("the rolled-back merged model does not answer: %v", err)

@@ -67,17 +67,11 @@ func TestLearnModelsRollbackExport(t *testing.T) {
 		}
 	}
 
-	stdout, stderr, code = runCLI(t, env, "rollback", "--json")
-	if code != 0 {
-		t.Fatalf("rollback exited %d: %s", code, stderr)
-	}
 	var rb struct {
 		From, To int
 		Model    string
 	}
-	if err := json.Unmarshal([]byte(stdout), &rb); err != nil {
-		t.Fatal(err)
-	}
+	runJSON(t, env, &rb, "rollback", "--json")
 	if rb.From != sums[1].Adapter || rb.To != sums[0].Adapter || rb.Model != sums[0].Model {
 		t.Fatalf("rollback %+v, want from %d to %d (%s)", rb, sums[1].Adapter, sums[0].Adapter, sums[0].Model)
 	}
