@@ -46,13 +46,7 @@ func TestLoadFlavors(t *testing.T) {
 			if arch != tt.arch || !hasBlockKey {
 				t.Fatalf("saved as %q (with %s.block_count: %v)", arch, tt.arch, hasBlockKey)
 			}
-			got, err := weights.Load(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got.Config != m.Config {
-				t.Fatalf("config %+v, want %+v", got.Config, m.Config)
-			}
+			got := loadSame(t, path, m.Config)
 			for _, p := range append(m.Tensors(), m.Constants()...) {
 				q, ok := got.Tensor(p.Name)
 				if !ok || !slices.Equal(p.Data, q.Data) {

@@ -26,6 +26,19 @@ func writerWithMeta(t *testing.T, f *gguf.File) *gguf.Writer {
 	return w
 }
 
+// loadSame loads the model file at path and checks that its configuration is want.
+func loadSame(t *testing.T, path string, want llama.Config) *weights.Model {
+	t.Helper()
+	got, err := weights.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Config != want {
+		t.Fatalf("config %+v, want %+v", got.Config, want)
+	}
+	return got
+}
+
 // sameLogits checks that the model got loaded from a file computes the logits of ids bit for bit as the
 // model m it was saved from, both in the default float32 arithmetic.
 func sameLogits(t *testing.T, m *llama.Model, got *weights.Model, ids []int32) {
@@ -53,13 +66,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := weights.Load(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got.Config != m.Config {
-				t.Fatalf("config %+v, want %+v", got.Config, m.Config)
-			}
+			got := loadSame(t, path, m.Config)
 			if got.Tokenizer.Size() != tok.Size() {
 				t.Fatalf("tokenizer size %d, want %d", got.Tokenizer.Size(), tok.Size())
 			}
