@@ -126,3 +126,32 @@ func TestIssue14Item12(t *testing.T) {
 		t.Errorf("an invalid --task left %d entries in home", len(entries))
 	}
 }
+
+// TestLabExperimentKeepsTheMainReport reproduces issue 14 item 13's first part: `lab cyclic` (as spurious and
+// capacity) with the configured output directory writes its report into its own subdirectory, and leaves the
+// stream report there (report.md and its figures) as it was. (Stale figures of an earlier report in the same
+// directory: eval/report TestNoStalePlots.)
+func TestLabExperimentKeepsTheMainReport(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "rep")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	main := map[string]string{"report.md": "# the stream report\n", "forgetting.png": "a figure"}
+	for name, text := range main {
+		if err := os.WriteFile(filepath.Join(out, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stdout, stderr, code := runCLI(t, []string{"FASTSLOW_OUT=" + out}, "lab", "cyclic", "--seeds", "2", "--docs", "3", "--epochs", "3", "--steps-per-doc", "1")
+	if code != 0 {
+		t.Fatalf("lab cyclic: exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "wrote "+filepath.Join(out, "cyclic", "report.md")) {
+		t.Errorf("lab cyclic: %q", stdout)
+	}
+	for name, text := range main {
+		if b, err := os.ReadFile(filepath.Join(out, name)); err != nil || string(b) != text {
+			t.Errorf("%s after lab cyclic: %q, %v", name, b, err)
+		}
+	}
+}

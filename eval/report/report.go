@@ -10,9 +10,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
+	"path/filepath"
 	"regexp"
+	"strings"
 )
 
 // Report is a whole report.
@@ -310,8 +313,48 @@ func finiteValues(where string, m map[string]float64) error {
 // Write renders r into dir (created if needed): <id>.png for every plot,
 // then report.json, then report.md. Each file is written to a temporary
 // file in dir and renamed into place, so a reader never sees a partial
-// file, and report.md appearing means the report is complete.
+// file, and report.md appearing means the report is complete. The figures
+// of a report dir held before that r has not are removed once r is
+// complete (only those its report.json names), so none is left stale.
 func Write(ctx context.Context, dir string, r *Report) error {
+	earlier := earlierPlots(dir)
+	if err := write(ctx, dir, r); err != nil {
+		return err
+	}
+	keep := map[string]bool{}
+	for _, s := range r.Sections {
+		for _, p := range s.Plots {
+			keep[p.ID+".png"] = true
+		}
+	}
+	for _, f := range earlier {
+		if keep[f] {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("report: remove the earlier report's %s: %w", f, err)
+		}
+	}
+	return nil
+}
+
+// earlierPlots lists the figure files that the report.json in dir names, if
+// there is one: plain names of the form <id>.png, nothing else.
+func earlierPlots(dir string) []string {
+	d, err := ReadJSON(filepath.Join(dir, "report.json"))
+	if err != nil {
+		return nil
+	}
+	var files []string
+	for id, p := range d.Plots {
+		if p.File == id+".png" && filepath.Base(p.File) == p.File && !strings.HasPrefix(p.File, ".") {
+			files = append(files, p.File)
+		}
+	}
+	return files
+}
+
+func write(ctx context.Context, dir string, r *Report) error {
 	if err := r.Validate(); err != nil {
 		return err
 	}

@@ -590,3 +590,26 @@ func TestHeatPalette(t *testing.T) {
 		}
 	}
 }
+
+// TestNoStalePlots reproduces issue 14 item 13's stale figures: a report written over an earlier one into the
+// same directory removes the earlier report's figures it does not have, and only those (a user's PNG stays).
+func TestNoStalePlots(t *testing.T) {
+	dir := t.TempDir()
+	bars := &Bars{Categories: []string{"a"}, Groups: []BarGroup{{Values: []float64{1}}}}
+	first := &Report{Title: "First run", Sections: []Section{{Title: "s", Plots: []Plot{{ID: "kept", Bars: bars}, {ID: "gone", Bars: bars}}}}}
+	if err := Write(context.Background(), dir, first); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "mine.png"), []byte("a user's file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	second := &Report{Title: "Second run", Sections: []Section{{Title: "s", Plots: []Plot{{ID: "kept", Bars: bars}, {ID: "new", Bars: bars}}}}}
+	if err := Write(context.Background(), dir, second); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{"kept.png": true, "new.png": true, "mine.png": true, "gone.png": false} {
+		if _, err := os.Stat(filepath.Join(dir, name)); (err == nil) != want {
+			t.Errorf("%s: present %v, want %v", name, err == nil, want)
+		}
+	}
+}
