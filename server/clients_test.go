@@ -365,6 +365,26 @@ func TestPassthrough(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(string(tags), `"`+name) || !strings.Contains(string(tags), `"fastslow/people:latest"`) {
 		t.Errorf("tags: %d %s, want %s and fastslow/people:latest", code, tags, name)
 	}
+	// OpenAI's API of the real Ollama, through fastslow: the same completion as direct, and the model list.
+	v1 := fmt.Sprintf(`{"model":%q,"messages":[{"role":"user","content":%q}],"max_tokens":6,"temperature":0,"seed":1}`, name, q)
+	content := func(host string) string {
+		code, b := do(t, "POST", host+"/v1/chat/completions", "", strings.NewReader(v1))
+		var r struct {
+			Choices []struct {
+				Message struct{ Content string } `json:"message"`
+			} `json:"choices"`
+		}
+		if err := json.Unmarshal(b, &r); code != http.StatusOK || err != nil || len(r.Choices) != 1 {
+			t.Fatalf("POST %s/v1/chat/completions: %d %s (%v)", host, code, b, err)
+		}
+		return r.Choices[0].Message.Content
+	}
+	if got, want := content(base), content(c.Host()); got != want {
+		t.Errorf("/v1/chat/completions of %s through fastslow %q, direct %q", name, got, want)
+	}
+	if code, b := do(t, "GET", base+"/v1/models", "", nil); code != http.StatusOK || !strings.Contains(string(b), `"`+name) || !strings.Contains(string(b), `"fastslow/people"`) {
+		t.Errorf("/v1/models: %d %s, want %s and fastslow/people", code, b, name)
+	}
 	if bin := ollamaCLI(t); bin != "" {
 		run := func(host string) string {
 			cmd := exec.Command(bin, "run", name, q)
