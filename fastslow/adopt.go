@@ -49,6 +49,9 @@ func (s *SlowChannel) Adopt(ctx context.Context, in Adoption) (SlowRound, error)
 		return round, fmt.Errorf("slow channel: adopt: %w", err)
 	}
 	// Judged on the weights each would be served with (for a merged deploy, the merged model).
+	s.mu.Lock()
+	rollbacks := s.rollbacks
+	s.mu.Unlock()
 	round.Mode, round.ModeReason = s.roundMode(ctx)
 	servedM, servedA := s.servedScoring()
 	newM, newA, err := s.scoring(ctx, a, round.Mode)
@@ -83,8 +86,8 @@ func (s *SlowChannel) Adopt(ctx context.Context, in Adoption) (SlowRound, error)
 			return round, nil
 		}
 	}
-	round, err = s.promote(ctx, in.Task, a, round, before, after)
-	if err != nil || in.Note == "" {
+	round, err = s.promote(ctx, in.Task, a, round, before, after, rollbacks, nil)
+	if err != nil || !round.Promoted || in.Note == "" {
 		return round, err
 	}
 	s.mu.Lock()

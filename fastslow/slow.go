@@ -119,10 +119,16 @@ type SlowChannel struct {
 	server Server
 	name   string
 
-	round   sync.Mutex // serializes rounds and rollbacks; serving never waits for it
-	mu      sync.Mutex // guards state and adapter, held only briefly
-	state   slowState
-	adapter *llama.Adapter // the current version's weights, trained further by the next round
+	round sync.Mutex // serializes rounds and adoptions; neither serving nor a rollback waits for it
+	// commit serializes the changes of the served version: a rollback, and a round's promotion once its
+	// version is deployed. It is never held while training.
+	commit sync.Mutex
+	mu     sync.Mutex // guards state, adapter, moments and rollbacks, held only briefly
+	state  slowState
+	// rollbacks counts rollbacks: a round that began before one is not promoted (its result, trained from
+	// the version served before the rollback, is discarded).
+	rollbacks uint64
+	adapter   *llama.Adapter // the current version's weights, trained further by the next round
 	// moments is AdamW's state after the round that made the current version, which the next round carries
 	// on from (nil: a fresh optimizer). Rounds, adoptions and rollbacks hold round while they use it. It
 	// lives in memory only: a reopened channel starts its next round with a fresh optimizer.
@@ -197,6 +203,8 @@ func (s *SlowChannel) redeploy(ctx context.Context, v AdapterVersion, a *llama.A
 		return nil, fmt.Errorf("slow channel: deploy version %d: %w", v.Seq, err)
 	}
 	if h != v.Handle || d != v.Digest || merged != v.Merged {
+		s.mu.Lock()
+		defer s.mu.Unlock()
 		next := s.state
 		next.Versions = slices.Clone(s.state.Versions)
 		for i := range next.Versions {
@@ -295,7 +303,9 @@ func (s *SlowChannel) Train(ctx context.Context, task string, pairs []weights.Pa
 	if err := opt.validate(); err != nil {
 		return round, err
 	}
-	current := s.Adapter()
+	s.mu.Lock()
+	current, moments, rollbacks := s.adapter, s.moments, s.rollbacks
+	s.mu.Unlock()
 	mode, why := s.roundMode(ctx)
 	a, err := s.workingAdapter(current, opt)
 	if err != nil {
@@ -357,7 +367,7 @@ func (s *SlowChannel) Train(ctx context.Context, task string, pairs []weights.Pa
 		Seed: opt.Seed, Hook: hook, HookEvery: chunk, WeightDecay: opt.WeightDecay,
 	}
 	if current != nil {
-		to.Optimizer = s.moments // the optimizer carries on across rounds, as across chunks
+		to.Optimizer = moments // the optimizer carries on across rounds, as across chunks
 	}
 	res, err := train.Run(ctx, train.LoRAObjective(s.base.Model, a), seqs, to, progress)
 	round.Losses = res.Losses
@@ -372,16 +382,14 @@ func (s *SlowChannel) Train(ctx context.Context, task string, pairs []weights.Pa
 	}
 	round.Mode, round.ModeReason = mode, why
 	round.Version.Unmeasured = unmeasured
-	round, err = s.promote(ctx, task, a, round, before, after)
-	if round.Promoted {
-		s.moments = res.Optimizer
-	}
-	return round, err
+	return s.promote(ctx, task, a, round, before, after, rollbacks, res.Optimizer)
 }
 
-// promote writes a, deploys it and makes it the current version. The caller holds s.round, so the state only
-// changes here.
-func (s *SlowChannel) promote(ctx context.Context, task string, a *llama.Adapter, round SlowRound, before, after float64) (SlowRound, error) {
+// promote writes a, deploys it and makes it the current version, with moments as the optimizer the next round
+// carries on from — unless a rollback came since the round began (rollbacks is the count it began with):
+// then the round is discarded, deployed files and models removed, and says so in its Reason. The caller
+// holds s.round, so only a rollback changes the state meanwhile.
+func (s *SlowChannel) promote(ctx context.Context, task string, a *llama.Adapter, round SlowRound, before, after float64, rollbacks uint64, moments *train.OptimizerState) (SlowRound, error) {
 	s.mu.Lock()
 	cur := s.state
 	s.mu.Unlock()
@@ -432,6 +440,17 @@ func (s *SlowChannel) promote(ctx context.Context, task string, a *llama.Adapter
 		undo()
 		return round, fmt.Errorf("slow channel: deploy: %w", err)
 	}
+	s.commit.Lock()
+	defer s.commit.Unlock()
+	s.mu.Lock()
+	cur, rolled := s.state, s.rollbacks != rollbacks
+	s.mu.Unlock()
+	if rolled {
+		undo()
+		round.Mode = ""
+		round.Reason = fmt.Sprintf("rolled back to %s while the round ran; its result, trained from the version served before, is discarded", seqName(cur.Current))
+		return round, nil
+	}
 	next := cur
 	next.Versions = append(append([]AdapterVersion(nil), cur.Versions...), v)
 	next.Current = seq
@@ -441,7 +460,7 @@ func (s *SlowChannel) promote(ctx context.Context, task string, a *llama.Adapter
 		return round, err
 	}
 	s.mu.Lock()
-	s.state, s.adapter, s.moments = next, a, nil
+	s.state, s.adapter, s.moments = next, a, moments
 	s.served.Store(served)
 	s.mu.Unlock()
 	round.Version, round.Promoted = v, true
@@ -512,18 +531,21 @@ func sameShape(m *llama.Model, a *llama.Adapter, c llama.LoRAConfig) error {
 	return nil
 }
 
-// Rollback serves version seq again (0 is the base alone).
+// Rollback serves version seq again (0 is the base alone). It does not wait for a round that is running: that
+// round's result is discarded when it ends (its SlowRound says so, Promoted false), since it was trained from
+// the version served before the rollback. The next round trains from seq.
 func (s *SlowChannel) Rollback(ctx context.Context, seq int) error {
-	s.round.Lock()
-	defer s.round.Unlock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.commit.Lock()
+	defer s.commit.Unlock()
 	var a *llama.Adapter
 	var served *weights.Model
 	if seq != 0 {
+		s.mu.Lock()
 		v, ok := s.version(seq)
+		have := s.seqList()
+		s.mu.Unlock()
 		if !ok {
-			return fmt.Errorf("rollback: no adapter version %d (have %s)", seq, s.seqList())
+			return fmt.Errorf("rollback: no adapter version %d (have %s)", seq, have)
 		}
 		var err error
 		if a, err = weights.LoadAdapter(filepath.Join(s.dir, v.Path), s.base.Model); err != nil {
@@ -533,14 +555,25 @@ func (s *SlowChannel) Rollback(ctx context.Context, seq int) error {
 			return err
 		}
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	next := s.state
 	next.Current = seq
 	if err := s.save(next); err != nil {
 		return err
 	}
 	s.state, s.adapter, s.moments = next, a, nil
+	s.rollbacks++
 	s.served.Store(served)
 	return nil
+}
+
+// seqName names version seq in words.
+func seqName(seq int) string {
+	if seq == 0 {
+		return "the base model"
+	}
+	return fmt.Sprintf("version %d", seq)
 }
 
 func (s *SlowChannel) seqList() string {
