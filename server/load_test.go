@@ -41,7 +41,7 @@ func envInt(name string, def int) int {
 // the served model, exactly what fastslow sends) and once through fastslow (model fastslow/people, the bare
 // question), then feedback on fastslow's answer. Corrections start weight rounds in the background (after 8
 // of them; each round trains FASTSLOW_LOAD_STEPS, 200, steps), so rounds run during the load; the share of
-// the window with a round running is reported.
+// the window with a round running is reported. FASTSLOW_LOAD_ROUNDS=0 runs the same load with no round.
 //
 // It reports: feedback sent (answered 200 with a record id) and stored (records in the prompt store after the
 // run; lost = sent - stored), and latency percentiles of the direct requests, of fastslow's, of the paired
@@ -53,6 +53,10 @@ func BenchmarkServeLoad(b *testing.B) {
 	clients, seconds, steps := envInt("FASTSLOW_LOAD_CLIENTS", 32), envInt("FASTSLOW_LOAD_SECONDS", 60), envInt("FASTSLOW_LOAD_STEPS", 200)
 	ctx := context.Background()
 	c := ollamatest.Client(b)
+	flush := fastslow.FlushPolicy{After: 8}
+	if os.Getenv("FASTSLOW_LOAD_ROUNDS") == "0" { // the same load with no weight round, for comparison
+		flush = fastslow.FlushPolicy{}
+	}
 	// The learner's own client times its requests to Ollama, so each fastslow answer's upstream time is known.
 	up := &upstreamTimer{base: http.DefaultTransport}
 	lc, err := ollama.New(c.Host(), ollama.Options{HTTPClient: &http.Client{Transport: up}})
@@ -63,7 +67,7 @@ func BenchmarkServeLoad(b *testing.B) {
 	var roundBusy atomic.Int64  // nanoseconds with a round running, of rounds that ended
 	var roundsDone, roundsFailed atomic.Int64
 	l, err := fastslow.Open(ctx, b.TempDir(), fastslow.WithOllamaClient(lc),
-		fastslow.WithFlush(fastslow.FlushPolicy{After: 8}),
+		fastslow.WithFlush(flush),
 		fastslow.WithEvents(func(e fastslow.Event) {
 			switch e.Stage {
 			case "round":
