@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"os/exec"
 	"strings"
 
 	"golang.org/x/sys/cpu"
@@ -59,4 +61,23 @@ func (b *bench) checkCore(blas map[string]any) error {
 		return fmt.Errorf("OpenBLAS runs its %s kernels, not the %s ones OPENBLAS_CORETYPE asked for", got, want)
 	}
 	return nil
+}
+
+// systemPython is the interpreter Debian's python3-torch installs into.
+const systemPython = "/usr/bin/python3"
+
+// findTorch returns the Python interpreter to run torchref.py with: python if it imports torch and numpy;
+// else, when python is the default "python3" (which a version manager may shadow), the system's
+// /usr/bin/python3 if that one does.
+func findTorch(ctx context.Context, python string) (string, error) {
+	out, err := exec.CommandContext(ctx, python, "-c", "import torch, numpy").CombinedOutput()
+	if err == nil {
+		return python, nil
+	}
+	if python == "python3" {
+		if exec.CommandContext(ctx, systemPython, "-c", "import torch, numpy").Run() == nil {
+			return systemPython, nil
+		}
+	}
+	return "", fmt.Errorf("%s -c 'import torch, numpy': %v %s", python, err, strings.TrimSpace(string(out)))
 }

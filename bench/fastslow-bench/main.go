@@ -220,10 +220,12 @@ func (b *bench) measure(ctx context.Context) error {
 		if err := os.WriteFile(b.script, torchScript, 0o644); err != nil {
 			return err
 		}
-		if out, err := exec.CommandContext(ctx, o.python, "-c", "import torch, numpy").CombinedOutput(); err != nil {
-			b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("PyTorch side skipped: %s -c 'import torch, numpy': %v %s",
-				o.python, err, strings.TrimSpace(string(out))))
+		python, err := findTorch(ctx, o.python)
+		if err != nil {
+			b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("PyTorch side skipped: %v", err))
 			torchOK = false
+		} else {
+			o.python = python
 		}
 	}
 

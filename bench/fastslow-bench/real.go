@@ -237,14 +237,15 @@ func (rb *realBench) buildFastslow(ctx context.Context) error {
 // setupTorch checks PyTorch and records the BLAS it loads, with the kernels asked for.
 func (rb *realBench) setupTorch(ctx context.Context) error {
 	o := rb.o
-	b := &bench{o: &options{threads: o.threads, python: o.python, openblasCore: o.openblasCore}, log: rb.log,
+	python, err := findTorch(ctx, o.python)
+	if err != nil {
+		return err
+	}
+	b := &bench{o: &options{threads: o.threads, python: python, openblasCore: o.openblasCore}, log: rb.log,
 		self: rb.self}
 	b.script = filepath.Join(rb.tmp, "torchref.py")
 	if err := os.WriteFile(b.script, torchScript, 0o644); err != nil {
 		return err
-	}
-	if out, err := exec.CommandContext(ctx, o.python, "-c", "import torch, numpy").CombinedOutput(); err != nil {
-		return fmt.Errorf("%s -c 'import torch, numpy': %v %s", o.python, err, strings.TrimSpace(string(out)))
 	}
 	rb.torch = b
 	return nil
