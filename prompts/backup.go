@@ -271,15 +271,17 @@ func Restore(ctx context.Context, dir, path string) (replaced string, err error)
 
 // setAside moves the table files with the given ids out of dir into a new
 // folder under LeftoverDir(dir).
-func setAside(dir string, ids leftovers) error {
+func setAside(dir string, ids leftovers, names ...string) error {
+	for _, id := range ids {
+		names = append(names, table.IDToFilename(id))
+	}
 	to := filepath.Join(LeftoverDir(dir), time.Now().UTC().Format("20060102T150405.000000000Z"))
 	if err := os.MkdirAll(to, 0o755); err != nil {
-		return fmt.Errorf("set leftover tables aside: %w", err)
+		return fmt.Errorf("set leftover files aside: %w", err)
 	}
-	for _, id := range ids {
-		name := table.IDToFilename(id)
+	for _, name := range names {
 		if err := os.Rename(filepath.Join(dir, name), filepath.Join(to, name)); err != nil {
-			return fmt.Errorf("set leftover table aside: %w", err)
+			return fmt.Errorf("set leftover file aside: %w", err)
 		}
 	}
 	syncDir(dir)
@@ -405,10 +407,11 @@ func Doctor(ctx context.Context, dir string) (Checkup, error) {
 	s, err := Open(dir, &Options{ReadOnly: true})
 	if err != nil {
 		if errors.Is(err, ErrInterrupted) {
-			if extra, verr := verifyDir(dir); verr == nil {
+			if extra, empty, verr := verifyDir(dir); verr == nil {
 				for _, id := range extra {
 					c.Leftovers = append(c.Leftovers, table.IDToFilename(id))
 				}
+				c.Leftovers = append(c.Leftovers, empty...)
 			}
 		}
 		return c, err

@@ -140,17 +140,17 @@ func (l leftovers) String() string {
 // whole entries up to their end or a killed writer's tail (checkLogs). It
 // returns the table files the
 // MANIFEST does not list. It writes nothing.
-func verifyDir(dir string) (leftovers, error) {
+func verifyDir(dir string) (leftovers, []string, error) {
 	m, err := readManifest(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil // a new store; prepareDir checked that no data files exist
+		return nil, nil, nil // a new store; prepareDir checked that no data files exist
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	onDisk, err := tableFiles(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var missing []uint64
 	for id := range m.live {
@@ -160,7 +160,7 @@ func verifyDir(dir string) (leftovers, error) {
 	}
 	if len(missing) > 0 {
 		slices.Sort(missing)
-		return nil, fmt.Errorf("%w: table files listed in MANIFEST are missing: %s", ErrCorrupt, leftovers(missing))
+		return nil, nil, fmt.Errorf("%w: table files listed in MANIFEST are missing: %s", ErrCorrupt, leftovers(missing))
 	}
 	var extra leftovers
 	ids := make([]uint64, 0, len(onDisk))
@@ -175,13 +175,14 @@ func verifyDir(dir string) (leftovers, error) {
 			continue
 		}
 		if err := verifyTable(filepath.Join(dir, table.IDToFilename(id)), comp); err != nil {
-			return nil, fmt.Errorf("%w: table %s: %v", ErrCorrupt, table.IDToFilename(id), err)
+			return nil, nil, fmt.Errorf("%w: table %s: %v", ErrCorrupt, table.IDToFilename(id), err)
 		}
 	}
-	if err := checkLogs(dir); err != nil {
-		return nil, err
+	empty, err := checkLogs(dir)
+	if err != nil {
+		return nil, nil, err
 	}
-	return extra, nil
+	return extra, empty, nil
 }
 
 // badgerFiles lists the names of the files in dir that badger makes.

@@ -34,25 +34,45 @@ const (
 	logMaxKey     = 1 << 16 // badger's replay stops at a longer key
 )
 
-// checkLogs checks every .vlog and .mem file in dir (see checkLogFile).
-func checkLogs(dir string) error {
+// checkLogs checks every .vlog and .mem file in dir (see checkLogFile). It
+// returns the empty ones that a process killed while creating them leaves:
+// badger creates a log file and then sizes it, so the newest log of each
+// kind may have 0 bytes. Badger cannot open such a file (it fails, and
+// leaves it preallocated to hundreds of MiB); being empty, it holds
+// nothing, and a read-write Open sets it aside. An empty log that is not
+// the newest of its kind was cut: damage.
+func checkLogs(dir string) (empty []string, err error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var names []string
+	newest := map[string]uint64{} // extension → highest file number
 	for _, e := range entries {
-		if n := e.Name(); strings.HasSuffix(n, ".vlog") || strings.HasSuffix(n, ".mem") {
-			names = append(names, n)
+		n := e.Name()
+		ext := filepath.Ext(n)
+		if ext != ".vlog" && ext != ".mem" {
+			continue
+		}
+		names = append(names, n)
+		if id, err := strconv.ParseUint(strings.TrimSuffix(n, ext), 10, 32); err == nil && id >= newest[ext] {
+			newest[ext] = id
 		}
 	}
 	slices.Sort(names)
 	for _, n := range names {
+		ext := filepath.Ext(n)
+		if fi, err := os.Stat(filepath.Join(dir, n)); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+			if id, err := strconv.ParseUint(strings.TrimSuffix(n, ext), 10, 32); err == nil && id == newest[ext] {
+				empty = append(empty, n)
+				continue
+			}
+		}
 		if err := checkLogFile(filepath.Join(dir, n)); err != nil {
-			return fmt.Errorf("%w: %s: %v", ErrCorrupt, n, err)
+			return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, n, err)
 		}
 	}
-	return nil
+	return empty, nil
 }
 
 // checkLogFile reads a badger log file as badger replays it and accepts

@@ -136,6 +136,14 @@ func TestOpenRefusesLogDamage(t *testing.T) {
 			return cutTo(vlog(dir), 10)
 		}, "000001.vlog: has 10 bytes"},
 		{"vlog cut to 0 bytes", Options{}, false, func(t *testing.T, dir, _ string) error {
+			// Not the newest value log (an empty newest one is an interrupted creation).
+			s, err := Open(dir, &Options{NoSnapshot: true})
+			if err != nil {
+				return err
+			}
+			if err := s.Close(); err != nil {
+				return err
+			}
 			return cutTo(vlog(dir), 0)
 		}, "000001.vlog: has 0 bytes"},
 		{"vlog cut between entries", Options{}, false, func(t *testing.T, dir, _ string) error {
@@ -342,3 +350,39 @@ func TestOpenInterruptedCreation(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestOpenSetsAsideEmptyNewestLogs: a process killed between creating a log file and sizing it leaves the
+// newest .mem or .vlog with 0 bytes (seen in TestKillImport). Badger cannot open such a file (it fails and
+// leaves it preallocated); it holds nothing, so a read-only open says interrupted and changes nothing, and a
+// read-write open sets it aside in the leftover directory and opens the store with all its records.
+func TestOpenSetsAsideEmptyNewestLogs(t *testing.T) {
+	for _, name := range []string{"00009.mem", "000009.vlog"} {
+		t.Run(name, func(t *testing.T) {
+			dir := twoTableStore(t)
+			if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			before := dirhash.Digest(t, dir)
+			if _, err := Open(dir, &Options{Small: true, ReadOnly: true}); !errors.Is(err, ErrInterrupted) || !strings.Contains(err.Error(), name) {
+				t.Fatalf("read-only Open = %v, want ErrInterrupted naming %s", err, name)
+			}
+			if dirhash.Digest(t, dir) != before {
+				t.Fatal("read-only Open changed the store")
+			}
+			s, err := Open(dir, &Options{Small: true, NoSnapshot: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := tasksOf(t, s)
+			s.Close()
+			if !slices.Equal(got, []string{"alpha", "beta"}) {
+				t.Fatalf("tasks %v", got)
+			}
+			moved, _ := filepath.Glob(filepath.Join(LeftoverDir(dir), "*", name))
+			if len(moved) != 1 {
+				t.Fatalf("%s not set aside in %s", name, LeftoverDir(dir))
+			}
+		})
+	}
+}
+

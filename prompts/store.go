@@ -151,16 +151,20 @@ func openLocked(dir string, opts *Options) (*badger.DB, bool, error) {
 	if _, err := os.Stat(filepath.Join(dir, "MANIFEST")); errors.Is(err, fs.ErrNotExist) {
 		existed = false
 	}
-	extra, err := verifyDir(dir)
+	extra, empty, err := verifyDir(dir)
 	if err != nil {
 		return nil, false, fmt.Errorf("open %s: %w", dir, err)
 	}
-	if len(extra) > 0 {
-		if opts.ReadOnly {
+	if len(extra) > 0 || len(empty) > 0 {
+		if opts.ReadOnly && len(extra) > 0 {
 			return nil, false, fmt.Errorf("open %s: %w: table files not listed in the MANIFEST: %s (a killed process leaves them; "+
 				"opening the store for writing sets them aside in %s)", dir, ErrInterrupted, extra, LeftoverDir(dir))
 		}
-		if err := setAside(dir, extra); err != nil {
+		if opts.ReadOnly {
+			return nil, false, fmt.Errorf("open %s: %w: empty log files %s (a process killed while it created them leaves them; "+
+				"opening the store for writing sets them aside in %s)", dir, ErrInterrupted, strings.Join(empty, ", "), LeftoverDir(dir))
+		}
+		if err := setAside(dir, extra, empty...); err != nil {
 			return nil, false, fmt.Errorf("open %s: %w", dir, err)
 		}
 	}
