@@ -385,4 +385,3 @@ func TestOpenSetsAsideEmptyNewestLogs(t *testing.T) {
 		})
 	}
 }
-
