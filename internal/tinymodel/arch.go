@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"strings"
 
-	"github.com/fastslow/fastslow/weights"
 	"github.com/fastslow/fastslow/weights/gguf"
 	"github.com/fastslow/fastslow/weights/llama"
 	"github.com/fastslow/fastslow/weights/tokenizer"
@@ -89,8 +88,7 @@ func WriteQwen3(ctx context.Context, path string, seed uint64, std float32, typ 
 	if err != nil {
 		return nil, nil, err
 	}
-	name := "tiny-qwen3-" + strings.ToLower(typ.String())
-	if err := weights.Save(path, m, tok, weights.SaveOptions{Name: name, Type: typ}); err != nil {
+	if err := save(path, m, tok, "tiny-qwen3-", typ); err != nil {
 		return nil, nil, err
 	}
 	return m, tok, nil

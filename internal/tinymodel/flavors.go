@@ -258,8 +258,7 @@ func WriteShape(ctx context.Context, path string, shape llama.Config, seed uint6
 		return nil, nil, err
 	}
 	m.InitRandom(seed, std)
-	name := "tiny-" + shape.Architecture() + "-" + strings.ToLower(typ.String())
-	if err := weights.Save(path, m, tok, weights.SaveOptions{Name: name, Type: typ}); err != nil {
+	if err := save(path, m, tok, "tiny-"+shape.Architecture()+"-", typ); err != nil {
 		return nil, nil, err
 	}
 	return m, tok, nil

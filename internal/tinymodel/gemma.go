@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
 
-	"github.com/fastslow/fastslow/weights"
 	"github.com/fastslow/fastslow/weights/gguf"
 	"github.com/fastslow/fastslow/weights/llama"
 	"github.com/fastslow/fastslow/weights/tokenizer"
@@ -42,8 +40,7 @@ func WriteGemma3(ctx context.Context, path string, seed uint64, std float32, typ
 	if err != nil {
 		return nil, nil, err
 	}
-	name := "tiny-gemma3-" + strings.ToLower(typ.String())
-	if err := weights.Save(path, m, tok, weights.SaveOptions{Name: name, Type: typ}); err != nil {
+	if err := save(path, m, tok, "tiny-gemma3-", typ); err != nil {
 		return nil, nil, err
 	}
 	return m, tok, nil

@@ -57,14 +57,18 @@ func New(ctx context.Context, seed uint64, std float32) (*llama.Model, *tokenize
 	return m, tok, nil
 }
 
+// save writes m and tok to path with matrices of type typ, named prefix and the type's name in lower case.
+func save(path string, m *llama.Model, tok tokenizer.Tokenizer, prefix string, typ gguf.Type) error {
+	return weights.Save(path, m, tok, weights.SaveOptions{Name: prefix + strings.ToLower(typ.String()), Type: typ})
+}
+
 // Write creates a tiny model and saves it to path with tensors of type typ.
 func Write(ctx context.Context, path string, seed uint64, std float32, typ gguf.Type) (*llama.Model, *tokenizer.BPE, error) {
 	m, tok, err := New(ctx, seed, std)
 	if err != nil {
 		return nil, nil, err
 	}
-	name := "tiny-" + strings.ToLower(typ.String())
-	if err := weights.Save(path, m, tok, weights.SaveOptions{Name: name, Type: typ}); err != nil {
+	if err := save(path, m, tok, "tiny-", typ); err != nil {
 		return nil, nil, err
 	}
 	return m, tok, nil
