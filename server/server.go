@@ -11,13 +11,17 @@
 // the learner's background on its flush policy; answering never waits for them.
 //
 // Security: when Config.Token is set every route, the dashboard included, needs "Authorization: Bearer TOKEN"
-// (OpenAI clients send their API key that way); Serve refuses a non-loopback listener without a token.
+// (OpenAI clients send their API key that way); Serve refuses a non-loopback listener without a token. A
+// person's browser cannot send that header on page loads, so the dashboard's routes also take a login
+// session: a browser's page load without credentials gets 401 with a login form as its body, the form posts
+// the token to LoginPath once, and the answer sets an HttpOnly, SameSite=Strict cookie (Secure over TLS)
+// holding a session value signed with a key derived from the token, not the token; LogoutPath ends it. API
+// routes (/api/, /v1/, /fastslow/) never take the cookie.
 // Request bodies are limited (Config.MaxBody); malformed JSON is a 400 in the API's own error shape; only
 // GET, HEAD and POST reach any handler, and only POST changes state.
 package server
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +33,7 @@ import (
 
 	"github.com/fastslow/fastslow/adapters/ollama"
 	"github.com/fastslow/fastslow/fastslow"
+	"github.com/fastslow/fastslow/server/internal/session"
 )
 
 // DefaultMaxBody is the request body limit when Config.MaxBody is zero: 1 MiB.
@@ -50,7 +55,8 @@ type Config struct {
 	// Ollama is the real Ollama server other model names and routes pass through to; nil means none (those
 	// requests get 502).
 	Ollama *ollama.Client
-	// Token, if set, is required on every route as "Authorization: Bearer TOKEN".
+	// Token, if set, is required on every route as "Authorization: Bearer TOKEN"; the dashboard's routes also
+	// take a login session made with it (LoginPath).
 	Token string
 	// MaxBody limits request bodies, in bytes (0: DefaultMaxBody).
 	MaxBody int64
@@ -69,6 +75,8 @@ type Server struct {
 	upBase  *url.URL
 	answers *answers
 	started time.Time
+	// sessions are the dashboard's browser logins (LoginPath), nil without a token.
+	sessions *session.Keeper
 }
 
 // New returns a Server for cfg.
@@ -94,6 +102,10 @@ func New(cfg Config) (*Server, error) {
 		s.upBase = u
 		s.proxy = s.newProxy(u)
 	}
+	var err error
+	if s.sessions, err = newSessions(cfg.Token); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	s.routes()
 	return s, nil
 }
@@ -114,6 +126,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/models", s.openaiModels)
 	m.HandleFunc("/v1/", s.passthrough)
 	m.HandleFunc("POST /fastslow/feedback", s.feedback)
+	m.HandleFunc("POST "+LogoutPath, s.logout)
 	m.HandleFunc("GET /fastslow/answers", s.listAnswers)
 	m.HandleFunc("/fastslow/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "no such fastslow route: "+r.URL.Path)
@@ -129,9 +142,12 @@ func (s *Server) routes() {
 
 // ServeHTTP implements http.Handler: the token, method and body-size checks, then the routes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == LoginPath && s.sessions != nil {
+		s.login(w, r) // checks the token itself; 401 until it gets it
+		return
+	}
 	if !s.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="fastslow"`)
-		writeError(w, r, http.StatusUnauthorized, "missing or wrong token (send Authorization: Bearer TOKEN)")
+		s.unauthorized(w, r, "")
 		return
 	}
 	switch r.Method {
@@ -151,17 +167,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// authorized checks the bearer token, when one is configured.
+// authorized checks the bearer token, when one is configured, or on the dashboard's routes a login session.
 func (s *Server) authorized(r *http.Request) bool {
 	if s.cfg.Token == "" {
 		return true
 	}
-	auth := r.Header.Get("Authorization")
-	got, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok {
-		return false
+	if got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && s.sessions.CheckToken(strings.TrimSpace(got)) {
+		return true
 	}
-	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(s.cfg.Token)) == 1
+	return browserRoute(r.URL.Path) && s.sessions.Valid(r)
 }
 
 // root answers HEAD / (the Ollama CLI's heartbeat) and GET / (the dashboard, or a line like Ollama's).

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/fastslow/fastslow/server"
@@ -232,9 +230,10 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	shot("9-report")
 
-	// The same learner behind the server's token, as on a non-loopback bind: without the token every page is
-	// refused; with it (the browser sends it on every request, as a proxy in front of the dashboard would) the
-	// pages work and a rollback goes through both the server's and the dashboard's token checks.
+	// The same learner behind the server's token, as on a non-loopback bind: without credentials every page
+	// is refused (401, the login form as the body). A person types the token into that form once; the
+	// browser then carries only the session cookie (no header set by the test), the pages work and a
+	// rollback goes through both the server's and the dashboard's checks. Logging out ends it.
 	const token = "dash-test-token"
 	th, err := dashboard.New(dashboard.Options{Learner: l, Token: token})
 	if err != nil {
@@ -246,18 +245,29 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	tsrv := httptest.NewServer(ts)
 	defer tsrv.Close()
-	resp, err := chromedp.Run(step(), chromedp.NavigateResponse(tsrv.URL+"/adapters"))
-	if err != nil {
-		t.Fatal(err)
+	status := func(u string) int64 {
+		t.Helper()
+		resp, err := chromedp.Run(step(), chromedp.NavigateResponse(u))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Status
 	}
-	if resp.Status != 401 {
-		t.Errorf("the dashboard behind a token, without it: HTTP %d, want 401", resp.Status)
+	if got := status(tsrv.URL + "/adapters"); got != 401 {
+		t.Errorf("the dashboard behind a token, without it: HTTP %d, want 401", got)
 	}
-	do("send the token", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{
-			Headers: network.Headers{"Authorization": "Bearer " + token}})
-		return err
-	}), chromedp.Navigate(tsrv.URL+"/adapters"), chromedp.WaitVisible(chromedp.CSS("#lineage")))
+	do("login form", chromedp.WaitVisible(chromedp.CSS("#login form")))
+	shot("10-login")
+	do("wrong token", chromedp.SendKeys(chromedp.CSS("#token"), "not-the-token"), chromedp.Click(chromedp.CSS("#login-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#login-error")))
+	wantIn("wrong token", text("#login-error"), "not the server's token")
+	do("log in", chromedp.SendKeys(chromedp.CSS("#token"), token))
+	click("#login-submit") // back to /adapters, which the form was shown for
+	do("adapters after login", chromedp.WaitVisible(chromedp.CSS("#lineage")))
+	cookie := eval(`document.cookie.length`) // HttpOnly: the page's script cannot read it
+	if cookie != 0 {
+		t.Errorf("the session cookie is readable from the page (%d characters of document.cookie)", cookie)
+	}
 	click(`#a0 form.rollback button`)
 	wantIn("confirm", text("#confirm-what"), "the base model alone", "instead of version 1")
 	click(`#confirm`)
@@ -265,5 +275,9 @@ func TestDashboardInBrowser(t *testing.T) {
 	if v, ok := l.Slow().Current(); ok {
 		t.Errorf("after the rollback to the base the slow channel serves version %d", v.Seq)
 	}
-	shot("10-adapters-token")
+	shot("11-adapters-logged-in")
+	do("log out", chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#login form")))
+	if got := status(tsrv.URL + "/feedback"); got != 401 {
+		t.Errorf("after logging out: HTTP %d, want 401", got)
+	}
 }

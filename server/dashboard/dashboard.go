@@ -8,7 +8,7 @@
 //
 // Nothing changes state except a POST, and every POST must come from the dashboard's own pages: it needs the
 // form token the pages carry (a per-handler secret), an Origin or Referer of the same host when the browser sends
-// one, a confirmation, and the server's token (Authorization: Bearer) when one is set. Without a server token,
+// one, a confirmation, and the server's token (Authorization: Bearer) or its login session when one is set. Without a server token,
 // requests must name a loopback host (a DNS-rebinding guard for a server bound to loopback).
 package dashboard
 
@@ -28,6 +28,7 @@ import (
 	"strings"
 
 	"github.com/fastslow/fastslow/fastslow"
+	"github.com/fastslow/fastslow/server/internal/session"
 )
 
 //go:embed templates/*.html static/*
@@ -42,7 +43,8 @@ type Options struct {
 	// subdirectories (one level down, as `fastslow lab` subcommands write them). Empty: no reports page entries.
 	Reports string
 	// Token is the server's access token, if it has one. POSTs must then carry it ("Authorization: Bearer …",
-	// as the server requires on every route), and the loopback host check is off.
+	// as the server requires on every route) or the login session a browser gets from the server's login form
+	// (server.LoginPath), and the loopback host check is off. The pages then offer a logout.
 	Token string
 	// Base is the path the handler is mounted at, with a trailing slash ("/" by default). The handler expects
 	// request paths with Base already stripped to "/" (http.StripPrefix) when Base is not "/".
@@ -57,6 +59,9 @@ type Handler struct {
 	mux  *http.ServeMux
 	tmpl map[string]*template.Template
 	csrf string // the form token every POST must carry
+	// sessions checks the server's login sessions (the cookie a browser gets by posting the token to the
+	// server's login form), nil without a token.
+	sessions *session.Keeper
 }
 
 // New returns a dashboard for o.Learner.
@@ -78,6 +83,12 @@ func New(o Options) (*Handler, error) {
 		return nil, fmt.Errorf("dashboard: %w", err)
 	}
 	h := &Handler{opt: o, csrf: hex.EncodeToString(b[:]), tmpl: map[string]*template.Template{}}
+	if o.Token != "" {
+		var err error
+		if h.sessions, err = session.New(o.Token); err != nil {
+			return nil, fmt.Errorf("dashboard: %w", err)
+		}
+	}
 	if err := h.parse(); err != nil {
 		return nil, err
 	}
@@ -162,10 +173,12 @@ func (h *Handler) checkPost(r *http.Request) error {
 	return nil
 }
 
-// hasToken reports whether r carries the server's token.
+// hasToken reports whether r carries the server's token, or a login session made with it.
 func (h *Handler) hasToken(r *http.Request) bool {
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(h.opt.Token)) == 1
+	if got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && h.sessions.CheckToken(got) {
+		return true
+	}
+	return h.sessions.Valid(r)
 }
 
 // sameOrigin refuses a request whose Origin (or, without one, Referer) names another host than the request.
@@ -206,14 +219,15 @@ func loopbackHost(host string) bool {
 
 // page is what every template gets: the page's own data and the form tokens.
 type page struct {
-	Title string
-	Nav   string
-	CSRF  string
-	Data  any
+	Title  string
+	Nav    string
+	CSRF   string
+	Logout bool // a token is set: offer a logout (the server's /fastslow/logout)
+	Data   any
 }
 
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name, title string, data any) {
-	p := page{Title: title, Nav: name, CSRF: h.csrf, Data: data}
+	p := page{Title: title, Nav: name, CSRF: h.csrf, Logout: h.opt.Token != "", Data: data}
 	var b strings.Builder
 	if err := h.tmpl[name].ExecuteTemplate(&b, "layout", p); err != nil {
 		h.opt.Log.Error("dashboard: render", "page", name, "err", err)
