@@ -79,6 +79,8 @@ var routes = []struct{ method, path, body string }{
 	{"POST", "/v1/chat/completions", `{"model":"fastslow/t","messages":[{"role":"user","content":"hi"}]}`},
 	{"POST", "/fastslow/feedback", `{"id":"fs-0","score":1}`},
 	{"GET", "/fastslow/answers", ""},
+	{"POST", "/fastslow/login", "token=wrong&next=/"},
+	{"POST", "/fastslow/logout", ""},
 	{"GET", "/fastslow/anything", ""},
 	{"GET", "/dashboard/page", ""},
 }
