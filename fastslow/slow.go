@@ -61,7 +61,8 @@ type SlowOptions struct {
 	LoRA llama.LoRAConfig
 	// Steps is the most optimizer steps of a round (default 60); Chunk steps run between forgetting checks
 	// (0: one check, after all steps). One optimizer (its AdamW moments) serves the whole round, and the next
-	// round of the same adapter carries on with it (a rollback or an adoption starts a fresh one).
+	// round of the same version carries on with it (after a restart or a rollback to the version too; an
+	// adopted adapter starts a fresh one).
 	Steps, Chunk int
 	// BatchSize and LR of the optimizer (defaults 8 and 5e-3).
 	BatchSize int
@@ -130,8 +131,8 @@ type SlowChannel struct {
 	rollbacks uint64
 	adapter   *llama.Adapter // the current version's weights, trained further by the next round
 	// moments is AdamW's state after the round that made the current version, which the next round carries
-	// on from (nil: a fresh optimizer). Rounds, adoptions and rollbacks hold round while they use it. It
-	// lives in memory only: a reopened channel starts its next round with a fresh optimizer.
+	// on from (nil: a fresh optimizer); it is kept on disk beside the version's adapter (slow_moments.go).
+	// Rounds, adoptions and rollbacks hold round while they use it.
 	moments *train.OptimizerState
 	served  atomic.Pointer[weights.Model] // the current version's merged model, nil when an adapter is served
 	deploy  atomic.Pointer[DeployOptions] // how new versions are served (SetDeploy); nil: the default
@@ -160,6 +161,9 @@ func OpenSlowChannel(ctx context.Context, base *weights.Model, dir, name string,
 			return nil, fmt.Errorf("slow channel: current version %d: %w", v.Seq, err)
 		}
 		s.adapter = a
+		if s.moments, err = loadMoments(s.momentsPath(v), a); err != nil {
+			return nil, fmt.Errorf("slow channel: current version %d: %w", v.Seq, err)
+		}
 		served, err := s.redeploy(ctx, v, a)
 		if err != nil {
 			return nil, err
@@ -382,7 +386,13 @@ func (s *SlowChannel) Train(ctx context.Context, task string, pairs []weights.Pa
 	}
 	round.Mode, round.ModeReason = mode, why
 	round.Version.Unmeasured = unmeasured
-	return s.promote(ctx, task, a, round, before, after, rollbacks, res.Optimizer)
+	round, err = s.promote(ctx, task, a, round, before, after, rollbacks, res.Optimizer)
+	if round.Promoted && res.Optimizer != nil {
+		if serr := saveMoments(s.momentsPath(round.Version), res.Optimizer); serr != nil {
+			err = errors.Join(err, fmt.Errorf("slow channel: version %d promoted, but its optimizer state was not saved: %w", round.Version.Seq, serr))
+		}
+	}
+	return round, err
 }
 
 // promote writes a, deploys it and makes it the current version, with moments as the optimizer the next round
@@ -539,6 +549,7 @@ func (s *SlowChannel) Rollback(ctx context.Context, seq int) error {
 	defer s.commit.Unlock()
 	var a *llama.Adapter
 	var served *weights.Model
+	var moments *train.OptimizerState
 	if seq != 0 {
 		s.mu.Lock()
 		v, ok := s.version(seq)
@@ -549,6 +560,9 @@ func (s *SlowChannel) Rollback(ctx context.Context, seq int) error {
 		}
 		var err error
 		if a, err = weights.LoadAdapter(filepath.Join(s.dir, v.Path), s.base.Model); err != nil {
+			return fmt.Errorf("rollback: %w", err)
+		}
+		if moments, err = loadMoments(s.momentsPath(v), a); err != nil {
 			return fmt.Errorf("rollback: %w", err)
 		}
 		if served, err = s.redeploy(ctx, v, a); err != nil {
@@ -562,7 +576,7 @@ func (s *SlowChannel) Rollback(ctx context.Context, seq int) error {
 	if err := s.save(next); err != nil {
 		return err
 	}
-	s.state, s.adapter, s.moments = next, a, nil
+	s.state, s.adapter, s.moments = next, a, moments
 	s.rollbacks++
 	s.served.Store(served)
 	return nil
