@@ -79,6 +79,11 @@ type SlowOptions struct {
 	// FreezeBelow, when positive, keeps the adapter of blocks 0..FreezeBelow−1 at zero: only the upper blocks
 	// learn (the frozen-lower-blocks baseline). It shapes a new adapter only; an adapter's later rounds keep it.
 	FreezeBelow int
+	// Recompute and MemLimit bound a round's memory as weights.LoRAOptions does: per-block recomputation
+	// always, or when a step's estimate does not fit MemLimit bytes (0: no limit); a round that does not fit
+	// even so is refused before training.
+	Recompute bool
+	MemLimit  int64
 	// AfterChunk, if set, sees the adapter after every kept chunk and the round's steps so far: a hook for
 	// learning curves.
 	AfterChunk func(ctx context.Context, a *llama.Adapter, steps int) error
@@ -104,6 +109,8 @@ func (o SlowOptions) validate() error {
 		return fmt.Errorf("slow channel: weight decay %g must be finite and non-negative", o.WeightDecay)
 	case o.FreezeBelow < 0:
 		return fmt.Errorf("slow channel: negative FreezeBelow %d", o.FreezeBelow)
+	case o.MemLimit < 0:
+		return fmt.Errorf("slow channel: negative memory limit %d", o.MemLimit)
 	}
 	if err := o.LoRA.Validate(); err != nil {
 		return fmt.Errorf("slow channel: %w", err)
@@ -373,7 +380,12 @@ func (s *SlowChannel) Train(ctx context.Context, task string, pairs []weights.Pa
 	if current != nil {
 		to.Optimizer = moments // the optimizer carries on across rounds, as across chunks
 	}
-	res, err := train.Run(ctx, train.LoRAObjective(s.base.Model, a), seqs, to, progress)
+	shape, _, err := weights.StepMemory(s.base, seqs, weights.LoRAOptions{Adapter: a, Train: to, Recompute: opt.Recompute, MemLimit: opt.MemLimit})
+	if err != nil {
+		return round, fmt.Errorf("slow channel: %w", err)
+	}
+	ws := &llama.Workspace{Recompute: shape.Recompute, LossChunk: shape.LossChunk}
+	res, err := train.Run(ctx, train.LoRAObjectiveIn(s.base.Model, a, ws), seqs, to, progress)
 	round.Losses = res.Losses
 	if err != nil {
 		return round, fmt.Errorf("slow channel: %w", err)

@@ -57,3 +57,22 @@ func TestSlowChannelKeepsOptimizer(t *testing.T) {
 		t.Fatalf("rollback to the base: %v; optimizer state %+v", err, s.moments)
 	}
 }
+
+// TestSlowChannelMemLimit checks that a round refuses, before training, a memory limit no step fits, and
+// trains with recomputation.
+func TestSlowChannelMemLimit(t *testing.T) {
+	ctx := context.Background()
+	m, _ := tinyBase(t)
+	s, err := OpenSlowChannel(ctx, m, t.TempDir(), "memlimit", NewEngineServer(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := slowOpts(func(o *SlowOptions) { o.Steps = 2; o.Budget = -1; o.MemLimit = 1 << 20 })
+	if r, err := s.Train(ctx, "a", capitals[:2], nil, opt, nil); err == nil || r.Tried != 0 {
+		t.Fatalf("a 1 MiB limit: round %+v, error %v; want a refusal before any step", r, err)
+	}
+	opt.MemLimit, opt.Recompute = 0, true
+	if r, err := s.Train(ctx, "a", capitals[:2], nil, opt, nil); err != nil || !r.Promoted || r.Steps != 2 {
+		t.Fatalf("with recomputation: round %+v, error %v", r, err)
+	}
+}
