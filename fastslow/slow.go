@@ -139,7 +139,6 @@ type SlowChannel struct {
 	adapter   *llama.Adapter // the current version's weights, trained further by the next round
 	// moments is AdamW's state after the round that made the current version, which the next round carries
 	// on from (nil: a fresh optimizer); it is kept on disk beside the version's adapter (slow_moments.go).
-	// Rounds, adoptions and rollbacks hold round while they use it.
 	moments *train.OptimizerState
 	served  atomic.Pointer[weights.Model] // the current version's merged model, nil when an adapter is served
 	deploy  atomic.Pointer[DeployOptions] // how new versions are served (SetDeploy); nil: the default
