@@ -25,7 +25,9 @@ var nodeClientNames = []string{
 // nodeClients installs the npm packages pinned in testdata/node/package-lock.json (npm ci) into a temporary
 // directory, beside a copy of clients.mjs, and returns that directory. npm's cache lives in
 // $FASTSLOW_CACHE/npm (default ~/.cache/fastslow/npm), so a second run installs offline; node_modules never
-// enters the source tree. Without node and npm the test skips, except under CI=true, where it fails.
+// enters the source tree. Without node and npm the test skips, except under CI=true, where it fails. Node 18 or
+// newer: the pinned packages pass on Debian bookworm's nodejs 18.20.4 (what .ci/run's apt-get install npm
+// gives a fresh bookworm) and on 20.20.2; openai 7.x, which declares node >= 22, is not used.
 func nodeClients(t *testing.T) string {
 	t.Helper()
 	if raceEnabled {
@@ -38,6 +40,9 @@ func nodeClients(t *testing.T) string {
 			}
 			t.Skipf("%s is not installed (apt-get install npm)", exe)
 		}
+	}
+	if v, err := exec.Command("node", "--version").Output(); err == nil {
+		t.Logf("node %s", bytes.TrimSpace(v)) // checked on 20.20.2 (nodesource) and 18.20.4 (Debian bookworm's nodejs)
 	}
 	dir := t.TempDir()
 	for _, f := range []string{"package.json", "package-lock.json", "clients.mjs"} {
