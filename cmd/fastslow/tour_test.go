@@ -31,9 +31,13 @@ func tourScript(t *testing.T) string {
 	return block
 }
 
-// ollamaBinary finds an ollama command for the tour's `ollama run`: on PATH, else the one .ci/build-ollama
-// builds into $FASTSLOW_CACHE (default ~/.cache/fastslow).
+// ollamaBinary finds an ollama command for the tour's `ollama run`: the one FASTSLOW_OLLAMA_BIN names (.ci/run
+// exports the binary of the server under test), else on PATH, else the newest version .ci/build-ollama built
+// into $FASTSLOW_CACHE (default ~/.cache/fastslow).
 func ollamaBinary() string {
+	if p := os.Getenv("FASTSLOW_OLLAMA_BIN"); p != "" {
+		return p
+	}
 	if p, err := exec.LookPath("ollama"); err == nil {
 		return p
 	}
@@ -43,10 +47,15 @@ func ollamaBinary() string {
 		cache = filepath.Join(home, ".cache", "fastslow")
 	}
 	found, _ := filepath.Glob(filepath.Join(cache, "ollama-v*", "bin", "ollama"))
-	if len(found) == 0 {
-		return ""
+	newest, newestVersion := "", ""
+	for _, p := range found {
+		// .../ollama-v0.17.4/bin/ollama: names sort as text (v0.6.5 after v0.17.4), versions do not.
+		v := strings.TrimPrefix(filepath.Base(filepath.Dir(filepath.Dir(p))), "ollama-v")
+		if newest == "" || ollamatest.CompareVersions(v, newestVersion) > 0 {
+			newest, newestVersion = p, v
+		}
 	}
-	return found[len(found)-1]
+	return newest
 }
 
 // TestReadmeTour runs the README's tour, as written, with bash -e on a fresh HOME in an empty directory,
