@@ -282,7 +282,11 @@ type loraUpdate struct {
 	in, out, r   int
 	scale        float32
 	matrixParams *llama.Param
+	model        *llama.Model
 }
+
+// values returns the base matrix's float32 values (decoded when the base keeps it encoded).
+func (u *loraUpdate) values() []float32 { return u.model.TensorValues(u.matrixParams) }
 
 // adapterUpdates indexes a's tensor pairs by the base tensor they adapt.
 func adapterUpdates(m *llama.Model, a *llama.Adapter) (map[string]*loraUpdate, error) {
@@ -299,7 +303,7 @@ func adapterUpdates(m *llama.Model, a *llama.Adapter) (map[string]*loraUpdate, e
 		}
 		u := ups[name]
 		if u == nil {
-			u = &loraUpdate{in: w.Shape[0], out: w.Shape[1], r: r, scale: a.Scale(), matrixParams: w}
+			u = &loraUpdate{in: w.Shape[0], out: w.Shape[1], r: r, scale: a.Scale(), matrixParams: w, model: m}
 			ups[name] = u
 		}
 		if isA {
@@ -336,7 +340,7 @@ func mergeTensor(info gguf.TensorInfo, raw []byte, u *loraUpdate, mt MergedType)
 		return t, nil, nil, fmt.Errorf("tensor %s: %w", info.Name, err)
 	}
 	// The base model must be the one loaded from this file: its float32 weights are the file's, decoded.
-	if !bitsEqual(w, u.matrixParams.Data) {
+	if !bitsEqual(w, u.values()) {
 		return t, nil, nil, fmt.Errorf("tensor %s differs from the base model's: the model was not loaded from this file", info.Name)
 	}
 	upd := make([]float32, len(w))
@@ -427,7 +431,7 @@ func (p *mergePlan) check(ctx context.Context, bm *Model, a *llama.Adapter, prob
 			return fmt.Errorf("tensor %s: bytes differ from the base's", gt.Name)
 		}
 	}
-	loaded, err := fromFile(g)
+	loaded, err := fromFile(g, LoadOptions{})
 	if err != nil {
 		return fmt.Errorf("load: %w", err)
 	}

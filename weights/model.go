@@ -46,13 +46,42 @@ type Model struct {
 // default. By default Precision rounds only where it is cheap (the runner's
 // F16 KV cache, and F16 matrix inputs on an F16 model); on a quantized base logits then differ from the
 // runner's by a few percent of their size (0.12 to 0.25 for logits up to 6 on the parity tests' models).
+//
+// Matrices in Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K or Q6_K are kept in that encoding only, without a
+// float32 copy (llama.Model.SetEncoded): products decode them block by block with results equal to the
+// decode-first path's, so LoRA training and inference give the same numbers in a fraction of the memory.
+// LoadWith chooses otherwise.
 func Load(path string) (*Model, error) {
+	return LoadWith(path, LoadOptions{})
+}
+
+// BaseMode chooses how Load keeps a model's matrices.
+type BaseMode int
+
+const (
+	// BaseAuto keeps block-quantized matrices (Q4_0 … Q6_K) encoded and decodes F16 and the rest to float32.
+	BaseAuto BaseMode = iota
+	// BaseEncoded keeps every matrix whose type is in llama.EncodedTypes encoded, F16 included.
+	BaseEncoded
+	// BaseDecoded decodes every matrix to float32 on loading (the stored forms are kept beside for
+	// Precision.Quantized): the most memory, and no decoding inside the products.
+	BaseDecoded
+)
+
+// LoadOptions configure LoadWith.
+type LoadOptions struct {
+	// Base chooses which matrices stay in their GGUF encoding; the zero value is BaseAuto.
+	Base BaseMode
+}
+
+// LoadWith is Load with options.
+func LoadWith(path string, opt LoadOptions) (*Model, error) {
 	f, err := gguf.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("load model: %w", err)
 	}
 	defer f.Close()
-	m, err := fromFile(f)
+	m, err := fromFile(f, opt)
 	if err != nil {
 		return nil, fmt.Errorf("load model %s: %w", path, err)
 	}
@@ -64,7 +93,7 @@ func Load(path string) (*Model, error) {
 // run.
 var ErrUnsupportedArchitecture = errors.New("unsupported architecture")
 
-func fromFile(f *gguf.File) (*Model, error) {
+func fromFile(f *gguf.File, opt LoadOptions) (*Model, error) {
 	arch, err := f.Meta.String("general.architecture")
 	if err != nil {
 		return nil, err
@@ -103,6 +132,16 @@ func fromFile(f *gguf.File) (*Model, error) {
 		if err := checkShape(p.Name, info.Shape, p.Shape); err != nil {
 			return nil, err
 		}
+		if len(p.Shape) == 2 && keepEncoded(opt.Base, info.Type) {
+			raw, err := f.Raw(p.Name)
+			if err != nil {
+				return nil, err
+			}
+			if err := lm.SetEncoded(p.Name, info.Type, raw); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		data, err := f.Float32s(p.Name)
 		if err != nil {
 			return nil, err
@@ -133,6 +172,17 @@ func fromFile(f *gguf.File) (*Model, error) {
 	name, _ := f.Meta.String("general.name")
 	tmpl, _ := f.Meta.String(KeyChatTemplate)
 	return &Model{Model: lm, Tokenizer: tok, Name: name, ChatTemplate: tmpl, EOG: endOfGeneration(f.Meta, tok, arch)}, nil
+}
+
+// keepEncoded reports whether a matrix of type t stays encoded under mode.
+func keepEncoded(mode BaseMode, t gguf.Type) bool {
+	switch mode {
+	case BaseDecoded:
+		return false
+	case BaseEncoded:
+		return slices.Contains(llama.EncodedTypes(), t)
+	}
+	return t != gguf.TypeF16 && slices.Contains(llama.EncodedTypes(), t)
 }
 
 // KeyChatTemplate is the GGUF metadata key of a model's chat template.

@@ -146,9 +146,9 @@ func (b *backState) linear(dx, dy, x []float32, l, i int, la *layerActs) {
 	if dx != nil {
 		if lp != nil {
 			// The projection's input gradient and its LoRA branch's in one pass over dx.
-			matMulBackXLoRA(dx, dy, w.Data, b.dxa, lp.a.Data, n, in, out, r)
+			p.m.matMulBackXLoRAW(dx, dy, w, b.dxa, lp.a.Data, n, r)
 		} else {
-			matMulBackX(dx, dy, w.Data, n, in, out)
+			p.m.matMulBackXW(dx, dy, w, n)
 		}
 	}
 	if b.trainBase {

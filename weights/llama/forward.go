@@ -161,7 +161,7 @@ func (p *pass) run(ctx context.Context, tokens []int32) error {
 	es := c.embedScale()
 	for i, t := range tokens {
 		row := x[i*d : (i+1)*d]
-		copy(row, m.tokEmbd.Data[int(t)*d:])
+		m.embedRow(row, int(t))
 		if es != 1 {
 			for j := range row {
 				row[j] *= es
@@ -331,7 +331,7 @@ func (p *pass) linear(y, x []float32, l, i int, la *layerActs) {
 	switch {
 	case lp != nil && !p.half.F16Weights && !p.half.GGMLPortable && (!p.half.Quantized || p.m.quant[w] == nil):
 		// Plain float32: the projection and its LoRA branch in one pass over y.
-		matMulLoRA(y, x, w.Data, xa, lp.b.Data, p.n, in, out, p.a.Config.Rank, p.a.scale)
+		p.m.matMulLoRAW(y, x, w, xa, lp.b.Data, p.n, p.a.Config.Rank, p.a.scale)
 	case lp != nil:
 		p.mul(y, x, w, p.n)
 		t := getScratch(p.n * out)
@@ -403,7 +403,7 @@ func (p *pass) mul(y, x []float32, w *Param, n int) {
 			return
 		}
 	}
-	in, out := w.Shape[0], w.Shape[1]
+	in := w.Shape[0]
 	if p.half.F16Weights {
 		xh := getScratch(n * in)
 		copy(xh, x[:n*in])
@@ -412,10 +412,21 @@ func (p *pass) mul(y, x []float32, w *Param, n int) {
 		defer putScratch(xh)
 	}
 	if w == p.m.output && !p.half.GGMLPortable {
-		outputProduct(y, x, w.Data, n, in, out) // without packing the whole vocabulary at once
+		p.m.outputProductW(y, x, n) // without packing the whole vocabulary at once
 		return
 	}
-	p.mulF32(y, x, w.Data, n, in, out)
+	p.mulW(y, x, w, n)
+}
+
+// mulW is mulF32 with the base matrix w, kept encoded or not.
+func (p *pass) mulW(y, x []float32, w *Param, n int) {
+	if p.half.GGMLPortable {
+		d, release := p.m.weightData(w)
+		mulF64(y, x, d, n, w.Shape[0], w.Shape[1])
+		release()
+		return
+	}
+	p.m.matMulW(y, x, w, n)
 }
 
 // mulF32 is a float32 matrix product, y = x·Wᵀ, summed as Precision.GGMLPortable asks.
@@ -516,7 +527,7 @@ func (p *pass) score(rows []int, targets []int32, dxnF []float32, trainOut bool)
 		if dxnF == nil {
 			p.mul(z, xs[:k*d], w, k) // inference: as the runner computes
 		} else {
-			outputProduct(z, xs[:k*d], w.Data, k, d, vocab)
+			m.outputProductW(z, xs[:k*d], k)
 		}
 		softcapForward(z, sc)
 		if sc > 0 && dxnF != nil {
@@ -542,7 +553,7 @@ func (p *pass) score(rows []int, targets []int32, dxnF []float32, trainOut bool)
 			softcapBackward(z, capped[:k*vocab], sc)
 		}
 		clear(dxs[:k*d])
-		outputBackX(dxs[:k*d], z, w.Data, k, d, vocab)
+		m.outputBackXW(dxs[:k*d], z, k)
 		if trainOut {
 			matMulBackW(w.Grad, z, xs[:k*d], k, d, vocab)
 		}

@@ -172,7 +172,12 @@ func (m *Model) InitRandom(seed uint64, std float32) {
 // Tensors returns every trained base tensor with its GGUF name and ggml shape, in a fixed order (token_embd,
 // the blocks in order, output_norm, output). With a tied output there is no output.weight. The Params are
 // the model's own: writing to Data changes the model.
+//
+// On a model whose base is kept encoded (SetEncoded), Tensors first decodes the encoded matrices into their
+// Data (the memory of a float32 copy; the products keep using the encoded forms). Tensor does not: there, an
+// encoded matrix has nil Data (TensorValues decodes it).
 func (m *Model) Tensors() []*Param {
+	m.materialize(m.params)
 	return append([]*Param(nil), m.params...)
 }
 
@@ -188,8 +193,10 @@ func (m *Model) Tensor(name string) (*Param, bool) {
 	return p, ok
 }
 
-// EnableGrad allocates the Grad buffer of every base tensor that lacks one.
+// EnableGrad allocates the Grad buffer of every base tensor that lacks one. Matrices kept encoded are decoded
+// first (DecodeBase): the base is trained in float32.
 func (m *Model) EnableGrad() {
+	m.DecodeBase()
 	for _, p := range m.params {
 		if p.Grad == nil {
 			p.Grad = make([]float32, len(p.Data))
@@ -208,7 +215,7 @@ func (m *Model) ZeroGrad() {
 func (m *Model) NumParams() int {
 	n := 0
 	for _, p := range m.params {
-		n += len(p.Data)
+		n += numel(p.Shape)
 	}
 	return n
 }

@@ -25,6 +25,7 @@ type quantMatrix struct {
 	rowBytes   int
 	blockBytes int
 	act        actFormat
+	enc        bool // the base keeps only this form (SetEncoded): products decode raw; raw is set for F16 too
 }
 
 // actFormat is the format ggml converts the inputs of a product to (vec_dot_type).
@@ -114,9 +115,16 @@ func (q *quantMatrix) mul(y, x []float32, n int, f64 bool) {
 		xh := getScratch(n * q.in)
 		copy(xh, x[:n*q.in])
 		roundHalfAll(xh)
-		if f64 {
+		switch {
+		case q.enc && f64:
+			w := q.decodeAll()
+			mulF64(y, xh, w, n, q.in, q.out)
+			putScratch(w)
+		case q.enc:
+			q.matMul(y, xh, n)
+		case f64:
 			mulF64(y, xh, q.w.Data, n, q.in, q.out)
-		} else {
+		default:
 			matMul(y, xh, q.w.Data, n, q.in, q.out)
 		}
 		putScratch(xh)

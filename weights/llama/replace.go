@@ -18,8 +18,8 @@ func (m *Model) WithTensors(data map[string][]float32) (*Model, error) {
 		if !ok || !slices.Contains(m.params, p) {
 			return nil, fmt.Errorf("llama: with tensors: %s is not a trained tensor of the model", name)
 		}
-		if len(d) != len(p.Data) {
-			return nil, fmt.Errorf("llama: with tensors: %s has %d values, want %d", name, len(d), len(p.Data))
+		if len(d) != numel(p.Shape) {
+			return nil, fmt.Errorf("llama: with tensors: %s has %d values, want %d", name, len(d), numel(p.Shape))
 		}
 		replaced[p] = &Param{Name: p.Name, Shape: slices.Clone(p.Shape), Data: d}
 	}
