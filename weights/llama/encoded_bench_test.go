@@ -1,0 +1,67 @@
+package llama
+
+import (
+	"testing"
+
+	"github.com/fastslow/fastslow/weights/gguf"
+)
+
+// BenchmarkEncodedLoRAStep measures a LoRA training step (rank 16 on all seven projections, forward and
+// backward over four 128-token sequences) at a mid-size shape (dim 1024, hidden 2816, 2 blocks, vocabulary
+// 16384), on a float32 base and on the same base quantized and kept encoded (Q4_K_M's choice of Q4_K and
+// Q6_K, and Q8_0). Run it with
+//
+//	go test -run '^$' -bench BenchmarkEncodedLoRAStep -benchtime 5x -count 3 ./weights/llama/
+func BenchmarkEncodedLoRAStep(b *testing.B) {
+	c := Config{Vocab: 16384, Dim: 1024, Hidden: 2816, Layers: 2, Heads: 8, KVHeads: 4, ContextLength: 512,
+		RopeBase: 10000, NormEps: 1e-5}
+	const seqLen, batch = 128, 4
+	seqs := make([]Sequence, batch)
+	for s := range seqs {
+		toks := make([]int32, seqLen)
+		for i := range toks {
+			toks[i] = int32((i*7919 + s*104729) % c.Vocab)
+		}
+		seqs[s] = Sequence{Tokens: toks, Start: 1}
+	}
+	for _, base := range []string{"f32", "q4_k_m", "q8_0"} {
+		b.Run(base, func(b *testing.B) {
+			m, err := New(c)
+			if err != nil {
+				b.Fatal(err)
+			}
+			m.InitRandom(1, 0.02)
+			if base != "f32" {
+				for _, p := range append([]*Param(nil), m.params...) {
+					if len(p.Shape) != 2 {
+						continue
+					}
+					typ := gguf.TypeQ8_0
+					if base == "q4_k_m" {
+						typ = q4KM(p.Name)
+					}
+					raw, err := gguf.Quantize(typ, p.Data)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if err := m.SetEncoded(p.Name, typ, raw); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			a, err := NewAdapter(m, LoRAConfig{Rank: 16, Alpha: 32, Targets: linearNames[:]}, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				a.ZeroGrad()
+				if _, _, err := m.LossAndGrad(b.Context(), seqs, a, false); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(seqLen*batch*b.N)/b.Elapsed().Seconds(), "tokens/s")
+			b.ReportMetric(float64(m.WeightBytes())/(1<<20), "weightMiB")
+		})
+	}
+}
+
