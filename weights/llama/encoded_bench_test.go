@@ -64,4 +64,3 @@ func BenchmarkEncodedLoRAStep(b *testing.B) {
 		})
 	}
 }
-
