@@ -38,19 +38,18 @@ type Model struct {
 // its RoPE frequency factors, qwen2, qwen3 and gemma3's text model) with a byte-level BPE or SentencePiece
 // tokenizer (tokenizer.Load). Another architecture is refused with an error that lists the supported ones.
 //
-// Quantized tensors are dequantized to float32, which training and inference use. Matrices in F16, Q4_0,
-// Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K or Q6_K also keep their stored form (llama.QuantizedTypes): with
+// Matrices in Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K or Q6_K are kept in that encoding only, without a
+// float32 copy (llama.Model.SetEncoded): the matrix products decode them block by block, with results equal
+// bit for bit to those of the float32 weights gguf.Dequantize gives, so LoRA training and inference give
+// the same numbers as decode-first in a fraction of the memory (LoadWith chooses otherwise). Other tensors
+// (F16, BF16, F32, the quantized types not listed) are converted to float32. Matrices in F16 or a type above
+// also keep their stored form (llama.QuantizedTypes): with
 // m.Precision = llama.Runner() (Ollama v0.6.5) or llama.RunnerFlash() (v0.17.4, whose runners use flash
 // attention), inference multiplies as Ollama's runners do (activations quantized to Q8 blocks, ggml's sums
 // and exponentials) and reproduces their outputs exactly, but several times slower, so that is not the
 // default. By default Precision rounds only where it is cheap (the runner's
 // F16 KV cache, and F16 matrix inputs on an F16 model); on a quantized base logits then differ from the
 // runner's by a few percent of their size (0.12 to 0.25 for logits up to 6 on the parity tests' models).
-//
-// Matrices in Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K or Q6_K are kept in that encoding only, without a
-// float32 copy (llama.Model.SetEncoded): products decode them block by block with results equal to the
-// decode-first path's, so LoRA training and inference give the same numbers in a fraction of the memory.
-// LoadWith chooses otherwise.
 func Load(path string) (*Model, error) {
 	return LoadWith(path, LoadOptions{})
 }
