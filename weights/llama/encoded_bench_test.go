@@ -6,6 +6,40 @@ import (
 	"github.com/fastslow/fastslow/weights/gguf"
 )
 
+// encodedBenchConfig is the mid-size shape of the encoded-base benchmarks (about 40M parameters).
+var encodedBenchConfig = Config{Vocab: 16384, Dim: 1024, Hidden: 2816, Layers: 2, Heads: 8, KVHeads: 4,
+	ContextLength: 512, RopeBase: 10000, NormEps: 1e-5}
+
+// encodedBenchModel returns a random model of encodedBenchConfig: float32 ("f32"), or quantized and kept
+// encoded ("q4_k_m": Q4_K and Q6_K as llama.cpp's Q4_K_M chooses; "q8_0").
+func encodedBenchModel(b *testing.B, base string) *Model {
+	m, err := New(encodedBenchConfig)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m.InitRandom(1, 0.02)
+	if base == "f32" {
+		return m
+	}
+	for _, p := range append([]*Param(nil), m.params...) {
+		if len(p.Shape) != 2 {
+			continue
+		}
+		typ := gguf.TypeQ8_0
+		if base == "q4_k_m" {
+			typ = q4KM(p.Name)
+		}
+		raw, err := gguf.Quantize(typ, p.Data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := m.SetEncoded(p.Name, typ, raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return m
+}
+
 // BenchmarkEncodedLoRAStep measures a LoRA training step (rank 16 on all seven projections, forward and
 // backward over four 128-token sequences) at a mid-size shape (dim 1024, hidden 2816, 2 blocks, vocabulary
 // 16384), on a float32 base and on the same base quantized and kept encoded (Q4_K_M's choice of Q4_K and
@@ -13,8 +47,7 @@ import (
 //
 //	go test -run '^$' -bench BenchmarkEncodedLoRAStep -benchtime 5x -count 3 ./weights/llama/
 func BenchmarkEncodedLoRAStep(b *testing.B) {
-	c := Config{Vocab: 16384, Dim: 1024, Hidden: 2816, Layers: 2, Heads: 8, KVHeads: 4, ContextLength: 512,
-		RopeBase: 10000, NormEps: 1e-5}
+	c := encodedBenchConfig
 	const seqLen, batch = 128, 4
 	seqs := make([]Sequence, batch)
 	for s := range seqs {
@@ -26,29 +59,7 @@ func BenchmarkEncodedLoRAStep(b *testing.B) {
 	}
 	for _, base := range []string{"f32", "q4_k_m", "q8_0"} {
 		b.Run(base, func(b *testing.B) {
-			m, err := New(c)
-			if err != nil {
-				b.Fatal(err)
-			}
-			m.InitRandom(1, 0.02)
-			if base != "f32" {
-				for _, p := range append([]*Param(nil), m.params...) {
-					if len(p.Shape) != 2 {
-						continue
-					}
-					typ := gguf.TypeQ8_0
-					if base == "q4_k_m" {
-						typ = q4KM(p.Name)
-					}
-					raw, err := gguf.Quantize(typ, p.Data)
-					if err != nil {
-						b.Fatal(err)
-					}
-					if err := m.SetEncoded(p.Name, typ, raw); err != nil {
-						b.Fatal(err)
-					}
-				}
-			}
+			m := encodedBenchModel(b, base)
 			a, err := NewAdapter(m, LoRAConfig{Rank: 16, Alpha: 32, Targets: linearNames[:]}, 1)
 			if err != nil {
 				b.Fatal(err)
@@ -61,6 +72,25 @@ func BenchmarkEncodedLoRAStep(b *testing.B) {
 			}
 			b.ReportMetric(float64(seqLen*batch*b.N)/b.Elapsed().Seconds(), "tokens/s")
 			b.ReportMetric(float64(m.WeightBytes())/(1<<20), "weightMiB")
+		})
+	}
+}
+
+// BenchmarkEncodedDecodeToken measures the forward of a single token (the matrix-vector products of
+// generation, which read every matrix once per token) on the float32 and the encoded bases of
+// BenchmarkEncodedLoRAStep's shape:
+//
+//	go test -run '^$' -bench BenchmarkEncodedDecodeToken -benchtime 10x -count 3 ./weights/llama/
+func BenchmarkEncodedDecodeToken(b *testing.B) {
+	for _, base := range []string{"f32", "q4_k_m", "q8_0"} {
+		b.Run(base, func(b *testing.B) {
+			m := encodedBenchModel(b, base)
+			for b.Loop() {
+				if _, err := m.Logits([]int32{7}, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
 		})
 	}
 }
