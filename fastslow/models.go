@@ -56,9 +56,9 @@ func ResolveModel(ctx context.Context, c *ollama.Client, nameOrPath string) (Mod
 
 // LoadModel resolves nameOrPath (see ResolveModel) and loads its weights for training and in-process
 // inference. The architectures are weights.Load's (llama, including llama-3's RoPE scaling, and qwen2, with
-// tied or separate output); quantized tensors (Q4_0, Q8_0, Q4_K, Q5_K, Q6_K, ...) are dequantized to
-// float32, so a LoRA trains in float32 over the dequantized base while Ollama applies it to the quantized
-// one (set m.Precision = llama.Runner() for inference that reproduces Ollama's exactly). Another
+// tied or separate output); quantized matrices (Q4_0, Q8_0, Q4_K, Q5_K, Q6_K, ...) stay in their encoding
+// and are decoded block by block inside the products, so a LoRA trains in float32 over the dequantized base
+// without a float32 copy of it while Ollama applies it to the quantized one (set m.Precision = llama.Runner() for inference that reproduces Ollama's exactly). Another
 // architecture is refused with an error that wraps weights.ErrUnsupportedArchitecture and lists the
 // supported ones.
 func LoadModel(ctx context.Context, c *ollama.Client, nameOrPath string) (*weights.Model, ModelRef, error) {
