@@ -384,7 +384,8 @@ func (h *Handler) rollbackAdapter(w http.ResponseWriter, r *http.Request) {
 		if cur, ok := s.Current(); ok {
 			from = fmt.Sprintf("version %d", cur.Seq)
 		}
-		to, details := "the base model alone (no adapter)", []string{"Nothing is deleted: every version stays on disk and can be served again."}
+		to, details := "the base model alone (no adapter)", []string{"Nothing is deleted: every version stays on disk and can be served again.",
+			"A weight round that is running now is not waited for: it ends without being promoted, since it trains from the version served before the rollback."}
 		if seq != 0 {
 			to = fmt.Sprintf("version %d (task %s, %d steps)", seq, target.Task, target.Steps)
 			made := fmt.Sprintf("Retention when it was made: %.4g before, %.4g after.", target.Before, target.After)
