@@ -1,7 +1,9 @@
 package llama
 
 import (
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/fastslow/fastslow/weights/gguf"
 )
@@ -93,4 +95,49 @@ func BenchmarkEncodedDecodeToken(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
 		})
 	}
+}
+
+// BenchmarkEncodedLoRAStepPaired times BenchmarkEncodedLoRAStep's step on the float32 base and on the
+// Q4_K_M-encoded base alternately, and reports the median over rounds of the ratio of their times
+// (encoded/float32), which a shared machine's drifting load disturbs less than separate runs:
+//
+//	go test -run '^$' -bench BenchmarkEncodedLoRAStepPaired -benchtime 5x ./weights/llama/
+func BenchmarkEncodedLoRAStepPaired(b *testing.B) {
+	const seqLen, batch = 128, 4
+	seqs := make([]Sequence, batch)
+	for s := range seqs {
+		toks := make([]int32, seqLen)
+		for i := range toks {
+			toks[i] = int32((i*7919 + s*104729) % encodedBenchConfig.Vocab)
+		}
+		seqs[s] = Sequence{Tokens: toks, Start: 1}
+	}
+	models := []*Model{encodedBenchModel(b, "f32"), encodedBenchModel(b, "q4_k_m")}
+	adapters := make([]*Adapter, 2)
+	for i, m := range models {
+		a, err := NewAdapter(m, LoRAConfig{Rank: 16, Alpha: 32, Targets: linearNames[:]}, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		adapters[i] = a
+	}
+	var ratios []float64
+	var total [2]time.Duration
+	for b.Loop() {
+		var d [2]time.Duration
+		for i, m := range models {
+			start := time.Now()
+			adapters[i].ZeroGrad()
+			if _, _, err := m.LossAndGrad(b.Context(), seqs, adapters[i], false); err != nil {
+				b.Fatal(err)
+			}
+			d[i] = time.Since(start)
+			total[i] += d[i]
+		}
+		ratios = append(ratios, d[1].Seconds()/d[0].Seconds())
+	}
+	slices.Sort(ratios)
+	b.ReportMetric(ratios[len(ratios)/2], "q4km/f32-time")
+	b.ReportMetric(float64(seqLen*batch*b.N)/total[0].Seconds(), "f32-tokens/s")
+	b.ReportMetric(float64(seqLen*batch*b.N)/total[1].Seconds(), "q4km-tokens/s")
 }
