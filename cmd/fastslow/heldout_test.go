@@ -17,9 +17,11 @@ import (
 )
 
 // TestLearnSaysWhatWasNotHeldOut reproduces the tour's case of issue 14: two examples, then one correction.
-// Neither learn has examples held out from training to validate on or to measure forgetting on, and both say
-// so — in the text and JSON output, and in the adapter history (adapters.json), which no longer records an
-// unmeasured round as retention 1 → 1.
+// The first learn has no examples held out from training to validate on or to measure forgetting on, and says
+// so — in the text and JSON output and in the adapter history (adapters.json), which no longer records an
+// unmeasured round as retention 1 → 1. The later runs measure forgetting on what the earlier ones taught (the
+// store's demonstrations whose inputs they do not train on), so "version 2 lost a fact version 1 answered" is
+// caught by the budget.
 func TestLearnSaysWhatWasNotHeldOut(t *testing.T) {
 	c := ollamatest.Client(t)
 	dir := t.TempDir()
@@ -63,22 +65,20 @@ func TestLearnSaysWhatWasNotHeldOut(t *testing.T) {
 		if s.HeldOut || s.NotHeldOut == "" {
 			t.Errorf("learn %d: validation_held_out %v (%q), want false with the reason", i+1, s.HeldOut, s.NotHeldOut)
 		}
-		if s.Adapter != i+1 {
-			t.Fatalf("learn %d made adapter version %d", i+1, s.Adapter)
-		}
-		if !strings.Contains(s.Unmeasured, "no held-out examples") {
-			t.Errorf("learn %d: forgetting_not_measured %q", i+1, s.Unmeasured)
+		switch {
+		case i == 0 && (s.Adapter != 1 || !strings.Contains(s.Unmeasured, "no held-out examples")):
+			t.Errorf("learn 1: adapter version %d, forgetting_not_measured %q", s.Adapter, s.Unmeasured)
+		case i == 1 && s.Unmeasured != "":
+			t.Errorf("learn 2: forgetting not measured (%q), though learn 1's examples are held out from it", s.Unmeasured)
 		}
 	}
-	// The text output says both.
+	// The text output says that validation was not held out.
 	stdout, stderr, code := runCLI(t, env, "learn", "--task", "capitals", "--data", data, "--steps", "10")
 	if code != 0 {
 		t.Fatalf("learn exited %d: %s", code, stderr)
 	}
-	for _, w := range []string{"forgetting not measured: no held-out examples", "not held out: 2 examples are too few"} {
-		if !strings.Contains(stdout, w) {
-			t.Errorf("learn's output lacks %q: %s", w, stdout)
-		}
+	if !strings.Contains(stdout, "not held out: 2 examples are too few") {
+		t.Errorf("learn's output: %s", stdout)
 	}
 	manifests, _ := filepath.Glob(filepath.Join(home, "learner-*", "adapters", "adapters.json"))
 	if len(manifests) != 1 {
@@ -92,15 +92,15 @@ func TestLearnSaysWhatWasNotHeldOut(t *testing.T) {
 	if err := json.Unmarshal(raw, &hist); err != nil {
 		t.Fatal(err)
 	}
-	if len(hist.Versions) < 2 {
-		t.Fatalf("adapter history has %d versions", len(hist.Versions))
+	if len(hist.Versions) == 0 {
+		t.Fatal("no adapter history")
 	}
 	for _, v := range hist.Versions {
 		if v.Handle != "" {
 			made = append(made, v.Handle)
 		}
-		if !strings.Contains(v.Unmeasured, "no held-out examples") || v.Before != 0 || v.After != 0 {
-			t.Errorf("adapter version %d: retention %v → %v, unmeasured %q", v.Seq, v.Before, v.After, v.Unmeasured)
+		if v.Seq == 1 && (!strings.Contains(v.Unmeasured, "no held-out examples") || v.Before != 0 || v.After != 0) {
+			t.Errorf("adapter version 1: retention %v → %v, unmeasured %q", v.Before, v.After, v.Unmeasured)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -9,6 +10,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -216,7 +219,15 @@ are what 'fastslow models' lists and 'fastslow rollback' and 'fastslow prompts r
 					ex = append(ex, fastslow.Example{Prompt: e.Prompt, Completion: e.Completion, Answer: e.Answer, Task: task})
 				}
 			}
-			ln, err := openLearner(cmd, l)
+			current := map[string]bool{}
+			for _, e := range ex {
+				current[e.Prompt] = true
+			}
+			for _, fb := range fbs {
+				current[fb.Input] = true
+			}
+			earlier := earlierExamples(cmd, l, current)
+			ln, err := openLearner(cmd, l, func(o *fastslow.Options) { o.Retention = append(o.Retention, earlier...) })
 			if err != nil {
 				return err
 			}
@@ -302,6 +313,52 @@ are what 'fastslow models' lists and 'fastslow rollback' and 'fastslow prompts r
 		}
 	}
 	return cmd
+}
+
+// maxEarlier bounds the retention set taken from the store: each is answered at every forgetting check.
+const maxEarlier = 16
+
+// earlierExamples are what earlier learn runs taught, held out from this one: the newest demonstrations of
+// every task in the prompt store (from examples and corrections) whose input is not among this run's, asked
+// with their raw input. The learner keeps its own retention set only while it is open, so a learn command
+// would otherwise have nothing to measure its forgetting budget on. Nothing if the store cannot be read.
+func earlierExamples(cmd *cobra.Command, l *config.Loaded, current map[string]bool) []fastslow.Example {
+	s, err := prompts.Open(promptsDir(l.Home), &prompts.Options{ReadOnly: true})
+	if err != nil {
+		return nil
+	}
+	defer s.Close()
+	ctx := cmd.Context()
+	tasks, err := s.Tasks(ctx)
+	if err != nil {
+		return nil
+	}
+	var demos []prompts.Demo
+	for _, t := range tasks {
+		ds, err := s.Demos(ctx, t.Name)
+		if err != nil {
+			return nil
+		}
+		for _, d := range ds {
+			if !current[d.Input] && strings.TrimSpace(d.Output) != "" {
+				demos = append(demos, d)
+			}
+		}
+	}
+	slices.SortFunc(demos, func(a, b prompts.Demo) int { return cmp.Compare(b.ID, a.ID) }) // newest first
+	var out []fastslow.Example
+	seen := map[string]bool{}
+	for _, d := range demos {
+		if len(out) == maxEarlier {
+			break
+		}
+		if seen[d.Input] {
+			continue
+		}
+		seen[d.Input] = true
+		out = append(out, fastslow.Example{Prompt: d.Input, Completion: d.Output, Answer: strings.TrimSpace(d.Output), Task: d.Task})
+	}
+	return out
 }
 
 // split keeps every fifth example for validation, the rest for training. With fewer than 5 examples none is
