@@ -177,13 +177,13 @@ func newLearnCmd() *cobra.Command {
 		Short: "Teach a task from examples or feedback, under the configured policy",
 		Long: `Learn feeds a JSONL file to a task of the learner kept in the fastslow home directory. Lines are either
 examples ({"prompt","completion"[,"answer"]}, 80% trained on, 20% used to validate what is promoted; with fewer
-than 5 none is held out, and learn says that it validated on a training example) or feedback on
-served answers ({"input","output","score"[,"feedback","answer"]}): feedback with an answer is learned at once by the
-prompt channel and queued for a weight round, which runs before the command ends. A weight round's forgetting
-budget is measured on examples held out from it (earlier tasks' validation examples kept by the learner, and the
-configured retention examples); when there are none, learn and the adapter history say it was not measured. The
-promoted prompt and adapter
-are what 'fastslow models' lists and 'fastslow rollback' and 'fastslow prompts rollback' undo.`,
+than 5 none is held out, and learn says that it validated on a training example) or feedback on served answers
+({"input","output","score"[,"feedback","answer"]}): feedback with an answer is learned at once by the prompt
+channel and queued for a weight round, which runs before the command ends. A weight round's forgetting budget is
+measured on what earlier runs taught and this one does not train on (the prompt store's newest demonstrations, up
+to 16, whose inputs are not in this file); when there are none, as in the first run, learn and the adapter history
+say it was not measured. The promoted prompt and adapter are what 'fastslow models' lists and 'fastslow rollback'
+and 'fastslow prompts rollback' undo.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if task == "" || data == "" {
