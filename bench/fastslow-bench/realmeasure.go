@@ -117,6 +117,8 @@ func (rb *realBench) measureModel(ctx context.Context, s realShape) (*realModelR
 				return fmt.Errorf("go train: %w", err)
 			}
 			round.GoTrain, round.GoTrainHWM, round.GoLoadSec = res.TokensPerS, res.HWMMiB, res.LoadSec
+			rb.logf("%s: fastslow training %v tokens/s, VmHWM %.0f MiB, load %.1f s (load avg %.1f)", s.Name,
+				res.TokensPerS, res.HWMMiB, res.LoadSec, loadAvg())
 			return nil
 		}}
 		if torch {
@@ -126,6 +128,8 @@ func (rb *realBench) measureModel(ctx context.Context, s realShape) (*realModelR
 					return fmt.Errorf("torch train: %w", err)
 				}
 				round.TorchTrain, round.TorchTrainHWM = p.TokensPerS, p.HWMMiB
+				rb.logf("%s: PyTorch training %v tokens/s, VmHWM %.0f MiB (load avg %.1f)", s.Name, p.TokensPerS,
+					p.HWMMiB, loadAvg())
 				return nil
 			})
 		}
@@ -145,6 +149,8 @@ func (rb *realBench) measureModel(ctx context.Context, s realShape) (*realModelR
 						return fmt.Errorf("go score %s: %w", typ, err)
 					}
 					fr.Go, fr.GoTokens, fr.GoHWM = res.TokensPerS, res.Tokens, res.HWMMiB
+					rb.logf("%s %s: fastslow scoring %v tokens/s over %v tokens (load avg %.1f)", s.Name, typ,
+						res.TokensPerS, res.Tokens, loadAvg())
 					return nil
 				}, func() error {
 					for i, t := range texts {
@@ -156,6 +162,8 @@ func (rb *realBench) measureModel(ctx context.Context, s realShape) (*realModelR
 							fr.Ollama, fr.OllamaTokens = append(fr.Ollama, tps), append(fr.OllamaTokens, n)
 						}
 					}
+					rb.logf("%s %s: Ollama prompt evaluation %v tokens/s over %v tokens (load avg %.1f)", s.Name, typ,
+						fr.Ollama, fr.OllamaTokens, loadAvg())
 					return nil
 				})
 			}
