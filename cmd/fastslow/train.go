@@ -84,9 +84,6 @@ and the training settings default to the configuration (see 'fastslow config').`
 			if err != nil {
 				return err
 			}
-			if !asJSON && !quiet {
-				fmt.Fprintf(cmd.ErrOrStderr(), "memory estimate per step: %v\n", est)
-			}
 			a, res, err := weights.FineTuneSequences(cmd.Context(), m, seqs, opt, func(p train.Progress) {
 				meter.Update(p.Step, fmt.Sprintf("loss %.4f  lr %.2e  %.0f tok/s", p.Loss, p.LR, p.TokensPerSec))
 			})
@@ -111,7 +108,8 @@ and the training settings default to the configuration (see 'fastslow config').`
 					"memory_estimate_bytes": est.Total(), "recompute": est.Recompute,
 				})
 			}
-			fmt.Fprintf(w, "wrote %s: %d steps, final loss %.4f, %.0f trained tokens/s\n", out, res.Steps, res.FinalLoss(), tps)
+			fmt.Fprintf(w, "wrote %s: %d steps, final loss %.4f, %.0f trained tokens/s\nmemory estimate per step: %v\n",
+				out, res.Steps, res.FinalLoss(), tps, est)
 			return nil
 		},
 	}
