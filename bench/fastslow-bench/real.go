@@ -87,6 +87,7 @@ func parseRealFlags(args []string, stderr io.Writer) (*realOptions, error) {
 	fs.BoolVar(&o.noTorch, "no-torch", false, "skip the PyTorch and OpenBLAS sides")
 	fs.BoolVar(&o.noOllama, "no-ollama", false, "skip the Ollama prompt evaluation (quantizing still needs Ollama)")
 	fs.StringVar(&o.jsonOut, "json", "", "also write every measurement to this JSON file")
+	fs.StringVar(&o.worker.cpuProfile, "cpuprofile", "", "write a CPU profile of the first shape's first training worker here")
 	w := &o.worker
 	fs.StringVar(&w.mode, "worker", "", "internal: run one measurement (gen, train, score)")
 	fs.StringVar(&w.model, "model", "", "internal: the worker's shape")
@@ -178,6 +179,7 @@ type realBench struct {
 	rep      realReport
 	ollama   *ollamaServer
 	torch    *bench // runs torchref.py and the Go sgemm worker (the default mode's machinery)
+	profiled bool   // the -cpuprofile worker has run
 }
 
 func (rb *realBench) logf(format string, args ...any) {
@@ -287,6 +289,10 @@ func (rb *realBench) realWorker(ctx context.Context, mode, model, path, texts st
 		fmt.Sprint(o.alpha), "-steps", fmt.Sprint(o.steps), "-warmup", fmt.Sprint(o.warmup)}
 	if texts != "" {
 		args = append(args, "-texts", texts)
+	}
+	if mode == "train" && o.worker.cpuProfile != "" && !rb.profiled {
+		args = append(args, "-cpuprofile", o.worker.cpuProfile)
+		rb.profiled = true
 	}
 	cmd := exec.CommandContext(ctx, rb.self, args...)
 	cmd.Env = append(os.Environ(), workerEnv+"=1")

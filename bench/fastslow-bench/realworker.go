@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,7 @@ type realWorkerResult struct {
 // realWorkerArgs are the settings a real-shape worker runs with.
 type realWorkerArgs struct {
 	mode, model, path, texts string
+	cpuProfile               string
 	batch, seq, rank         int
 	alpha                    float64
 	steps, warmup            int
@@ -55,6 +57,17 @@ func runRealWorker(ctx context.Context, w io.Writer, a realWorkerArgs) error {
 			return fmt.Errorf("write %s: %w", a.path, err)
 		}
 	case "train":
+		if a.cpuProfile != "" {
+			f, err := os.Create(a.cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			defer pprof.StopCPUProfile()
+		}
 		t0 := time.Now()
 		m, err := weights.Load(a.path)
 		if err != nil {
