@@ -182,10 +182,14 @@ func (s *SlowChannel) prune(ctx context.Context, st *slowState) error {
 	return errors.Join(errs...)
 }
 
-// DiskUse returns the bytes the channel's files take: adapters and merged models.
+// DiskUse returns the bytes the channel's files take: adapters (with their optimizer states) and merged
+// models.
 func (s *SlowChannel) DiskUse() (adapters, merged int64) {
 	for _, v := range s.Versions() {
 		if st, err := os.Stat(filepath.Join(s.dir, v.Path)); err == nil {
+			adapters += st.Size()
+		}
+		if st, err := os.Stat(s.momentsPath(v)); err == nil {
 			adapters += st.Size()
 		}
 		if v.Merged != "" {
