@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 )
@@ -36,6 +35,3 @@ func parseBytes(s string) (int64, error) {
 	}
 	return int64(v * mul), nil
 }
-
-// formatMiB writes a byte count in MiB.
-func formatMiB(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
