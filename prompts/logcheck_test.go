@@ -351,6 +351,58 @@ func TestOpenInterruptedCreation(t *testing.T) {
 	}
 }
 
+// TestOpenInterruptedMarker: a process killed while it wrote a new store's marker leaves the marker empty or
+// cut (seen in TestKillImport): a read-only open says there is no store yet and changes nothing, a read-write
+// open finishes the marker and makes the store; a marker with other text is still foreign.
+func TestOpenInterruptedMarker(t *testing.T) {
+	full := fmt.Sprintf("%s%d\n", markerText, schemaVersion)
+	for _, tc := range []struct {
+		name, marker string
+		foreign      bool
+	}{
+		{"empty", "", false},
+		{"cut in the title", full[:7], false},
+		{"cut before the newline", full[:len(full)-1], false},
+		{"other text", "not ours\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "s")
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, MarkerFile), []byte(tc.marker), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			before := dirhash.Digest(t, dir)
+			_, err := Open(dir, &Options{Small: true, ReadOnly: true})
+			if tc.foreign {
+				if !errors.Is(err, ErrForeign) {
+					t.Fatalf("read-only Open = %v, want ErrForeign", err)
+				}
+			} else if !errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrCorrupt) {
+				t.Fatalf("read-only Open = %v, want fs.ErrNotExist", err)
+			}
+			if dirhash.Digest(t, dir) != before {
+				t.Fatal("read-only Open changed the directory")
+			}
+			s, err := Open(dir, &Options{Small: true})
+			if tc.foreign {
+				if !errors.Is(err, ErrForeign) {
+					t.Fatalf("Open = %v, want ErrForeign", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustTask(t, s, "alpha")
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
 // TestOpenSetsAsideEmptyNewestLogs: a process killed between creating a log file and sizing it leaves the
 // newest .mem or .vlog with 0 bytes (seen in TestKillImport). Badger cannot open such a file (it fails and
 // leaves it preallocated); it holds nothing, so a read-only open says interrupted and changes nothing, and a

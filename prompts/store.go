@@ -248,6 +248,18 @@ func prepareDir(dir string, readOnly bool) error {
 		return fmt.Errorf("open store %s: %w", dir, err)
 	}
 	text := string(raw)
+	if full := fmt.Sprintf("%s%d\n", markerText, schemaVersion); len(entries) == 1 && len(text) < len(full) &&
+		strings.HasPrefix(full, text) {
+		// A process killed while writing the marker of a new store (before badger made anything) leaves a
+		// marker that is a strict prefix of the full text, often empty: the store holds nothing yet.
+		if readOnly {
+			return fmt.Errorf("open store %s: %w (its creation was interrupted before it held anything)", dir, fs.ErrNotExist)
+		}
+		if err := os.WriteFile(filepath.Join(dir, MarkerFile), []byte(full), 0o644); err != nil {
+			return fmt.Errorf("rewrite the interrupted store marker: %w", err)
+		}
+		return nil
+	}
 	if !strings.HasPrefix(text, markerText) {
 		return fmt.Errorf("open %s: %w: %s has unexpected contents", dir, ErrForeign, MarkerFile)
 	}
