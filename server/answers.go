@@ -115,6 +115,27 @@ func newID() string {
 }
 
 // taskOf says whether model names a task, and which: "fastslow/TASK" always does, a bare "TASK" when the
+// taskRequest reads r's body into req and finds the task the model named by model() serves. A bad body is
+// answered with its error and a model that is no task is passed on to Ollama unchanged: in both cases ok is
+// false and the handler is done.
+func (s *Server) taskRequest(w http.ResponseWriter, r *http.Request, req any, model func() string) (task string, ok bool) {
+	body, err := readBody(r, req)
+	if err != nil {
+		code, msg := bodyError(err)
+		writeError(w, r, code, msg)
+		return "", false
+	}
+	task, ok, err = s.taskOf(r.Context(), model())
+	if err != nil {
+		taskError(w, r, err)
+		return "", false
+	}
+	if !ok {
+		s.forward(w, r, body)
+	}
+	return task, ok
+}
+
 // learner has that task. A ":latest" tag is ignored.
 func (s *Server) taskOf(ctx context.Context, model string) (string, bool, error) {
 	name := strings.TrimSuffix(model, ":latest")

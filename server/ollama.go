@@ -93,19 +93,8 @@ func joinText(parts ...string) string {
 // ollamaGenerate serves POST /api/generate.
 func (s *Server) ollamaGenerate(w http.ResponseWriter, r *http.Request) {
 	var req ollamaRequest
-	body, err := readBody(r, &req)
-	if err != nil {
-		code, msg := bodyError(err)
-		writeError(w, r, code, msg)
-		return
-	}
-	task, ok, err := s.taskOf(r.Context(), req.Model)
-	if err != nil {
-		taskError(w, r, err)
-		return
-	}
+	task, ok := s.taskRequest(w, r, &req, func() string { return req.Model })
 	if !ok {
-		s.forward(w, r, body)
 		return
 	}
 	now := time.Now().UTC()
@@ -140,19 +129,8 @@ func (s *Server) ollamaGenerate(w http.ResponseWriter, r *http.Request) {
 // ollamaChat serves POST /api/chat.
 func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) {
 	var req ollamaRequest
-	body, err := readBody(r, &req)
-	if err != nil {
-		code, msg := bodyError(err)
-		writeError(w, r, code, msg)
-		return
-	}
-	task, ok, err := s.taskOf(r.Context(), req.Model)
-	if err != nil {
-		taskError(w, r, err)
-		return
-	}
+	task, ok := s.taskRequest(w, r, &req, func() string { return req.Model })
 	if !ok {
-		s.forward(w, r, body)
 		return
 	}
 	now := time.Now().UTC()

@@ -100,19 +100,8 @@ type openaiCompletion struct {
 // openaiChat serves POST /v1/chat/completions.
 func (s *Server) openaiChat(w http.ResponseWriter, r *http.Request) {
 	var req openaiRequest
-	body, err := readBody(r, &req)
-	if err != nil {
-		code, msg := bodyError(err)
-		writeError(w, r, code, msg)
-		return
-	}
-	task, ok, err := s.taskOf(r.Context(), req.Model)
-	if err != nil {
-		taskError(w, r, err)
-		return
-	}
+	task, ok := s.taskRequest(w, r, &req, func() string { return req.Model })
 	if !ok {
-		s.forward(w, r, body)
 		return
 	}
 	var texts []string
