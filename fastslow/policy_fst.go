@@ -21,8 +21,9 @@ func (fstPolicy) Describe() string {
 
 func (fstPolicy) Channels() Channels { return Channels{Prompts: true, Weights: true} }
 
-// Plan shows each example with the served prompt and with a candidate drawn from the task's population, so the
-// weights learn to work with prompts rather than to replace them, and stay right for the prompt that is served.
+// Plan shows each example with the served prompt, with the input alone, and with a candidate drawn from the
+// task's population, so the weights learn to work with prompts rather than to replace them, stay right for the
+// prompt that is served, and keep the answer when the task's notes are removed.
 func (fstPolicy) Plan(ctx context.Context, c Chunk) (WeightPlan, error) {
 	plan := WeightPlan{Steps: c.Options.FSTSteps, Budget: c.Options.Budget}
 	pop, err := c.Fast.Population(ctx, c.Task)
@@ -30,13 +31,16 @@ func (fstPolicy) Plan(ctx context.Context, c Chunk) (WeightPlan, error) {
 		return plan, err
 	}
 	rng := rand.New(rand.NewPCG(c.Options.Slow.Seed, uint64(len(c.Task))))
-	plan.Pairs = make([]weights.Pair, 0, 2*len(c.Examples))
+	plan.Pairs = make([]weights.Pair, 0, 3*len(c.Examples))
 	for _, e := range c.Examples {
 		served, err := c.Fast.Render(ctx, c.Task, e.Prompt)
 		if err != nil {
 			return plan, err
 		}
 		plan.Pairs = append(plan.Pairs, weights.Pair{Prompt: served, Completion: e.Completion})
+		if e.Prompt != served { // and with the input alone, so the weights keep it once its notes are gone
+			plan.Pairs = append(plan.Pairs, weights.Pair{Prompt: e.Prompt, Completion: e.Completion})
+		}
 		if len(pop) == 0 {
 			continue
 		}
