@@ -79,7 +79,13 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next := localPath(r.PostForm.Get("next"))
+	if wait := s.guesses.wait(clientIP(r)); wait > 0 {
+		secs := retryAfter(w, wait)
+		loginPage(w, http.StatusTooManyRequests, next, "Too many wrong tokens from this address: try again in "+secs+" s.")
+		return
+	}
 	if !s.sessions.CheckToken(r.PostForm.Get("token")) {
+		s.guesses.wrong(clientIP(r))
 		w.Header().Set("WWW-Authenticate", `Bearer realm="fastslow"`)
 		loginPage(w, http.StatusUnauthorized, next, "That is not the server's token.")
 		return

@@ -77,6 +77,8 @@ type Server struct {
 	started time.Time
 	// sessions are the dashboard's browser logins (LoginPath), nil without a token.
 	sessions *session.Keeper
+	// guesses limits wrong tokens per client address.
+	guesses *guesses
 }
 
 // New returns a Server for cfg.
@@ -93,7 +95,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.KeepAnswers == 0 {
 		cfg.KeepAnswers = DefaultKeepAnswers
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), answers: newAnswers(cfg.KeepAnswers), started: time.Now()}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), answers: newAnswers(cfg.KeepAnswers), started: time.Now(), guesses: newGuesses()}
 	if cfg.Ollama != nil {
 		u, err := url.Parse(cfg.Ollama.Host())
 		if err != nil {
@@ -146,7 +148,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.login(w, r) // checks the token itself; 401 until it gets it
 		return
 	}
+	presented := s.cfg.Token != "" && r.Header.Get("Authorization") != ""
+	if presented {
+		if wait := s.guesses.wait(clientIP(r)); wait > 0 {
+			tooManyGuesses(w, r, wait)
+			return
+		}
+	}
 	if !s.authorized(r) {
+		if presented {
+			s.guesses.wrong(clientIP(r))
+		}
 		s.unauthorized(w, r, "")
 		return
 	}
