@@ -10,9 +10,9 @@ import (
 
 // TestClientsSlowChannelFST: under the fst policy feedback through the server first becomes notes (the next
 // answer is right with the notes in the served prompt), then a weight round trains on the served prompts;
-// with the task's notes, lessons and demos then removed — the served prompt is the input alone — the ollama
-// CLI and langchaingo's ollama client still get the taught answers, from the adapted model. (The weight-only
-// policy's slow channel is TestClientsSlowChannel; the other clients' fast channel is TestClientsFastChannel.)
+// with the task's notes, lessons and demos then removed — the served prompt is the input alone — every Go
+// client (the ollama CLI, langchaingo's ollama and openai clients, streamed and not) still gets the taught
+// answers, from the adapted model. (The weight-only policy's slow channel is TestClientsSlowChannel.)
 func TestClientsSlowChannelFST(t *testing.T) {
 	if raceEnabled {
 		t.Skip("trains a weight round, slow under -race; the plain test run covers it")
@@ -21,15 +21,7 @@ func TestClientsSlowChannelFST(t *testing.T) {
 	l, _, base, tokened := serveOllama(t, token,
 		fastslow.WithFlush(fastslow.FlushPolicy{}),
 		fastslow.WithOptions(func(o *fastslow.Options) { o.Slow.Seed = 1 }))
-	var clients []realClient
-	for _, c := range realClients(t, base, tokened, token) {
-		if c.name == "ollama CLI" || c.name == "langchaingo ollama" {
-			clients = append(clients, c)
-		}
-	}
-	if len(clients) == 0 {
-		t.Fatal("no clients")
-	}
+	clients := realClients(t, base, tokened, token)
 	ctx := context.Background()
 	taught := facts[1:4] // answers the base model gets wrong
 	wrong := 0

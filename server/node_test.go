@@ -198,7 +198,14 @@ func TestNodeClientsSlowChannel(t *testing.T) {
 	case <-time.After(10 * time.Minute):
 		t.Fatal("no background round within 10 minutes")
 	}
-	ask := nodeJob{Base: base, Model: "people"}
+	askNodeInputAlone(t, dir, l, base, taught)
+}
+
+// askNodeInputAlone checks that the served prompt of each taught question is the input alone and that every
+// Node client, asked it, gets the taught answer (from the adapted model).
+func askNodeInputAlone(t *testing.T, dir string, l *fastslow.Learner, base string, taught []fact) {
+	t.Helper()
+	ask := nodeJob{Base: base, Model: "fastslow/people"} // the prefix names a task even once its notes are removed
 	for i, c := range nodeClientNames {
 		f := taught[i%len(taught)]
 		if p, err := l.Prompt(context.Background(), "people", f.question); err != nil || p != f.question {
@@ -215,4 +222,34 @@ func TestNodeClientsSlowChannel(t *testing.T) {
 			t.Errorf("%s after the weight round (%s): %q, want %q", line.Client, l.Slow().Handle(), line.First, f.answer)
 		}
 	}
+}
+
+// TestNodeClientsSlowChannelFST: under the default fst policy the Node clients' feedback becomes notes, a
+// weight round trains on the served prompts, and with the task's notes then removed every Node client still
+// gets the taught answers.
+func TestNodeClientsSlowChannelFST(t *testing.T) {
+	dir := nodeClients(t)
+	if testing.Short() || raceEnabled {
+		t.Skip("trains a weight round (the fast-channel Node test still runs)")
+	}
+	taught := facts[1:4] // answers the base model gets wrong
+	l, _, base, _ := serveOllama(t, "unused",
+		fastslow.WithFlush(fastslow.FlushPolicy{}),
+		fastslow.WithOptions(func(o *fastslow.Options) { o.Slow.Seed = 1 }))
+	teach := nodeJob{Base: base, Model: "fastslow/people"}
+	for i, f := range taught {
+		teach.Asks = append(teach.Asks, nodeAsk{Client: nodeClientNames[2*i%len(nodeClientNames)], Question: f.question, Answer: f.answer, Feedback: true})
+	}
+	for _, line := range runNode(t, dir, teach) {
+		t.Logf("%s before the round: %q", line.Client, line.First)
+	}
+	ctx := context.Background()
+	r, err := l.Flush(ctx, "people")
+	if err != nil || r.Weights.Steps == 0 || !r.Weights.Promoted {
+		t.Fatalf("fst weight round: %v, %+v", err, r.Weights)
+	}
+	if err := l.Store().RemoveTask(ctx, "people"); err != nil {
+		t.Fatal(err)
+	}
+	askNodeInputAlone(t, dir, l, base, taught)
 }

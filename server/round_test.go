@@ -12,8 +12,11 @@ import (
 	"github.com/fastslow/fastslow/weights/llama"
 )
 
-// facts are questions in the embedded model's own format about people it knows, with their answers.
-var facts = []struct{ question, answer string }{
+// fact is a question in the embedded model's own format and its answer.
+type fact struct{ question, answer string }
+
+// facts are questions about people the embedded model knows, with their answers.
+var facts = []fact{
 	{"Q: Where was Asia Harwick born?\nA:", "Saldune"},
 	{"Q: Where was Damira Thalstone born?\nA:", "Wystmere"},
 	{"Q: Where was Jona Thalter born?\nA:", "Korrin"},
