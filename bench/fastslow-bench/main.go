@@ -185,15 +185,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := b.measure(ctx); err != nil {
 		return err
 	}
-	b.rep.write(stdout)
-	if o.jsonOut != "" {
-		js, err := json.MarshalIndent(b.rep, "", "  ")
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(o.jsonOut, js, 0o644)
-	}
-	return nil
+	return writeReport(stdout, &b.rep, o.jsonOut)
 }
 
 // bench is one run of the comparison.
@@ -213,169 +205,236 @@ func (b *bench) logf(format string, args ...any) {
 
 // measure runs the cross-check and then the rounds, filling b.rep.
 func (b *bench) measure(ctx context.Context) error {
-	o := b.o
-	torchOK := !o.noTorch
-	if torchOK {
-		b.script = filepath.Join(b.dir, "torchref.py")
-		if err := os.WriteFile(b.script, torchScript, 0o644); err != nil {
+	torchOK, err := b.torchAvailable(ctx)
+	if err != nil {
+		return err
+	}
+	if err := b.crossCheck(ctx, torchOK); err != nil {
+		return err
+	}
+	ob, err := b.ollamaSide(ctx)
+	if err != nil {
+		return err
+	}
+	if ob != nil {
+		defer func() {
+			if err := ob.close(context.WithoutCancel(ctx)); err != nil {
+				b.logf("deleting the Ollama model: %v", err)
+			}
+		}()
+	}
+	b.rep.LoadBefore = loadAvg()
+	for r := range b.o.rounds {
+		if err := ctx.Err(); err != nil {
 			return err
 		}
-		python, err := findTorch(ctx, o.python)
+		b.logf("round %d of %d (load %.1f)", r+1, b.o.rounds, loadAvg())
+		round, err := b.round(ctx, r, torchOK, ob)
 		if err != nil {
-			b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("PyTorch side skipped: %v", err))
-			torchOK = false
-		} else {
-			o.python = python
+			return err
 		}
+		b.rep.Rounds = append(b.rep.Rounds, round)
 	}
+	b.rep.LoadAfter = loadAvg()
+	return nil
+}
 
-	// The cross-check: same loss and LoRA gradients on the first batch, or no timing at all.
+// torchAvailable writes torchref.py and finds a Python with torch and numpy; without one (or with -no-torch)
+// the PyTorch side is skipped, with a note.
+func (b *bench) torchAvailable(ctx context.Context) (bool, error) {
+	o := b.o
+	if o.noTorch {
+		return false, nil
+	}
+	b.script = filepath.Join(b.dir, "torchref.py")
+	if err := os.WriteFile(b.script, torchScript, 0o644); err != nil {
+		return false, err
+	}
+	python, err := findTorch(ctx, o.python)
+	if err != nil {
+		b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("PyTorch side skipped: %v", err))
+		return false, nil
+	}
+	o.python = python
+	return true, nil
+}
+
+// crossCheck computes the loss and LoRA gradients of the first batch on the Go side and, with torchOK, on the
+// PyTorch side, and fails unless they agree within -max-loss-diff and -max-grad-diff: no timing without it.
+func (b *bench) crossCheck(ctx context.Context, torchOK bool) error {
+	o := b.o
 	var goCheck, torchCheck procResult
 	if err := b.goWorker(ctx, "check", 0, 0, "", &goCheck); err != nil {
 		return fmt.Errorf("go check: %w", err)
 	}
 	b.rep.Check.GoLoss = goCheck.Loss
 	b.rep.Kernel = goCheck.Kernel
-	if torchOK {
-		if err := b.torch(ctx, "check", 0, 0, &torchCheck); err != nil {
-			return fmt.Errorf("torch check: %w", err)
-		}
-		if err := b.checkCore(torchCheck.Blas); err != nil {
-			return err
-		}
-		b.rep.Check.TorchLoss = torchCheck.Loss
-		b.rep.Check.GradRelDiff = torchCheck.GradRelDiff
-		b.rep.Torch = torchCheck.Blas
-		rel := math.Abs(goCheck.Loss-torchCheck.Loss) / math.Abs(torchCheck.Loss)
-		b.logf("cross-check: loss go %.6f torch %.6f (relative difference %.1e), LoRA gradient relative difference %.1e",
-			goCheck.Loss, torchCheck.Loss, rel, torchCheck.GradRelDiff)
-		if !(rel <= o.maxLossDiff) || !(torchCheck.GradRelDiff <= o.maxGradRelDiff) {
-			return fmt.Errorf("cross-check failed: the two sides do not compute the same model (loss %.6f vs %.6f, gradient difference %.1e)",
-				goCheck.Loss, torchCheck.Loss, torchCheck.GradRelDiff)
-		}
-		b.rep.Check.Passed = true
+	if !torchOK {
+		return nil
 	}
+	if err := b.torch(ctx, "check", 0, 0, &torchCheck); err != nil {
+		return fmt.Errorf("torch check: %w", err)
+	}
+	if err := b.checkCore(torchCheck.Blas); err != nil {
+		return err
+	}
+	b.rep.Check.TorchLoss = torchCheck.Loss
+	b.rep.Check.GradRelDiff = torchCheck.GradRelDiff
+	b.rep.Torch = torchCheck.Blas
+	rel := math.Abs(goCheck.Loss-torchCheck.Loss) / math.Abs(torchCheck.Loss)
+	b.logf("cross-check: loss go %.6f torch %.6f (relative difference %.1e), LoRA gradient relative difference %.1e",
+		goCheck.Loss, torchCheck.Loss, rel, torchCheck.GradRelDiff)
+	if !(rel <= o.maxLossDiff) || !(torchCheck.GradRelDiff <= o.maxGradRelDiff) {
+		return fmt.Errorf("cross-check failed: the two sides do not compute the same model (loss %.6f vs %.6f, gradient difference %.1e)",
+			goCheck.Loss, torchCheck.Loss, torchCheck.GradRelDiff)
+	}
+	b.rep.Check.Passed = true
+	return nil
+}
 
-	var ob *ollamaBench
-	if !o.noOllama && o.ollamaHost != "" {
-		var err error
-		ob, err = newOllamaBench(ctx, o.ollamaHost, b.dir, o.threads, o.cfg.SeqMax+16)
-		if err != nil {
-			b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("Ollama side skipped: %v", err))
-			ob = nil
-		} else {
-			defer func() {
-				if err := ob.close(context.WithoutCancel(ctx)); err != nil {
-					b.logf("deleting the Ollama model: %v", err)
-				}
-			}()
-			b.rep.OllamaHost = o.ollamaHost
-			// The first request loads the model; it is not timed.
-			if _, _, err := ob.promptEval(ctx, "warm up"); err != nil {
-				return err
-			}
-		}
-	} else if !o.noOllama {
+// ollamaSide creates the benchmark model on the -ollama server and loads it with an untimed request. It returns
+// nil, with a note, when there is no server or it cannot take the model; the caller closes what it returns.
+func (b *bench) ollamaSide(ctx context.Context) (*ollamaBench, error) {
+	o := b.o
+	if o.noOllama {
+		return nil, nil
+	}
+	if o.ollamaHost == "" {
 		b.rep.Notes = append(b.rep.Notes, "Ollama side skipped: no -ollama host and no OLLAMA_HOST")
+		return nil, nil
 	}
+	ob, err := newOllamaBench(ctx, o.ollamaHost, b.dir, o.threads, o.cfg.SeqMax+16)
+	if err != nil {
+		b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("Ollama side skipped: %v", err))
+		return nil, nil
+	}
+	b.rep.OllamaHost = o.ollamaHost
+	// The first request loads the model; it is not timed.
+	if _, _, err := ob.promptEval(ctx, "warm up"); err != nil {
+		if cerr := ob.close(context.WithoutCancel(ctx)); cerr != nil {
+			b.logf("deleting the Ollama model: %v", cerr)
+		}
+		return nil, err
+	}
+	return ob, nil
+}
 
-	b.rep.LoadBefore = loadAvg()
+// round measures round r: training on both sides, scoring on every side (Ollama's when ob is not nil) and,
+// unless -no-sgemm, the matrix products.
+func (b *bench) round(ctx context.Context, r int, torchOK bool, ob *ollamaBench) (roundResult, error) {
+	round := roundResult{Load: loadAvg()}
+	if err := b.train(ctx, r, torchOK, &round); err != nil {
+		return round, err
+	}
+	if err := b.score(ctx, r, torchOK, ob, &round); err != nil {
+		return round, err
+	}
+	if !b.o.noSgemm {
+		if err := b.sgemm(ctx, torchOK, &round); err != nil {
+			return round, err
+		}
+	}
+	return round, nil
+}
+
+// train times the training steps of round r on the Go side and, with torchOK, the PyTorch side.
+func (b *bench) train(ctx context.Context, r int, torchOK bool, round *roundResult) error {
+	o := b.o
+	prof := ""
+	if r == 0 {
+		prof = o.cpuProfile
+	}
+	// Alternate which side goes first, so that a drift in the machine's load favours neither.
+	sides := []func() error{
+		func() error {
+			var p procResult
+			if err := b.goWorker(ctx, "train", o.steps, o.warmup, prof, &p); err != nil {
+				return fmt.Errorf("go train: %w", err)
+			}
+			round.GoTrain, round.GoTrainRSS = p.TokensPerS, p.PeakRSSMiB
+			return nil
+		},
+	}
+	if torchOK {
+		sides = append(sides, func() error {
+			var p procResult
+			if err := b.torch(ctx, "train", o.steps, o.warmup, &p); err != nil {
+				return fmt.Errorf("torch train: %w", err)
+			}
+			round.TorchTrain, round.TorchTrainRSS = p.TokensPerS, p.PeakRSSMiB
+			return nil
+		})
+	}
+	if r%2 == 1 {
+		sides[0], sides[len(sides)-1] = sides[len(sides)-1], sides[0]
+	}
+	for _, f := range sides {
+		if err := f(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// score times the forward scoring of round r's own sequences, so that no side (Ollama's prompt cache above all)
+// sees a sequence twice.
+func (b *bench) score(ctx context.Context, r int, torchOK bool, ob *ollamaBench, round *roundResult) error {
+	o := b.o
 	perRound := o.scorePerRound + o.warmup
-	for r := range o.rounds {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		b.logf("round %d of %d (load %.1f)", r+1, o.rounds, loadAvg())
-		var round roundResult
-		round.Load = loadAvg()
-		prof := ""
-		if r == 0 {
-			prof = o.cpuProfile
-		}
-		// Alternate which side goes first, so that a drift in the machine's load favours neither.
-		sides := []func() error{
-			func() error {
-				var p procResult
-				if err := b.goWorker(ctx, "train", o.steps, o.warmup, prof, &p); err != nil {
-					return fmt.Errorf("go train: %w", err)
-				}
-				round.GoTrain, round.GoTrainRSS = p.TokensPerS, p.PeakRSSMiB
-				return nil
-			},
-		}
-		if torchOK {
-			sides = append(sides, func() error {
-				var p procResult
-				if err := b.torch(ctx, "train", o.steps, o.warmup, &p); err != nil {
-					return fmt.Errorf("torch train: %w", err)
-				}
-				round.TorchTrain, round.TorchTrainRSS = p.TokensPerS, p.PeakRSSMiB
-				return nil
-			})
-		}
-		if r%2 == 1 {
-			sides[0], sides[len(sides)-1] = sides[len(sides)-1], sides[0]
-		}
-		for _, f := range sides {
-			if err := f(); err != nil {
-				return err
-			}
-		}
-
-		// Scoring: this round's own sequences, so that no side (Ollama's prompt cache above all) sees a
-		// sequence twice.
-		seqs := o.cfg.ScoreSeqs[r*perRound : (r+1)*perRound]
-		if err := b.writeScoreSeqs(seqs); err != nil {
-			return err
-		}
-		var p procResult
-		if err := b.goWorker(ctx, "score", 0, o.warmup, "", &p); err != nil {
-			return fmt.Errorf("go score: %w", err)
-		}
-		round.GoScore, round.GoScoreRSS = p.TokensPerS, p.PeakRSSMiB
-		if torchOK {
-			var p procResult
-			if err := b.torch(ctx, "score", 0, o.warmup, &p); err != nil {
-				return fmt.Errorf("torch score: %w", err)
-			}
-			round.TorchScore, round.TorchScoreRSS = p.TokensPerS, p.PeakRSSMiB
-		}
-		if ob != nil {
-			for i, s := range seqs {
-				n, tps, err := ob.promptEval(ctx, b.tok.Decode(s))
-				if err != nil {
-					return err
-				}
-				if n < len(s)/2 {
-					return fmt.Errorf("ollama evaluated %d of %d prompt tokens: a cached prompt", n, len(s))
-				}
-				if i >= o.warmup {
-					round.OllamaScore = append(round.OllamaScore, tps)
-				}
-			}
-		}
-		if !o.noSgemm {
-			// The products, both sides in the same round, so their ratio sees the same load.
-			var p procResult
-			if err := b.goWorker(ctx, "sgemm", o.sgemmReps, 0, "", &p); err != nil {
-				return fmt.Errorf("go sgemm: %w", err)
-			}
-			round.GoSgemm = p.Sgemm
-			if torchOK {
-				var p procResult
-				if err := b.torch(ctx, "sgemm", o.sgemmReps, 0, &p); err != nil {
-					return fmt.Errorf("openblas sgemm: %w", err)
-				}
-				if core, _ := p.Blas["openblas_core"].(string); o.openblasCore != "detect" && !strings.EqualFold(core, o.openblasCore) {
-					return fmt.Errorf("openblas sgemm ran OpenBLAS's %q kernels, not %s", core, o.openblasCore)
-				}
-				round.BlasSgemm = p.Sgemm
-			}
-		}
-		b.rep.Rounds = append(b.rep.Rounds, round)
+	seqs := o.cfg.ScoreSeqs[r*perRound : (r+1)*perRound]
+	if err := b.writeScoreSeqs(seqs); err != nil {
+		return err
 	}
-	b.rep.LoadAfter = loadAvg()
+	var p procResult
+	if err := b.goWorker(ctx, "score", 0, o.warmup, "", &p); err != nil {
+		return fmt.Errorf("go score: %w", err)
+	}
+	round.GoScore, round.GoScoreRSS = p.TokensPerS, p.PeakRSSMiB
+	if torchOK {
+		var p procResult
+		if err := b.torch(ctx, "score", 0, o.warmup, &p); err != nil {
+			return fmt.Errorf("torch score: %w", err)
+		}
+		round.TorchScore, round.TorchScoreRSS = p.TokensPerS, p.PeakRSSMiB
+	}
+	if ob == nil {
+		return nil
+	}
+	for i, s := range seqs {
+		n, tps, err := ob.promptEval(ctx, b.tok.Decode(s))
+		if err != nil {
+			return err
+		}
+		if n < len(s)/2 {
+			return fmt.Errorf("ollama evaluated %d of %d prompt tokens: a cached prompt", n, len(s))
+		}
+		if i >= o.warmup {
+			round.OllamaScore = append(round.OllamaScore, tps)
+		}
+	}
+	return nil
+}
 
+// sgemm times the matrix products on the Go side and, with torchOK, OpenBLAS's, in the same round so that their
+// ratio sees the same load.
+func (b *bench) sgemm(ctx context.Context, torchOK bool, round *roundResult) error {
+	o := b.o
+	var p procResult
+	if err := b.goWorker(ctx, "sgemm", o.sgemmReps, 0, "", &p); err != nil {
+		return fmt.Errorf("go sgemm: %w", err)
+	}
+	round.GoSgemm = p.Sgemm
+	if !torchOK {
+		return nil
+	}
+	var q procResult
+	if err := b.torch(ctx, "sgemm", o.sgemmReps, 0, &q); err != nil {
+		return fmt.Errorf("openblas sgemm: %w", err)
+	}
+	if core, _ := q.Blas["openblas_core"].(string); o.openblasCore != "detect" && !strings.EqualFold(core, o.openblasCore) {
+		return fmt.Errorf("openblas sgemm ran OpenBLAS's %q kernels, not %s", core, o.openblasCore)
+	}
+	round.BlasSgemm = q.Sgemm
 	return nil
 }
 

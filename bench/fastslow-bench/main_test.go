@@ -92,7 +92,7 @@ func TestSetupRoundTrip(t *testing.T) {
 	if c.Vocab != 300 || len(batch) != 2 || len(batch[0]) != 16 {
 		t.Fatalf("config %+v, batch %d×%d", c, len(batch), len(batch[0]))
 	}
-	all, err := readFloats(filepath.Join(dir, weightsFile))
+	all, err := readLE[float32](filepath.Join(dir, weightsFile))
 	if err != nil {
 		t.Fatal(err)
 	}

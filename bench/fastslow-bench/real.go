@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -158,15 +157,7 @@ func runReal(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	rb.rep.ParentHWMMiB = vmHWM()
-	rb.rep.write(stdout)
-	if o.jsonOut != "" {
-		js, err := json.MarshalIndent(rb.rep, "", "  ")
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(o.jsonOut, js, 0o644)
-	}
-	return nil
+	return writeReport(stdout, &rb.rep, o.jsonOut)
 }
 
 // realBench is one run of the real-shape benchmark.

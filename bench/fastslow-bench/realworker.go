@@ -7,7 +7,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -57,17 +56,11 @@ func runRealWorker(ctx context.Context, w io.Writer, a realWorkerArgs) error {
 			return fmt.Errorf("write %s: %w", a.path, err)
 		}
 	case "train":
-		if a.cpuProfile != "" {
-			f, err := os.Create(a.cpuProfile)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			if err := pprof.StartCPUProfile(f); err != nil {
-				return err
-			}
-			defer pprof.StopCPUProfile()
+		stop, err := startCPUProfile(a.cpuProfile)
+		if err != nil {
+			return err
 		}
+		defer stop()
 		t0 := time.Now()
 		m, err := weights.Load(a.path)
 		if err != nil {

@@ -1,11 +1,26 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"strings"
 )
+
+// writeReport prints rep as Markdown on w and, when jsonPath is not empty, writes it there as indented JSON too.
+func writeReport(w io.Writer, rep interface{ write(io.Writer) }, jsonPath string) error {
+	rep.write(w)
+	if jsonPath == "" {
+		return nil
+	}
+	js, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(jsonPath, js, 0o644)
+}
 
 // report is everything one run measured; it is printed as Markdown and optionally written as JSON.
 type report struct {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -168,10 +166,10 @@ func setup(ctx context.Context, dir string, c *benchConfig, scoreLen, scoreSeqs 
 		c.Tensors = append(c.Tensors, tensorEntry{Name: p.Name, Shape: shape, Offset: len(all)})
 		all = append(all, p.Data...)
 	}
-	if err := writeFloats(filepath.Join(dir, weightsFile), all); err != nil {
+	if err := writeLE(filepath.Join(dir, weightsFile), all); err != nil {
 		return nil, err
 	}
-	if err := writeInts(filepath.Join(dir, tokensFile), batch); err != nil {
+	if err := writeLE(filepath.Join(dir, tokensFile), batch); err != nil {
 		return nil, err
 	}
 	js, err := json.MarshalIndent(c, "", " ")
@@ -216,7 +214,7 @@ func loadBench(dir string) (*benchConfig, *llama.Model, *llama.Adapter, [][]int3
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
-	all, err := readFloats(filepath.Join(dir, weightsFile))
+	all, err := readLE[float32](filepath.Join(dir, weightsFile))
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
@@ -238,7 +236,7 @@ func loadBench(dir string) (*benchConfig, *llama.Model, *llama.Adapter, [][]int3
 	if len(params) > 0 {
 		return nil, nil, nil, nil, fmt.Errorf("%s: %d tensors missing", weightsFile, len(params))
 	}
-	ids, err := readInts(filepath.Join(dir, tokensFile))
+	ids, err := readLE[int32](filepath.Join(dir, tokensFile))
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
@@ -252,15 +250,17 @@ func loadBench(dir string) (*benchConfig, *llama.Model, *llama.Adapter, [][]int3
 	return &c, m, a, batch, nil
 }
 
-func writeFloats(path string, v []float32) error {
-	b := make([]byte, 4*len(v))
-	for i, x := range v {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+// writeLE writes v to path as little-endian 4-byte words.
+func writeLE[T float32 | int32](path string, v []T) error {
+	b, err := binary.Append(make([]byte, 0, 4*len(v)), binary.LittleEndian, v)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	return os.WriteFile(path, b, 0o644)
 }
 
-func readFloats(path string) ([]float32, error) {
+// readLE reads the little-endian 4-byte words writeLE wrote.
+func readLE[T float32 | int32](path string) ([]T, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -268,32 +268,9 @@ func readFloats(path string) ([]float32, error) {
 	if len(b)%4 != 0 {
 		return nil, fmt.Errorf("%s: size %d not a multiple of 4", path, len(b))
 	}
-	v := make([]float32, len(b)/4)
-	for i := range v {
-		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
-	return v, nil
-}
-
-func writeInts(path string, v []int32) error {
-	b := make([]byte, 4*len(v))
-	for i, x := range v {
-		binary.LittleEndian.PutUint32(b[4*i:], uint32(x))
-	}
-	return os.WriteFile(path, b, 0o644)
-}
-
-func readInts(path string) ([]int32, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if len(b)%4 != 0 {
-		return nil, errors.New(path + ": size not a multiple of 4")
-	}
-	v := make([]int32, len(b)/4)
-	for i := range v {
-		v[i] = int32(binary.LittleEndian.Uint32(b[4*i:]))
+	v := make([]T, len(b)/4)
+	if _, err := binary.Decode(b, binary.LittleEndian, v); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return v, nil
 }

@@ -59,17 +59,11 @@ func runWorker(ctx context.Context, w io.Writer, mode, dir string, steps, warmup
 	if err != nil {
 		return err
 	}
-	if cpuProfile != "" {
-		f, err := os.Create(cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stop, err := startCPUProfile(cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	seqs := make([]llama.Sequence, len(batch))
 	for i, s := range batch {
 		seqs[i] = llama.Sequence{Tokens: s, Start: 1}
@@ -87,7 +81,7 @@ func runWorker(ctx context.Context, w io.Writer, mode, dir string, steps, warmup
 				g = append(g, v/float32(n))
 			}
 		}
-		if err := writeFloats(filepath.Join(dir, goGradsFile), g); err != nil {
+		if err := writeLE(filepath.Join(dir, goGradsFile), g); err != nil {
 			return err
 		}
 		res.Loss = loss / float64(n)
@@ -173,4 +167,23 @@ func timeSgemm(shapes []sgemmShape, threads []int, reps int) ([]sgemmResult, err
 		}
 	}
 	return out, nil
+}
+
+// startCPUProfile writes a CPU profile of this process to path (none when path is empty) until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile %s: %w", path, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
