@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -73,42 +74,26 @@ func (o *CapacityOptions) defaults(ctx context.Context, w *world.World) error {
 	if o.Base == nil {
 		return errors.New("capacity: a base model is required")
 	}
-	if o.Seeds == 0 {
-		o.Seeds = 3
-	}
+	o.Seeds = cmp.Or(o.Seeds, 3)
 	if len(o.Sizes) == 0 {
 		o.Sizes = []int{10, 40, 160}
 	}
 	if len(o.Modes) == 0 {
 		o.Modes = []string{ModeLoRA, ModeFull, ModeNotes}
 	}
-	if o.Epochs == 0 {
-		o.Epochs = 8
-	}
-	if o.BatchSize == 0 {
-		o.BatchSize = 8
-	}
-	if o.LoRALR == 0 {
-		o.LoRALR = 3e-3
-	}
-	if o.FullLR == 0 {
-		o.FullLR = 1e-3
-	}
+	o.Epochs = cmp.Or(o.Epochs, 8)
+	o.BatchSize = cmp.Or(o.BatchSize, 8)
+	o.LoRALR = cmp.Or(o.LoRALR, 3e-3)
+	o.FullLR = cmp.Or(o.FullLR, 1e-3)
 	if o.LoRA.Rank == 0 {
 		o.LoRA = weights.DefaultLoRA
 	}
-	if o.General == 0 {
-		o.General = 40
-	}
+	o.General = cmp.Or(o.General, 40)
 	if o.Prose == nil {
 		o.Prose, _ = HeldOutProse(ctx, w, 4) // without the book, perplexity is left out
 	}
-	if o.Notes == 0 {
-		o.Notes = 1
-	}
-	if o.NoteForm == "" {
-		o.NoteForm = NoteQA
-	}
+	o.Notes = cmp.Or(o.Notes, 1)
+	o.NoteForm = cmp.Or(o.NoteForm, NoteQA)
 	if o.NoteForm != NoteSentence && o.NoteForm != NoteQA {
 		return fmt.Errorf("capacity: note form %q: want %s or %s", o.NoteForm, NoteSentence, NoteQA)
 	}

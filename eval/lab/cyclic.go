@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -53,21 +54,11 @@ func (o *CyclicOptions) defaults() error {
 	if o.Base == nil {
 		return errors.New("cyclic: a base model is required")
 	}
-	if o.Seeds == 0 {
-		o.Seeds = 3
-	}
-	if o.Docs == 0 {
-		o.Docs = 8
-	}
-	if o.Epochs == 0 {
-		o.Epochs = 5
-	}
-	if o.StepsPerDoc == 0 {
-		o.StepsPerDoc = 2
-	}
-	if o.Mode == "" {
-		o.Mode = ModeFull
-	}
+	o.Seeds = cmp.Or(o.Seeds, 3)
+	o.Docs = cmp.Or(o.Docs, 8)
+	o.Epochs = cmp.Or(o.Epochs, 5)
+	o.StepsPerDoc = cmp.Or(o.StepsPerDoc, 2)
+	o.Mode = cmp.Or(o.Mode, ModeFull)
 	if o.LoRA.Rank == 0 {
 		o.LoRA = weights.DefaultLoRA
 	}

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -90,51 +91,23 @@ func (o *SpuriousOptions) defaults() error {
 	if o.Base == nil {
 		return errors.New("spurious: a base model is required")
 	}
-	if o.Seeds == 0 {
-		o.Seeds = 3
-	}
-	if o.People == 0 {
-		o.People = 8
-	}
-	if o.TaskA == "" {
-		o.TaskA = TaskAKnown
-	}
-	if o.TaskB == "" {
-		o.TaskB = world.TaskBrackets
-	}
-	if o.Recovery == "" {
-		o.Recovery = RecoveryNew
-	}
-	if o.RecoveryExamples == 0 {
-		o.RecoveryExamples = 16
-	}
-	if o.RecoverySteps == 0 {
-		o.RecoverySteps = 20
-	}
-	if o.StepsA == 0 {
-		o.StepsA = 120
-	}
-	if o.StepsB == 0 {
-		o.StepsB = 80
-	}
-	if o.LR == 0 {
-		o.LR = 3e-3
-	}
-	if o.RecoveryLR == 0 {
-		o.RecoveryLR = 1e-3
-	}
-	if o.BatchSize == 0 {
-		o.BatchSize = 8
-	}
+	o.Seeds = cmp.Or(o.Seeds, 3)
+	o.People = cmp.Or(o.People, 8)
+	o.TaskA = cmp.Or(o.TaskA, TaskAKnown)
+	o.TaskB = cmp.Or(o.TaskB, world.TaskBrackets)
+	o.Recovery = cmp.Or(o.Recovery, RecoveryNew)
+	o.RecoveryExamples = cmp.Or(o.RecoveryExamples, 16)
+	o.RecoverySteps = cmp.Or(o.RecoverySteps, 20)
+	o.StepsA = cmp.Or(o.StepsA, 120)
+	o.StepsB = cmp.Or(o.StepsB, 80)
+	o.LR = cmp.Or(o.LR, 3e-3)
+	o.RecoveryLR = cmp.Or(o.RecoveryLR, 1e-3)
+	o.BatchSize = cmp.Or(o.BatchSize, 8)
 	if o.LoRA.Rank == 0 {
 		o.LoRA = weights.DefaultLoRA
 	}
-	if o.Freeze == 0 {
-		o.Freeze = o.Base.Config.Layers / 2
-	}
-	if o.Distractors == 0 {
-		o.Distractors = 9
-	}
+	o.Freeze = cmp.Or(o.Freeze, o.Base.Config.Layers/2)
+	o.Distractors = cmp.Or(o.Distractors, 9)
 	if o.Log == nil {
 		o.Log = func(string, ...any) {}
 	}

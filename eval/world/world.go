@@ -8,6 +8,7 @@
 package world
 
 import (
+	"cmp"
 	"fmt"
 	"strconv"
 )
@@ -35,18 +36,10 @@ const (
 )
 
 func (o Options) withDefaults() Options {
-	if o.Known == 0 {
-		o.Known = 200
-	}
-	if o.Newcomers == 0 {
-		o.Newcomers = 40
-	}
-	if o.TrainFrac == 0 {
-		o.TrainFrac = 0.6
-	}
-	if o.ValFrac == 0 {
-		o.ValFrac = 0.2
-	}
+	o.Known = cmp.Or(o.Known, 200)
+	o.Newcomers = cmp.Or(o.Newcomers, 40)
+	o.TrainFrac = cmp.Or(o.TrainFrac, 0.6)
+	o.ValFrac = cmp.Or(o.ValFrac, 0.2)
 	return o
 }
 
