@@ -2,11 +2,9 @@ package lab
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"testing"
 
-	"github.com/fastslow/fastslow/eval/report"
 	"github.com/fastslow/fastslow/eval/world"
 )
 
@@ -40,19 +38,13 @@ func TestFactPeople(t *testing.T) {
 func TestCapacityOptions(t *testing.T) {
 	m := tinyModel(t, 3)
 	small := world.Options{Seed: 1, Known: 10, Newcomers: 5}
-	for name, opt := range map[string]CapacityOptions{
+	rejects(t, Capacity, map[string]CapacityOptions{
 		"no model":       {},
 		"unknown mode":   {Base: m, World: small, Modes: []string{"dream"}},
 		"zero facts":     {Base: m, World: small, Sizes: []int{0, 4}},
 		"bad note form":  {Base: m, World: small, NoteForm: "poem"},
 		"negative seeds": {Base: m, World: small, Seeds: -2},
-	} {
-		t.Run(name, func(t *testing.T) {
-			if _, err := Capacity(context.Background(), opt); err == nil {
-				t.Error("no error")
-			}
-		})
-	}
+	})
 }
 
 // TestCapacityReport runs every mode on a tiny model, checks that full fine-tuning hands the base back, that
@@ -65,11 +57,7 @@ func TestCapacityReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	probe := m.Tokenizer.Encode("Alia Brenn was born in Veltmor.", true)
-	before, err := m.Logits(probe, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	unchanged := baseUnchanged(t, m)
 	res, err := Capacity(ctx, CapacityOptions{Base: m, World: w, Seeds: 2, Sizes: []int{14, 3}, Epochs: 2, LoRALR: 1e-2, FullLR: 3e-3,
 		General: 5, Prose: []string{world.Biography(ww.Known[0], 0)}})
 	if err != nil {
@@ -78,13 +66,7 @@ func TestCapacityReport(t *testing.T) {
 	if len(res.Runs) != 2*2*3 || !slices.Equal(res.Sizes, []int{3, 14}) {
 		t.Fatalf("%d runs over sizes %v, want 12 over [3 14]", len(res.Runs), res.Sizes)
 	}
-	after, err := m.Logits(probe, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(before, after) {
-		t.Fatal("the base model changed")
-	}
+	unchanged(t)
 	for _, run := range res.Runs {
 		switch run.Mode {
 		case ModeNotes:
@@ -98,17 +80,7 @@ func TestCapacityReport(t *testing.T) {
 		}
 	}
 	rep, err := res.Report("capacity", "tiny")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := report.Write(ctx, dir, rep); err != nil {
-		t.Fatal(err)
-	}
-	doc, err := report.ReadJSON(filepath.Join(dir, "report.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc := writtenReport(ctx, t, rep, err)
 	lines := doc.Plots["capacity-recall"].Lines
 	if lines == nil || len(lines.Series) != 3 {
 		t.Fatalf("recall plot %+v", doc.Plots["capacity-recall"])

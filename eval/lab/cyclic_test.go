@@ -3,12 +3,10 @@ package lab
 import (
 	"context"
 	"math/rand/v2"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"testing"
 
-	"github.com/fastslow/fastslow/eval/report"
 	"github.com/fastslow/fastslow/eval/world"
 )
 
@@ -64,7 +62,7 @@ func TestGapsAndAnticipation(t *testing.T) {
 
 func TestCyclicOptions(t *testing.T) {
 	m := tinyModel(t, 3)
-	for name, opt := range map[string]CyclicOptions{
+	rejects(t, Cyclic, map[string]CyclicOptions{
 		"no model":       {},
 		"two epochs":     {Base: m, Epochs: 2},
 		"unknown mode":   {Base: m, Mode: "adapter"},
@@ -72,13 +70,7 @@ func TestCyclicOptions(t *testing.T) {
 		"one document":   {Base: m, Docs: 1},
 		"negative seeds": {Base: m, Seeds: -1},
 		"gaps too short": {Base: m, Docs: 2, StepsPerDoc: 1},
-	} {
-		t.Run(name, func(t *testing.T) {
-			if _, err := Cyclic(context.Background(), opt); err == nil {
-				t.Error("no error")
-			}
-		})
-	}
+	})
 }
 
 // TestCyclicReport runs a small experiment in both modes and checks the loss matrix, that full fine-tuning
@@ -86,11 +78,7 @@ func TestCyclicOptions(t *testing.T) {
 func TestCyclicReport(t *testing.T) {
 	ctx := context.Background()
 	m := tinyModel(t, 5)
-	probe := m.Tokenizer.Encode("Alia Brenn was born in Veltmor.", true)
-	before, err := m.Logits(probe, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	unchanged := baseUnchanged(t, m)
 	for _, mode := range []string{ModeFull, ModeLoRA} {
 		t.Run(mode, func(t *testing.T) {
 			if testing.Short() && mode == ModeLoRA {
@@ -113,25 +101,9 @@ func TestCyclicReport(t *testing.T) {
 					t.Errorf("%s seed %d: doc %d loss %v → %v after its first visit", run.Order, run.Seed, d, run.Loss[0][d], run.Loss[2][d])
 				}
 			}
-			after, err := m.Logits(probe, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(before, after) {
-				t.Fatal("the base model changed")
-			}
+			unchanged(t)
 			rep, err := res.Report("cyclic", "tiny")
-			if err != nil {
-				t.Fatal(err)
-			}
-			dir := t.TempDir()
-			if err := report.Write(ctx, dir, rep); err != nil {
-				t.Fatal(err)
-			}
-			doc, err := report.ReadJSON(filepath.Join(dir, "report.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			doc := writtenReport(ctx, t, rep, err)
 			h := doc.Plots["cyclic-loss-cyclic"].Heatmap
 			if h == nil || len(h.Values) != 3 || len(h.Values[0]) != 10 {
 				t.Fatalf("cyclic heatmap %+v", h)

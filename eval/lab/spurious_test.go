@@ -2,12 +2,10 @@ package lab
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/fastslow/fastslow/eval/report"
 	"github.com/fastslow/fastslow/eval/world"
 	"github.com/fastslow/fastslow/weights"
 	"github.com/fastslow/fastslow/weights/llama"
@@ -44,27 +42,14 @@ func TestFreezeLower(t *testing.T) {
 
 func TestSpuriousOptions(t *testing.T) {
 	m := tinyModel(t, 3)
-	tests := []struct {
-		name string
-		opt  SpuriousOptions
-	}{
-		{"no model", SpuriousOptions{}},
-		{"unknown task B", SpuriousOptions{Base: m, TaskB: "poetry"}},
-		{"unknown recovery", SpuriousOptions{Base: m, Recovery: "sleep"}},
-		{"freeze every block", SpuriousOptions{Base: m, Freeze: m.Config.Layers}},
-		{"one person", SpuriousOptions{Base: m, People: 1}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if _, err := Spurious(context.Background(), tt.opt); err == nil {
-				t.Error("no error")
-			}
-		})
-	}
-	small := world.Options{Seed: 1, Known: 10, Newcomers: 5}
-	if _, err := Spurious(context.Background(), SpuriousOptions{Base: m, World: small, People: 4}); err == nil {
-		t.Error("no error when the world has too few new people")
-	}
+	rejects(t, Spurious, map[string]SpuriousOptions{
+		"no model":           {},
+		"unknown task B":     {Base: m, TaskB: "poetry"},
+		"unknown recovery":   {Base: m, Recovery: "sleep"},
+		"freeze every block": {Base: m, Freeze: m.Config.Layers},
+		"one person":         {Base: m, People: 1},
+		"too few new people": {Base: m, World: world.Options{Seed: 1, Known: 10, Newcomers: 5}, People: 4},
+	})
 }
 
 // TestSpuriousReport runs a small experiment end to end and checks the report's numbers against the runs.
@@ -102,17 +87,7 @@ func TestSpuriousReport(t *testing.T) {
 				}
 			}
 			rep, err := res.Report("spurious", "tiny")
-			if err != nil {
-				t.Fatal(err)
-			}
-			dir := t.TempDir()
-			if err := report.Write(ctx, dir, rep); err != nil {
-				t.Fatal(err)
-			}
-			doc, err := report.ReadJSON(filepath.Join(dir, "report.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			doc := writtenReport(ctx, t, rep, err)
 			lines := doc.Plots["spurious-recovery"].Lines
 			if lines == nil || len(lines.Series) != 2 {
 				t.Fatalf("recovery plot: %+v", doc.Plots["spurious-recovery"])
