@@ -3,7 +3,6 @@ package llama
 import (
 	"context"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -83,20 +82,7 @@ func TestArchTensors(t *testing.T) {
 
 func TestArchLogitsMatchReference(t *testing.T) {
 	for name, c := range archVariants() {
-		m := newTinyConfig(t, c, 7)
-		tokens := []int32{1, 5, 3, 9, 0, 10, 2, 2, 7}
-		got, err := m.Logits(tokens, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := refLogits(m, tokens, nil)
-		for i := range tokens {
-			for j := range c.Vocab {
-				if d := math.Abs(float64(got[i*c.Vocab+j]) - want[i][j]); d > 1e-4 {
-					t.Fatalf("%s: logit [%d][%d] = %v, reference %v", name, i, j, got[i*c.Vocab+j], want[i][j])
-				}
-			}
-		}
+		checkLogits(t, name, newTinyConfig(t, c, 7))
 	}
 }
 
@@ -192,24 +178,12 @@ func TestArchGrad(t *testing.T) {
 	for name, c := range archVariants() {
 		t.Run(name, func(t *testing.T) {
 			m := newTinyConfig(t, c, 3)
-			a, err := NewAdapter(m, LoRAConfig{Rank: 2, Alpha: 4, Targets: linearNames[:]}, 9)
-			if err != nil {
-				t.Fatal(err)
-			}
-			randomizeAdapter(a, 2)
+			a := randomAdapter(t, m)
 			loss, _, err := m.LossAndGrad(context.Background(), gradSeqs, a, true)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := refLoss(m, gradSeqs, a); math.Abs(loss-want) > 1e-4*want {
-				t.Fatalf("loss %v, reference %v", loss, want)
-			}
-			rng := rand.New(rand.NewPCG(5, 5))
-			for _, p := range append(m.Tensors(), a.Params()...) {
-				if err := checkGrad(m, gradSeqs, a, p, p.Grad, rng); err != nil {
-					t.Error(err)
-				}
-			}
+			checkLossAndGrads(t, m, a, loss, rand.New(rand.NewPCG(5, 5)))
 		})
 	}
 }

@@ -104,6 +104,36 @@ func randomizeAdapter(a *Adapter, seed uint64) {
 	}
 }
 
+// randomAdapter is a rank-2 LoRA adapter on every projection of m with random A and B, so that both factors
+// carry gradient.
+func randomAdapter(t *testing.T, m *Model) *Adapter {
+	t.Helper()
+	a, err := NewAdapter(m, LoRAConfig{Rank: 2, Alpha: 4, Targets: linearNames[:]}, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	randomizeAdapter(a, 2)
+	return a
+}
+
+// checkLossAndGrads fails t unless loss is the reference loss of gradSeqs under a (nil: no adapter) and the
+// gradient left in every tensor of m and of a agrees with finite differences at indices drawn from rng.
+func checkLossAndGrads(t *testing.T, m *Model, a *Adapter, loss float64, rng *rand.Rand) {
+	t.Helper()
+	if want := refLoss(m, gradSeqs, a); math.Abs(loss-want) > 1e-4*want {
+		t.Fatalf("loss %v, reference %v", loss, want)
+	}
+	params := m.Tensors()
+	if a != nil {
+		params = append(params, a.Params()...)
+	}
+	for _, p := range params {
+		if err := checkGrad(m, gradSeqs, a, p, p.Grad, rng); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
 func TestGradBase(t *testing.T) {
 	for _, tied := range []bool{false, true} {
 		t.Run(fmt.Sprintf("tied=%v", tied), func(t *testing.T) {
@@ -115,15 +145,7 @@ func TestGradBase(t *testing.T) {
 			if n != 4+3 {
 				t.Fatalf("scored %d tokens, want 7", n)
 			}
-			if want := refLoss(m, gradSeqs, nil); math.Abs(loss-want) > 1e-4*want {
-				t.Fatalf("loss %v, reference %v", loss, want)
-			}
-			rng := rand.New(rand.NewPCG(5, 5))
-			for _, p := range m.Tensors() {
-				if err := checkGrad(m, gradSeqs, nil, p, p.Grad, rng); err != nil {
-					t.Error(err)
-				}
-			}
+			checkLossAndGrads(t, m, nil, loss, rand.New(rand.NewPCG(5, 5)))
 		})
 	}
 }
@@ -141,23 +163,10 @@ func TestGradLoRA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := refLoss(m, gradSeqs, a); math.Abs(loss-want) > 1e-4*want {
-		t.Fatalf("loss %v, reference %v", loss, want)
-	}
 	if got := len(a.Params()); got != 2*7*m.Config.Layers {
 		t.Fatalf("%d adapter tensors, want %d", got, 2*7*m.Config.Layers)
 	}
-	rng := rand.New(rand.NewPCG(6, 6))
-	for _, p := range a.Params() {
-		if err := checkGrad(m, gradSeqs, a, p, p.Grad, rng); err != nil {
-			t.Error(err)
-		}
-	}
-	for _, p := range m.Tensors() {
-		if err := checkGrad(m, gradSeqs, a, p, p.Grad, rng); err != nil {
-			t.Error(err)
-		}
-	}
+	checkLossAndGrads(t, m, a, loss, rand.New(rand.NewPCG(6, 6)))
 
 	// Adapter-only training must give the same adapter gradients and leave the base untouched.
 	m2 := newTiny(t, false, 4)

@@ -1,6 +1,7 @@
 package llama
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -124,22 +125,28 @@ func TestTensors(t *testing.T) {
 	}
 }
 
-func TestLogitsMatchReference(t *testing.T) {
-	for _, tied := range []bool{false, true} {
-		m := newTiny(t, tied, 7)
-		tokens := []int32{1, 5, 3, 9, 0, 10, 2, 2, 7}
-		got, err := m.Logits(tokens, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := refLogits(m, tokens, nil)
-		for i := range tokens {
-			for j := range m.Config.Vocab {
-				if d := math.Abs(float64(got[i*m.Config.Vocab+j]) - want[i][j]); d > 1e-4 {
-					t.Fatalf("tied=%v: logit [%d][%d] = %v, reference %v", tied, i, j, got[i*m.Config.Vocab+j], want[i][j])
-				}
+// checkLogits fails t unless m's logits of a short sequence match the reference forward within 1e-4.
+func checkLogits(t *testing.T, name string, m *Model) {
+	t.Helper()
+	tokens := []int32{1, 5, 3, 9, 0, 10, 2, 2, 7}
+	got, err := m.Logits(tokens, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := refLogits(m, tokens, nil)
+	v := m.Config.Vocab
+	for i := range tokens {
+		for j := range v {
+			if d := math.Abs(float64(got[i*v+j]) - want[i][j]); d > 1e-4 {
+				t.Fatalf("%s: logit [%d][%d] = %v, reference %v", name, i, j, got[i*v+j], want[i][j])
 			}
 		}
+	}
+}
+
+func TestLogitsMatchReference(t *testing.T) {
+	for _, tied := range []bool{false, true} {
+		checkLogits(t, fmt.Sprintf("tied=%v", tied), newTiny(t, tied, 7))
 	}
 }
 
