@@ -42,6 +42,23 @@ func encodedBenchModel(b *testing.B, base string) *Model {
 	return m
 }
 
+// encodedBenchSeqLen and encodedBenchBatch shape encodedBenchSeqs.
+const encodedBenchSeqLen, encodedBenchBatch = 128, 4
+
+// encodedBenchSeqs is the training batch of the encoded-base step benchmarks: four 128-token sequences of
+// tokens spread over encodedBenchConfig's vocabulary.
+func encodedBenchSeqs() []Sequence {
+	seqs := make([]Sequence, encodedBenchBatch)
+	for s := range seqs {
+		toks := make([]int32, encodedBenchSeqLen)
+		for i := range toks {
+			toks[i] = int32((i*7919 + s*104729) % encodedBenchConfig.Vocab)
+		}
+		seqs[s] = Sequence{Tokens: toks, Start: 1}
+	}
+	return seqs
+}
+
 // BenchmarkEncodedLoRAStep measures a LoRA training step (rank 16 on all seven projections, forward and
 // backward over four 128-token sequences) at a mid-size shape (dim 1024, hidden 2816, 2 blocks, vocabulary
 // 16384), on a float32 base and on the same base quantized and kept encoded (Q4_K_M's choice of Q4_K and
@@ -49,16 +66,7 @@ func encodedBenchModel(b *testing.B, base string) *Model {
 //
 //	go test -run '^$' -bench BenchmarkEncodedLoRAStep -benchtime 5x -count 3 ./weights/llama/
 func BenchmarkEncodedLoRAStep(b *testing.B) {
-	c := encodedBenchConfig
-	const seqLen, batch = 128, 4
-	seqs := make([]Sequence, batch)
-	for s := range seqs {
-		toks := make([]int32, seqLen)
-		for i := range toks {
-			toks[i] = int32((i*7919 + s*104729) % c.Vocab)
-		}
-		seqs[s] = Sequence{Tokens: toks, Start: 1}
-	}
+	seqs := encodedBenchSeqs()
 	for _, base := range []string{"f32", "q4_k_m", "q8_0"} {
 		b.Run(base, func(b *testing.B) {
 			m := encodedBenchModel(b, base)
@@ -72,7 +80,7 @@ func BenchmarkEncodedLoRAStep(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(seqLen*batch*b.N)/b.Elapsed().Seconds(), "tokens/s")
+			b.ReportMetric(float64(encodedBenchSeqLen*encodedBenchBatch*b.N)/b.Elapsed().Seconds(), "tokens/s")
 			b.ReportMetric(float64(m.WeightBytes())/(1<<20), "weightMiB")
 		})
 	}
@@ -103,15 +111,7 @@ func BenchmarkEncodedDecodeToken(b *testing.B) {
 //
 //	go test -run '^$' -bench BenchmarkEncodedLoRAStepPaired -benchtime 5x ./weights/llama/
 func BenchmarkEncodedLoRAStepPaired(b *testing.B) {
-	const seqLen, batch = 128, 4
-	seqs := make([]Sequence, batch)
-	for s := range seqs {
-		toks := make([]int32, seqLen)
-		for i := range toks {
-			toks[i] = int32((i*7919 + s*104729) % encodedBenchConfig.Vocab)
-		}
-		seqs[s] = Sequence{Tokens: toks, Start: 1}
-	}
+	seqs := encodedBenchSeqs()
 	models := []*Model{encodedBenchModel(b, "f32"), encodedBenchModel(b, "q4_k_m")}
 	adapters := make([]*Adapter, 2)
 	for i, m := range models {
@@ -138,6 +138,6 @@ func BenchmarkEncodedLoRAStepPaired(b *testing.B) {
 	}
 	slices.Sort(ratios)
 	b.ReportMetric(ratios[len(ratios)/2], "q4km/f32-time")
-	b.ReportMetric(float64(seqLen*batch*b.N)/total[0].Seconds(), "f32-tokens/s")
-	b.ReportMetric(float64(seqLen*batch*b.N)/total[1].Seconds(), "q4km-tokens/s")
+	b.ReportMetric(float64(encodedBenchSeqLen*encodedBenchBatch*b.N)/total[0].Seconds(), "f32-tokens/s")
+	b.ReportMetric(float64(encodedBenchSeqLen*encodedBenchBatch*b.N)/total[1].Seconds(), "q4km-tokens/s")
 }

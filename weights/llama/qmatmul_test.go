@@ -13,21 +13,8 @@ import (
 // values as gguf.Dequantize gives them (the weights of a decode-first model).
 func encodedMatrix(t *testing.T, rng *rand.Rand, typ gguf.Type, in, out int) (*quantMatrix, []float32) {
 	t.Helper()
-	w := make([]float32, in*out)
-	for i := range w {
-		w[i] = float32(rng.NormFloat64() * 0.1)
-	}
-	raw, err := gguf.Quantize(typ, w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec := make([]float32, len(w))
-	if err := gguf.Dequantize(typ, raw, dec); err != nil {
-		t.Fatal(err)
-	}
-	f := quantFormats[typ]
-	q := &quantMatrix{typ: typ, in: in, out: out, raw: raw, rowBytes: in / f.block * f.bytes, blockBytes: f.bytes,
-		act: f.act, enc: true}
+	q, dec := randomQuant(t, rng, typ, in, out)
+	q.enc = true
 	return q, dec
 }
 

@@ -8,6 +8,27 @@ import (
 	"github.com/fastslow/fastslow/weights/gguf"
 )
 
+// randomQuant quantizes random weights (out rows of in) to typ and returns the quantized matrix and its values
+// as gguf.Dequantize gives them.
+func randomQuant(t *testing.T, rng *rand.Rand, typ gguf.Type, in, out int) (*quantMatrix, []float32) {
+	t.Helper()
+	w := make([]float32, in*out)
+	for i := range w {
+		w[i] = float32(rng.NormFloat64() * 0.1)
+	}
+	raw, err := gguf.Quantize(typ, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := make([]float32, len(w))
+	if err := gguf.Dequantize(typ, raw, dec); err != nil {
+		t.Fatal(err)
+	}
+	f := quantFormats[typ]
+	q := &quantMatrix{typ: typ, in: in, out: out, raw: raw, rowBytes: in / f.block * f.bytes, blockBytes: f.bytes, act: f.act}
+	return q, dec
+}
+
 // TestQuantizedProducts checks each block format's product against float64 arithmetic on the same numbers:
 // the weights as gguf dequantizes them and the inputs as the Q8 activation blocks hold them. The two must
 // agree to float32 rounding, which catches any misread bit of a block layout; and the result must stay near
@@ -23,20 +44,8 @@ func TestQuantizedProducts(t *testing.T) {
 	clear(x[in : in+256])
 	for _, typ := range QuantizedTypes()[1:] { // F16 is checked with Precision
 		t.Run(typ.String(), func(t *testing.T) {
-			w := make([]float32, out*in)
-			for i := range w {
-				w[i] = float32(rng.NormFloat64() * 0.1)
-			}
-			raw, err := gguf.Quantize(typ, w)
-			if err != nil {
-				t.Fatal(err)
-			}
-			deq := make([]float32, len(w))
-			if err := gguf.Dequantize(typ, raw, deq); err != nil {
-				t.Fatal(err)
-			}
+			q, deq := randomQuant(t, rng, typ, in, out)
 			f := quantFormats[typ]
-			q := &quantMatrix{typ: typ, in: in, out: out, raw: raw, rowBytes: in / f.block * f.bytes, blockBytes: f.bytes, act: f.act}
 			y := make([]float32, n*out)
 			q.mul(y, x, n, false)
 			for r := range n {
@@ -51,7 +60,7 @@ func TestQuantizedProducts(t *testing.T) {
 						// The minimum m of each weight block meets the activations' stored sum s, an fp16
 						// rounding of d·Σqs: exact = Σ (w−m)·x + Σ m·s.
 						for b, blk := range quantizeQ8_0(x[r*in:(r+1)*in], true) {
-							m := float64(fp16At(raw[o*q.rowBytes+b*f.bytes+2:]))
+							m := float64(fp16At(q.raw[o*q.rowBytes+b*f.bytes+2:]))
 							for k := b * 32; k < b*32+32; k++ {
 								exact -= m * xq[k]
 							}
