@@ -49,6 +49,36 @@ func twoTableStore(t *testing.T) string {
 	return dir
 }
 
+// wantInterrupted checks that a read-only Open of dir fails with ErrInterrupted, not ErrCorrupt, with an
+// error that names each of names, and leaves the directory byte-identical.
+func wantInterrupted(t *testing.T, dir string, names ...string) {
+	t.Helper()
+	before := dirhash.Digest(t, dir)
+	_, err := Open(dir, &Options{Small: true, ReadOnly: true})
+	if !errors.Is(err, ErrInterrupted) || errors.Is(err, ErrCorrupt) {
+		t.Fatalf("read-only Open = %v, want ErrInterrupted", err)
+	}
+	for _, name := range names {
+		if !strings.Contains(err.Error(), name) {
+			t.Fatalf("read-only Open = %v, want ErrInterrupted naming %s", err, name)
+		}
+	}
+	if dirhash.Digest(t, dir) != before {
+		t.Fatal("read-only Open changed the store")
+	}
+}
+
+// reopenTasks opens the store in dir with opts (read-write: the recovery) and returns its task names.
+func reopenTasks(t *testing.T, dir string, opts *Options) []string {
+	t.Helper()
+	s, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	return tasksOf(t, s)
+}
+
 func tasksOf(t *testing.T, s *Store) []string {
 	t.Helper()
 	ts, err := s.Tasks(context.Background())
@@ -284,19 +314,8 @@ func TestLeftoverTablesSetAside(t *testing.T) {
 	tables, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
 	extra := filepath.Join(dir, "000999.sst")
 	copyFile(t, tables[0], extra, 0o644)
-	before := dirhash.Digest(t, dir)
-	if _, err := Open(dir, &Options{Small: true, ReadOnly: true}); !errors.Is(err, ErrInterrupted) {
-		t.Fatalf("read-only Open = %v, want ErrInterrupted", err)
-	}
-	if dirhash.Digest(t, dir) != before {
-		t.Fatal("read-only Open changed the store")
-	}
-	s, err := Open(dir, &Options{Small: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if got := tasksOf(t, s); !slices.Equal(got, []string{"alpha", "beta"}) {
+	wantInterrupted(t, dir)
+	if got := reopenTasks(t, dir, &Options{Small: true}); !slices.Equal(got, []string{"alpha", "beta"}) {
 		t.Errorf("tasks = %v", got)
 	}
 	moved, _ := filepath.Glob(filepath.Join(LeftoverDir(dir), "*", "000999.sst"))
@@ -476,40 +495,9 @@ func keysWithTask(t *testing.T, s *Store, task string) int {
 // corrupt by a read-only Open but ErrInterrupted, unchanged; a read-write Open recovers it with every
 // record.
 func TestReadOnlyAfterKill(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "s")
-	cmd := childCmd(t, "hold", dir)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Env = append(cmd.Env, childEnv+"=hold-write")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer stdin.Close()
-	buf := make([]byte, 6)
-	if _, err := io.ReadFull(out, buf); err != nil || string(buf) != "ready\n" {
-		t.Fatalf("child: %q, %v", buf, err)
-	}
-	cmd.Process.Kill()
-	cmd.Wait()
-	before := dirhash.Digest(t, dir)
-	if _, err := Open(dir, &Options{Small: true, ReadOnly: true}); !errors.Is(err, ErrInterrupted) || errors.Is(err, ErrCorrupt) {
-		t.Fatalf("read-only Open after a kill = %v, want ErrInterrupted", err)
-	}
-	if dirhash.Digest(t, dir) != before {
-		t.Fatal("read-only Open changed the store")
-	}
-	s, err := Open(dir, &Options{Small: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if got := tasksOf(t, s); !slices.Equal(got, []string{"held"}) {
+	dir, _ := killedWriterStore(t)
+	wantInterrupted(t, dir)
+	if got := reopenTasks(t, dir, &Options{Small: true}); !slices.Equal(got, []string{"held"}) {
 		t.Fatalf("tasks after recovery: %v", got)
 	}
 }
