@@ -59,24 +59,17 @@ prompt) at least what the served model scores. Only then is it written, deployed
 adapter version, which 'fastslow rollback' undoes. Refused or invalid, nothing is deployed and the exit code is 1.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			l, err := conf(cmd)
+			sets, err := readExampleFiles(task, retention, val)
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			keep, err := readOptionalExamples(retention, task)
-			if err != nil {
-				return err
-			}
-			valEx, err := readOptionalExamples(val, task)
-			if err != nil {
-				return err
-			}
-			ln, err := openLearner(cmd, l)
+			keep, valEx := sets[0], sets[1]
+			l, ln, err := openConfigured(cmd)
 			if err != nil {
 				return err
 			}
 			defer ln.Close()
+			ctx := cmd.Context()
 			m := ln.Options().Base
 			a, format, err := peft.Import(args[0], m.Model)
 			if err != nil {
@@ -124,20 +117,24 @@ adapter version, which 'fastslow rollback' undoes. Refused or invalid, nothing i
 	return cmd
 }
 
-// readOptionalExamples reads a JSONL file of examples for task, or nothing when path is empty.
-func readOptionalExamples(path, task string) ([]fastslow.Example, error) {
-	if path == "" {
-		return nil, nil
+// readExampleFiles reads JSONL files of examples for task, one set per path in order; an empty path gives
+// an empty set.
+func readExampleFiles(task string, paths ...string) ([][]fastslow.Example, error) {
+	sets := make([][]fastslow.Example, len(paths))
+	for i, path := range paths {
+		if path == "" {
+			continue
+		}
+		ex, err := readExamples(path)
+		if err != nil {
+			return nil, err
+		}
+		sets[i] = make([]fastslow.Example, len(ex))
+		for j, e := range ex {
+			sets[i][j] = fastslow.Example{Prompt: e.Prompt, Completion: e.Completion, Answer: e.Answer, Task: task}
+		}
 	}
-	ex, err := readExamples(path)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]fastslow.Example, len(ex))
-	for i, e := range ex {
-		out[i] = fastslow.Example{Prompt: e.Prompt, Completion: e.Completion, Answer: e.Answer, Task: task}
-	}
-	return out, nil
+	return sets, nil
 }
 
 func absPath(p string) string {

@@ -96,14 +96,11 @@ func newJobsExportCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ex, err := readOptionalExamples(data, task)
+			sets, err := readExampleFiles(task, data, retention)
 			if err != nil {
 				return err
 			}
-			keep, err := readOptionalExamples(retention, task)
-			if err != nil {
-				return err
-			}
+			ex, keep := sets[0], sets[1]
 			lc, err := loraSettings(l)
 			if err != nil {
 				return err

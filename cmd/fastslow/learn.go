@@ -23,6 +23,19 @@ import (
 	"github.com/fastslow/fastslow/weights/llama"
 )
 
+// openConfigured reads the configuration and opens the learner it names (openLearner).
+func openConfigured(cmd *cobra.Command) (*config.Loaded, *fastslow.Learner, error) {
+	l, err := conf(cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	ln, err := openLearner(cmd, l)
+	if err != nil {
+		return nil, nil, err
+	}
+	return l, ln, nil
+}
+
 // openLearner opens the learner kept in the home directory for the configured model and policy, served by
 // Ollama when reachable, else by the in-process engine (said on stderr). adjust, if given, changes the
 // options last (serve keeps the background weight rounds that learn turns off).
@@ -393,11 +406,7 @@ alone). Every version stays on disk and in 'fastslow models'; prompts have their
 rollback').`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			l, err := conf(cmd)
-			if err != nil {
-				return err
-			}
-			ln, err := openLearner(cmd, l)
+			_, ln, err := openConfigured(cmd)
 			if err != nil {
 				return err
 			}
