@@ -8,14 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/fastslow/fastslow/fastslow"
+	"github.com/fastslow/fastslow/internal/learnertest"
 	"github.com/fastslow/fastslow/internal/ollamatest"
-	"github.com/fastslow/fastslow/weights/llama"
 )
 
 // reworded asks the facts in another wording the model knows from pretraining.
@@ -109,30 +108,17 @@ func TestFastChannelThenWeights(t *testing.T) {
 // and shows Answer and Feedback complete meanwhile, served by the version promoted before.
 func TestRoundsDoNotBlockServing(t *testing.T) {
 	ctx := context.Background()
-	held, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	events := make(chan fastslow.Event, 100)
-	l, err := fastslow.Open(ctx, t.TempDir(),
-		fastslow.WithPolicy(fastslow.PolicyWeights),
-		fastslow.WithFlush(fastslow.FlushPolicy{After: 3}),
-		fastslow.WithEvents(func(e fastslow.Event) {
-			if e.Stage == "done" || e.Stage == "failed" {
-				events <- e
-			}
-		}),
-		fastslow.WithOptions(func(o *fastslow.Options) {
-			o.Slow.Steps, o.Slow.Chunk, o.Slow.Seed = 6, 3, 1 // the claim is about waiting, not learning
-			o.Probe = func(ctx context.Context, task string, a *llama.Adapter, steps int) error {
-				if steps > 0 {
-					once.Do(func() { close(held); <-release })
-				}
-				return nil
-			}
-		}))
+	hold := learnertest.NewHold()
+	opts, events := learnertest.WeightRounds(3, func(o *fastslow.Options) {
+		o.Slow.Steps, o.Slow.Chunk, o.Slow.Seed = 6, 3, 1 // the claim is about waiting, not learning
+		o.Probe = hold.Probe
+	})
+	l, err := fastslow.Open(ctx, t.TempDir(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
+	defer hold.Release() // before Close: a failing test must not leave the round held
 	ex := people()
 	want, err := l.Answer(ctx, "people", ex[5].Prompt)
 	if err != nil {
@@ -144,7 +130,7 @@ func TestRoundsDoNotBlockServing(t *testing.T) {
 		}
 	}
 	select {
-	case <-held:
+	case <-hold.Held:
 	case <-time.After(2 * time.Minute):
 		t.Fatal("no background round started after 3 corrections")
 	}
@@ -166,13 +152,13 @@ func TestRoundsDoNotBlockServing(t *testing.T) {
 			t.Fatal(err)
 		}
 	case <-time.After(2 * time.Minute):
-		close(release)
+		hold.Release()
 		t.Fatal("Answer or Feedback waited for the weight round")
 	}
 	if l.Slow().Handle() != "" {
 		t.Fatal("an adapter was promoted while the round was held")
 	}
-	close(release)
+	hold.Release()
 	e := <-events
 	if e.Err != nil {
 		t.Fatal(e.Err)

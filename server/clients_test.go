@@ -20,6 +20,7 @@ import (
 	"github.com/tmc/langchaingo/llms"
 
 	"github.com/fastslow/fastslow/fastslow"
+	"github.com/fastslow/fastslow/internal/learnertest"
 	"github.com/fastslow/fastslow/internal/ollamatest"
 	"github.com/fastslow/fastslow/server"
 )
@@ -196,7 +197,7 @@ func TestClientsFastChannel(t *testing.T) {
 	baseRight := 0 // the base model alone, the input alone as prompt (a task with nothing in it)
 	for i := range clients {
 		f := facts[i%len(facts)]
-		if out, _ := generate(t, base, "fastslow/nothing", f.question); correct(out, f.answer) {
+		if out, _ := generate(t, base, "fastslow/nothing", f.Question); correct(out, f.Answer) {
 			baseRight++
 		}
 	}
@@ -208,21 +209,21 @@ func TestClientsFastChannel(t *testing.T) {
 			model = "people" // the bare task name, once the task exists
 		}
 		t.Run(c.name, func(t *testing.T) {
-			first, id := c.ask(t, model, f.question)
+			first, id := c.ask(t, model, f.Question)
 			if id == "" {
 				t.Fatalf("answer %q came without an id", first)
 			}
 			score := 0.0
-			if correct(first, f.answer) {
+			if correct(first, f.Answer) {
 				score = 1
 			} else {
 				wrong++
 			}
-			sendFeedbackAs(t, c.base, c.token, id, score, f.answer)
-			again, _ := c.ask(t, model, f.question)
-			t.Logf("%s %q: %q, after feedback %q", model, f.question, first, again)
-			if !correct(again, f.answer) {
-				t.Errorf("after feedback: %q, want %q", again, f.answer)
+			sendFeedbackAs(t, c.base, c.token, id, score, f.Answer)
+			again, _ := c.ask(t, model, f.Question)
+			t.Logf("%s %q: %q, after feedback %q", model, f.Question, first, again)
+			if !correct(again, f.Answer) {
+				t.Errorf("after feedback: %q, want %q", again, f.Answer)
 			}
 		})
 	}
@@ -243,7 +244,7 @@ func TestClientsFastChannel(t *testing.T) {
 	right := 0
 	for i := range clients {
 		f := facts[i%len(facts)]
-		if out, _ := generate(t, base, "fastslow/people", f.question); correct(out, f.answer) {
+		if out, _ := generate(t, base, "fastslow/people", f.Question); correct(out, f.Answer) {
 			right++
 		}
 	}
@@ -259,43 +260,28 @@ func TestClientsSlowChannel(t *testing.T) {
 		t.Skip("trains a weight round, slow under -race; the plain test run covers it")
 	}
 	const token = "sk-fastslow-test"
-	done := make(chan fastslow.Event, 10)
-	l, _, base, tokened := serveOllama(t, token,
-		fastslow.WithPolicy(fastslow.PolicyWeights),
-		fastslow.WithFlush(fastslow.FlushPolicy{After: len(facts)}),
-		fastslow.WithEvents(func(e fastslow.Event) {
-			if e.Stage == "done" || e.Stage == "failed" {
-				done <- e
-			}
-		}),
-		fastslow.WithOptions(func(o *fastslow.Options) { o.Slow.Steps, o.Slow.LR, o.Slow.Seed = 60, 1e-2, 1 }))
+	opts, done := learnertest.WeightRounds(len(facts), func(o *fastslow.Options) { o.Slow.Steps, o.Slow.LR, o.Slow.Seed = 60, 1e-2, 1 })
+	l, _, base, tokened := serveOllama(t, token, opts...)
 	clients := realClients(t, base, tokened, token)
 	before := 0
 	for _, f := range facts {
-		out, id := generate(t, base, "fastslow/people", f.question)
-		if correct(out, f.answer) {
+		out, id := generate(t, base, "fastslow/people", f.Question)
+		if correct(out, f.Answer) {
 			before++
 		}
-		sendFeedback(t, base, id, 0, f.answer)
+		sendFeedback(t, base, id, 0, f.Answer)
 	}
-	select {
-	case e := <-done:
-		if e.Stage != "done" || e.Round == nil || !e.Round.Weights.Promoted {
-			t.Fatalf("background round: %s %v %+v", e.Stage, e.Err, e.Round)
-		}
-	case <-time.After(10 * time.Minute):
-		t.Fatal("no background round within 10 minutes")
-	}
+	learnertest.WaitPromoted(t, done, 10*time.Minute)
 	t.Logf("served %s; %d of %d right before feedback", l.Slow().Handle(), before, len(facts))
 	for i, c := range clients {
 		f := facts[i%len(facts)]
 		t.Run(c.name, func(t *testing.T) {
-			if p, err := l.Prompt(context.Background(), "people", f.question); err != nil || p != f.question {
+			if p, err := l.Prompt(context.Background(), "people", f.Question); err != nil || p != f.Question {
 				t.Fatalf("served prompt %q (%v), want the input alone", p, err)
 			}
-			out, _ := c.ask(t, "people", f.question)
-			if !correct(out, f.answer) {
-				t.Errorf("after the weight round: %q, want %q", out, f.answer)
+			out, _ := c.ask(t, "people", f.Question)
+			if !correct(out, f.Answer) {
+				t.Errorf("after the weight round: %q, want %q", out, f.Answer)
 			}
 		})
 	}
@@ -339,7 +325,7 @@ func TestPassthrough(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := facts[4].question
+	q := facts[4].Question
 	opts := `"options":{"num_predict":6,"temperature":0,"repeat_penalty":1,"num_ctx":512,"num_thread":1,"seed":0}`
 	for _, stream := range []string{"false", "true"} {
 		body := fmt.Sprintf(`{"model":%q,"prompt":%q,"raw":true,"stream":%s,%s}`, name, q, stream, opts)
@@ -467,7 +453,7 @@ func streamed(t *testing.T, url, body string, sse bool) ([]string, map[string]bo
 // is cut first and sent whole.
 func TestTaskStreaming(t *testing.T) {
 	_, _, base, _ := serveOllama(t, "unused", fastslow.WithFlush(fastslow.FlushPolicy{}))
-	q := facts[2].question
+	q := facts[2].Question
 	qj, _ := json.Marshal(q)
 	want, _ := generate(t, base, "fastslow/people", q)
 	for _, tc := range []struct{ path, body string }{

@@ -27,20 +27,20 @@ func TestClientsSlowChannelFST(t *testing.T) {
 	wrong := 0
 	for i, f := range taught {
 		c := clients[i%len(clients)]
-		first, id := c.ask(t, "fastslow/people", f.question)
+		first, id := c.ask(t, "fastslow/people", f.Question)
 		if id == "" {
 			t.Fatalf("%s: answer %q came without an id", c.name, first)
 		}
-		if !correct(first, f.answer) {
+		if !correct(first, f.Answer) {
 			wrong++
 		}
-		sendFeedbackAs(t, c.base, c.token, id, 0, f.answer)
-		p, err := l.Prompt(ctx, "people", f.question)
-		if err != nil || p == f.question || !strings.Contains(p, f.answer) {
+		sendFeedbackAs(t, c.base, c.token, id, 0, f.Answer)
+		p, err := l.Prompt(ctx, "people", f.Question)
+		if err != nil || p == f.Question || !strings.Contains(p, f.Answer) {
 			t.Fatalf("after feedback the served prompt is %q (%v), want the fact's note in it", p, err)
 		}
-		if again, _ := c.ask(t, "people", f.question); !correct(again, f.answer) {
-			t.Errorf("%s after feedback (notes): %q, want %q", c.name, again, f.answer)
+		if again, _ := c.ask(t, "people", f.Question); !correct(again, f.Answer) {
+			t.Errorf("%s after feedback (notes): %q, want %q", c.name, again, f.Answer)
 		}
 	}
 	if wrong == 0 {
@@ -54,13 +54,13 @@ func TestClientsSlowChannelFST(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range taught {
-		if p, err := l.Prompt(ctx, "people", f.question); err != nil || p != f.question {
+		if p, err := l.Prompt(ctx, "people", f.Question); err != nil || p != f.Question {
 			t.Fatalf("with the notes removed the served prompt is %q (%v), want the input alone", p, err)
 		}
 		for _, c := range clients {
-			if out, _ := c.ask(t, "fastslow/people", f.question); !correct(out, f.answer) {
+			if out, _ := c.ask(t, "fastslow/people", f.Question); !correct(out, f.Answer) {
 				t.Errorf("%s with the notes removed, after an fst round of %d steps (%s): %q, want %q",
-					c.name, r.Weights.Steps, l.Slow().Handle(), out, f.answer)
+					c.name, r.Weights.Steps, l.Slow().Handle(), out, f.Answer)
 			}
 		}
 	}

@@ -191,11 +191,11 @@ func BenchmarkServeLoad(b *testing.B) {
 				for _, k := range order {
 					switch k {
 					case 0:
-						a, err = direct(f.question)
+						a, err = direct(f.Question)
 					case 1:
-						b2, err = direct(f.question)
+						b2, err = direct(f.Question)
 					case 2:
-						fs, id, err = through(f.question)
+						fs, id, err = through(f.Question)
 					}
 					if err != nil {
 						break
@@ -203,7 +203,7 @@ func BenchmarkServeLoad(b *testing.B) {
 				}
 				var rec uint64
 				if err == nil {
-					rec, err = feedback(id, f.answer)
+					rec, err = feedback(id, f.Answer)
 				}
 				mu.Lock()
 				if err != nil {

@@ -38,15 +38,7 @@ func send(t *testing.T, c *http.Client, method, u string, hdr map[string]string,
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, b := roundTrip(t, c, req)
 	return resp, string(b)
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fastslow/fastslow/fastslow"
+	"github.com/fastslow/fastslow/internal/learnertest"
 	"github.com/fastslow/fastslow/internal/ollamatest"
 )
 
@@ -143,20 +144,20 @@ func TestNodeClientsFastChannel(t *testing.T) {
 	job := nodeJob{Base: tokened, Token: token, Model: "fastslow/people"}
 	for i, c := range nodeClientNames {
 		f := facts[i%len(facts)]
-		job.Asks = append(job.Asks, nodeAsk{Client: c, Question: f.question, Answer: f.answer, Feedback: true})
+		job.Asks = append(job.Asks, nodeAsk{Client: c, Question: f.Question, Answer: f.Answer, Feedback: true})
 	}
 	wrong := 0
 	for i, l := range runNode(t, dir, job) {
 		f := facts[i%len(facts)]
-		t.Logf("%s %q: %q, after feedback %q", l.Client, f.question, l.First, l.Again)
+		t.Logf("%s %q: %q, after feedback %q", l.Client, f.Question, l.First, l.Again)
 		if l.ID == "" || l.Feedback == nil || l.Feedback.Record == 0 {
 			t.Errorf("%s: answer id %q, feedback %+v: the feedback was not recorded", l.Client, l.ID, l.Feedback)
 		}
-		if !correct(l.First, f.answer) {
+		if !correct(l.First, f.Answer) {
 			wrong++
 		}
-		if !correct(l.Again, f.answer) {
-			t.Errorf("%s after feedback: %q, want %q", l.Client, l.Again, f.answer)
+		if !correct(l.Again, f.Answer) {
+			t.Errorf("%s after feedback: %q, want %q", l.Client, l.Again, f.Answer)
 		}
 	}
 	if wrong == 0 {
@@ -173,31 +174,16 @@ func TestNodeClientsSlowChannel(t *testing.T) {
 		t.Skip("trains a weight round (the fast-channel Node test still runs)")
 	}
 	taught := facts[:3]
-	done := make(chan fastslow.Event, 10)
-	l, _, base, _ := serveOllama(t, "unused",
-		fastslow.WithPolicy(fastslow.PolicyWeights),
-		fastslow.WithFlush(fastslow.FlushPolicy{After: len(taught)}),
-		fastslow.WithEvents(func(e fastslow.Event) {
-			if e.Stage == "done" || e.Stage == "failed" {
-				done <- e
-			}
-		}),
-		fastslow.WithOptions(func(o *fastslow.Options) { o.Slow.Steps, o.Slow.LR, o.Slow.Seed = 60, 1e-2, 1 }))
+	opts, done := learnertest.WeightRounds(len(taught), func(o *fastslow.Options) { o.Slow.Steps, o.Slow.LR, o.Slow.Seed = 60, 1e-2, 1 })
+	l, _, base, _ := serveOllama(t, "unused", opts...)
 	teach := nodeJob{Base: base, Model: "fastslow/people"}
 	for i, f := range taught {
-		teach.Asks = append(teach.Asks, nodeAsk{Client: nodeClientNames[2*i], Question: f.question, Answer: f.answer, Feedback: true})
+		teach.Asks = append(teach.Asks, nodeAsk{Client: nodeClientNames[2*i], Question: f.Question, Answer: f.Answer, Feedback: true})
 	}
 	for _, line := range runNode(t, dir, teach) {
 		t.Logf("%s before the round: %q", line.Client, line.First)
 	}
-	select {
-	case e := <-done:
-		if e.Stage != "done" || e.Round == nil || !e.Round.Weights.Promoted {
-			t.Fatalf("background round: %s %v %+v", e.Stage, e.Err, e.Round)
-		}
-	case <-time.After(10 * time.Minute):
-		t.Fatal("no background round within 10 minutes")
-	}
+	learnertest.WaitPromoted(t, done, 10*time.Minute)
 	askNodeInputAlone(t, dir, l, base, taught)
 }
 
@@ -208,18 +194,18 @@ func askNodeInputAlone(t *testing.T, dir string, l *fastslow.Learner, base strin
 	ask := nodeJob{Base: base, Model: "fastslow/people"} // the prefix names a task even once its notes are removed
 	for i, c := range nodeClientNames {
 		f := taught[i%len(taught)]
-		if p, err := l.Prompt(context.Background(), "people", f.question); err != nil || p != f.question {
+		if p, err := l.Prompt(context.Background(), "people", f.Question); err != nil || p != f.Question {
 			t.Fatalf("served prompt %q (%v), want the input alone", p, err)
 		}
-		ask.Asks = append(ask.Asks, nodeAsk{Client: c, Question: f.question, Answer: f.answer})
+		ask.Asks = append(ask.Asks, nodeAsk{Client: c, Question: f.Question, Answer: f.Answer})
 	}
 	for i, line := range runNode(t, dir, ask) {
 		f := taught[i%len(taught)]
 		if line.ID == "" {
 			t.Errorf("%s: answer %q came without an id", line.Client, line.First)
 		}
-		if !correct(line.First, f.answer) {
-			t.Errorf("%s after the weight round (%s): %q, want %q", line.Client, l.Slow().Handle(), line.First, f.answer)
+		if !correct(line.First, f.Answer) {
+			t.Errorf("%s after the weight round (%s): %q, want %q", line.Client, l.Slow().Handle(), line.First, f.Answer)
 		}
 	}
 }
@@ -238,7 +224,7 @@ func TestNodeClientsSlowChannelFST(t *testing.T) {
 		fastslow.WithOptions(func(o *fastslow.Options) { o.Slow.Seed = 1 }))
 	teach := nodeJob{Base: base, Model: "fastslow/people"}
 	for i, f := range taught {
-		teach.Asks = append(teach.Asks, nodeAsk{Client: nodeClientNames[2*i%len(nodeClientNames)], Question: f.question, Answer: f.answer, Feedback: true})
+		teach.Asks = append(teach.Asks, nodeAsk{Client: nodeClientNames[2*i%len(nodeClientNames)], Question: f.Question, Answer: f.Answer, Feedback: true})
 	}
 	for _, line := range runNode(t, dir, teach) {
 		t.Logf("%s before the round: %q", line.Client, line.First)

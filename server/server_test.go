@@ -52,7 +52,14 @@ func do(t *testing.T, method, url, token string, body io.Reader) (int, []byte) {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, b := roundTrip(t, http.DefaultClient, req)
+	return resp.StatusCode, b
+}
+
+// roundTrip sends req with c and returns the response with its body read (and closed).
+func roundTrip(t *testing.T, c *http.Client, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +68,7 @@ func do(t *testing.T, method, url, token string, body io.Reader) (int, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp.StatusCode, b
+	return resp, b
 }
 
 // routes are every route the server has, with a request body that would succeed.

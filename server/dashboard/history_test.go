@@ -5,18 +5,12 @@ import (
 	"testing"
 
 	"github.com/fastslow/fastslow/fastslow"
+	"github.com/fastslow/fastslow/internal/learnertest"
 	"github.com/fastslow/fastslow/prompts"
 )
 
-// facts are people the embedded model never met, asked in the wording it was pretrained on.
-var facts = []struct{ question, answer string }{
-	{"Q: Where was Asia Harwick born?\nA:", "Saldune"},
-	{"Q: Where was Damira Thalstone born?\nA:", "Wystmere"},
-	{"Q: Where was Jona Thalter born?\nA:", "Korrin"},
-	{"Q: Where was Wymira Lemsby born?\nA:", "Quarnis"},
-	{"Q: Where was Beren Dun born?\nA:", "Dunmeris"},
-	{"Q: Where was Quinric Sorter born?\nA:", "Pellmarch"},
-}
+// facts are questions in the embedded model's own format, with their answers.
+var facts = learnertest.Facts
 
 // hostile is text a page must show as text, never as markup.
 const hostile = `<script>alert("x")</script><b>bold</b>`
@@ -37,7 +31,7 @@ func history(t testing.TB, dir string) *fastslow.Learner {
 	t.Cleanup(func() { l.Close() })
 	var ex []fastslow.Example
 	for _, f := range facts {
-		ex = append(ex, fastslow.Example{Prompt: f.question, Completion: " " + f.answer, Answer: f.answer})
+		ex = append(ex, fastslow.Example{Prompt: f.Question, Completion: " " + f.Answer, Answer: f.Answer})
 	}
 	for _, part := range [][]fastslow.Example{ex[:2], ex[2:4]} {
 		if _, err := l.Learn(ctx, "people", part, part); err != nil {
@@ -75,7 +69,7 @@ func history(t testing.TB, dir string) *fastslow.Learner {
 		t.Fatal(err)
 	}
 	for _, f := range facts[4:] {
-		if _, err := l.Feedback(ctx, fastslow.Correction{Task: "people", Input: f.question, Output: " Saldune", Score: 0, Answer: f.answer, Critique: "wrong city " + hostile}); err != nil {
+		if _, err := l.Feedback(ctx, fastslow.Correction{Task: "people", Input: f.Question, Output: " Saldune", Score: 0, Answer: f.Answer, Critique: "wrong city " + hostile}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -43,7 +43,7 @@ func TestAdapterRollbackDuringRound(t *testing.T) {
 	t.Cleanup(func() { l.Close() })
 	teach := func(i int) {
 		t.Helper()
-		if _, err := l.Feedback(ctx, fastslow.Correction{Task: "people", Input: facts[i].question, Output: " x", Score: 0, Answer: facts[i].answer}); err != nil {
+		if _, err := l.Feedback(ctx, fastslow.Correction{Task: "people", Input: facts[i].Question, Output: " x", Score: 0, Answer: facts[i].Answer}); err != nil {
 			t.Fatal(err)
 		}
 	}
