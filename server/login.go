@@ -1,8 +1,6 @@
 package server
 
 import (
-	"errors"
-	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -69,7 +67,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed on "+LoginPath)
 		return
 	}
-	if err := sameOrigin(r); err != nil {
+	if err := session.SameOrigin(r); err != nil {
 		loginPage(w, http.StatusForbidden, "/", err.Error())
 		return
 	}
@@ -99,7 +97,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 
 // logout handles POST LogoutPath (behind the token or a session, like the dashboard).
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
-	if err := sameOrigin(r); err != nil {
+	if err := session.SameOrigin(r); err != nil {
 		writeError(w, r, http.StatusForbidden, err.Error())
 		return
 	}
@@ -118,26 +116,6 @@ func localPath(next string) string {
 		return "/"
 	}
 	return next
-}
-
-// sameOrigin refuses a form POST whose Origin (or, without one, Referer) names another host than the request
-// (a browser sends Origin with every form POST).
-func sameOrigin(r *http.Request) error {
-	src := r.Header.Get("Origin")
-	if src == "" {
-		src = r.Header.Get("Referer")
-	}
-	if src == "" {
-		return nil
-	}
-	u, err := url.Parse(src)
-	if src == "null" || err != nil || u.Host == "" {
-		return fmt.Errorf("cross-origin form refused (origin %q)", src)
-	}
-	if !strings.EqualFold(u.Host, r.Host) {
-		return errors.New("cross-origin form refused: origin " + u.Host + " is not " + r.Host)
-	}
-	return nil
 }
 
 var loginTmpl = template.Must(template.New("login").Parse(`<!doctype html>

@@ -103,27 +103,16 @@ func (s *Server) ollamaGenerate(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, generateChunk{Model: req.Model, CreatedAt: now, Done: true, DoneReason: "load"})
 		return
 	}
-	input := joinText(req.System, req.Prompt)
-	if req.streams() {
-		s.stream(w, r, req.Model, task, input, req.numPredict(), req.stops(), streamFormat{
-			contentType: "application/x-ndjson", write: writeLine,
-			chunk: func(id, text string, _ bool) any {
-				return generateChunk{Model: req.Model, CreatedAt: time.Now().UTC(), Response: text, FastslowID: id}
-			},
-			last: func(id string, _ bool) any {
-				return generateChunk{Model: req.Model, CreatedAt: time.Now().UTC(), Done: true, DoneReason: "stop", FastslowID: id}
-			},
-			failure: func(err error) any { return map[string]string{"error": err.Error()} },
+	s.ollamaReply(w, r, &req, task, joinText(req.System, req.Prompt),
+		func(id, text string) any {
+			return generateChunk{Model: req.Model, CreatedAt: time.Now().UTC(), Response: text, FastslowID: id}
+		},
+		func(id string) any {
+			return generateChunk{Model: req.Model, CreatedAt: time.Now().UTC(), Done: true, DoneReason: "stop", FastslowID: id}
+		},
+		func(a Answer) any {
+			return generateChunk{Model: req.Model, CreatedAt: now, Response: a.Output, Done: true, DoneReason: "stop", FastslowID: a.ID}
 		})
-		return
-	}
-	a, err := s.ask(r.Context(), req.Model, task, input, req.numPredict(), req.stops(), "", nil)
-	if err != nil {
-		answerError(w, r, err)
-		return
-	}
-	w.Header().Set(IDHeader, a.ID)
-	writeJSON(w, http.StatusOK, generateChunk{Model: req.Model, CreatedAt: now, Response: a.Output, Done: true, DoneReason: "stop", FastslowID: a.ID})
 }
 
 // ollamaChat serves POST /api/chat.
@@ -143,15 +132,28 @@ func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, chatChunk{Model: req.Model, CreatedAt: now, Message: ollamaMessage{Role: "assistant"}, Done: true, DoneReason: "load"})
 		return
 	}
+	s.ollamaReply(w, r, &req, task, input,
+		func(id, text string) any {
+			return chatChunk{Model: req.Model, CreatedAt: time.Now().UTC(), Message: ollamaMessage{Role: "assistant", Content: text}, FastslowID: id}
+		},
+		func(id string) any {
+			return chatChunk{Model: req.Model, CreatedAt: time.Now().UTC(), Message: ollamaMessage{Role: "assistant"}, Done: true, DoneReason: "stop", FastslowID: id}
+		},
+		func(a Answer) any {
+			return chatChunk{Model: req.Model, CreatedAt: now, Message: ollamaMessage{Role: "assistant", Content: a.Output}, Done: true, DoneReason: "stop", FastslowID: a.ID}
+		})
+}
+
+// ollamaReply answers an Ollama request for task with the learner's answer to input: when the request
+// streams, as NDJSON lines, chunk's for each piece of text and then last's; else as the one value whole makes
+// of the answer.
+func (s *Server) ollamaReply(w http.ResponseWriter, r *http.Request, req *ollamaRequest, task, input string,
+	chunk func(id, text string) any, last func(id string) any, whole func(Answer) any) {
 	if req.streams() {
 		s.stream(w, r, req.Model, task, input, req.numPredict(), req.stops(), streamFormat{
 			contentType: "application/x-ndjson", write: writeLine,
-			chunk: func(id, text string, _ bool) any {
-				return chatChunk{Model: req.Model, CreatedAt: time.Now().UTC(), Message: ollamaMessage{Role: "assistant", Content: text}, FastslowID: id}
-			},
-			last: func(id string, _ bool) any {
-				return chatChunk{Model: req.Model, CreatedAt: time.Now().UTC(), Message: ollamaMessage{Role: "assistant"}, Done: true, DoneReason: "stop", FastslowID: id}
-			},
+			chunk:   func(id, text string, _ bool) any { return chunk(id, text) },
+			last:    func(id string, _ bool) any { return last(id) },
 			failure: func(err error) any { return map[string]string{"error": err.Error()} },
 		})
 		return
@@ -162,7 +164,7 @@ func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set(IDHeader, a.ID)
-	writeJSON(w, http.StatusOK, chatChunk{Model: req.Model, CreatedAt: now, Message: ollamaMessage{Role: "assistant", Content: a.Output}, Done: true, DoneReason: "stop", FastslowID: a.ID})
+	writeJSON(w, http.StatusOK, whole(a))
 }
 
 // writeLine writes v as one line of JSON.
@@ -230,16 +232,8 @@ func (s *Server) details() ollamaapi.ModelDetails {
 
 // ollamaTags serves GET /api/tags: the real Ollama's models, then one "fastslow/TASK:latest" per task.
 func (s *Server) ollamaTags(w http.ResponseWriter, r *http.Request) {
-	var list ollamaapi.ListResponse
-	if s.proxy != nil {
-		if err := s.upstreamJSON(r, "/api/tags", &list); err != nil {
-			writeError(w, r, http.StatusBadGateway, err.Error())
-			return
-		}
-	}
-	tasks, err := s.cfg.Learner.Store().Tasks(r.Context())
-	if err != nil {
-		writeError(w, r, http.StatusInternalServerError, err.Error())
+	list, tasks, ok := s.models(w, r)
+	if !ok {
 		return
 	}
 	if list.Models == nil {
@@ -252,6 +246,24 @@ func (s *Server) ollamaTags(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	writeJSON(w, http.StatusOK, list)
+}
+
+// models is what both model lists start from: the real Ollama's models (none with no Ollama behind) and
+// the learner's tasks. On an error it answers it and returns false.
+func (s *Server) models(w http.ResponseWriter, r *http.Request) (ollamaapi.ListResponse, []prompts.Task, bool) {
+	var list ollamaapi.ListResponse
+	if s.proxy != nil {
+		if err := s.upstreamJSON(r, "/api/tags", &list); err != nil {
+			writeError(w, r, http.StatusBadGateway, err.Error())
+			return list, nil, false
+		}
+	}
+	tasks, err := s.cfg.Learner.Store().Tasks(r.Context())
+	if err != nil {
+		writeError(w, r, http.StatusInternalServerError, err.Error())
+		return list, nil, false
+	}
+	return list, tasks, true
 }
 
 // servedDigest stands for what serves task now — its promoted prompt version and the served model — as a

@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-
-	ollamaapi "github.com/ollama/ollama/api"
 )
 
 // openaiRequest holds the fields of an OpenAI chat completion request that the server reads; the others are
@@ -184,16 +182,8 @@ type openaiModel struct {
 
 // openaiModels serves GET /v1/models: the real Ollama's models, then one "fastslow/TASK" per task.
 func (s *Server) openaiModels(w http.ResponseWriter, r *http.Request) {
-	var list ollamaapi.ListResponse
-	if s.proxy != nil {
-		if err := s.upstreamJSON(r, "/api/tags", &list); err != nil {
-			writeError(w, r, http.StatusBadGateway, err.Error())
-			return
-		}
-	}
-	tasks, err := s.cfg.Learner.Store().Tasks(r.Context())
-	if err != nil {
-		writeError(w, r, http.StatusInternalServerError, err.Error())
+	list, tasks, ok := s.models(w, r)
+	if !ok {
 		return
 	}
 	data := []openaiModel{}

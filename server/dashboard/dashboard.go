@@ -24,7 +24,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/fastslow/fastslow/fastslow"
@@ -157,7 +156,7 @@ const maxForm = 8 << 10
 
 // checkPost refuses a POST that did not come from the dashboard's own pages.
 func (h *Handler) checkPost(r *http.Request) error {
-	if err := sameOrigin(r); err != nil {
+	if err := session.SameOrigin(r); err != nil {
 		return err
 	}
 	r.Body = http.MaxBytesReader(nil, r.Body, maxForm)
@@ -179,29 +178,6 @@ func (h *Handler) hasToken(r *http.Request) bool {
 		return true
 	}
 	return h.sessions.Valid(r)
-}
-
-// sameOrigin refuses a request whose Origin (or, without one, Referer) names another host than the request.
-// A browser sends Origin with every form POST; clients that are not browsers may send neither.
-func sameOrigin(r *http.Request) error {
-	src := r.Header.Get("Origin")
-	if src == "" {
-		src = r.Header.Get("Referer")
-	}
-	if src == "" {
-		return nil
-	}
-	if src == "null" {
-		return errors.New("cross-origin POST refused (Origin: null)")
-	}
-	u, err := url.Parse(src)
-	if err != nil || u.Host == "" {
-		return fmt.Errorf("cross-origin POST refused: unreadable origin %q", src)
-	}
-	if !strings.EqualFold(u.Host, r.Host) {
-		return fmt.Errorf("cross-origin POST refused: origin %q is not %q", u.Host, r.Host)
-	}
-	return nil
 }
 
 // loopbackHost reports whether a Host header names this machine's loopback interface.

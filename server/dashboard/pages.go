@@ -32,14 +32,23 @@ type tasksData struct {
 	Policy  string
 }
 
-func (h *Handler) tasks(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	l := h.opt.Learner
-	ts, err := l.Store().Tasks(ctx)
+// storeTasks returns the learner's tasks; on an error it answers it and returns false.
+func (h *Handler) storeTasks(w http.ResponseWriter, r *http.Request) ([]prompts.Task, bool) {
+	ts, err := h.opt.Learner.Store().Tasks(r.Context())
 	if err != nil {
 		h.fail(w, r, http.StatusInternalServerError, err)
+		return nil, false
+	}
+	return ts, true
+}
+
+func (h *Handler) tasks(w http.ResponseWriter, r *http.Request) {
+	ts, ok := h.storeTasks(w, r)
+	if !ok {
 		return
 	}
+	ctx := r.Context()
+	l := h.opt.Learner
 	vs := l.Slow().Versions()
 	d := tasksData{Adapter: servedAdapter(l.Slow()), Policy: l.Policy().Name()}
 	for _, t := range ts {
@@ -276,19 +285,17 @@ type pendingTask struct {
 }
 
 func (h *Handler) feedback(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	l := h.opt.Learner
-	ts, err := l.Store().Tasks(ctx)
-	if err != nil {
-		h.fail(w, r, http.StatusInternalServerError, err)
+	ts, ok := h.storeTasks(w, r)
+	if !ok {
 		return
 	}
+	l := h.opt.Learner
 	d := feedbackData{Flush: l.Options().Flush, Weights: l.Policy().Channels().Weights, Policy: l.Policy().Name()}
 	now := time.Now()
 	for _, t := range ts {
 		pt := pendingTask{Task: t.Name}
 		for _, id := range l.PendingIDs(t.Name) {
-			fb, err := l.Store().Feedback(ctx, t.Name, id)
+			fb, err := l.Store().Feedback(r.Context(), t.Name, id)
 			if err != nil {
 				h.fail(w, r, http.StatusInternalServerError, err)
 				return
