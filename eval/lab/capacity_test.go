@@ -79,12 +79,8 @@ func TestCapacityReport(t *testing.T) {
 			}
 		}
 	}
-	rep, err := res.Report("capacity", "tiny")
-	doc := writtenReport(ctx, t, rep, err)
-	lines := doc.Plots["capacity-recall"].Lines
-	if lines == nil || len(lines.Series) != 3 {
-		t.Fatalf("recall plot %+v", doc.Plots["capacity-recall"])
-	}
+	doc := writtenReport(ctx, t, res, "capacity")
+	lines := linePlot(t, doc, "capacity-recall", 3)
 	var sum float64
 	for _, run := range res.Runs {
 		if run.Mode == ModeLoRA && run.N == 14 {

@@ -102,8 +102,7 @@ func TestCyclicReport(t *testing.T) {
 				}
 			}
 			unchanged(t)
-			rep, err := res.Report("cyclic", "tiny")
-			doc := writtenReport(ctx, t, rep, err)
+			doc := writtenReport(ctx, t, res, "cyclic")
 			h := doc.Plots["cyclic-loss-cyclic"].Heatmap
 			if h == nil || len(h.Values) != 3 || len(h.Values[0]) != 10 {
 				t.Fatalf("cyclic heatmap %+v", h)

@@ -12,10 +12,16 @@ import (
 
 // The reversibility experiments' tests (cyclic, spurious, capacity) share these checks.
 
+// reporter is an experiment's result: it builds its report.
+type reporter interface {
+	Report(name, model string) (*report.Report, error)
+}
+
 // writtenReport builds the report of an experiment's result, writes it like the lab command does and reads
 // report.json back, so that a test checks the numbers a reader gets.
-func writtenReport(ctx context.Context, t *testing.T, rep *report.Report, err error) *report.Document {
+func writtenReport(ctx context.Context, t *testing.T, res reporter, name string) *report.Document {
 	t.Helper()
+	rep, err := res.Report(name, "tiny")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,6 +34,16 @@ func writtenReport(ctx context.Context, t *testing.T, rep *report.Report, err er
 		t.Fatal(err)
 	}
 	return doc
+}
+
+// linePlot returns the line plot id of a written report, failing t unless it is there with series lines.
+func linePlot(t *testing.T, doc *report.Document, id string, series int) *report.Lines {
+	t.Helper()
+	lines := doc.Plots[id].Lines
+	if lines == nil || len(lines.Series) != series {
+		t.Fatalf("plot %s: %+v, want %d line series", id, doc.Plots[id], series)
+	}
+	return lines
 }
 
 // baseUnchanged records m's logits on a sentence now; the check it returns fails its test if they differ then

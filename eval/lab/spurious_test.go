@@ -86,12 +86,8 @@ func TestSpuriousReport(t *testing.T) {
 					t.Errorf("measured %d facts, want %d", r.Measured, want)
 				}
 			}
-			rep, err := res.Report("spurious", "tiny")
-			doc := writtenReport(ctx, t, rep, err)
-			lines := doc.Plots["spurious-recovery"].Lines
-			if lines == nil || len(lines.Series) != 2 {
-				t.Fatalf("recovery plot: %+v", doc.Plots["spurious-recovery"])
-			}
+			doc := writtenReport(ctx, t, res, "spurious")
+			lines := linePlot(t, doc, "spurious-recovery", 2)
 			var sum float64
 			for _, r := range res.Runs {
 				if r.Variant == "all" {
