@@ -2,6 +2,8 @@ package lab
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -70,4 +72,16 @@ func (c *answerCache) get(ctx context.Context, prompt string, maxTokens int, gen
 	c.m[k] = out
 	c.mu.Unlock()
 	return out, false, nil
+}
+
+// auditStore shows the learner's whole prompt store (every task's notes, demos, lessons and candidates, as an
+// export writes them) to the audit under "store": whatever a served prompt, a weight-training pair or a gate
+// check is rendered from.
+func auditStore(ctx context.Context, l *fastslow.Learner, audit func(stage, text string)) error {
+	var b strings.Builder
+	if err := l.Store().Export(ctx, &b); err != nil {
+		return fmt.Errorf("audit: export the prompt store: %w", err)
+	}
+	audit("store", b.String())
+	return nil
 }

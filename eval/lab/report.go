@@ -213,7 +213,9 @@ func (r *StreamResult) Report(title, model string) (*report.Report, error) {
 	for _, name := range arms {
 		if base, ok := strings.CutSuffix(name, PerTaskSuffix); ok && st[base] != nil && st[name] != nil {
 			findings = append(findings, compare("oracle_"+slug(base), "Does naming the task to the served model (per-task prompt) change "+base+"'s accuracy?", st[name], st[base], avg,
-				"average accuracy, per-task prompt − shared prompt", "the per-task prompt is an oracle a user's requests do not carry"))
+				"average accuracy, per-task prompt − shared prompt", "the per-task prompt is an oracle a user's requests do not carry"),
+				compare("oracle_forgetting_"+slug(base), "Does the one shared prompt add to "+base+"'s forgetting (against the per-task prompt)?", st[base], st[name], forget,
+					"average forgetting, shared prompt − per-task prompt", fmt.Sprintf("%d seeds, paired; the per-task prompt is an oracle", len(st[name].seeds))))
 		}
 	}
 	if fst != nil {
@@ -228,6 +230,11 @@ func (r *StreamResult) Report(title, model string) (*report.Report, error) {
 					"average accuracy of the last row, fst − "+name, "one stream"))
 		}
 	}
+	chSec, chFindings := r.channelSection(arms)
+	for k, v := range chSec.Values {
+		rep.Values[k] = v
+	}
+	findings = append(findings, chFindings...)
 	findings = append(findings, r.ablationFindings(st)...)
 
 	ans := report.Table{Header: []string{"question", "answer", "estimate [95% interval]", "what it does not show"}}
@@ -253,6 +260,9 @@ func (r *StreamResult) Report(title, model string) (*report.Report, error) {
 			return nil, err
 		}
 		rep.Sections = append(rep.Sections, sec)
+	}
+	if len(chSec.Tables[0].Rows) > 0 {
+		rep.Sections = append(rep.Sections, chSec)
 	}
 	if len(r.Ablation) > 0 {
 		rep.Sections = append(rep.Sections, r.ablationSection(st))

@@ -114,11 +114,13 @@ type StreamOptions struct {
 	// Sweep, if set, chooses each weight-training arm's learning rate and steps per task: every setting runs
 	// on SweepSeeds seeds of their own (numbered from 1001, so no headline seed is reused), is scored on
 	// validation data only (the final row's mean validation accuracy), and the best setting is the arm's for
-	// the headline runs. Arms without weights are not swept.
+	// the headline runs. Arms without weights are not swept; a per-task-prompt variant is not swept either and
+	// takes the setting its shared-prompt arm (same name without PerTaskSuffix) was given.
 	Sweep      []Setting
 	SweepSeeds int
 	// Ablations, if set, adds the ablation arms (prompts × retention gate × replay, every one at the fst arm's
 	// chosen setting and step budget) after the headline arms, run on seeds 1..AblationSeeds (default Seeds).
+	// The per-task-prompt variants (Arm.PerTaskPrompt) also run on seeds 1..AblationSeeds.
 	Ablations     bool
 	AblationSeeds int
 	// Learner is what every run's learner starts from (default fastslow.DefaultOptions(), recognized by a nil
@@ -148,9 +150,12 @@ type StreamOptions struct {
 	Log func(format string, args ...any)
 	// Audit, if set, sees every text the learners are given or the server is asked during learning, with its
 	// stage: "train", "validation" and "retention" (examples handed to a learner), "learning" (prompts the
-	// server answered inside Learn: prompt search, promotion), "sweep" (anything the sweep evaluated) and "test"
-	// (the lab's own test questions). A test-split example must only ever appear under "test".
-	Audit func(stage, text string)
+	// server answered inside Learn: prompt search, promotion), "store" (the whole prompt store after each
+	// round, as fastslow prompts export writes it: every note, demo, lesson and candidate any prompt, weight
+	// pair or gate check is rendered from), "sweep" (anything the sweep evaluated) and "test" (the lab's own
+	// test questions). A test-split example must only ever appear under "test".
+	Audit    func(stage, text string)
+	auditing bool
 }
 
 // Run is one arm and seed over the stream.
@@ -178,6 +183,8 @@ type Run struct {
 	PPLAfter    float64 `json:"ppl_after"`
 	// KL is the mean KL(base ‖ served) of next-token distributions over the held-out prose, in nats.
 	KL float64 `json:"kl"`
+	// Channels splits the earlier tasks' drop by channel (arms with prompts and weights, not the ablations).
+	Channels *ChannelDrop `json:"channels,omitempty"`
 	// Plasticity is the held-out task's test accuracy gain from one round after the stream.
 	Plasticity float64 `json:"plasticity"`
 	// OpenBook is the share of the last row's right answers whose answer string was in the served prompt (a
@@ -261,6 +268,7 @@ func (o *StreamOptions) defaults() error {
 	if o.Log == nil {
 		o.Log = func(string, ...any) {}
 	}
+	o.auditing = o.Audit != nil
 	if o.Audit == nil {
 		o.Audit = func(string, string) {}
 	} else {
@@ -369,7 +377,7 @@ func Stream(ctx context.Context, opt StreamOptions) (*StreamResult, error) {
 	if len(opt.Sweep) > 0 {
 		var jobs []job
 		for _, a := range arms {
-			if !a.Policy.Channels().Weights {
+			if !a.Policy.Channels().Weights || a.PerTaskPrompt {
 				continue
 			}
 			for _, s := range opt.Sweep {
@@ -387,7 +395,7 @@ func Stream(ctx context.Context, opt StreamOptions) (*StreamResult, error) {
 		}
 		res.SweepRuns = runs
 		for i, a := range arms {
-			if !a.Policy.Channels().Weights {
+			if !a.Policy.Channels().Weights || a.PerTaskPrompt {
 				continue
 			}
 			best, bestScore := Setting{}, math.Inf(-1)
@@ -406,6 +414,13 @@ func Stream(ctx context.Context, opt StreamOptions) (*StreamResult, error) {
 			}
 			arms[i].LR, arms[i].Steps = best.LR, best.Steps
 			res.Chosen[a.Name] = best
+		}
+		for i, a := range arms {
+			if base, ok := strings.CutSuffix(a.Name, PerTaskSuffix); ok && a.PerTaskPrompt {
+				if s, ok := res.Chosen[base]; ok {
+					arms[i].LR, arms[i].Steps = s.LR, s.Steps
+				}
+			}
 		}
 	}
 	if opt.Ablations {
@@ -435,7 +450,8 @@ func Stream(ctx context.Context, opt StreamOptions) (*StreamResult, error) {
 		seeds := opt.Seeds
 		if i < len(opt.Arms) {
 			res.Arms = append(res.Arms, a.Name)
-		} else {
+		}
+		if i >= len(opt.Arms) || a.PerTaskPrompt {
 			seeds = opt.AblationSeeds
 		}
 		for seed := 1; seed <= seeds; seed++ {
@@ -560,19 +576,42 @@ func streamRun(ctx context.Context, opt StreamOptions, dir string, arm Arm, seed
 		defer func() { counting.Store(false); stage.Store("") }()
 		r, err := l.Learn(ctx, t.Name, t.Train, t.Validation)
 		run.LearnSeconds += r.Duration.Seconds()
+		if err == nil && opt.auditing {
+			err = auditStore(ctx, l, opt.Audit)
+		}
 		return r, err
 	}
 	// evaluate serves ex as a user is served: the shared (or the task's) prompt with the promoted adapter. It
 	// stops an answer once its verdict is fixed (see answer): the same verdicts, fewer tokens generated.
+	// score answers ex served as prompts[i] with the adapter deployed as handle.
+	score := func(ex []fastslow.Example, prompts []string, handle string) (float64, error) {
+		stage.Store(evalStage)
+		defer stage.Store("")
+		right := 0
+		for i, e := range ex {
+			short := len(opt.Base.Tokenizer.Encode(" "+e.Expected(), false)) + 2
+			out, err := answer(ctx, srv, handle, prompts[i], lo.MaxNewTokens, short, e)
+			if err != nil {
+				return 0, err
+			}
+			if e.Correct(out) {
+				right++
+			}
+		}
+		return float64(right) / float64(max(len(ex), 1)), nil
+	}
+	var served []string // the prompts evaluate served, in order
 	evaluate := func(task string, ex []fastslow.Example) (acc, open float64, err error) {
 		stage.Store(evalStage)
 		defer stage.Store("")
 		right, book := 0, 0
+		served = served[:0]
 		for _, e := range ex {
 			p, err := l.Prompt(ctx, task, e.Prompt)
 			if err != nil {
 				return 0, 0, err
 			}
+			served = append(served, p)
 			short := len(opt.Base.Tokenizer.Encode(" "+e.Expected(), false)) + 2
 			out, err := answer(ctx, srv, l.Slow().Handle(), p, lo.MaxNewTokens, short, e)
 			if err != nil {
@@ -590,6 +629,8 @@ func streamRun(ctx context.Context, opt StreamOptions, dir string, arm Arm, seed
 		}
 		return float64(right) / float64(len(ex)), float64(book) / float64(max(right, 1)), nil
 	}
+	// What each task was served with just after it was learned: its prompts and the adapter's handle.
+	then, final := make([]servedState, T), make([][]string, T)
 	for k, t := range tasks {
 		r, err := learn(t)
 		if err != nil {
@@ -602,6 +643,12 @@ func streamRun(ctx context.Context, opt StreamOptions, dir string, arm Arm, seed
 			acc, open, err := evaluate(u.Name, pick(u))
 			if err != nil {
 				return run, err
+			}
+			if i == k {
+				then[k] = servedState{prompts: append([]string(nil), served...), handle: l.Slow().Handle()}
+			}
+			if k == T-1 {
+				final[i] = append([]string(nil), served...)
 			}
 			row[i] = acc
 			if k == T-1 {
@@ -633,6 +680,14 @@ func streamRun(ctx context.Context, opt StreamOptions, dir string, arm Arm, seed
 		// The sweep scores settings by the validation matrix alone.
 		run.Seconds = time.Since(start).Seconds()
 		return run, nil
+	}
+	if c := arm.Policy.Channels(); c.Prompts && c.Weights && !isAblation(arm.Policy) && T > 1 {
+		if run.Channels, err = channelDrops(run.Matrix, tasks, pick, then, final, l.Slow().Handle(), score); err != nil {
+			if ctx.Err() != nil {
+				return run, err
+			}
+			opt.Log("%s seed %d: no channel split of the forgetting: %v", arm.Name, seed, err)
+		}
 	}
 	a := l.Slow().Adapter()
 	if run.FactsAfter, err = rawAccuracy(ctx, opt.Base, opt.General, a); err != nil {

@@ -36,7 +36,9 @@ func TestStreamReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Every test question carries a marker: the audit proves none reaches learning, the gate or the sweep.
+	// Every test question carries a marker: the audit proves none reaches learning (prompt search and
+	// promotion through the server), the prompt store (what every served prompt, weight-training pair and
+	// gate check is rendered from), the sweep, a baseline or an ablation.
 	const marker = " (zqxtest)"
 	data := func(seed int) ([]Task, *Task, error) {
 		tasks, err := WorldTasks(w, []string{world.TaskInject, world.TaskBrackets, world.TaskUpper}, Sizes{Train: 6, Validation: 3, Test: 4}, uint64(seed))
@@ -59,8 +61,11 @@ func TestStreamReport(t *testing.T) {
 		return tasks, &held[0], nil
 	}
 	var leaks []string
-	tested := 0
+	tested, stored := 0, 0
 	audit := func(stage, text string) {
+		if stage == "store" {
+			stored++
+		}
 		if !strings.Contains(text, marker) {
 			return
 		}
@@ -76,21 +81,33 @@ func TestStreamReport(t *testing.T) {
 		Base: m, NewServer: func() fastslow.Server { return fastslow.NewEngineServer(m) }, ServerName: "in-process engine",
 		Data: data, Seeds: 2, Learner: lo, Chunk: 10,
 		Arms: []Arm{{Name: "fst", Policy: fastslow.PolicyFST}, {Name: "weights", Policy: fastslow.PolicyWeights}, {Name: "prompts", Policy: fastslow.PolicyPrompts},
-			{Name: "fst" + PerTaskSuffix, Policy: fastslow.PolicyFST, PerTaskPrompt: true}},
+			Baselines(m.Config.Layers)[0], {Name: "fst" + PerTaskSuffix, Policy: fastslow.PolicyFST, PerTaskPrompt: true}},
 		Sweep: []Setting{{LR: 1e-2, Steps: 6}, {LR: 1e-3, Steps: 20}}, SweepSeeds: 1,
+		Ablations: true, AblationSeeds: 1,
 		General: GeneralProbe(w, 6), Retention: GeneralProbe(w, 9)[6:], Prose: prose, Audit: audit,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(leaks) > 0 {
-		t.Fatalf("%d test questions reached learning, a gate or the sweep; first: %s", len(leaks), leaks[0])
+		t.Fatalf("%d test questions reached learning, the prompt store or the sweep; first: %s", len(leaks), leaks[0])
 	}
-	if tested == 0 {
-		t.Fatal("the audit saw no test question at all")
+	if tested == 0 || stored == 0 {
+		t.Fatalf("the audit saw %d test questions and %d prompt stores", tested, stored)
 	}
-	if len(res.Runs) != 8 || len(res.SweepRuns) != 3*2 {
-		t.Fatalf("%d runs, %d sweep runs; want 4 arms x 2 seeds and 3 weight arms x 2 settings", len(res.Runs), len(res.SweepRuns))
+	// 4 arms × 2 seeds, the per-task variant and the 8 ablations on the ablation seed; the per-task variant is
+	// not swept.
+	if len(res.Runs) != 4*2+1+8 || len(res.SweepRuns) != 3*2 {
+		t.Fatalf("%d runs, %d sweep runs; want 4 arms x 2 seeds + 9 on one seed, and 3 weight arms x 2 settings", len(res.Runs), len(res.SweepRuns))
+	}
+	if c, ok := res.Chosen["fst"]; !ok || res.Chosen["fst"+PerTaskSuffix] != (Setting{}) {
+		t.Fatalf("chosen settings %v", res.Chosen)
+	} else {
+		for _, run := range res.Runs {
+			if run.Policy == "fst"+PerTaskSuffix && (run.LR != c.LR || run.Steps != c.Steps) {
+				t.Fatalf("per-task variant ran at lr %g steps %d, fst's chosen setting is %+v", run.LR, run.Steps, c)
+			}
+		}
 	}
 	for _, run := range res.SweepRuns {
 		if run.Split != "validation" || run.Seed < 1000 {
@@ -128,6 +145,23 @@ func TestStreamReport(t *testing.T) {
 		}
 		if len(run.Curves[0]) == 0 {
 			t.Fatalf("%s: no learning curve", run.Policy)
+		}
+		// The channel split: for the arms with both channels, its total is the matrix's own drop.
+		both := run.Policy == "fst" || run.Policy == "fst"+PerTaskSuffix
+		if both != (run.Channels != nil) {
+			t.Fatalf("%s: channel split %+v", run.Policy, run.Channels)
+		}
+		if c := run.Channels; c != nil {
+			total := 0.0
+			for i := range len(run.Matrix) - 1 {
+				total += (run.Matrix[i][i] - run.Matrix[len(run.Matrix)-1][i]) / float64(len(run.Matrix)-1)
+			}
+			if math.Abs(c.Total-total) > 1e-9 {
+				t.Fatalf("%s: channel split total %g, matrix drop %g", run.Policy, c.Total, total)
+			}
+			if run.Policy == "fst"+PerTaskSuffix && c.Prompt != 0 {
+				t.Fatalf("per-task prompt: a task's prompt changed after its round (prompt-channel drop %g)", c.Prompt)
+			}
 		}
 	}
 	// Seeds vary the world: the two seeds' inject tasks teach different people.
