@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -150,5 +151,27 @@ func TestParseRealFlags(t *testing.T) {
 		if _, err := parseRealFlags(args, &bytes.Buffer{}); err == nil {
 			t.Errorf("parseRealFlags(%q) succeeded", args)
 		}
+	}
+}
+
+// TestCopyFile: the copy has the source's bytes; a failed copy leaves the destination as it was.
+func TestCopyFile(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src.gguf"), filepath.Join(dir, "dst.gguf")
+	want := bytes.Repeat([]byte("gguf"), 1<<16)
+	if err := os.WriteFile(src, want, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := copyFile(src, dst); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(dst); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("copy has %d bytes (%v), want %d", len(got), err, len(want))
+	}
+	if err := copyFile(filepath.Join(dir, "missing"), dst); err == nil {
+		t.Fatal("copying a missing file succeeded")
+	}
+	if got, _ := os.ReadFile(dst); !bytes.Equal(got, want) {
+		t.Fatal("a failed copy changed the destination")
 	}
 }

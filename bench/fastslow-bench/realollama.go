@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fastslow/fastslow/adapters/ollama"
+	"github.com/fastslow/fastslow/internal/atomicfile"
 	"github.com/ollama/ollama/api"
 )
 
@@ -127,28 +128,17 @@ func (s *ollamaServer) quantize(ctx context.Context, src, typ, dst string) error
 	return s.client.Delete(ctx, name) // the Modelfile's FROM blob stays; forward runs create from dst
 }
 
-// copyFile copies src to dst through a temporary file, so that dst is complete or absent.
+// copyFile copies src to dst so that dst is complete or absent (internal/atomicfile).
 func copyFile(src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	tmp := dst + ".tmp"
-	out, err := os.Create(tmp)
-	if err != nil {
+	return atomicfile.WriteFile(dst, 0o644, func(w io.Writer) error {
+		_, err := io.Copy(w, in)
 		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := out.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, dst)
+	})
 }
 
 // model creates (or replaces) name from the GGUF at path, unquantized, for prompt evaluation.
