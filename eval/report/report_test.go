@@ -229,6 +229,15 @@ func checkPlotted(t *testing.T, id string, f *figure, d PlotData) int {
 		}
 	}
 	linePoints, bar := 0, 0
+	// inPoints checks that each point of a line or of a set of markers is one of the JSON's points.
+	inPoints := func(what string, xys plotter.XYs) {
+		for _, p := range xys {
+			if !points[xy{p.X, p.Y}] {
+				t.Fatalf("%s: %s %v not in JSON", id, what, p)
+			}
+			n++
+		}
+	}
 	for _, pl := range f.plotters {
 		switch v := pl.(type) {
 		case *plotter.HeatMap:
@@ -253,20 +262,10 @@ func checkPlotted(t *testing.T, id string, f *figure, d PlotData) int {
 				n++
 			}
 		case *plotter.Line:
-			for _, p := range v.XYs {
-				if !points[xy{p.X, p.Y}] {
-					t.Fatalf("%s: line point %v not in JSON", id, p)
-				}
-				linePoints++
-				n++
-			}
+			inPoints("line point", v.XYs)
+			linePoints += len(v.XYs)
 		case *plotter.Scatter:
-			for _, p := range v.XYs {
-				if !points[xy{p.X, p.Y}] {
-					t.Fatalf("%s: marker %v not in JSON", id, p)
-				}
-				n++
-			}
+			inPoints("marker", v.XYs)
 		case *plotter.Polygon:
 			for _, ring := range v.XYs {
 				for _, p := range ring {
