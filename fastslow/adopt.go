@@ -147,16 +147,8 @@ func EngineScore(base *weights.Model, ex []Example, maxTokens int) Retention {
 		if len(ex) == 0 {
 			return 1, nil
 		}
-		right := 0
-		for _, e := range ex {
-			out, ok, err := engineAnswer(ctx, m, e.Prompt, maxTokens, a)
-			if err != nil {
-				return 0, err
-			}
-			if ok && e.Correct(out) {
-				right++
-			}
-		}
-		return float64(right) / float64(len(ex)), nil
+		return shareCorrect(ex, func(e Example) (string, bool, error) {
+			return engineAnswer(ctx, m, e.Prompt, maxTokens, a)
+		})
 	}
 }

@@ -249,16 +249,25 @@ func (l *Learner) AnswerStream(ctx context.Context, task, input string, maxToken
 
 // Accuracy is the share of examples Answer gets exactly right.
 func (l *Learner) Accuracy(ctx context.Context, task string, ex []Example) (float64, error) {
+	return shareCorrect(ex, func(e Example) (string, bool, error) {
+		out, err := l.Answer(ctx, task, e.Prompt)
+		return out, true, err
+	})
+}
+
+// shareCorrect is the share of ex whose answer is right (Example.Correct), 0 for none. answer gives an
+// example's answer; ok false (no room for one) counts as wrong, and an error stops the count.
+func shareCorrect(ex []Example, answer func(Example) (out string, ok bool, err error)) (float64, error) {
 	if len(ex) == 0 {
 		return 0, nil
 	}
 	right := 0
 	for _, e := range ex {
-		out, err := l.Answer(ctx, task, e.Prompt)
+		out, ok, err := answer(e)
 		if err != nil {
 			return 0, err
 		}
-		if e.Correct(out) {
+		if ok && e.Correct(out) {
 			right++
 		}
 	}
@@ -442,24 +451,13 @@ func (l *Learner) EngineAccuracy(ctx context.Context, task string, ex []Example,
 // EngineAccuracyOn is EngineAccuracy on model m (the base, or a merged model as a merged deploy serves it)
 // with adapter a (nil: m alone).
 func (l *Learner) EngineAccuracyOn(ctx context.Context, task string, ex []Example, m *weights.Model, a *llama.Adapter) (float64, error) {
-	if len(ex) == 0 {
-		return 0, nil
-	}
-	right := 0
-	for _, e := range ex {
+	return shareCorrect(ex, func(e Example) (string, bool, error) {
 		p, err := l.Prompt(ctx, task, e.Prompt)
 		if err != nil {
-			return 0, err
+			return "", false, err
 		}
-		out, ok, err := engineAnswer(ctx, m, p, l.cfg.MaxNewTokens, a)
-		if err != nil {
-			return 0, err
-		}
-		if ok && e.Correct(out) {
-			right++
-		}
-	}
-	return float64(right) / float64(len(ex)), nil
+		return engineAnswer(ctx, m, p, l.cfg.MaxNewTokens, a)
+	})
 }
 
 // engineAnswer is the in-process engine's greedy answer to prompt with adapter a (nil: the base), at most

@@ -84,12 +84,21 @@ func WriteQwen3(ctx context.Context, path string, seed uint64, std float32, typ 
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err := NewArch(Qwen3Config(tok.Size()), seed, std)
+	m, err := writeArch(path, Qwen3Config(tok.Size()), tok, seed, std, "tiny-qwen3-", typ)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := save(path, m, tok, "tiny-qwen3-", typ); err != nil {
-		return nil, nil, err
-	}
 	return m, tok, nil
+}
+
+// writeArch makes a random model of cfg (NewArch) and saves it with tok to path, its matrices of type typ.
+func writeArch(path string, cfg llama.Config, tok tokenizer.Tokenizer, seed uint64, std float32, prefix string, typ gguf.Type) (*llama.Model, error) {
+	m, err := NewArch(cfg, seed, std)
+	if err != nil {
+		return nil, err
+	}
+	if err := save(path, m, tok, prefix, typ); err != nil {
+		return nil, err
+	}
+	return m, nil
 }

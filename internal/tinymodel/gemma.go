@@ -36,11 +36,8 @@ func WriteGemma3(ctx context.Context, path string, seed uint64, std float32, typ
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
-	m, err := NewArch(Gemma3Config(tok.Size()), seed, std)
+	m, err := writeArch(path, Gemma3Config(tok.Size()), tok, seed, std, "tiny-gemma3-", typ)
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := save(path, m, tok, "tiny-gemma3-", typ); err != nil {
 		return nil, nil, err
 	}
 	return m, tok, nil
