@@ -2,14 +2,12 @@ package server_test
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/fastslow/fastslow/server"
-	"github.com/fastslow/fastslow/server/dashboard"
 )
 
 // TestWrongTokenLimit: a client that keeps presenting wrong tokens is answered 429 with Retry-After once its
@@ -17,18 +15,8 @@ import (
 // request without a token is not a guess and still gets 401.
 func TestWrongTokenLimit(t *testing.T) {
 	const token = "limit-test-token"
-	l := openEngine(t)
-	d, err := dashboard.New(dashboard.Options{Learner: l, Token: token})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := server.New(server.Config{Learner: l, Token: token, Dashboard: d})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(s)
-	defer hs.Close()
-	c := noRedirect(hs)
+	ts := tokenServer(t, token)
+	hs, c := ts.hs, ts.c
 	bearer := func(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
 
 	limited := 0

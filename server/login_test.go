@@ -9,9 +9,36 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fastslow/fastslow/fastslow"
 	"github.com/fastslow/fastslow/server"
 	"github.com/fastslow/fastslow/server/dashboard"
 )
+
+// tokened is a server with the dashboard on an engine learner, both behind one token.
+type tokened struct {
+	l  *fastslow.Learner
+	d  *dashboard.Handler
+	s  *server.Server
+	hs *httptest.Server
+	c  *http.Client // does not follow redirects
+}
+
+// tokenServer starts a tokened server behind token.
+func tokenServer(t *testing.T, token string) tokened {
+	t.Helper()
+	l := openEngine(t)
+	d, err := dashboard.New(dashboard.Options{Learner: l, Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := server.New(server.Config{Learner: l, Token: token, Dashboard: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s)
+	t.Cleanup(hs.Close)
+	return tokened{l, d, s, hs, noRedirect(hs)}
+}
 
 // noRedirect is a client that shows redirects instead of following them.
 func noRedirect(hs *httptest.Server) *http.Client {
@@ -58,18 +85,8 @@ func sessionCookie(resp *http.Response) *http.Cookie {
 // another token's cookie and a logged-out session are all refused; the login never redirects off the site.
 func TestLoginSession(t *testing.T) {
 	const token = "login-test-token"
-	l := openEngine(t)
-	d, err := dashboard.New(dashboard.Options{Learner: l, Token: token})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := server.New(server.Config{Learner: l, Token: token, Dashboard: d})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(s)
-	defer hs.Close()
-	c := noRedirect(hs)
+	srv := tokenServer(t, token)
+	l, d, s, hs, c := srv.l, srv.d, srv.s, srv.hs, srv.c
 	html := map[string]string{"Accept": "text/html,application/xhtml+xml"}
 
 	type route struct{ method, path string }

@@ -101,9 +101,7 @@ func (c *Client) CreateMerged(ctx context.Context, name, from, ggufPath string) 
 		Messages:   st.Messages,
 		Renderer:   st.Renderer,
 		Parser:     st.Parser,
-	}
-	if st.License != "" {
-		req.License = st.License
+		License:    st.License, // create adds the marker; "" means none
 	}
 	return c.createGGUF(ctx, name, ggufPath, req, true)
 }

@@ -128,9 +128,7 @@ func (c *Client) CreateFromGGUF(ctx context.Context, name, ggufPath string, co C
 		Template:   co.Template,
 		System:     co.System,
 		Parameters: co.Parameters,
-	}
-	if co.License != "" {
-		req.License = co.License
+		License:    co.License, // create adds the marker; "" means none
 	}
 	return c.createGGUF(ctx, name, ggufPath, req, !co.SkipLoadCheck)
 }
