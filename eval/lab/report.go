@@ -334,7 +334,7 @@ func (r *StreamResult) armText(name string) string {
 		return ""
 	}
 	if perTask {
-		desc += "; served with each task's own prompt (the task named: an oracle)"
+		desc += fmt.Sprintf("; served with each task's own prompt (the task named: an oracle), on the first %d seeds at %s's chosen setting", r.AblationSeeds, base)
 	}
 	return "**" + name + "**: " + desc + "."
 }
