@@ -25,8 +25,13 @@ type Interval struct {
 	Bounded bool `json:"bounded"`
 }
 
-// Excludes reports whether v lies outside the interval: the data tell the statistic from v at the 5% level.
-func (iv Interval) Excludes(v float64) bool { return iv.Bounded && (iv.Lo > v || iv.Hi < v) }
+// Tie is how close to a value an interval's bound counts as reaching it: the resampled means of equal
+// measurements differ from each other by rounding (1e-17, not 0), which must not decide a verdict.
+const Tie = 1e-9
+
+// Excludes reports whether v lies outside the interval (by more than Tie): the data tell the statistic from v
+// at the 5% level.
+func (iv Interval) Excludes(v float64) bool { return iv.Bounded && (iv.Lo > v+Tie || iv.Hi < v-Tie) }
 
 // Clip limits the interval (and the estimate) to the possible range [lo, hi]: an accuracy's interval never
 // reaches below 0 or above 1.
@@ -52,15 +57,15 @@ const (
 )
 
 // Decide answers "is the statistic above zero?": Yes when the whole interval is above zero, No when it is
-// below, and Inconclusive when it contains zero (or is unbounded). Frame the statistic so that "above zero"
+// below, and Inconclusive when it contains zero, reaches it within Tie, or is unbounded. Frame the statistic so that "above zero"
 // is the claim, for example the baseline's forgetting minus fst's for "does fst forget less?".
 func Decide(iv Interval) string {
 	switch {
 	case !iv.Bounded:
 		return Inconclusive
-	case iv.Lo > 0:
+	case iv.Lo > Tie:
 		return Yes
-	case iv.Hi < 0:
+	case iv.Hi < -Tie:
 		return No
 	}
 	return Inconclusive

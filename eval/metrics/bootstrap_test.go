@@ -108,3 +108,24 @@ func TestChanceCorrected(t *testing.T) {
 		t.Error("chance 1 accepted")
 	}
 }
+
+// TestDecideTie checks that a bound off zero by rounding alone (the resampled means of equal measurements)
+// decides nothing, while a bound off zero by a measurable amount does.
+func TestDecideTie(t *testing.T) {
+	for _, c := range []struct {
+		iv   Interval
+		want string
+	}{
+		{Interval{Estimate: 0.0067, Lo: 1.16e-17, Hi: 0.0133, Bounded: true}, Inconclusive},
+		{Interval{Estimate: -0.0067, Lo: -0.0133, Hi: -4e-18, Bounded: true}, Inconclusive},
+		{Interval{Estimate: 0.0067, Lo: 0.0007, Hi: 0.0133, Bounded: true}, Yes},
+		{Interval{Estimate: -0.0067, Lo: -0.0133, Hi: -0.0007, Bounded: true}, No},
+	} {
+		if got := Decide(c.iv); got != c.want {
+			t.Errorf("Decide(%v) = %s, want %s", c.iv, got, c.want)
+		}
+		if got := c.iv.Excludes(0); got != (c.want != Inconclusive) {
+			t.Errorf("%v.Excludes(0) = %v", c.iv, got)
+		}
+	}
+}
