@@ -3,11 +3,11 @@ package prompts
 import (
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/fastslow/fastslow/internal/ollamamod"
 )
 
 var (
@@ -20,16 +20,12 @@ var (
 func prose(tb testing.TB) []string {
 	tb.Helper()
 	proseOnce.Do(func() {
-		out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/ollama/ollama").Output()
+		path, err := ollamamod.Testdata("war-and-peace.txt")
 		if err != nil {
 			return
 		}
-		dir := strings.TrimSpace(string(out))
-		for _, rel := range []string{"tokenizer/testdata/war-and-peace.txt", "model/testdata/war-and-peace.txt"} {
-			if b, err := os.ReadFile(filepath.Join(dir, rel)); err == nil {
-				proseWords = strings.Fields(string(b))
-				return
-			}
+		if b, err := os.ReadFile(path); err == nil {
+			proseWords = strings.Fields(string(b))
 		}
 	})
 	if len(proseWords) == 0 {

@@ -2,10 +2,7 @@ package ollama_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +11,7 @@ import (
 	ollamaapi "github.com/ollama/ollama/api"
 
 	"github.com/fastslow/fastslow/adapters/ollama"
+	"github.com/fastslow/fastslow/internal/ollamamod"
 	"github.com/fastslow/fastslow/internal/ollamatest"
 	"github.com/fastslow/fastslow/internal/tinymodel"
 	"github.com/fastslow/fastslow/weights/gguf"
@@ -23,24 +21,11 @@ import (
 // the ollama module this project builds with).
 func templateIndex(t *testing.T) map[string]string {
 	t.Helper()
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/ollama/ollama").Output()
-	if err != nil {
-		t.Fatalf("locate the ollama module: %v", err)
-	}
-	dir := filepath.Join(strings.TrimSpace(string(out)), "template")
-	b, err := os.ReadFile(filepath.Join(dir, "index.json"))
+	templates, err := ollamamod.Templates()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var index []struct{ Name, Template string }
-	if err := json.Unmarshal(b, &index); err != nil {
-		t.Fatal(err)
-	}
-	m := map[string]string{}
-	for _, e := range index {
-		m[e.Name] = e.Template
-	}
-	return m
+	return templates
 }
 
 func TestGGUFChatTemplate(t *testing.T) {

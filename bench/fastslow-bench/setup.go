@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/fastslow/fastslow/internal/tinymodel"
+	"github.com/fastslow/fastslow/internal/ollamamod"
 	"github.com/fastslow/fastslow/weights"
 	"github.com/fastslow/fastslow/weights/llama"
 	"github.com/fastslow/fastslow/weights/tokenizer"
@@ -184,7 +184,7 @@ func setup(ctx context.Context, dir string, c *benchConfig, scoreLen, scoreSeqs 
 
 // corpus returns real prose to tokenize: War and Peace, from the Ollama module's test data.
 func corpus() (string, error) {
-	path, err := tinymodel.OllamaTestdata("war-and-peace.txt")
+	path, err := ollamamod.Testdata("war-and-peace.txt")
 	if err != nil {
 		return "", fmt.Errorf("corpus (run from the fastslow repository, whose go.mod names the Ollama module): %w", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/fastslow/fastslow/adapters/ollama"
 	"github.com/fastslow/fastslow/eval/world"
+	"github.com/fastslow/fastslow/internal/ollamamod"
 	"github.com/fastslow/fastslow/internal/ollamatest"
 	"github.com/fastslow/fastslow/internal/tinymodel"
 	"github.com/fastslow/fastslow/weights"
@@ -26,25 +26,15 @@ import (
 // ollamaJinja returns the reference Jinja chat template Ollama's template index lists under name.
 func ollamaJinja(t *testing.T, name string) string {
 	t.Helper()
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/ollama/ollama").Output()
-	if err != nil {
-		t.Fatalf("locate the ollama module: %v", err)
-	}
-	b, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(out)), "template", "index.json"))
+	templates, err := ollamamod.Templates()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var index []struct{ Name, Template string }
-	if err := json.Unmarshal(b, &index); err != nil {
-		t.Fatal(err)
+	tmpl, ok := templates[name]
+	if !ok {
+		t.Fatalf("no template %q in Ollama's index", name)
 	}
-	for _, e := range index {
-		if e.Name == name {
-			return e.Template
-		}
-	}
-	t.Fatalf("no template %q in Ollama's index", name)
-	return ""
+	return tmpl
 }
 
 // chatFacts are 24 new facts as conversations: 16 of one question and answer, 4 of two, all after a system

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/fastslow/fastslow/adapters/ollama"
+	"github.com/fastslow/fastslow/internal/ollamamod"
 	"github.com/fastslow/fastslow/internal/ollamatest"
 	"github.com/fastslow/fastslow/internal/tinymodel"
 	"github.com/fastslow/fastslow/weights"
@@ -23,7 +24,7 @@ import (
 func flavorTexts(t *testing.T) []string {
 	t.Helper()
 	out := slices.Clone(texts)
-	path, err := tinymodel.OllamaTestdata("war-and-peace.txt")
+	path, err := ollamamod.Testdata("war-and-peace.txt")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,15 +3,13 @@ package tinymodel
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 
+	"github.com/fastslow/fastslow/internal/ollamamod"
 	"github.com/fastslow/fastslow/weights"
 	"github.com/fastslow/fastslow/weights/gguf"
 	"github.com/fastslow/fastslow/weights/llama"
@@ -140,35 +138,6 @@ var qwenSpecials = map[string]int32{
 	"<|repo_name|>": 128009, "<|file_sep|>": 128010,
 }
 
-// OllamaTestdata returns the path of a file from the test data of the github.com/ollama/ollama module the
-// project depends on (model/testdata in v0.6.5, tokenizer/testdata later), for example
-// "llama3.2/encoder.json" or "war-and-peace.txt".
-func OllamaTestdata(name string) (string, error) {
-	dir, err := ollamaDir()
-	if err != nil {
-		return "", err
-	}
-	for _, sub := range []string{"tokenizer/testdata", "model/testdata"} {
-		p := filepath.Join(dir, filepath.FromSlash(sub), filepath.FromSlash(name))
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("tinymodel: %s is not in the ollama module at %s", name, dir)
-}
-
-var ollamaDir = sync.OnceValues(func() (string, error) {
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/ollama/ollama").Output()
-	if err != nil {
-		return "", fmt.Errorf("tinymodel: locate the ollama module: %w", err)
-	}
-	dir := strings.TrimSpace(string(out))
-	if dir == "" {
-		return "", errors.New("tinymodel: the ollama module is not downloaded")
-	}
-	return dir, nil
-})
-
 var flavorToks sync.Map // Flavor -> func() (*tokenizer.BPE, error)
 
 // FlavorTokenizer returns the tokenizer of flavor f, built once per process (the vocabulary is large).
@@ -193,7 +162,7 @@ func buildTokenizer(f Flavor) (*tokenizer.BPE, error) {
 	}
 	var files [2][]byte
 	for i, name := range []string{"llama3.2/encoder.json", "llama3.2/vocab.bpe"} {
-		path, err := OllamaTestdata(name)
+		path, err := ollamamod.Testdata(name)
 		if err != nil {
 			return nil, err
 		}

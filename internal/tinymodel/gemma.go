@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/fastslow/fastslow/internal/ollamamod"
 	"github.com/fastslow/fastslow/weights/gguf"
 	"github.com/fastslow/fastslow/weights/llama"
 	"github.com/fastslow/fastslow/weights/tokenizer"
@@ -15,7 +16,7 @@ import (
 // ollama module's testdata) typed as Ollama's converter types it (tokenizer.FromSentencePiece), built once
 // per process.
 var GemmaTokenizer = sync.OnceValues(func() (*tokenizer.SPM, error) {
-	path, err := OllamaTestdata("gemma2/tokenizer.model")
+	path, err := ollamamod.Testdata("gemma2/tokenizer.model")
 	if err != nil {
 		return nil, err
 	}

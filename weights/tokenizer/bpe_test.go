@@ -2,41 +2,28 @@ package tokenizer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/fastslow/fastslow/internal/ollamamod"
 )
 
-// ollamaDir is the module directory of github.com/ollama/ollama (v0.17.4),
-// whose tokenizer/testdata holds a real llama-3.2 vocabulary and real prose.
-var ollamaDir = sync.OnceValues(func() (string, error) {
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/ollama/ollama").Output()
-	if err != nil {
-		return "", fmt.Errorf("go list: %w", err)
-	}
-	dir := strings.TrimSpace(string(out))
-	if dir == "" {
-		return "", errors.New("ollama module not downloaded")
-	}
-	return dir, nil
-})
-
+// testdataFile returns a file of the ollama module's test data (a real llama-3.2 vocabulary, real prose), or
+// skips.
 func testdataFile(t testing.TB, name string) string {
 	t.Helper()
-	dir, err := ollamaDir()
+	path, err := ollamamod.Testdata(name)
 	if err != nil {
 		t.Skipf("ollama testdata unavailable: %v", err)
 	}
-	data, err := os.ReadFile(filepath.Join(dir, "tokenizer", "testdata", filepath.FromSlash(name)))
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Skipf("ollama testdata unavailable: %v", err)
 	}
