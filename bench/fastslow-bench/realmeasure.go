@@ -61,165 +61,236 @@ type learningRound struct {
 	CommandLine string  `json:"command"`
 }
 
+// measureModel measures one shape: its rounds, then its learning round.
 func (rb *realBench) measureModel(ctx context.Context, s realShape) (*realModelResult, error) {
+	m, err := rb.prepareModel(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	for r := range rb.o.rounds {
+		round, err := m.round(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		m.mr.Rounds = append(m.mr.Rounds, round)
+	}
+	if m.flops {
+		m.mr.Flops.fill(m.mr.Rounds)
+	}
+	if err := m.finish(ctx); err != nil {
+		return nil, err
+	}
+	return m.mr, nil
+}
+
+// modelRun is the measurement of one shape under way: what it measures and where its files are.
+type modelRun struct {
+	rb                *realBench
+	s                 realShape
+	mr                *realModelResult
+	fwd, torch, flops bool     // forward scoring against Ollama, the PyTorch side, the FLOP model
+	types             []string // the quantized GGUFs: q4_k_m, and q8_0 for forward scoring
+	dir, torchDir     string   // the shape's scratch directory, and PyTorch's config in it
+	text              string   // the corpus the scoring texts and the learning round come from
+	q4                string   // the Q4_K_M GGUF every training side starts from
+}
+
+// prepareModel writes (or finds in the cache) the shape's GGUFs and the configurations of its sides, and
+// creates its models on Ollama for forward scoring.
+func (rb *realBench) prepareModel(ctx context.Context, s realShape) (*modelRun, error) {
 	o := rb.o
-	mr := &realModelResult{Shape: s, Params: params(s.Config), FileMiB: map[string]float64{}}
-	fwd := slices.Contains(o.forward, s.Name) && !o.noOllama
-	torch := slices.Contains(o.torchModels, s.Name) && rb.torch != nil
-	flops := s.Name == o.flopModel
-	types := []string{"q4_k_m"}
-	if fwd {
-		types = append(types, "q8_0")
+	m := &modelRun{rb: rb, s: s, mr: &realModelResult{Shape: s, Params: params(s.Config), FileMiB: map[string]float64{}},
+		fwd:   slices.Contains(o.forward, s.Name) && !o.noOllama,
+		torch: slices.Contains(o.torchModels, s.Name) && rb.torch != nil,
+		flops: s.Name == o.flopModel,
+		types: []string{"q4_k_m"},
+		dir:   filepath.Join(rb.tmp, s.Name),
+		q4:    rb.ggufPath(s, "q4_k_m"),
 	}
-	if err := rb.ensureGGUFs(ctx, s, types); err != nil {
+	if m.fwd {
+		m.types = append(m.types, "q8_0")
+	}
+	if err := rb.ensureGGUFs(ctx, s, m.types); err != nil {
 		return nil, err
 	}
-	for _, typ := range append([]string{"f16"}, types...) {
+	for _, typ := range append([]string{"f16"}, m.types...) {
 		if st, err := os.Stat(rb.ggufPath(s, typ)); err == nil {
-			mr.FileMiB[typ] = float64(st.Size()) / (1 << 20)
+			m.mr.FileMiB[typ] = float64(st.Size()) / (1 << 20)
 		}
 	}
-	dir := filepath.Join(rb.tmp, s.Name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(m.dir, 0o755); err != nil {
 		return nil, err
 	}
-	var torchDir string
-	if torch {
+	if m.torch {
 		var err error
-		if torchDir, err = rb.writeTorchConfig(s, dir); err != nil {
+		if m.torchDir, err = rb.writeTorchConfig(s, m.dir); err != nil {
 			return nil, err
 		}
 	}
-	if flops {
-		mr.Flops = newFlopModel(s.Config, o.batch, o.seq, o.rank)
-		if err := writeSgemmConfig(filepath.Join(dir, "sgemm"), mr.Flops.shapes(), o.threads); err != nil {
+	if m.flops {
+		m.mr.Flops = newFlopModel(s.Config, o.batch, o.seq, o.rank)
+		if err := writeSgemmConfig(filepath.Join(m.dir, "sgemm"), m.mr.Flops.shapes(), o.threads); err != nil {
 			return nil, err
 		}
 	}
-	if fwd {
-		for _, typ := range types {
+	if m.fwd {
+		for _, typ := range m.types {
 			if err := rb.ollama.model(ctx, ollamaName(s, typ), rb.ggufPath(s, typ)); err != nil {
 				return nil, fmt.Errorf("create the %s model on Ollama: %w", typ, err)
 			}
 		}
 	}
-	text, err := corpus()
-	if err != nil {
+	var err error
+	if m.text, err = corpus(); err != nil {
 		return nil, err
 	}
-	q4 := rb.ggufPath(s, "q4_k_m")
-	for r := range o.rounds {
-		round := realRound{Load: loadAvg()}
-		rb.logf("%s: round %d of %d (load %.1f)", s.Name, r+1, o.rounds, round.Load)
-		sides := []func() error{func() error {
-			var res realWorkerResult
-			if _, err := rb.realWorker(ctx, "train", s.Name, q4, "", &res); err != nil {
-				return fmt.Errorf("go train: %w", err)
-			}
-			round.GoTrain, round.GoTrainHWM, round.GoLoadSec = res.TokensPerS, res.HWMMiB, res.LoadSec
-			rb.logf("%s: fastslow training %v tokens/s, VmHWM %.0f MiB, load %.1f s (load avg %.1f)", s.Name,
-				res.TokensPerS, res.HWMMiB, res.LoadSec, loadAvg())
-			return nil
-		}}
-		if torch {
-			sides = append(sides, func() error {
-				var p procResult
-				if err := rb.torchIn(ctx, torchDir, "train", o.steps, o.warmup, &p); err != nil {
-					return fmt.Errorf("torch train: %w", err)
-				}
-				round.TorchTrain, round.TorchTrainHWM = p.TokensPerS, p.HWMMiB
-				rb.logf("%s: PyTorch training %v tokens/s, VmHWM %.0f MiB (load avg %.1f)", s.Name, p.TokensPerS,
-					p.HWMMiB, loadAvg())
-				return nil
-			})
-		}
-		if fwd {
-			round.Forward = map[string]*fwdRound{}
-			texts := scoreTexts(text, o.scoreLen, o.warmup+o.scoreSeqs, r)
-			tf := filepath.Join(dir, "texts.json")
-			if err := writeJSON(tf, texts); err != nil {
-				return nil, err
-			}
-			for _, typ := range types {
-				fr := &fwdRound{}
-				round.Forward[typ] = fr
-				sides = append(sides, func() error {
-					var res realWorkerResult
-					if _, err := rb.realWorker(ctx, "score", s.Name, rb.ggufPath(s, typ), tf, &res); err != nil {
-						return fmt.Errorf("go score %s: %w", typ, err)
-					}
-					fr.Go, fr.GoTokens, fr.GoHWM = res.TokensPerS, res.Tokens, res.HWMMiB
-					rb.logf("%s %s: fastslow scoring %v tokens/s over %v tokens (load avg %.1f)", s.Name, typ,
-						res.TokensPerS, res.Tokens, loadAvg())
-					return nil
-				}, func() error {
-					for i, t := range texts {
-						n, tps, err := rb.ollama.promptEval(ctx, ollamaName(s, typ), t, o.threads, 2*o.scoreLen+64)
-						if err != nil {
-							return fmt.Errorf("ollama %s: %w", typ, err)
-						}
-						if i >= o.warmup {
-							fr.Ollama, fr.OllamaTokens = append(fr.Ollama, tps), append(fr.OllamaTokens, n)
-						}
-					}
-					rb.logf("%s %s: Ollama prompt evaluation %v tokens/s over %v tokens (load avg %.1f)", s.Name, typ,
-						fr.Ollama, fr.OllamaTokens, loadAvg())
-					return nil
-				})
-			}
-		}
-		if flops {
-			sides = append(sides, func() error {
-				var p procResult
-				b := rb.goSgemmBench(filepath.Join(dir, "sgemm"))
-				if err := b.goWorker(ctx, "sgemm", o.sgemmReps, 0, "", &p); err != nil {
-					return fmt.Errorf("go sgemm: %w", err)
-				}
-				round.GoSgemm = p.Sgemm
-				return nil
-			})
-			if rb.torch != nil {
-				sides = append(sides, func() error {
-					var p procResult
-					if err := rb.torchIn(ctx, filepath.Join(dir, "sgemm"), "sgemm", o.sgemmReps, 0, &p); err != nil {
-						return fmt.Errorf("openblas sgemm: %w", err)
-					}
-					round.BlasSgemm = p.Sgemm
-					return nil
-				})
-			}
-		}
-		if r%2 == 1 {
-			slices.Reverse(sides) // alternate which side goes first
-		}
-		for _, f := range sides {
-			if err := f(); err != nil {
-				return nil, err
-			}
-		}
-		mr.Rounds = append(mr.Rounds, round)
-	}
-	if flops {
-		mr.Flops.fill(mr.Rounds)
-	}
-	if !o.noRound {
-		lr, err := rb.learningRound(ctx, s, q4, text, dir)
+	return m, nil
+}
+
+// round runs round r: every side once, the order reversed in odd rounds so that a drift in the machine's
+// load favours none.
+func (m *modelRun) round(ctx context.Context, r int) (realRound, error) {
+	rb := m.rb
+	round := realRound{Load: loadAvg()}
+	rb.logf("%s: round %d of %d (load %.1f)", m.s.Name, r+1, rb.o.rounds, round.Load)
+	sides := m.trainSides(ctx, &round)
+	if m.fwd {
+		fwd, err := m.forwardSides(ctx, r, &round)
 		if err != nil {
-			return nil, fmt.Errorf("learning round: %w", err)
+			return round, err
 		}
-		mr.Learning = lr
+		sides = append(sides, fwd...)
 	}
-	if fwd {
+	if m.flops {
+		sides = append(sides, m.sgemmSides(ctx, &round)...)
+	}
+	if r%2 == 1 {
+		slices.Reverse(sides)
+	}
+	for _, f := range sides {
+		if err := f(); err != nil {
+			return round, err
+		}
+	}
+	return round, nil
+}
+
+// trainSides are LoRA training through the library (and through PyTorch, when it runs this shape).
+func (m *modelRun) trainSides(ctx context.Context, round *realRound) []func() error {
+	rb, o, s := m.rb, m.rb.o, m.s
+	sides := []func() error{func() error {
+		var res realWorkerResult
+		if _, err := rb.realWorker(ctx, "train", s.Name, m.q4, "", &res); err != nil {
+			return fmt.Errorf("go train: %w", err)
+		}
+		round.GoTrain, round.GoTrainHWM, round.GoLoadSec = res.TokensPerS, res.HWMMiB, res.LoadSec
+		rb.logf("%s: fastslow training %v tokens/s, VmHWM %.0f MiB, load %.1f s (load avg %.1f)", s.Name,
+			res.TokensPerS, res.HWMMiB, res.LoadSec, loadAvg())
+		return nil
+	}}
+	if m.torch {
+		sides = append(sides, func() error {
+			var p procResult
+			if err := rb.torchIn(ctx, m.torchDir, "train", o.steps, o.warmup, &p); err != nil {
+				return fmt.Errorf("torch train: %w", err)
+			}
+			round.TorchTrain, round.TorchTrainHWM = p.TokensPerS, p.HWMMiB
+			rb.logf("%s: PyTorch training %v tokens/s, VmHWM %.0f MiB (load avg %.1f)", s.Name, p.TokensPerS,
+				p.HWMMiB, loadAvg())
+			return nil
+		})
+	}
+	return sides
+}
+
+// forwardSides are forward scoring of round r's own texts by the engine and by Ollama's prompt evaluation,
+// on each quantized type.
+func (m *modelRun) forwardSides(ctx context.Context, r int, round *realRound) ([]func() error, error) {
+	rb, o, s := m.rb, m.rb.o, m.s
+	round.Forward = map[string]*fwdRound{}
+	texts := scoreTexts(m.text, o.scoreLen, o.warmup+o.scoreSeqs, r)
+	tf := filepath.Join(m.dir, "texts.json")
+	if err := writeJSON(tf, texts); err != nil {
+		return nil, err
+	}
+	var sides []func() error
+	for _, typ := range m.types {
+		fr := &fwdRound{}
+		round.Forward[typ] = fr
+		sides = append(sides, func() error {
+			var res realWorkerResult
+			if _, err := rb.realWorker(ctx, "score", s.Name, rb.ggufPath(s, typ), tf, &res); err != nil {
+				return fmt.Errorf("go score %s: %w", typ, err)
+			}
+			fr.Go, fr.GoTokens, fr.GoHWM = res.TokensPerS, res.Tokens, res.HWMMiB
+			rb.logf("%s %s: fastslow scoring %v tokens/s over %v tokens (load avg %.1f)", s.Name, typ,
+				res.TokensPerS, res.Tokens, loadAvg())
+			return nil
+		}, func() error {
+			for i, t := range texts {
+				n, tps, err := rb.ollama.promptEval(ctx, ollamaName(s, typ), t, o.threads, 2*o.scoreLen+64)
+				if err != nil {
+					return fmt.Errorf("ollama %s: %w", typ, err)
+				}
+				if i >= o.warmup {
+					fr.Ollama, fr.OllamaTokens = append(fr.Ollama, tps), append(fr.OllamaTokens, n)
+				}
+			}
+			rb.logf("%s %s: Ollama prompt evaluation %v tokens/s over %v tokens (load avg %.1f)", s.Name, typ,
+				fr.Ollama, fr.OllamaTokens, loadAvg())
+			return nil
+		})
+	}
+	return sides, nil
+}
+
+// sgemmSides time the FLOP model's matrix products, the engine's and (with PyTorch) OpenBLAS's.
+func (m *modelRun) sgemmSides(ctx context.Context, round *realRound) []func() error {
+	rb, o := m.rb, m.rb.o
+	sgemmDir := filepath.Join(m.dir, "sgemm")
+	sides := []func() error{func() error {
+		var p procResult
+		b := rb.goSgemmBench(sgemmDir)
+		if err := b.goWorker(ctx, "sgemm", o.sgemmReps, 0, "", &p); err != nil {
+			return fmt.Errorf("go sgemm: %w", err)
+		}
+		round.GoSgemm = p.Sgemm
+		return nil
+	}}
+	if rb.torch != nil {
+		sides = append(sides, func() error {
+			var p procResult
+			if err := rb.torchIn(ctx, sgemmDir, "sgemm", o.sgemmReps, 0, &p); err != nil {
+				return fmt.Errorf("openblas sgemm: %w", err)
+			}
+			round.BlasSgemm = p.Sgemm
+			return nil
+		})
+	}
+	return sides
+}
+
+// finish runs the learning round and deletes the shape's models from Ollama.
+func (m *modelRun) finish(ctx context.Context) error {
+	rb, s := m.rb, m.s
+	if !rb.o.noRound {
+		lr, err := rb.learningRound(ctx, s, m.q4, m.text, m.dir)
+		if err != nil {
+			return fmt.Errorf("learning round: %w", err)
+		}
+		m.mr.Learning = lr
+	}
+	if m.fwd {
 		if f := rb.ollama.cpuFeatures(); f != "" {
 			rb.rep.OllamaCPU = f
 		}
-		for _, typ := range types {
+		for _, typ := range m.types {
 			if err := rb.ollama.client.Delete(ctx, ollamaName(s, typ)); err != nil {
 				rb.logf("delete %s: %v", ollamaName(s, typ), err)
 			}
 		}
 	}
-	return mr, nil
+	return nil
 }
 
 func ollamaName(s realShape, typ string) string { return "fastslow-bench-" + s.Name + "-" + typ }
