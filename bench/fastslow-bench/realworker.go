@@ -50,17 +50,17 @@ func runRealWorker(ctx context.Context, w io.Writer, a realWorkerArgs) error {
 		return err
 	}
 	res := realWorkerResult{Mode: a.mode, Kernel: llama.GemmKernel()}
+	stop, err := startCPUProfile(a.cpuProfile) // train and score
+	if err != nil {
+		return err
+	}
+	defer stop()
 	switch a.mode {
 	case "gen":
 		if err := writeShapeGGUF(ctx, a.path, s); err != nil {
 			return fmt.Errorf("write %s: %w", a.path, err)
 		}
 	case "train":
-		stop, err := startCPUProfile(a.cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer stop()
 		t0 := time.Now()
 		m, err := weights.Load(a.path)
 		if err != nil {

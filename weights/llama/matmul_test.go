@@ -432,3 +432,52 @@ func opDot(a []float32, lda int, tA bool, b []float32, ldb int, tB bool, i, j, k
 	}
 	return s
 }
+
+// TestSgemmColumnBlocks checks that splitting a product into blocks of columns (what sgemmJob does when
+// packed B would exceed qBlockFloats) changes no bit of C, for every transposition, with and without
+// accumulation and with a second segment (sgemm2).
+func TestSgemmColumnBlocks(t *testing.T) {
+	defer func(k *microKernel, p, qb int) { kernel, parallelMin, qBlockFloats = k, p, qb }(kernel, parallelMin, qBlockFloats)
+	parallelMin = 1
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, kn := range kernels() {
+		kernel = kn
+		for _, sh := range [][3]int{{50, 600, 300}, {30, 1000, 70}, {100, 520, 513}} {
+			m, n, k := sh[0], sh[1], sh[2]
+			for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
+				tA, tB := tr[0], tr[1]
+				t.Run(fmt.Sprintf("%s/%dx%dx%d/tA=%v,tB=%v", kn.name, m, n, k, tA, tB), func(t *testing.T) {
+					lda, ldb := k, n
+					if tA {
+						lda = m
+					}
+					if tB {
+						ldb = k
+					}
+					const r = 4
+					a, b := randSlice(rng, max(m, k)*lda), randSlice(rng, max(n, k)*ldb)
+					a2, b2 := randSlice(rng, m*r), randSlice(rng, n*r)
+					c0 := randSlice(rng, m*n)
+					run := func(qb int, acc, two bool) []float32 {
+						qBlockFloats = qb
+						c := append([]float32(nil), c0...)
+						if two {
+							sgemm2(m, n, k, 0.75, a, lda, tA, b, ldb, tB, r, 0.5, a2, r, false, b2, r, true, acc, c, n, true)
+						} else {
+							sgemm(m, n, k, 0.75, a, lda, tA, b, ldb, tB, acc, c, n, true)
+						}
+						return c
+					}
+					for _, acc := range []bool{false, true} {
+						for _, two := range []bool{false, true} {
+							whole, blocks := run(1<<30, acc, two), run(1, acc, two)
+							if !slices.Equal(whole, blocks) {
+								t.Fatalf("acc=%v, sgemm2=%v: column blocks change the result", acc, two)
+							}
+						}
+					}
+				})
+			}
+		}
+	}
+}

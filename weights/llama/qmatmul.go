@@ -1,9 +1,5 @@
 package llama
 
-import (
-	"github.com/fastslow/fastslow/weights/gguf"
-)
-
 // Matrix products with a weight matrix kept in its GGUF encoding (Model.SetEncoded): the base of a model
 // trained with LoRA needs no float32 copy, as QLoRA trains on a 4-bit base. The products decode the matrix
 // a slice at a time into float32 scratch and hand it to the same packed sgemm every float32 product runs
@@ -11,17 +7,19 @@ import (
 // gguf.Dequantize gives (the float32 weights of a decode-first model) and every element of the result is
 // summed in the same order, so each product equals its float32 counterpart bit for bit:
 //
-//   - sgemm's k steps are split into blocks of kc (at most kcMax) and each block's sum is added to C in turn;
-//     the products here decode the k steps of one block (kc values of every row of Wᵀ, or kc rows of W), run
-//     the packed job on that block alone, and add the blocks in the same order.
+//   - sgemm packs op(B) a block of columns at a time (sgemmJob, qBlockFloats) and sums each element of C
+//     over blocks of kc steps (at most kcMax) in turn; the products here decode the same block of columns
+//     (whole rows of W for Wᵀ, a range of columns of every row for W) and run the packed job on it, which
+//     sums over the same blocks of k in the same order.
 //   - Where sgemm would compute Cᵀ = op(B)ᵀ·op(A)ᵀ and add it back transposed, the products here compute
 //     the untransposed product into a scratch C and add that: each element is the same sequence of fused
 //     multiply-adds (a·b = b·a) in the same blocks, so the scratch holds the same values as sgemm's Cᵀ.
 //   - The matrix-vector products of decoding (gemvNT) read the rows of W a chunk at a time; each element of C
 //     depends only on its row of W, and chunks start on multiples of four columns, as gemvNT's do.
 //
-// The memory a product needs beyond its operands is one block of kc steps of op(W) in float32 (and its packed
-// copy), against the whole matrix for the float32 path's packed B.
+// The memory a product needs beyond its operands is one block of columns of op(W) in float32, at most
+// qBlockFloats values or 256 columns (and its packed copy), as the float32 path's packed B. The values are
+// decoded by decodeFast (AVX2, for Q8_0, Q4_K and Q6_K) or gguf.Dequantize, which agree bit for bit.
 
 // decodeRows decodes rows [r0, r1) of the matrix into dst, (r1−r0)·in values.
 func (q *quantMatrix) decodeRows(dst []float32, r0, r1 int) {
@@ -38,7 +36,7 @@ func (q *quantMatrix) decodeRows(dst []float32, r0, r1 int) {
 
 // decodeRow decodes row r of the matrix into dst (in values).
 func (q *quantMatrix) decodeRow(dst []float32, r int) {
-	if err := gguf.Dequantize(q.typ, q.raw[r*q.rowBytes:(r+1)*q.rowBytes], dst[:q.in]); err != nil {
+	if err := dequantize(q.typ, q.raw[r*q.rowBytes:(r+1)*q.rowBytes], dst[:q.in]); err != nil {
 		panic("llama: decode row: " + err.Error()) // sizes are checked by SetEncoded
 	}
 }
@@ -67,12 +65,12 @@ func (q *quantMatrix) decodeCols(dst []float32, c0, c1 int) {
 			src := q.raw[r*q.rowBytes+raw0 : r*q.rowBytes+raw1]
 			d := dst[r*w : (r+1)*w]
 			if aligned {
-				if err := gguf.Dequantize(q.typ, src, d); err != nil {
+				if err := dequantize(q.typ, src, d); err != nil {
 					panic("llama: decode columns: " + err.Error())
 				}
 				continue
 			}
-			if err := gguf.Dequantize(q.typ, src, tmp); err != nil {
+			if err := dequantize(q.typ, src, tmp); err != nil {
 				panic("llama: decode columns: " + err.Error())
 			}
 			copy(d, tmp[c0-b0*bs:])
@@ -129,30 +127,41 @@ func sgemmQ(m, n, k int, alpha float32, a []float32, lda int, tA bool, q *quantM
 	}
 }
 
-// sgemmQJob is sgemmJob with B the matrix q: one packed job per block of k steps, each on that block of op(B)
-// decoded, the blocks added to C in order as sgemmJob adds them.
+// qBlockFloats bounds the part of op(B) a product packs at once (and, for an encoded matrix, decodes): 2^21
+// values, 8 MiB, which a row of work items then reuses from the cache. (A variable so tests can force many
+// blocks on small matrices.)
+var qBlockFloats = 1 << 21
+
+// sgemmQJob is sgemmJob with B the matrix q: one packed job per block of columns of op(B), each on those
+// columns decoded for all k steps (whole rows of W when tB, a range of columns of every row otherwise). Each
+// job runs sgemmJob's blocks of k in sgemmJob's order over its columns of C, so every element is the sum
+// sgemmJob would compute on the decoded matrix; a block of columns reads and writes its part of C once, and
+// the decoded block is used by every row of A before the next is decoded.
 func sgemmQJob(m, n, k int, alpha float32, a []float32, lda int, tA bool, q *quantMatrix, tB bool,
 	acc bool, c []float32, ldc int) {
-	kBlocks := (k + kcMax - 1) / kcMax
-	kc := (k + kBlocks - 1) / kBlocks
-	bs := getScratch(kc * n)
+	nc := qColumnBlock(n, k)
+	bs := getScratch(nc * k)
 	defer putScratch(bs)
-	for p0 := 0; p0 < k; p0 += kc {
-		kk := min(kc, k-p0)
+	for j0 := 0; j0 < n; j0 += nc {
+		w := min(nc, n-j0)
 		var ldb int
 		if tB {
-			q.decodeCols(bs, p0, p0+kk) // op(B)(p, j) = W[j][p]: n rows of kk values
-			ldb = kk
+			q.decodeRows(bs, j0, j0+w) // op(B)(p, j) = W[j][p]: w rows of k values
+			ldb = k
 		} else {
-			q.decodeRows(bs, p0, p0+kk) // op(B)(p, j) = W[p][j]: kk rows of n values
-			ldb = n
+			q.decodeCols(bs, j0, j0+w) // op(B)(p, j) = W[p][j]: k rows of w values
+			ldb = w
 		}
-		ap := a[p0:]
-		if tA {
-			ap = a[p0*lda:]
-		}
-		sgemmJob(m, n, kk, alpha, ap, lda, tA, bs, ldb, tB, acc || p0 > 0, c, ldc, true, gemmBand{}, nil)
+		sgemmJob(m, w, k, alpha, a, lda, tA, bs, ldb, tB, acc, c[j0:], ldc, true, gemmBand{}, nil)
 	}
+}
+
+// qColumnBlock returns the columns of op(B) sgemmJob packs and sgemmQJob decodes at once for a product with n columns and k
+// steps: about qBlockFloats/k, a multiple of 256 (whole K-quant blocks when the columns are columns of W,
+// whole panels of every micro-kernel), at least 256 and at most n.
+func qColumnBlock(n, k int) int {
+	nc := max(256, qBlockFloats/max(k, 1)&^255)
+	return min(nc, n)
 }
 
 // sgemm2Q is sgemm2 with the first product's B the matrix q (see sgemmQ): a projection of an encoded matrix

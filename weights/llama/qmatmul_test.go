@@ -34,7 +34,7 @@ func sameBits(t *testing.T, what string, got, want []float32) {
 // on the encoded matrix equal the float32 products on its decoded values bit for bit: the forward x·Wᵀ, the
 // forward fused with a LoRA branch, the input gradient dY·W, and that fused with the LoRA branch's.
 func TestEncodedProducts(t *testing.T) {
-	defer func(k *microKernel, p int) { kernel, parallelMin = k, p }(kernel, parallelMin)
+	defer func(k *microKernel, p, qb int) { kernel, parallelMin, qBlockFloats = k, p, qb }(kernel, parallelMin, qBlockFloats)
 	rng := rand.New(rand.NewPCG(15, 1))
 	shapes := []struct{ n, in, out int }{
 		{1, 256, 40},   // decoding one token: gemvQ
@@ -48,11 +48,14 @@ func TestEncodedProducts(t *testing.T) {
 	const r = 4 // LoRA rank
 	for _, kn := range kernels() {
 		kernel = kn
-		for _, pm := range []int{1} { // parallel paths forced on
-			parallelMin = pm
+		// Parallel paths forced on; the products' decoded blocks as large as by default, and of 256 columns
+		// (several blocks, the last partial, for the matrices over 256 rows or columns).
+		for _, qb := range []int{qBlockFloats, 1} {
+			pm := 1
+			parallelMin, qBlockFloats = pm, qb
 			for _, typ := range EncodedTypes() {
 				for _, s := range shapes {
-					name := fmt.Sprintf("%s/%s/par%d/%dx%dx%d", kn.name, typ, pm, s.n, s.in, s.out)
+					name := fmt.Sprintf("%s/%s/qb%d/%dx%dx%d", kn.name, typ, qb, s.n, s.in, s.out)
 					t.Run(name, func(t *testing.T) { checkEncodedProducts(t, rng, typ, s.n, s.in, s.out, r) })
 				}
 				if typ.BlockSize() == 32 {
