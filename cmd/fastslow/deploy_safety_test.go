@@ -21,8 +21,7 @@ func TestDeployKeepsForeignModels(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	base := tinyBase(t, dir, 21, gguf.TypeF32)
-	data := filepath.Join(dir, "facts.jsonl")
-	writeJSONL(t, data, facts()[:4])
+	data := factsFile(t, dir, "facts.jsonl", 4)
 	adapter := filepath.Join(dir, "a.gguf")
 	if _, stderr, code := runCLI(t, nil, "train", "--base", base, "--data", data, "--out", adapter, "--steps", "2", "--json"); code != 0 {
 		t.Fatalf("train exited %d: %s", code, stderr)

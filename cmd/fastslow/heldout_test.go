@@ -40,8 +40,7 @@ func TestLearnSaysWhatWasNotHeldOut(t *testing.T) {
 			_ = c.Delete(context.Background(), name)
 		}
 	})
-	data := filepath.Join(dir, "capitals.jsonl")
-	writeJSONL(t, data, facts()[:2])
+	data := factsFile(t, dir, "capitals.jsonl", 2)
 	feedback := filepath.Join(dir, "feedback.jsonl")
 	if err := os.WriteFile(feedback, []byte(`{"input": "Q: What is the capital of Quenth?\nA:", "output": " Tovik", "score": 0, "feedback": "wrong city", "answer": "Ambrel"}`+"\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -143,8 +143,7 @@ func TestKillImport(t *testing.T) {
 // the task's prompt version never goes back, and a rerun completes.
 func TestKillLearn(t *testing.T) {
 	dir := t.TempDir()
-	data := filepath.Join(dir, "capitals.jsonl")
-	writeJSONL(t, data, facts()[:6])
+	data := factsFile(t, dir, "capitals.jsonl", 6)
 	env := []string{"FASTSLOW_HOME=" + filepath.Join(dir, "home"), "OLLAMA_HOST=127.0.0.1:1", "FASTSLOW_STEPS=20"}
 	args := []string{"learn", "--task", "capitals", "--data", data}
 	full := timed(t, env, args...)
@@ -175,8 +174,7 @@ func TestKillDeploy(t *testing.T) {
 	c := ollamatest.Client(t)
 	dir := t.TempDir()
 	base := tinyBase(t, dir, 21, gguf.TypeF32)
-	data := filepath.Join(dir, "d.jsonl")
-	writeJSONL(t, data, facts()[:4])
+	data := factsFile(t, dir, "d.jsonl", 4)
 	adapter := filepath.Join(dir, "a.gguf")
 	if _, stderr, code := runCLI(t, nil, "train", "--base", base, "--data", data, "--out", adapter, "--steps", "2"); code != 0 {
 		t.Fatalf("train: %s", stderr)

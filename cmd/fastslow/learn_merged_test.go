@@ -18,8 +18,7 @@ func TestLearnMergedKeepRollback(t *testing.T) {
 	c := ollamatest.Client(t)
 	dir := t.TempDir()
 	base := tinyBase(t, dir, 31, gguf.TypeQ8_0)
-	data := filepath.Join(dir, "capitals.jsonl")
-	writeJSONL(t, data, facts()[:10])
+	data := factsFile(t, dir, "capitals.jsonl", 10)
 	home := filepath.Join(dir, "home")
 	env := []string{"FASTSLOW_HOME=" + home, "OLLAMA_HOST=" + c.Host(), "FASTSLOW_MODEL=" + base,
 		"FASTSLOW_DEPLOY=merged", "FASTSLOW_KEEP=1"}

@@ -101,6 +101,14 @@ func tinyBase(t *testing.T, dir string, seed uint64, typ gguf.Type) string {
 	return base
 }
 
+// factsFile writes the first n of facts() to dir/name as JSONL and returns its path.
+func factsFile(t *testing.T, dir, name string, n int) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	writeJSONL(t, path, facts()[:n])
+	return path
+}
+
 func writeJSONL(t *testing.T, path string, ex []world.Example) {
 	t.Helper()
 	var buf bytes.Buffer

@@ -53,8 +53,7 @@ func TestTrainMemLimit(t *testing.T) {
 	if _, _, err := tinymodel.Write(context.Background(), base, 9, 0.05, gguf.TypeF32); err != nil {
 		t.Fatal(err)
 	}
-	data := filepath.Join(dir, "facts.jsonl")
-	writeJSONL(t, data, facts()[:4])
+	data := factsFile(t, dir, "facts.jsonl", 4)
 	env := []string{"FASTSLOW_MODEL=" + base}
 	args := []string{"train", "--data", data, "--out", filepath.Join(dir, "a.gguf"), "--steps", "2", "--batch", "2", "--rank", "2"}
 

@@ -93,8 +93,7 @@ func TestVersion(t *testing.T) {
 func TestFileStringsEscaped(t *testing.T) {
 	dir := t.TempDir()
 	base := tinyBase(t, dir, 21, gguf.TypeF32)
-	data := filepath.Join(dir, "d.jsonl")
-	writeJSONL(t, data, facts()[:2])
+	data := factsFile(t, dir, "d.jsonl", 2)
 	w := gguf.NewWriter()
 	for k, v := range map[string]any{"general.architecture": "llama", "general.type": "adapter", "adapter.type": "lora", "adapter.lora.alpha": float32(1)} {
 		if err := w.Set(k, v); err != nil {
@@ -157,8 +156,7 @@ func TestIssue14Rough(t *testing.T) {
 	if _, stderr, code := runCLI(t, []string{"OLLAMA_HOST=127.0.0.1:1"}, "lab", "--data", one, "--out", filepath.Join(dir, "r")); code != exitUsage || !strings.Contains(stderr, "at least 2 tasks") {
 		t.Errorf("lab --data with one task: exit %d, %s", code, stderr)
 	}
-	data := filepath.Join(dir, "d.jsonl")
-	writeJSONL(t, data, facts()[:4])
+	data := factsFile(t, dir, "d.jsonl", 4)
 	_, stderr, code := runCLI(t, []string{"OLLAMA_HOST=127.0.0.1:1", "FASTSLOW_STEPS=5"}, "learn", "--task", "t", "--data", data)
 	if code != 0 || strings.Contains(stderr, "fastslow:") || !strings.Contains(stderr, "note: Ollama does not answer") {
 		t.Errorf("learn with Ollama down: exit %d, stderr %q", code, stderr)

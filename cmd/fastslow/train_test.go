@@ -22,8 +22,7 @@ func TestTrainInterrupt(t *testing.T) {
 	}
 	dir := t.TempDir()
 	base := tinyBase(t, dir, 7, gguf.TypeF32)
-	data := filepath.Join(dir, "facts.jsonl")
-	writeJSONL(t, data, facts())
+	data := factsFile(t, dir, "facts.jsonl", len(facts()))
 	out := filepath.Join(dir, "a.gguf")
 	args := []string{"train", "--base", base, "--data", data, "--out", out, "--steps", "100", "--checkpoint-every", "5"}
 
@@ -93,8 +92,7 @@ func TestTrainFromConfig(t *testing.T) {
 	}
 	dir := t.TempDir()
 	base := tinyBase(t, dir, 9, gguf.TypeF32)
-	data := filepath.Join(dir, "facts.jsonl")
-	writeJSONL(t, data, facts()[:4])
+	data := factsFile(t, dir, "facts.jsonl", 4)
 	cfg := writeConfig(t, dir, "rank: 2\ntargets: [attn_v]\nsteps: 3\nbatch: 2\n")
 	out := filepath.Join(dir, "a.gguf")
 	stdout, stderr, code := runCLI(t, []string{"FASTSLOW_MODEL=" + base}, "train", "--config", cfg, "--data", data, "--out", out, "--steps", "4", "--json")
