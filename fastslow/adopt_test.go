@@ -49,10 +49,7 @@ func TestAdopt(t *testing.T) {
 	m, _ := tinyBase(t)
 	dir := t.TempDir()
 	srv := NewEngineServer(m)
-	s, err := OpenSlowChannel(ctx, m, dir, "adopt", srv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openSlow(t, m, dir, "adopt", srv)
 	first := trainedElsewhere(t, s, "a", 0)
 	r, err := s.Adopt(ctx, Adoption{Task: "a", Note: "peft import", Adapter: first,
 		Retention: accuracy(m, capitals[:2]), Budget: 0.05, Validation: accuracy(m, capitals[:2])})

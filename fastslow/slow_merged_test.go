@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/fastslow/fastslow/internal/ollamatest"
-	"github.com/fastslow/fastslow/internal/tinymodel"
 	"github.com/fastslow/fastslow/weights"
 	"github.com/fastslow/fastslow/weights/gguf"
 	"github.com/fastslow/fastslow/weights/llama"
@@ -16,15 +15,7 @@ import (
 
 // quantBase is a tiny Q8_0 base, so a merged deploy re-encodes what it changes.
 func quantBase(t *testing.T) *weights.Model {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "base-q8.gguf")
-	if _, _, err := tinymodel.Write(context.Background(), path, 7, 0.05, gguf.TypeQ8_0); err != nil {
-		t.Fatal(err)
-	}
-	m, err := weights.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, _ := tinyBaseOf(t, gguf.TypeQ8_0)
 	return m
 }
 
@@ -37,10 +28,7 @@ func TestSlowChannelMerged(t *testing.T) {
 	m := quantBase(t)
 	dir := t.TempDir()
 	srv := NewEngineServer(m)
-	s, err := OpenSlowChannel(ctx, m, dir, "merged", srv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openSlow(t, m, dir, "merged", srv)
 	if err := s.SetDeploy(DeployOptions{Mode: DeployMerged, Keep: 2}); err != nil {
 		t.Fatal(err)
 	}
@@ -176,10 +164,7 @@ func TestSlowChannelMergedOllama(t *testing.T) {
 	m, path := tinyBase(t)
 	dir := t.TempDir()
 	srv := NewOllamaServer(c, path, ollamatest.UniqueName(t, "fastslow-slowmerged")+"-")
-	s, err := OpenSlowChannel(ctx, m, dir, "ch", srv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openSlow(t, m, dir, "ch", srv)
 	if err := s.SetDeploy(DeployOptions{Mode: DeployMerged, Keep: 1}); err != nil {
 		t.Fatal(err)
 	}

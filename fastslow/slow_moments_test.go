@@ -14,10 +14,7 @@ func TestSlowChannelKeepsOptimizer(t *testing.T) {
 	ctx := context.Background()
 	m, _ := tinyBase(t)
 	dir := t.TempDir()
-	s, err := OpenSlowChannel(ctx, m, dir, "moments", NewEngineServer(m))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openSlow(t, m, dir, "moments", NewEngineServer(m))
 	opt := slowOpts(func(o *SlowOptions) { o.Steps = 4; o.Chunk = 2; o.Budget = -1; o.Seed = 1 })
 	step := func(what string, want int) {
 		t.Helper()

@@ -20,10 +20,7 @@ func TestSlowChannelRollbackDuringRound(t *testing.T) {
 	m, _ := tinyBase(t)
 	dir := t.TempDir()
 	srv := NewEngineServer(m)
-	s, err := OpenSlowChannel(ctx, m, dir, "rb", srv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openSlow(t, m, dir, "rb", srv)
 	opt := slowOpts(func(o *SlowOptions) { o.Steps = 4; o.Chunk = 2; o.Budget = -1; o.Seed = 1 })
 	if r, err := s.Train(ctx, "a", capitals[:2], nil, opt, nil); err != nil || !r.Promoted {
 		t.Fatalf("round 1: %+v, %v", r, err)

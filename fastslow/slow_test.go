@@ -14,10 +14,17 @@ import (
 	"github.com/fastslow/fastslow/weights/llama"
 )
 
+// tinyBase is tinyBaseOf with float32 matrices.
 func tinyBase(t *testing.T) (*weights.Model, string) {
 	t.Helper()
+	return tinyBaseOf(t, gguf.TypeF32)
+}
+
+// tinyBaseOf writes the tiny base (seed 7) with matrices of type typ to a temporary file and loads it.
+func tinyBaseOf(t *testing.T, typ gguf.Type) (*weights.Model, string) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "base.gguf")
-	if _, _, err := tinymodel.Write(context.Background(), path, 7, 0.05, gguf.TypeF32); err != nil {
+	if _, _, err := tinymodel.Write(context.Background(), path, 7, 0.05, typ); err != nil {
 		t.Fatal(err)
 	}
 	m, err := weights.Load(path)
@@ -25,6 +32,16 @@ func tinyBase(t *testing.T) (*weights.Model, string) {
 		t.Fatal(err)
 	}
 	return m, path
+}
+
+// openSlow opens the slow channel name in dir on base m, served by srv.
+func openSlow(t *testing.T, m *weights.Model, dir, name string, srv Server) *SlowChannel {
+	t.Helper()
+	s, err := OpenSlowChannel(context.Background(), m, dir, name, srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 var capitals = []weights.Pair{
@@ -62,10 +79,7 @@ func TestSlowChannelRoundsAndRollback(t *testing.T) {
 	m, _ := tinyBase(t)
 	dir := t.TempDir()
 	srv := NewEngineServer(m)
-	s, err := OpenSlowChannel(ctx, m, dir, "test", srv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openSlow(t, m, dir, "test", srv)
 	opt := slowOpts(func(o *SlowOptions) { o.Steps = 120; o.Chunk = 40; o.LR = 1e-2; o.Budget = -1; o.Seed = 1 })
 	r1, err := s.Train(ctx, "a", capitals[:2], nil, opt, nil)
 	if err != nil {
@@ -159,11 +173,8 @@ func TestSlowChannelDeployFailureLeavesNothing(t *testing.T) {
 	ctx := context.Background()
 	m, _ := tinyBase(t)
 	dir := t.TempDir()
-	s, err := OpenSlowChannel(ctx, m, dir, "fail", failingServer{NewEngineServer(m)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = s.Train(ctx, "a", capitals, nil, slowOpts(func(o *SlowOptions) { o.Steps = 5; o.Budget = -1 }), nil)
+	s := openSlow(t, m, dir, "fail", failingServer{NewEngineServer(m)})
+	_, err := s.Train(ctx, "a", capitals, nil, slowOpts(func(o *SlowOptions) { o.Steps = 5; o.Budget = -1 }), nil)
 	if err == nil || !strings.Contains(err.Error(), "server says no") {
 		t.Fatalf("error %v", err)
 	}
