@@ -87,6 +87,8 @@ func parseRealFlags(args []string, stderr io.Writer) (*realOptions, error) {
 	fs.BoolVar(&o.noOllama, "no-ollama", false, "skip the Ollama prompt evaluation (quantizing still needs Ollama)")
 	fs.StringVar(&o.jsonOut, "json", "", "also write every measurement to this JSON file")
 	fs.StringVar(&o.worker.cpuProfile, "cpuprofile", "", "write a CPU profile of the first shape's first training worker here")
+	fs.BoolVar(&o.worker.recompute, "recompute", false, "fastslow training (workers and learning round) recomputes each block in the backward (less memory)")
+	fs.IntVar(&o.worker.memLimitMiB, "mem-limit-mib", 0, "fastslow training recomputes blocks when a step's memory estimate exceeds this many MiB (0: no limit)")
 	w := &o.worker
 	fs.StringVar(&w.mode, "worker", "", "internal: run one measurement (gen, train, score)")
 	fs.StringVar(&w.model, "model", "", "internal: the worker's shape")
@@ -119,6 +121,8 @@ func parseRealFlags(args []string, stderr io.Writer) (*realOptions, error) {
 		return nil, errors.New("-rounds and -steps must be positive, -warmup not negative")
 	case o.batch < 1 || o.seq < 2 || o.rank < 1 || o.threads < 1 || o.sgemmReps < 1:
 		return nil, errors.New("-batch, -rank, -threads and -sgemm-reps must be positive, -seq at least 2")
+	case o.worker.memLimitMiB < 0:
+		return nil, errors.New("-mem-limit-mib must not be negative")
 	case o.roundExamples < 1 || o.roundSteps < 1 || o.scoreLen < 8 || o.scoreSeqs < 1:
 		return nil, errors.New("-round-examples, -round-steps and -score-seqs must be positive, -score-len at least 8")
 	}
@@ -141,7 +145,8 @@ func runReal(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	rb := &realBench{o: o, log: stderr, rep: realReport{Started: time.Now().UTC().Format(time.RFC3339),
 		CPU: cpuModel(), Threads: o.threads, GoVersion: runtime.Version(), Batch: o.batch, Seq: o.seq,
-		Rank: o.rank, Alpha: o.alpha, Rounds: o.rounds}}
+		Rank: o.rank, Alpha: o.alpha, Rounds: o.rounds, Recompute: o.worker.recompute,
+		MemLimitMiB: o.worker.memLimitMiB}}
 	if rb.self, err = os.Executable(); err != nil {
 		return err
 	}
@@ -280,6 +285,12 @@ func (rb *realBench) realWorker(ctx context.Context, mode, model, path, texts st
 		fmt.Sprint(o.alpha), "-steps", fmt.Sprint(o.steps), "-warmup", fmt.Sprint(o.warmup)}
 	if texts != "" {
 		args = append(args, "-texts", texts)
+	}
+	if o.worker.recompute {
+		args = append(args, "-recompute")
+	}
+	if o.worker.memLimitMiB > 0 {
+		args = append(args, "-mem-limit-mib", fmt.Sprint(o.worker.memLimitMiB))
 	}
 	if mode == "train" && o.worker.cpuProfile != "" && !rb.profiled {
 		args = append(args, "-cpuprofile", o.worker.cpuProfile)

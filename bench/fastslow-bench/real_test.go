@@ -141,7 +141,12 @@ func TestParseRealFlags(t *testing.T) {
 		!slices.Equal(o.models, []string{"llama3.2-1b", "qwen3-4b"}) || len(o.forward) != 0 {
 		t.Errorf("lists: %+v, %v", o, err)
 	}
+	if o, err := parseRealFlags([]string{"-recompute", "-mem-limit-mib", "4096"}, &bytes.Buffer{}); err != nil ||
+		!o.worker.recompute || o.worker.memLimitMiB != 4096 {
+		t.Errorf("memory settings: %+v, %v", o, err)
+	}
 	for _, args := range [][]string{
+		{"-mem-limit-mib", "-1"},
 		{"-models", "gpt-5"},
 		{"-rounds", "0"},
 		{"-seq", "1"},

@@ -337,6 +337,12 @@ func (rb *realBench) learningRound(ctx context.Context, s realShape, base, text,
 	args := []string{"train", "--base", base, "--data", data, "--out", out, "--rank", fmt.Sprint(o.rank),
 		"--alpha", fmt.Sprint(o.alpha), "--steps", fmt.Sprint(o.roundSteps), "--batch", fmt.Sprint(o.batch),
 		"--targets", strings.Join(llamaTargets, ","), "--json"}
+	if o.worker.recompute {
+		args = append(args, "--recompute")
+	}
+	if o.worker.memLimitMiB > 0 {
+		args = append(args, "--mem-limit", fmt.Sprintf("%dMiB", o.worker.memLimitMiB))
+	}
 	cmd := exec.CommandContext(ctx, rb.fastslow, args...)
 	cmd.Env = append(os.Environ(), "FASTSLOW_HOME="+filepath.Join(dir, "home"), fmt.Sprintf("GOMAXPROCS=%d", o.threads))
 	lr := &learningRound{Examples: o.roundExamples, Steps: o.roundSteps, Load: loadAvg(),

@@ -17,6 +17,8 @@ type realReport struct {
 	Rank         int               `json:"rank"`
 	Alpha        float64           `json:"alpha"`
 	Rounds       int               `json:"rounds"`
+	Recompute    bool              `json:"recompute,omitempty"`     // fastslow training recomputes blocks
+	MemLimitMiB  int               `json:"mem_limit_mib,omitempty"` // fastslow training's memory limit
 	Ollama       string            `json:"ollama"`
 	OllamaCPU    string            `json:"ollama_cpu,omitempty"` // the features its ggml reports`
 	Torch        map[string]any    `json:"torch,omitempty"`
@@ -72,6 +74,10 @@ func (r *realReport) write(w io.Writer) {
 		"LoRA rank %d (alpha %g) on all seven projections; training batch %d × %d tokens; %d rounds, sides "+
 		"alternating, each measurement in a child process whose own VmHWM is its peak memory.\n",
 		r.Ollama, r.Rank, r.Alpha, r.Batch, r.Seq, r.Rounds)
+	if r.Recompute || r.MemLimitMiB > 0 {
+		p("- fastslow training with recompute=%v, memory limit %d MiB (0: none; recomputation where the step's "+
+			"estimate exceeds it).\n", r.Recompute, r.MemLimitMiB)
+	}
 	if r.OllamaCPU != "" {
 		p("- Ollama's runner reports: `%s`.\n", r.OllamaCPU)
 	}

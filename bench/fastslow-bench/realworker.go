@@ -31,6 +31,8 @@ type realWorkerResult struct {
 type realWorkerArgs struct {
 	mode, model, path, texts string
 	cpuProfile               string
+	recompute                bool // LoRAOptions.Recompute
+	memLimitMiB              int  // LoRAOptions.MemLimit, in MiB
 	batch, seq, rank         int
 	alpha                    float64
 	steps, warmup            int
@@ -84,7 +86,9 @@ func runRealWorker(ctx context.Context, w io.Writer, a realWorkerArgs) error {
 			LoRA: llama.LoRAConfig{Rank: a.rank, Alpha: float32(a.alpha), Targets: weights.DefaultLoRA.Targets},
 			Train: train.Options{Steps: total, BatchSize: a.batch, LR: 1e-4, Decay: train.DecayConstant,
 				ClipNorm: 1, Seed: 1},
-			Seed: 1,
+			Seed:      1,
+			Recompute: a.recompute,
+			MemLimit:  int64(a.memLimitMiB) << 20,
 		}
 		_, tr, err := weights.FineTuneSequences(ctx, m, seqs, opt, func(p train.Progress) {
 			if p.Step > a.warmup {
