@@ -32,19 +32,22 @@ import (
 	"github.com/fastslow/fastslow/weights/llama"
 )
 
+// labFlags are the flags of 'fastslow lab' beyond the configuration's.
+type labFlags struct {
+	seeds, fstSteps, sweepSeeds int
+	ablationSeeds, revSeeds     int
+	tasks, policies, data       string
+	engine, asJSON              bool
+	reversibility, ablations    bool
+	baselines                   bool
+	perTask, noSweep            bool
+	cpuProfile                  string
+	sweepLRs                    []float64
+	sweepSteps                  []int
+}
+
 func newLabCmd() *cobra.Command {
-	var (
-		seeds, fstSteps, sweepSeeds int
-		ablationSeeds, revSeeds     int
-		tasks, policies, data       string
-		engine, asJSON              bool
-		reversibility, ablations    bool
-		baselines                   bool
-		perTask, noSweep            bool
-		cpuProfile                  string
-		sweepLRs                    []float64
-		sweepSteps                  []int
-	)
+	var lf labFlags
 	cmd := &cobra.Command{
 		Use:   "lab [--model MODEL] [--out DIR] [--seeds N] [--tasks a,b,c | --data FILE.jsonl]",
 		Short: "Measure how much each kind of adaptation forgets, on your model",
@@ -63,163 +66,17 @@ into tasks by their "task" field.
 After the stream, the same report gets the reversibility experiments, each also runnable alone as
 'fastslow lab spurious|cyclic|capacity' with flags to scale it up.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			l, err := conf(cmd)
-			if err != nil {
-				return err
-			}
-			if cpuProfile != "" {
-				stop, err := startCPUProfile(cpuProfile)
-				if err != nil {
-					return err
-				}
-				defer stop()
-			}
-			ctx := cmd.Context()
-			logw := cmd.ErrOrStderr()
-			logf := func(format string, args ...any) {
-				fmt.Fprintf(logw, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
-			}
-			path, label, err := labModel(ctx, l)
-			if err != nil {
-				return err
-			}
-			m, err := weights.Load(path)
-			if err != nil {
-				return err
-			}
-			wopt := world.Options{Seed: 1}
-			if r, err := recipeOf(path); err == nil {
-				wopt = r.World.Options()
-			}
-			w, err := world.New(wopt)
-			if err != nil {
-				return err
-			}
-			lo := fastslow.DefaultOptions()
-			lo.Slow.LoRA = llama.LoRAConfig{Rank: l.Rank, Alpha: float32(l.Alpha), Targets: l.Targets}
-			lo.Slow.Steps, lo.Slow.LR, lo.Slow.BatchSize = l.Steps, l.LR, l.Batch
-			lo.FSTSteps, lo.Budget = fstSteps, l.Budget
-			opt := lab.StreamOptions{Base: m, World: wopt, Seeds: seeds, SweepSeeds: sweepSeeds, Learner: lo, Log: logf, Ablations: ablations, AblationSeeds: ablationSeeds}
-			if !noSweep {
-				for _, lr := range sweepLRs {
-					for _, st := range sweepSteps {
-						opt.Sweep = append(opt.Sweep, lab.Setting{LR: lr, Steps: st})
-					}
-				}
-			}
-			probes := lab.GeneralProbe(w, 56)
-			k := min(16, len(probes)/3) // the last k guard the forgetting budget; the rest are reported
-			opt.General, opt.Retention = probes[:len(probes)-k], probes[len(probes)-k:]
-			if opt.Prose, err = lab.HeldOutProse(ctx, w, 4); err != nil {
-				logf("no held-out prose (%v): perplexity and KL are left out", err)
-			}
-			var pols []fastslow.Policy
-			if policies != "" {
-				for _, p := range strings.Split(policies, ",") {
-					pol, err := fastslow.ParsePolicy(strings.TrimSpace(p))
-					if err != nil {
-						return usagef("--policies: %v", err)
-					}
-					pols = append(pols, pol)
-				}
-			} else {
-				pols = fastslow.Policies()
-			}
-			for _, p := range pols {
-				opt.Arms = append(opt.Arms, lab.Arm{Name: p.Name(), Policy: p})
-			}
-			if baselines && policies == "" {
-				opt.Arms = append(opt.Arms, lab.Baselines(m.Config.Layers)...)
-			}
-			if perTask {
-				for _, p := range pols {
-					if p.Channels().Prompts {
-						opt.Arms = append(opt.Arms, lab.Arm{Name: p.Name() + lab.PerTaskSuffix, Policy: p, PerTaskPrompt: true})
-					}
-				}
-			}
-			if data != "" {
-				ex, err := readExamples(data)
-				if err != nil {
-					return err
-				}
-				if ex, err = renderChatFor(cmd, data, ex); err != nil {
-					return err
-				}
-				ts, err := lab.DataTasks(ex, 1, lab.DefaultSizes)
-				if err != nil {
-					return fmt.Errorf("%s: %w", data, err)
-				}
-				if len(ts) < 2 { // forgetting needs a task learned after another
-					return usagef("--data %s: the lab needs at least 2 tasks (the examples' \"task\" field), found %d", data, len(ts))
-				}
-				opt.Data = func(seed int) ([]lab.Task, *lab.Task, error) {
-					ts, err := lab.DataTasks(ex, uint64(seed), lab.DefaultSizes)
-					return ts, nil, err
-				}
-			} else {
-				names := lab.DefaultTasks
-				if tasks != "" {
-					names = strings.Split(tasks, ",")
-				}
-				if _, err := lab.WorldTasks(w, names, lab.DefaultSizes, 1); err != nil {
-					return usagef("--tasks: %v (known: %s)", err, strings.Join(world.TaskNames(), ", "))
-				}
-				inStream := false
-				for _, n := range names {
-					inStream = inStream || n == lab.DefaultHeldOut
-				}
-				opt.Data = func(seed int) ([]lab.Task, *lab.Task, error) {
-					all := names
-					if !inStream {
-						all = append(append([]string(nil), names...), lab.DefaultHeldOut)
-					}
-					ts, err := lab.WorldTasks(w, all, lab.DefaultSizes, uint64(seed))
-					if err != nil || inStream {
-						return ts, nil, err
-					}
-					return ts[:len(names)], &ts[len(names)], nil
-				}
-			}
-			srv, name, err := labServer(ctx, l, m, path, engine, logf)
-			if err != nil {
-				return err
-			}
-			opt.NewServer, opt.ServerName = srv, name
-			logf("lab: model %s, %s; %d seeds, %d sweep settings, ablations %v", label, name, seeds, len(opt.Sweep), ablations)
-			res, err := lab.Stream(ctx, opt)
-			if err != nil {
-				return err
-			}
-			rep, err := res.Report("fastslow lab: forgetting under each adaptation policy", label)
-			if err != nil {
-				return err
-			}
-			if reversibility {
-				if err := appendReversibility(ctx, rep, m, wopt, revSeeds, logf); err != nil {
-					return err
-				}
-			}
-			out := l.Out // never empty: the configuration refuses it
-			if err := labreport.Write(ctx, out, rep); err != nil {
-				return err
-			}
-			if err := writeRuns(filepath.Join(out, "runs.json"), res); err != nil {
-				return err
-			}
-			w2 := cmd.OutOrStdout()
-			if asJSON {
-				return json.NewEncoder(w2).Encode(map[string]any{"report": filepath.Join(out, "report.md"), "values": rep.Values, "seconds": res.Seconds, "server": name})
-			}
-			fmt.Fprintf(w2, "wrote %s (%.0f s, %s)\n", filepath.Join(out, "report.md"), res.Seconds, name)
-			for _, v := range rep.Verdicts {
-				fmt.Fprintf(w2, "  %s %s — %s\n", v.Question, v.Verdict, v.Evidence)
-			}
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return lf.run(cmd) },
 	}
-	f := cmd.Flags()
+	lf.register(cmd.Flags())
+	for _, e := range labExperiments() {
+		cmd.AddCommand(newLabExperimentCmd(e))
+	}
+	return cmd
+}
+
+// register adds the lab's flags, the configuration's among them, to f.
+func (lf *labFlags) register(f *pflag.FlagSet) {
 	config.AddFlag(f, "model")
 	config.AddFlag(f, "out")
 	config.AddFlag(f, "budget")
@@ -229,29 +86,200 @@ After the stream, the same report gets the reversibility experiments, each also 
 	config.AddFlag(f, "lr")
 	config.AddFlag(f, "batch")
 	config.AddFlagAs(f, "steps-per-task", "steps", "weight-only policies: optimizer steps per task")
-	f.IntVar(&seeds, "seeds", 10, "seeds per arm (each seed draws its own world, initialization and order)")
-	f.IntVar(&sweepSeeds, "sweep-seeds", 1, "seeds per sweep setting (seeds of their own, scored on validation data)")
-	f.Float64SliceVar(&sweepLRs, "sweep-lr", []float64{5e-4, 2e-3, 5e-3}, "learning rates the sweep tries for every weight-training arm")
-	f.IntSliceVar(&sweepSteps, "sweep-steps", []int{fastslow.DefaultOptions().FSTSteps / 2, fastslow.DefaultOptions().FSTSteps}, "weight steps per task the sweep tries for every weight-training arm (default: half of fst's cap and the cap, the same choice for every arm; --sweep-steps 20,60 is the old grid)")
-	f.BoolVar(&noSweep, "no-sweep", false, "no sweep: every arm at the configured --lr and --steps-per-task/--fst-steps")
-	f.IntVar(&ablationSeeds, "ablation-seeds", 4, "seeds per ablation arm (at most --seeds)")
-	f.IntVar(&revSeeds, "reversibility-seeds", 3, "seeds of each reversibility experiment")
-	f.BoolVar(&baselines, "baselines", true, "add the continual-learning baselines (L2 to the base, frozen lower blocks, rank-1 LoRA), swept like every arm (only with the default --policies)")
-	f.BoolVar(&ablations, "ablations", true, "add the ablations (prompts × retention gate × replay at fst's chosen setting)")
-	f.BoolVar(&perTask, "per-task-prompt", true, "add, for each prompt-using policy, a variant served with each task's own prompt (the task named: an oracle), on --ablation-seeds seeds at its policy's chosen setting")
-	f.IntVar(&fstSteps, "fst-steps", fastslow.DefaultOptions().FSTSteps, "fst policy: most optimizer steps per task")
-	f.StringVar(&tasks, "tasks", "", "task stream from the synthetic world (default "+strings.Join(lab.DefaultTasks, ",")+")")
-	f.StringVar(&policies, "policies", "", "policies to compare (default "+strings.Join(fastslow.PolicyNames(), ",")+")")
-	f.StringVar(&data, "data", "", "your own examples (JSONL with a \"task\" field) instead of the synthetic stream")
-	f.BoolVar(&engine, "engine", false, "serve with the in-process engine even when Ollama is reachable")
-	f.BoolVar(&asJSON, "json", false, "print a JSON summary")
-	f.BoolVar(&reversibility, "reversibility", true, "after the stream, run the reversibility experiments (spurious, cyclic, capacity) into the same report")
-	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) of the run to this file")
+	f.IntVar(&lf.seeds, "seeds", 10, "seeds per arm (each seed draws its own world, initialization and order)")
+	f.IntVar(&lf.sweepSeeds, "sweep-seeds", 1, "seeds per sweep setting (seeds of their own, scored on validation data)")
+	f.Float64SliceVar(&lf.sweepLRs, "sweep-lr", []float64{5e-4, 2e-3, 5e-3}, "learning rates the sweep tries for every weight-training arm")
+	f.IntSliceVar(&lf.sweepSteps, "sweep-steps", []int{fastslow.DefaultOptions().FSTSteps / 2, fastslow.DefaultOptions().FSTSteps}, "weight steps per task the sweep tries for every weight-training arm (default: half of fst's cap and the cap, the same choice for every arm; --sweep-steps 20,60 is the old grid)")
+	f.BoolVar(&lf.noSweep, "no-sweep", false, "no sweep: every arm at the configured --lr and --steps-per-task/--fst-steps")
+	f.IntVar(&lf.ablationSeeds, "ablation-seeds", 4, "seeds per ablation arm (at most --seeds)")
+	f.IntVar(&lf.revSeeds, "reversibility-seeds", 3, "seeds of each reversibility experiment")
+	f.BoolVar(&lf.baselines, "baselines", true, "add the continual-learning baselines (L2 to the base, frozen lower blocks, rank-1 LoRA), swept like every arm (only with the default --policies)")
+	f.BoolVar(&lf.ablations, "ablations", true, "add the ablations (prompts × retention gate × replay at fst's chosen setting)")
+	f.BoolVar(&lf.perTask, "per-task-prompt", true, "add, for each prompt-using policy, a variant served with each task's own prompt (the task named: an oracle), on --ablation-seeds seeds at its policy's chosen setting")
+	f.IntVar(&lf.fstSteps, "fst-steps", fastslow.DefaultOptions().FSTSteps, "fst policy: most optimizer steps per task")
+	f.StringVar(&lf.tasks, "tasks", "", "task stream from the synthetic world (default "+strings.Join(lab.DefaultTasks, ",")+")")
+	f.StringVar(&lf.policies, "policies", "", "policies to compare (default "+strings.Join(fastslow.PolicyNames(), ",")+")")
+	f.StringVar(&lf.data, "data", "", "your own examples (JSONL with a \"task\" field) instead of the synthetic stream")
+	f.BoolVar(&lf.engine, "engine", false, "serve with the in-process engine even when Ollama is reachable")
+	f.BoolVar(&lf.asJSON, "json", false, "print a JSON summary")
+	f.BoolVar(&lf.reversibility, "reversibility", true, "after the stream, run the reversibility experiments (spurious, cyclic, capacity) into the same report")
+	f.StringVar(&lf.cpuProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) of the run to this file")
 	_ = f.MarkHidden("cpuprofile")
-	for _, e := range labExperiments() {
-		cmd.AddCommand(newLabExperimentCmd(e))
+}
+
+// run runs the lab: every arm over the task stream, then the reversibility experiments, into one report.
+func (lf *labFlags) run(cmd *cobra.Command) error {
+	l, err := conf(cmd)
+	if err != nil {
+		return err
 	}
-	return cmd
+	if lf.cpuProfile != "" {
+		stop, err := startCPUProfile(lf.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	ctx := cmd.Context()
+	logf := labLog(cmd)
+	path, label, m, wopt, err := labBase(ctx, l)
+	if err != nil {
+		return err
+	}
+	w, err := world.New(wopt)
+	if err != nil {
+		return err
+	}
+	opt := lf.streamOptions(ctx, l, m, w, wopt, logf)
+	if opt.Arms, err = lf.arms(m); err != nil {
+		return err
+	}
+	if opt.Data, err = lf.stream(cmd, w); err != nil {
+		return err
+	}
+	srv, name, err := labServer(ctx, l, m, path, lf.engine, logf)
+	if err != nil {
+		return err
+	}
+	opt.NewServer, opt.ServerName = srv, name
+	logf("lab: model %s, %s; %d seeds, %d sweep settings, ablations %v", label, name, lf.seeds, len(opt.Sweep), lf.ablations)
+	res, err := lab.Stream(ctx, opt)
+	if err != nil {
+		return err
+	}
+	rep, err := res.Report("fastslow lab: forgetting under each adaptation policy", label)
+	if err != nil {
+		return err
+	}
+	if lf.reversibility {
+		if err := appendReversibility(ctx, rep, m, wopt, lf.revSeeds, logf); err != nil {
+			return err
+		}
+	}
+	out := l.Out // never empty: the configuration refuses it
+	if err := labreport.Write(ctx, out, rep); err != nil {
+		return err
+	}
+	if err := writeRuns(filepath.Join(out, "runs.json"), res); err != nil {
+		return err
+	}
+	return lf.summary(cmd.OutOrStdout(), out, rep, res, name)
+}
+
+// streamOptions are the stream's options but its arms, data and server: the learner's settings from the
+// configuration, the sweep's grid, and the general-ability probes, retention set and held-out prose of w.
+func (lf *labFlags) streamOptions(ctx context.Context, l *config.Loaded, m *weights.Model, w *world.World, wopt world.Options, logf func(string, ...any)) lab.StreamOptions {
+	lo := fastslow.DefaultOptions()
+	lo.Slow.LoRA = llama.LoRAConfig{Rank: l.Rank, Alpha: float32(l.Alpha), Targets: l.Targets}
+	lo.Slow.Steps, lo.Slow.LR, lo.Slow.BatchSize = l.Steps, l.LR, l.Batch
+	lo.FSTSteps, lo.Budget = lf.fstSteps, l.Budget
+	opt := lab.StreamOptions{Base: m, World: wopt, Seeds: lf.seeds, SweepSeeds: lf.sweepSeeds, Learner: lo, Log: logf, Ablations: lf.ablations, AblationSeeds: lf.ablationSeeds}
+	if !lf.noSweep {
+		for _, lr := range lf.sweepLRs {
+			for _, st := range lf.sweepSteps {
+				opt.Sweep = append(opt.Sweep, lab.Setting{LR: lr, Steps: st})
+			}
+		}
+	}
+	probes := lab.GeneralProbe(w, 56)
+	k := min(16, len(probes)/3) // the last k guard the forgetting budget; the rest are reported
+	opt.General, opt.Retention = probes[:len(probes)-k], probes[len(probes)-k:]
+	var err error
+	if opt.Prose, err = lab.HeldOutProse(ctx, w, 4); err != nil {
+		logf("no held-out prose (%v): perplexity and KL are left out", err)
+	}
+	return opt
+}
+
+// arms are the stream's arms: the policies (--policies, default all), then with the default policies the
+// baselines (--baselines), then each prompt-using policy served under each task's own prompt (--per-task-prompt).
+func (lf *labFlags) arms(m *weights.Model) ([]lab.Arm, error) {
+	var pols []fastslow.Policy
+	if lf.policies != "" {
+		for _, p := range strings.Split(lf.policies, ",") {
+			pol, err := fastslow.ParsePolicy(strings.TrimSpace(p))
+			if err != nil {
+				return nil, usagef("--policies: %v", err)
+			}
+			pols = append(pols, pol)
+		}
+	} else {
+		pols = fastslow.Policies()
+	}
+	var arms []lab.Arm
+	for _, p := range pols {
+		arms = append(arms, lab.Arm{Name: p.Name(), Policy: p})
+	}
+	if lf.baselines && lf.policies == "" {
+		arms = append(arms, lab.Baselines(m.Config.Layers)...)
+	}
+	if lf.perTask {
+		for _, p := range pols {
+			if p.Channels().Prompts {
+				arms = append(arms, lab.Arm{Name: p.Name() + lab.PerTaskSuffix, Policy: p, PerTaskPrompt: true})
+			}
+		}
+	}
+	return arms, nil
+}
+
+// stream returns the task stream of each seed: the user's examples grouped by task (--data), else the
+// world's tasks (--tasks) with the held-out task for plasticity after them.
+func (lf *labFlags) stream(cmd *cobra.Command, w *world.World) (func(seed int) ([]lab.Task, *lab.Task, error), error) {
+	if data := lf.data; data != "" {
+		ex, err := readExamples(data)
+		if err != nil {
+			return nil, err
+		}
+		if ex, err = renderChatFor(cmd, data, ex); err != nil {
+			return nil, err
+		}
+		ts, err := lab.DataTasks(ex, 1, lab.DefaultSizes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", data, err)
+		}
+		if len(ts) < 2 { // forgetting needs a task learned after another
+			return nil, usagef("--data %s: the lab needs at least 2 tasks (the examples' \"task\" field), found %d", data, len(ts))
+		}
+		return func(seed int) ([]lab.Task, *lab.Task, error) {
+			ts, err := lab.DataTasks(ex, uint64(seed), lab.DefaultSizes)
+			return ts, nil, err
+		}, nil
+	}
+	names := lab.DefaultTasks
+	if lf.tasks != "" {
+		names = strings.Split(lf.tasks, ",")
+	}
+	if _, err := lab.WorldTasks(w, names, lab.DefaultSizes, 1); err != nil {
+		return nil, usagef("--tasks: %v (known: %s)", err, strings.Join(world.TaskNames(), ", "))
+	}
+	inStream := false
+	for _, n := range names {
+		inStream = inStream || n == lab.DefaultHeldOut
+	}
+	return func(seed int) ([]lab.Task, *lab.Task, error) {
+		all := names
+		if !inStream {
+			all = append(append([]string(nil), names...), lab.DefaultHeldOut)
+		}
+		ts, err := lab.WorldTasks(w, all, lab.DefaultSizes, uint64(seed))
+		if err != nil || inStream {
+			return ts, nil, err
+		}
+		return ts[:len(names)], &ts[len(names)], nil
+	}, nil
+}
+
+// summary prints where the report went and its verdicts, or with --json the report's values.
+func (lf *labFlags) summary(w io.Writer, out string, rep *labreport.Report, res *lab.StreamResult, server string) error {
+	if lf.asJSON {
+		return json.NewEncoder(w).Encode(map[string]any{"report": filepath.Join(out, "report.md"), "values": rep.Values, "seconds": res.Seconds, "server": server})
+	}
+	fmt.Fprintf(w, "wrote %s (%.0f s, %s)\n", filepath.Join(out, "report.md"), res.Seconds, server)
+	for _, v := range rep.Verdicts {
+		fmt.Fprintf(w, "  %s %s — %s\n", v.Question, v.Verdict, v.Evidence)
+	}
+	return nil
 }
 
 // startCPUProfile profiles the process into path until the returned function is called.
@@ -342,22 +370,35 @@ func labSetup(cmd *cobra.Command) (m *weights.Model, label string, wopt world.Op
 	if err != nil {
 		return nil, "", wopt, nil, err
 	}
+	logf = labLog(cmd)
+	if _, label, m, wopt, err = labBase(cmd.Context(), l); err != nil {
+		return nil, "", wopt, nil, err
+	}
+	return m, label, wopt, logf, nil
+}
+
+// labLog returns the lab's log: each line timed, on the command's standard error.
+func labLog(cmd *cobra.Command) func(string, ...any) {
 	logw := cmd.ErrOrStderr()
-	logf = func(format string, args ...any) {
+	return func(format string, args ...any) {
 		fmt.Fprintf(logw, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 	}
-	path, label, err := labModel(cmd.Context(), l)
-	if err != nil {
-		return nil, "", wopt, nil, err
+}
+
+// labBase loads the configured model (or the embedded default) and returns it with its file, its label and the
+// options of the world it was pretrained on (seed 1's world when its file holds no recipe).
+func labBase(ctx context.Context, l *config.Loaded) (path, label string, m *weights.Model, wopt world.Options, err error) {
+	if path, label, err = labModel(ctx, l); err != nil {
+		return "", "", nil, wopt, err
 	}
 	if m, err = weights.Load(path); err != nil {
-		return nil, "", wopt, nil, err
+		return "", "", nil, wopt, err
 	}
 	wopt = world.Options{Seed: 1}
 	if r, err := recipeOf(path); err == nil {
 		wopt = r.World.Options()
 	}
-	return m, label, wopt, logf, nil
+	return path, label, m, wopt, nil
 }
 
 // labExperiment is one reversibility experiment as the command line runs it.
