@@ -251,7 +251,7 @@ func (lf *labFlags) stream(cmd *cobra.Command, w *world.World) (func(seed int) (
 		names = strings.Split(lf.tasks, ",")
 	}
 	if _, err := lab.WorldTasks(w, names, lab.DefaultSizes, 1); err != nil {
-		return nil, usagef("--tasks: %v (known: %s)", err, strings.Join(world.TaskNames(), ", "))
+		return nil, usagef("--tasks: %v", err) // the error names the known tasks
 	}
 	inStream := false
 	for _, n := range names {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -155,6 +156,12 @@ func TestIssue14Rough(t *testing.T) {
 	writeJSONL(t, one, ex)
 	if _, stderr, code := runCLI(t, []string{"OLLAMA_HOST=127.0.0.1:1"}, "lab", "--data", one, "--out", filepath.Join(dir, "r")); code != exitUsage || !strings.Contains(stderr, "at least 2 tasks") {
 		t.Errorf("lab --data with one task: exit %d, %s", code, stderr)
+	}
+	for _, bad := range []string{"nonsense", "inject0"} {
+		_, stderr, code := runCLI(t, []string{"OLLAMA_HOST=127.0.0.1:1"}, "lab", "--tasks", bad, "--out", filepath.Join(dir, "r"))
+		if code != exitUsage || !strings.Contains(stderr, strconv.Quote(bad)) || strings.Count(stderr, "known:") > 1 {
+			t.Errorf("lab --tasks %s: exit %d, %s", bad, code, stderr)
+		}
 	}
 	data := factsFile(t, dir, "d.jsonl", 4)
 	_, stderr, code := runCLI(t, []string{"OLLAMA_HOST=127.0.0.1:1", "FASTSLOW_STEPS=5"}, "learn", "--task", "t", "--data", data)

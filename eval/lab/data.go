@@ -40,7 +40,7 @@ func WorldTasks(w *world.World, names []string, sizes Sizes, seed uint64) ([]Tas
 		if rest, ok := strings.CutPrefix(name, world.TaskInject); ok && rest != "" {
 			g, err := strconv.Atoi(rest)
 			if err != nil || g < 1 {
-				return nil, fmt.Errorf("unknown task %q", name)
+				return nil, fmt.Errorf("unknown task %q (inject takes a group number from 1: inject2, inject3, …)", name)
 			}
 			base, group = world.TaskInject, g
 		}
