@@ -348,7 +348,7 @@ func (r *StreamResult) headlineSection(arms []string, st map[string]*armStats, v
 		}
 		a, f, b := ci(s.avg, 0, 1), ci(s.forget, -1, 1), ci(s.bwt, -1, 1)
 		setting := fmt.Sprintf("%g × %d", s.lr, s.stepsPerTask)
-		if p == fastslow.PolicyPrompts.Name() {
+		if strings.TrimSuffix(p, PerTaskSuffix) == fastslow.PolicyPrompts.Name() { // no weights, no setting
 			setting = "–"
 		}
 		tbl.Rows = append(tbl.Rows, []string{p, setting, fmtCI(a), fmtCI(f), fmtCI(b), fmt.Sprintf("%.0f", mean(s.steps)),
