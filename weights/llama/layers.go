@@ -5,7 +5,8 @@ import (
 	"runtime"
 	"slices"
 	"sync"
-	"sync/atomic"
+
+	"github.com/fastslow/fastslow/internal/parallel"
 )
 
 // The layers of the network, each forward next to its backward. Shapes are row-major: a batch of n token rows
@@ -593,26 +594,4 @@ func parallelChunks(n, grain int, f func(lo, hi int)) {
 
 // parallelFor runs f(0..n−1) on up to GOMAXPROCS goroutines, handing out indices one at a time so uneven
 // items (long and short sequences) balance.
-func parallelFor(n int, f func(i int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
-	if workers <= 1 {
-		for i := range n {
-			f(i)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				f(i)
-			}
-		})
-	}
-	wg.Wait()
-}
+func parallelFor(n int, f func(i int)) { parallel.For(n, runtime.GOMAXPROCS(0), f) }

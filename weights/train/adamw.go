@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"math"
 	"runtime"
-	"sync"
-	"sync/atomic"
 
+	"github.com/fastslow/fastslow/internal/parallel"
 	"github.com/fastslow/fastslow/weights/llama"
 )
 
@@ -132,27 +131,10 @@ func parallelChunks(params []*llama.Param, f func(pi, lo, hi int)) {
 	}
 	// Below two chunks of elements, starting goroutines costs more than the work.
 	workers := min(runtime.GOMAXPROCS(0), len(chunks), total/chunkSize)
-	if workers <= 1 {
-		for _, c := range chunks {
-			f(c.pi, c.lo, c.hi)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				k := int(next.Add(1) - 1)
-				if k >= len(chunks) {
-					return
-				}
-				c := chunks[k]
-				f(c.pi, c.lo, c.hi)
-			}
-		})
-	}
-	wg.Wait()
+	parallel.For(len(chunks), workers, func(k int) {
+		c := chunks[k]
+		f(c.pi, c.lo, c.hi)
+	})
 }
 
 // gradNorm returns the L2 norm of all gradients together, summed in float64 per fixed chunk and then
