@@ -1,17 +1,13 @@
 package llama
 
 import (
-	"fmt"
 	"sync"
 
 	"github.com/fastslow/fastslow/weights/gguf"
 )
 
 // EncodedTypes returns the weight types a matrix can be kept in without a float32 copy (SetEncoded).
-func EncodedTypes() []gguf.Type {
-	return []gguf.Type{gguf.TypeF16, gguf.TypeQ4_0, gguf.TypeQ4_1, gguf.TypeQ5_0, gguf.TypeQ5_1, gguf.TypeQ8_0,
-		gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K}
-}
+func EncodedTypes() []gguf.Type { return QuantizedTypes() }
 
 // SetEncoded keeps the matrix name only in its GGUF encoding raw (format typ, one of EncodedTypes): its
 // float32 Data is dropped (set to nil) and every product with it — the forward x·Wᵀ, the input gradient dY·W,
@@ -24,28 +20,13 @@ func EncodedTypes() []gguf.Type {
 // LossAndGrad with trainBase) decodes them first (DecodeBase). Tensors returns them decoded too. raw is kept,
 // not copied, and must not change.
 func (m *Model) SetEncoded(name string, typ gguf.Type, raw []byte) error {
-	p, ok := m.byName[name]
-	if !ok || len(p.Shape) != 2 {
-		return fmt.Errorf("llama: set encoded: %s is not a matrix of the model", name)
+	q, err := m.newQuantMatrix("set encoded", name, typ, raw, EncodedTypes())
+	if err != nil {
+		return err
 	}
-	f, ok := quantFormats[typ]
-	if !ok {
-		return fmt.Errorf("llama: set encoded %s: type %v is not supported (supported: %v)", name, typ, EncodedTypes())
-	}
-	in, out := p.Shape[0], p.Shape[1]
-	if in%f.block != 0 {
-		return fmt.Errorf("llama: set encoded %s: rows of %d values do not fill %v blocks of %d", name, in, typ, f.block)
-	}
-	rowBytes := in / f.block * f.bytes
-	if len(raw) != rowBytes*out {
-		return fmt.Errorf("llama: set encoded %s: %d bytes, want %d", name, len(raw), rowBytes*out)
-	}
-	if m.quant == nil {
-		m.quant = make(map[*Param]*quantMatrix)
-	}
-	m.quant[p] = &quantMatrix{typ: typ, w: p, in: in, out: out, raw: raw, rowBytes: rowBytes, blockBytes: f.bytes,
-		act: f.act, enc: true}
-	p.Data, p.Grad = nil, nil
+	q.enc = true
+	m.quant[q.w] = q
+	q.w.Data, q.w.Grad = nil, nil
 	return nil
 }
 

@@ -66,30 +66,40 @@ func QuantizedTypes() []gguf.Type {
 // so a model whose base is trained must not keep its quantized forms. raw is kept, not copied. For F16 only
 // the type is kept: Data holds float16 values exactly.
 func (m *Model) SetQuantized(name string, typ gguf.Type, raw []byte) error {
+	q, err := m.newQuantMatrix("set quantized", name, typ, raw, QuantizedTypes())
+	if err != nil {
+		return err
+	}
+	if typ == gguf.TypeF16 {
+		q.raw = nil
+	}
+	m.quant[q.w] = q
+	return nil
+}
+
+// newQuantMatrix checks that raw holds the matrix name of m in format typ (one of supported) and returns its
+// quantMatrix, not yet kept; op names the caller in errors.
+func (m *Model) newQuantMatrix(op, name string, typ gguf.Type, raw []byte, supported []gguf.Type) (*quantMatrix, error) {
 	p, ok := m.byName[name]
 	if !ok || len(p.Shape) != 2 {
-		return fmt.Errorf("llama: set quantized: %s is not a matrix of the model", name)
+		return nil, fmt.Errorf("llama: %s: %s is not a matrix of the model", op, name)
 	}
 	f, ok := quantFormats[typ]
 	if !ok {
-		return fmt.Errorf("llama: set quantized %s: type %v is not supported (supported: %v)", name, typ, QuantizedTypes())
+		return nil, fmt.Errorf("llama: %s %s: type %v is not supported (supported: %v)", op, name, typ, supported)
 	}
 	in, out := p.Shape[0], p.Shape[1]
 	if in%f.block != 0 {
-		return fmt.Errorf("llama: set quantized %s: rows of %d values do not fill %v blocks of %d", name, in, typ, f.block)
+		return nil, fmt.Errorf("llama: %s %s: rows of %d values do not fill %v blocks of %d", op, name, in, typ, f.block)
 	}
 	rowBytes := in / f.block * f.bytes
 	if len(raw) != rowBytes*out {
-		return fmt.Errorf("llama: set quantized %s: %d bytes, want %d", name, len(raw), rowBytes*out)
+		return nil, fmt.Errorf("llama: %s %s: %d bytes, want %d", op, name, len(raw), rowBytes*out)
 	}
 	if m.quant == nil {
 		m.quant = make(map[*Param]*quantMatrix)
 	}
-	if typ == gguf.TypeF16 {
-		raw = nil
-	}
-	m.quant[p] = &quantMatrix{typ: typ, w: p, in: in, out: out, raw: raw, rowBytes: rowBytes, blockBytes: f.bytes, act: f.act}
-	return nil
+	return &quantMatrix{typ: typ, w: p, in: in, out: out, raw: raw, rowBytes: rowBytes, blockBytes: f.bytes, act: f.act}, nil
 }
 
 // Quantized returns the type of the quantized form kept for the matrix name, if any.
