@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -176,15 +175,11 @@ func Capacity(ctx context.Context, opt CapacityOptions) (*CapacityResult, error)
 		return nil, err
 	}
 	start := time.Now()
-	dir := opt.Dir
-	if dir == "" {
-		tmp, err := os.MkdirTemp("", "fastslow-capacity-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(tmp)
-		dir = tmp
+	dir, done, err := workDir(opt.Dir, "fastslow-capacity-")
+	if err != nil {
+		return nil, err
 	}
+	defer done()
 	m := opt.Base
 	res := &CapacityResult{Sizes: opt.Sizes, Modes: opt.Modes, Notes: opt.Notes, NoteForm: opt.NoteForm, Epochs: opt.Epochs, LoRARank: opt.LoRA.Rank}
 	gen, err := generalFacts(w, opt.General)

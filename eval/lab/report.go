@@ -667,12 +667,16 @@ func summarize(xs []float64) metrics.Summary {
 	return s
 }
 
-func pm(s metrics.Summary) string {
+func pm(s metrics.Summary) string { return pmf(s, "%+.3f", "%.3f") }
+
+// pmf formats a summary as mean ± half-width with the verbs given, the mean alone for one value, or "–" when
+// there is nothing to summarize.
+func pmf(s metrics.Summary, mean, halfWidth string) string {
 	if s.N == 0 || math.IsNaN(s.Mean) {
 		return "–"
 	}
 	if s.N > 1 {
-		return fmt.Sprintf("%+.3f ± %.3f", s.Mean, s.HalfWidth())
+		return fmt.Sprintf(mean+" ± "+halfWidth, s.Mean, s.HalfWidth())
 	}
-	return fmt.Sprintf("%+.3f", s.Mean)
+	return fmt.Sprintf(mean, s.Mean)
 }

@@ -249,15 +249,7 @@ func (r *SpuriousResult) Report(title, model string) (*report.Report, error) {
 }
 
 // pm0 formats a summary as mean ± half-width (two decimals), or "–" when there is nothing to summarize.
-func pm0(s metrics.Summary) string {
-	if s.N == 0 || math.IsNaN(s.Mean) {
-		return "–"
-	}
-	if s.N > 1 {
-		return fmt.Sprintf("%.2f ± %.2f", s.Mean, s.HalfWidth())
-	}
-	return fmt.Sprintf("%.2f", s.Mean)
-}
+func pm0(s metrics.Summary) string { return pmf(s, "%.2f", "%.2f") }
 
 func nan0(x float64) float64 {
 	if math.IsNaN(x) || math.IsInf(x, 0) {

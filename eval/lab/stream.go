@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -347,15 +346,11 @@ func Stream(ctx context.Context, opt StreamOptions) (*StreamResult, error) {
 		return nil, err
 	}
 	start := time.Now()
-	dir := opt.Dir
-	if dir == "" {
-		tmp, err := os.MkdirTemp("", "fastslow-lab-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(tmp)
-		dir = tmp
+	dir, done, err := workDir(opt.Dir, "fastslow-lab-")
+	if err != nil {
+		return nil, err
 	}
+	defer done()
 	res := &StreamResult{Server: opt.ServerName, Target: opt.Target, Steps: opt.Learner.Slow.Steps, FSTSteps: opt.Learner.FSTSteps,
 		LR: opt.Learner.Slow.LR, Budget: opt.Learner.Budget, Seeds: opt.Seeds, AblationSeeds: opt.AblationSeeds, Sweep: opt.Sweep, Chosen: map[string]Setting{}}
 	tasks, held, err := opt.Data(1)

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/fastslow/fastslow/eval/metrics"
-	"github.com/fastslow/fastslow/eval/report"
 	"github.com/fastslow/fastslow/eval/world"
 	"github.com/fastslow/fastslow/fastslow"
 	"github.com/fastslow/fastslow/internal/tinymodel"
@@ -170,18 +169,7 @@ func TestStreamReport(t *testing.T) {
 	if a[0].Test[0].Prompt == b[0].Test[0].Prompt && a[0].Train[0].Prompt == b[0].Train[0].Prompt {
 		t.Fatal("seeds 1 and 2 drew the same inject task")
 	}
-	rep, err := res.Report("test", "tiny")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := report.Write(ctx, dir, rep); err != nil {
-		t.Fatal(err)
-	}
-	doc, err := report.ReadJSON(filepath.Join(dir, "report.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc := writtenReport(ctx, t, res, "test")
 	// Re-derive each policy's BWT and forgetting from the matrices in report.json.
 	for _, p := range []string{"fst", "weights", "prompts"} {
 		if _, ok := doc.Values[p+"_average_accuracy_lo"]; !ok {
