@@ -19,12 +19,17 @@ func decodeFast(t gguf.Type, src []byte, dst []float32) bool {
 		return false
 	}
 	switch t {
+	case gguf.TypeQ8_0, gguf.TypeQ4_K, gguf.TypeQ6_K:
+	default:
+		return false
+	}
+	bs, qk := int(t.BlockBytes()), int(t.BlockSize())
+	nb := len(dst) / qk
+	if nb*qk != len(dst) || len(src) != nb*bs {
+		return false
+	}
+	switch t {
 	case gguf.TypeQ8_0:
-		const bs, qk = 34, 32
-		nb := len(dst) / qk
-		if nb*qk != len(dst) || len(src) != nb*bs {
-			return false
-		}
 		var scales [64]float32
 		for b0 := 0; b0 < nb; b0 += len(scales) {
 			n := min(len(scales), nb-b0)
@@ -34,13 +39,7 @@ func decodeFast(t gguf.Type, src []byte, dst []float32) bool {
 			_ = dst[(b0+n)*qk-1]
 			expandQ8AVX2(&src[b0*bs], n, &scales[0], &dst[b0*qk])
 		}
-		return true
 	case gguf.TypeQ4_K:
-		const bs, qk = 144, 256
-		nb := len(dst) / qk
-		if nb*qk != len(dst) || len(src) != nb*bs {
-			return false
-		}
 		var dm [16]float32
 		for i := range nb {
 			xb, yb := src[i*bs:(i+1)*bs], dst[i*qk:(i+1)*qk]
@@ -53,13 +52,7 @@ func decodeFast(t gguf.Type, src []byte, dst []float32) bool {
 			}
 			expandQ4KAVX2(&xb[16], &dm[0], &yb[0])
 		}
-		return true
 	case gguf.TypeQ6_K:
-		const bs, qk = 210, 256
-		nb := len(dst) / qk
-		if nb*qk != len(dst) || len(src) != nb*bs {
-			return false
-		}
 		var sc [16]float32
 		for i := range nb {
 			xb, yb := src[i*bs:(i+1)*bs], dst[i*qk:(i+1)*qk]
@@ -70,9 +63,8 @@ func decodeFast(t gguf.Type, src []byte, dst []float32) bool {
 			expandQ6KAVX2(&xb[0], &xb[128], &sc[0], &yb[0])
 			expandQ6KAVX2(&xb[64], &xb[160], &sc[8], &yb[128])
 		}
-		return true
 	}
-	return false
+	return true
 }
 
 // dequantize decodes src into dst as gguf.Dequantize does, through decodeFast where it can.
