@@ -614,9 +614,15 @@ func (d *decoder) tensorInfo(i uint64) (TensorInfo, error) {
 		return t, fmt.Errorf("%w: tensor %q at offset %d: row length %d is not a multiple of the %s block size %d",
 			ErrFormat, name, start, t.Shape[0], t.Type, bs)
 	}
-	// Quantized types are smaller than one byte per element, but F64 and
-	// I64 take 8: check the byte count too.
-	hi, lo := bits.Mul64(t.Type.RowBytes(t.Shape[0]), elems/t.Shape[0])
+	// Quantized types are smaller than one byte per element, but F32 takes
+	// 4 and F64 8: check the byte count of a row and of the whole tensor
+	// (RowBytes would wrap around for a row of 2^62 F32 elements, making a
+	// huge tensor look like a few bytes).
+	hi, row := bits.Mul64(t.Shape[0]/t.Type.BlockSize(), t.Type.BlockBytes())
+	if hi != 0 || row > math.MaxInt64 {
+		return t, fmt.Errorf("%w: tensor %q at offset %d: byte size of a row overflows", ErrFormat, name, start)
+	}
+	hi, lo := bits.Mul64(row, elems/t.Shape[0])
 	if hi != 0 || lo > math.MaxInt64 {
 		return t, fmt.Errorf("%w: tensor %q at offset %d: byte size overflows", ErrFormat, name, start)
 	}

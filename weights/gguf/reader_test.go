@@ -114,6 +114,9 @@ func TestReadRejects(t *testing.T) {
 		{"zero dim", header(3, 1, 0).tensor("t", TypeF32, 0, 4, 0).data(4), "dimension 1 is zero"},
 		{"element overflow", header(3, 1, 0).tensor("t", TypeF32, 0, 1<<32, 1<<32).data(4), "overflows"},
 		{"byte overflow", header(3, 1, 0).tensor("t", TypeF64, 0, 1<<31, 1<<31).data(4), "byte size overflows"},
+		// A row of 2^62+1 F32 values takes 2^64+4 bytes: without its own check it wrapped around to 4.
+		{"row byte overflow F32", header(3, 1, 0).tensor("t", TypeF32, 0, 1<<62+1).data(4), "byte size of a row overflows"},
+		{"row byte overflow F64", header(3, 1, 0).tensor("t", TypeF64, 0, 1<<61).data(0), "byte size of a row overflows"},
 		{"removed type", header(3, 1, 0).tensor("t", Type(4), 0, 32).data(32), "unknown tensor type 4"},
 		{"unknown type", header(3, 1, 0).tensor("t", Type(1000), 0, 32).data(32), "unknown tensor type 1000"},
 		{"partial block", header(3, 1, 0).tensor("t", TypeQ8_0, 0, 16).data(34), "not a multiple"},
