@@ -424,6 +424,13 @@ func TestAddTensorErrors(t *testing.T) {
 	if err := w.AddRawTensor("r", TypeQ8_0, []uint64{32}, make([]byte, 33)); err == nil {
 		t.Error("AddRawTensor with wrong size succeeded")
 	}
+	// 2^62+1 F32 values take 2^64+4 bytes, which wrapped around to 4.
+	if err := w.AddRawTensor("r1", TypeF32, []uint64{1<<62 + 1}, make([]byte, 4)); err == nil {
+		t.Error("AddRawTensor with a byte size that overflows succeeded")
+	}
+	if err := w.AddRawTensor("r2", TypeF64, []uint64{2, 1 << 60}, nil); err == nil {
+		t.Error("AddRawTensor with a byte size that overflows succeeded")
+	}
 	if err := w.AddTensor("nan", TypeQ8_0, []uint64{32}, append([]float32{float32(math.NaN())}, make([]float32, 31)...)); err == nil {
 		t.Error("quantizing NaN succeeded")
 	}

@@ -169,6 +169,11 @@ func (w *Writer) check(name string, typ Type, shape []uint64) (TensorInfo, error
 		return info, fmt.Errorf("gguf: add tensor %q: row length %d is not a multiple of the %s block size %d",
 			name, shape[0], typ, bs)
 	}
+	// The byte size must not overflow either (Read refuses such a file): F32 takes 4 bytes a value.
+	if row := shape[0] / typ.BlockSize(); row > math.MaxInt64/typ.BlockBytes() ||
+		elems/shape[0] > math.MaxInt64/(row*typ.BlockBytes()) {
+		return info, fmt.Errorf("gguf: add tensor %q: %s shape %v overflows in bytes", name, typ, shape)
+	}
 	return info, nil
 }
 
