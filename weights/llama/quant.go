@@ -140,6 +140,9 @@ func (q *quantMatrix) mul(y, x []float32, n int, f64 bool) {
 		putScratch(xh)
 		return
 	}
+	if q.mulInt8(y, x, n) { // this CPU's kernels, equal to the ports below
+		return
+	}
 	for r := range n {
 		xr := x[r*q.in : (r+1)*q.in]
 		yr := y[r*q.out : (r+1)*q.out]
