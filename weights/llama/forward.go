@@ -329,7 +329,8 @@ func (p *pass) linear(y, x []float32, l, i int, la *layerActs) {
 		p.mulF32(xa, x, lp.a.Data, p.n, in, r)
 	}
 	switch {
-	case lp != nil && !p.half.F16Weights && !p.half.GGMLPortable && (!p.half.Quantized || p.m.quant[w] == nil):
+	case lp != nil && !p.half.F16Weights && !p.half.GGMLPortable && (!p.half.Quantized || p.m.quant[w] == nil) &&
+		p.int8Matrix(w) == nil:
 		// Plain float32: the projection and its LoRA branch in one pass over y.
 		p.m.matMulLoRAW(y, x, w, xa, lp.b.Data, p.n, p.a.Config.Rank, p.a.scale)
 	case lp != nil:
@@ -402,6 +403,9 @@ func (p *pass) mul(y, x []float32, w *Param, n int) {
 			q.mul(y, x, n, p.half.GGMLPortable)
 			return
 		}
+	}
+	if q := p.int8Matrix(w); q != nil && q.mulInt8(y, x, n) {
+		return
 	}
 	in := w.Shape[0]
 	if p.half.F16Weights {

@@ -62,6 +62,32 @@ var (
 	int8Kernels  = map[gguf.Type]int8Kernel{}
 )
 
+// Int8Types returns the weight types whose products have an int8 kernel on this CPU (Precision.Int8).
+func Int8Types() []gguf.Type {
+	var ts []gguf.Type
+	for _, t := range QuantizedTypes() {
+		if int8KKernels[t] != nil || int8Kernels[t] != nil {
+			ts = append(ts, t)
+		}
+	}
+	return ts
+}
+
+// int8Matrix returns w's stored form if products with it take an int8 kernel under p (Precision.Int8).
+func (p *pass) int8Matrix(w *Param) *quantMatrix {
+	if !p.half.Int8 || p.half.GGMLPortable || p.half.Quantized {
+		return nil
+	}
+	q := p.m.quant[w]
+	if q == nil || q.raw == nil {
+		return nil
+	}
+	if (q.act == actQ8_K && int8KKernels[q.typ] != nil) || (q.act == actQ8_0 && int8Kernels[q.typ] != nil) {
+		return q
+	}
+	return nil
+}
+
 // packQ8K quantizes x (len(dst)·256 values) into dst as quantizeQ8_K does, in int8KBlock's layout.
 func packQ8K(dst []int8KBlock, x []float32) {
 	for b := range dst {

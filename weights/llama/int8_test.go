@@ -204,3 +204,66 @@ func TestInt8Products(t *testing.T) {
 		})
 	}
 }
+
+// TestInt8Precision checks Precision.Int8 on a model whose matrices all have an int8 kernel: its logits,
+// log-likelihood and hidden states, with and without a LoRA adapter, on the encoded base and decode-first,
+// equal those of Precision.Quantized (the ports) bit for bit, and differ from the float32 products'.
+func TestInt8Precision(t *testing.T) {
+	types := Int8Types()
+	if len(types) == 0 {
+		t.Skip("no int8 kernels on this CPU")
+	}
+	for _, typ := range types {
+		t.Run(typ.String(), func(t *testing.T) {
+			c := Config{Vocab: 300, Dim: 256, Hidden: 512, Layers: 2, Heads: 4, KVHeads: 2, ContextLength: 32,
+				RopeBase: 10000, NormEps: 1e-5}
+			dm, em := encodedPair(t, c, func(string) gguf.Type { return typ })
+			toks := []int32{1, 17, 250, 3, 99, 4, 5, 180, 7, 8, 2, 44}
+			cfg := LoRAConfig{Rank: 4, Alpha: 8, Targets: linearNames[:]}
+			a, err := NewAdapter(em, cfg, 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range a.Params() {
+				for i := range p.Data {
+					p.Data[i] = 0.01 * float32(i%7-3) // B too, so that the branch contributes
+				}
+			}
+			logits := func(m *Model, pr Precision, a *Adapter) []float32 {
+				m.Precision = pr
+				z, err := m.Logits(toks, a)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return z
+			}
+			for _, ad := range []*Adapter{nil, a} {
+				want := logits(em, Precision{Quantized: true, KVCacheF16: true}, ad)
+				plain := logits(em, Precision{KVCacheF16: true}, ad)
+				for _, m := range []*Model{em, dm} {
+					got := logits(m, Precision{Int8: true, KVCacheF16: true}, ad)
+					same := true
+					for i := range want {
+						if !sameFloat(got[i], want[i]) {
+							t.Fatalf("adapter %v: logit %d: Int8 %v, Quantized %v", ad != nil, i, got[i], want[i])
+						}
+						same = same && got[i] == plain[i]
+					}
+					if same {
+						t.Fatal("Int8 logits equal the float32 products': the int8 path did not run")
+					}
+				}
+			}
+			em.Precision = Precision{Int8: true}
+			got, _, err := em.LogLikelihood(toks[:3], toks[3:], nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			em.Precision = Precision{Quantized: true}
+			want, _, _ := em.LogLikelihood(toks[:3], toks[3:], nil)
+			if math.Float64bits(got) != math.Float64bits(want) {
+				t.Fatalf("log-likelihood: Int8 %v, Quantized %v", got, want)
+			}
+		})
+	}
+}

@@ -25,6 +25,12 @@ type Precision struct {
 	// where F16Weights rounds for all). It is much slower than the float32 products. Matrices without a
 	// stored form, and LoRA products, are unaffected.
 	Quantized bool
+	// Int8 multiplies by every matrix kept in a stored form (SetEncoded, SetQuantized) whose type has an int8
+	// kernel on this CPU (Int8Types) as Quantized does — each input row quantized to Q8_K or Q8_0 blocks,
+	// integer block dot products, results equal to Quantized's bit for bit — through SIMD kernels that are
+	// faster than the float32 products on an encoded base. Other matrices, LoRA products and training are
+	// unaffected. Ignored under GGMLPortable (which computes in float64) and where Quantized already applies.
+	Int8 bool
 	// GGMLPortable computes as ggml's portable CPU code does, the code a build without SIMD extensions runs
 	// (Ollama v0.6.5 built with `go install` on x86-64: its cgo flags select no -march): every float product
 	// (F32 and F16 matrices, LoRA, attention scores and weighted values, the output projection) sums its
