@@ -1,0 +1,165 @@
+package llama
+
+import (
+	"encoding/binary"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/fastslow/fastslow/weights/gguf"
+)
+
+// sameFloat reports whether a and b have the same bits, or are both NaN (NaN payloads are not compared: which
+// operand's payload an addition keeps depends on the compiler's operand order).
+func sameFloat(a, b float32) bool {
+	return math.Float32bits(a) == math.Float32bits(b) || a != a && b != b
+}
+
+// int8Acts returns activation rows of nb Q8_K blocks of the named kind.
+func int8Acts(rng *rand.Rand, kind string, rows, nb int) [][]q8KBlock {
+	acts := make([][]q8KBlock, rows)
+	for r := range acts {
+		switch kind {
+		case "quantized":
+			x := make([]float32, 256*nb)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64())
+			}
+			acts[r] = quantizeQ8_K(x)
+			continue
+		}
+		acts[r] = make([]q8KBlock, nb)
+		for b := range acts[r] {
+			blk := &acts[r][b]
+			blk.d = float32(rng.NormFloat64())
+			for i := range blk.qs {
+				switch kind {
+				case "random":
+					blk.qs[i] = int8(rng.Uint32())
+				case "min":
+					blk.qs[i] = -128
+				case "max":
+					blk.qs[i] = 127
+				case "extreme scales":
+					blk.qs[i] = int8(rng.Uint32())
+					blk.d = []float32{math.MaxFloat32, 1e-45, -3e38, float32(math.Inf(1)), 0}[rng.IntN(5)]
+				}
+			}
+			for j := range blk.bsums {
+				s := int32(0)
+				for _, q := range blk.qs[16*j : 16*j+16] {
+					s += int32(q)
+				}
+				blk.bsums[j] = s
+			}
+		}
+	}
+	return acts
+}
+
+// q6kRows returns a Q6_K weight row of nb blocks of the named kind.
+func q6kRow(t *testing.T, rng *rand.Rand, kind string, nb int) []byte {
+	t.Helper()
+	row := make([]byte, 210*nb)
+	switch kind {
+	case "quantized":
+		w := make([]float32, 256*nb)
+		for i := range w {
+			w[i] = float32(rng.NormFloat64() * 0.05)
+		}
+		enc, err := gguf.Quantize(gguf.TypeQ6_K, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return enc
+	case "random bytes": // every scale and value, NaN and infinite d included
+		for i := range row {
+			row[i] = byte(rng.Uint32())
+		}
+		return row
+	}
+	for b := range nb {
+		blk := row[210*b : 210*b+210]
+		var q, sc byte
+		d := uint16(0x3c00) // 1.0
+		switch kind {
+		case "all max":
+			q, sc, d = 0xff, 127, 0x7bff // 63 everywhere, largest finite fp16
+		case "all min":
+			q, sc, d = 0x00, 0x80, 0xfbff // -32 everywhere, scale -128, most negative fp16
+		case "all equal":
+			q, sc, d = 0x55, 3, 0x0001 // smallest subnormal fp16
+		}
+		for i := range 192 {
+			blk[i] = q
+		}
+		for i := 192; i < 208; i++ {
+			blk[i] = sc
+		}
+		binary.LittleEndian.PutUint16(blk[208:], d)
+	}
+	return row
+}
+
+// TestDotQ6K checks the int8 Q6_K kernel (AVX2 where the CPU has it, and its Go form) against quant.go's port of
+// ggml's ggml_vec_dot_q6_K_q8_K bit for bit, for 1 to 9 activation rows (the 4-row kernel and its tail).
+func TestDotQ6K(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 6))
+	q := &quantMatrix{typ: gguf.TypeQ6_K, blockBytes: 210}
+	for _, wkind := range []string{"quantized", "random bytes", "all max", "all min", "all equal"} {
+		for _, akind := range []string{"quantized", "random", "min", "max", "extreme scales"} {
+			for _, nb := range []int{1, 2, 8} {
+				rows := 1 + rng.IntN(9)
+				w := q6kRow(t, rng, wkind, nb)
+				acts := int8Acts(rng, akind, rows, nb)
+				prep := make([][]q6kAct, rows)
+				for r := range acts {
+					prep[r] = make([]q6kAct, nb)
+					prepQ6K(prep[r], acts[r])
+				}
+				got := make([]float32, rows)
+				dotQ6K(got, w, prep)
+				for r := range acts {
+					want := q.dotQ8_K(w, acts[r])
+					if g := dotQ6KGo(w, prep[r]); !sameFloat(g, want) {
+						t.Errorf("%s weights, %s activations, %d blocks, row %d: dotQ6KGo = %v (%#x), port %v (%#x)",
+							wkind, akind, nb, r, g, math.Float32bits(g), want, math.Float32bits(want))
+					}
+					if !sameFloat(got[r], want) {
+						t.Errorf("%s weights, %s activations, %d blocks, row %d of %d: dotQ6K = %v (%#x), port %v (%#x)",
+							wkind, akind, nb, r, rows, got[r], math.Float32bits(got[r]), want, math.Float32bits(want))
+					}
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkDotQ6K measures the Q6_K kernel on one thread: 256 weight rows of 2048 values (llama3.2-1b's width,
+// 210 KiB of weights: in L2) times 1 or 4 activation rows; GOPS counts a multiply and an add per value.
+func BenchmarkDotQ6K(b *testing.B) {
+	const in, outRows = 2048, 256
+	rng := rand.New(rand.NewPCG(1, 2))
+	w := make([]byte, outRows*in/256*210)
+	for i := range w {
+		w[i] = byte(rng.Uint32())
+	}
+	for _, rows := range []int{1, 4} {
+		acts := int8Acts(rng, "quantized", rows, in/256)
+		prep := make([][]q6kAct, rows)
+		for r := range acts {
+			prep[r] = make([]q6kAct, in/256)
+			prepQ6K(prep[r], acts[r])
+		}
+		out := make([]float32, rows)
+		name := map[int]string{1: "x1", 4: "x4"}[rows]
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				for o := range outRows {
+					dotQ6K(out, w[o*in/256*210:(o+1)*in/256*210], prep)
+				}
+			}
+			b.ReportMetric(2*float64(b.N)*in*outRows*float64(rows)/float64(b.Elapsed().Nanoseconds()), "GOPS")
+		})
+	}
+}
