@@ -2,13 +2,38 @@
 
 package llama
 
-// dotQ6KAVX2x4 sets out[r] to the product of the Q6_K row w (nb blocks) with the prepared activation row ar
-// (nb blocks each), r < 4; tab is fp16Floats.
-//
-//go:noescape
-func dotQ6KAVX2x4(w *byte, nb int, a0, a1, a2, a3 *q6kAct, tab *float32, out *[4]float32)
+import (
+	"github.com/fastslow/fastslow/weights/gguf"
+)
 
-// dotQ6KAVX2x1 sets *out to the product of the Q6_K row w (nb blocks) with the prepared activation row act.
+// The Q6_K × Q8_K int8 kernel. quantMatrix.dotQ8_K's Q6_K branch (the port of ggml's portable
+// ggml_vec_dot_q6_K_q8_K) gathers the integer products of a super-block in 8 lanes, value k in lane k%8,
+// scales each lane by d in float32 and sums the lanes after the last block. Integer sums are exact in any
+// order, so the kernel equals the port bit for bit as long as each lane holds exactly its own values' products
+// and the float steps are the port's (multiply, then add; no FMA): see int8_q6k_amd64.s.
+
+func init() {
+	if useAVX2 {
+		q6kFP16 = fp16Floats()
+		int8KKernels[gguf.TypeQ6_K] = int8DotQ6K
+	}
+}
+
+// q6kFP16 is gguf.FP16ToFP32 as a table the kernel reads (bit-exact for every half, NaNs included).
+var q6kFP16 *[1 << 16]float32
+
+// fp16Floats returns gguf.FP16ToFP32 as a table.
+func fp16Floats() *[1 << 16]float32 {
+	t := new([1 << 16]float32)
+	for i := range t {
+		t[i] = gguf.FP16ToFP32(uint16(i))
+	}
+	return t
+}
+
+// int8DotQ6K is the int8KKernel of Q6_K weights (AVX2): for r < nx, y[r·ystride] = the dot of the Q6_K row w
+// (nb blocks of 210 bytes) with activation row r (x[r·nb …]), equal to quantMatrix.dotQ8_K. It takes the
+// activation rows four at a time, unpacking each weight block once for the four.
 //
 //go:noescape
-func dotQ6KAVX2x1(w *byte, nb int, act *q6kAct, tab *float32, out *float32)
+func int8DotQ6K(y *float32, ystride int, w *byte, x *int8KBlock, nb, nx int)

@@ -2,18 +2,13 @@ package llama
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/fastslow/fastslow/weights/gguf"
 )
-
-// sameFloat reports whether a and b have the same bits, or are both NaN (NaN payloads are not compared: which
-// operand's payload an addition keeps depends on the compiler's operand order).
-func sameFloat(a, b float32) bool {
-	return math.Float32bits(a) == math.Float32bits(b) || a != a && b != b
-}
 
 // int8Acts returns activation rows of nb Q8_K blocks of the named kind.
 func int8Acts(rng *rand.Rand, kind string, rows, nb int) [][]q8KBlock {
@@ -101,9 +96,29 @@ func q6kRow(t *testing.T, rng *rand.Rand, kind string, nb int) []byte {
 	return row
 }
 
-// TestDotQ6K checks the int8 Q6_K kernel (AVX2 where the CPU has it, and its Go form) against quant.go's port of
-// ggml's ggml_vec_dot_q6_K_q8_K bit for bit, for 1 to 9 activation rows (the 4-row kernel and its tail).
-func TestDotQ6K(t *testing.T) {
+// packInt8K lays out the Q8_K blocks src (any int8 values) as int8KBlocks in dst.
+func packInt8K(dst []int8KBlock, src []q8KBlock) {
+	for b := range src {
+		s, d := &src[b], &dst[b]
+		for g := range 16 {
+			for i := range 8 {
+				d.qs[16*g+2*i], d.qs[16*g+2*i+1] = s.qs[16*g+i], s.qs[16*g+i+8]
+			}
+			d.bsums[g] = int16(s.bsums[g])
+		}
+		d.d = s.d
+	}
+}
+
+// TestInt8Q6K checks the int8 Q6_K kernel against quant.go's port of ggml's ggml_vec_dot_q6_K_q8_K bit for
+// bit, on weight blocks of random bytes (NaN and infinite d included), of quantized weights and of extreme
+// quants and scales, with activations of any int8 values (-128 included, which quantizeQ8_K never gives) and
+// extreme scales, for 1 to 9 activation rows (the kernel's runs of four and its tail) and a y stride.
+func TestInt8Q6K(t *testing.T) {
+	kernel := int8KKernels[gguf.TypeQ6_K]
+	if kernel == nil {
+		t.Skip("no Q6_K int8 kernel on this CPU")
+	}
 	rng := rand.New(rand.NewPCG(15, 6))
 	q := &quantMatrix{typ: gguf.TypeQ6_K, blockBytes: 210}
 	for _, wkind := range []string{"quantized", "random bytes", "all max", "all min", "all equal"} {
@@ -112,22 +127,18 @@ func TestDotQ6K(t *testing.T) {
 				rows := 1 + rng.IntN(9)
 				w := q6kRow(t, rng, wkind, nb)
 				acts := int8Acts(rng, akind, rows, nb)
-				prep := make([][]q6kAct, rows)
+				packed := make([]int8KBlock, rows*nb)
 				for r := range acts {
-					prep[r] = make([]q6kAct, nb)
-					prepQ6K(prep[r], acts[r])
+					packInt8K(packed[r*nb:(r+1)*nb], acts[r])
 				}
-				got := make([]float32, rows)
-				dotQ6K(got, w, prep)
+				const ystride = 3
+				got := make([]float32, rows*ystride)
+				kernel(&got[0], ystride, &w[0], &packed[0], nb, rows)
 				for r := range acts {
 					want := q.dotQ8_K(w, acts[r])
-					if g := dotQ6KGo(w, prep[r]); !sameFloat(g, want) {
-						t.Errorf("%s weights, %s activations, %d blocks, row %d: dotQ6KGo = %v (%#x), port %v (%#x)",
-							wkind, akind, nb, r, g, math.Float32bits(g), want, math.Float32bits(want))
-					}
-					if !sameFloat(got[r], want) {
-						t.Errorf("%s weights, %s activations, %d blocks, row %d of %d: dotQ6K = %v (%#x), port %v (%#x)",
-							wkind, akind, nb, r, rows, got[r], math.Float32bits(got[r]), want, math.Float32bits(want))
+					if g := got[r*ystride]; !sameFloat(g, want) {
+						t.Errorf("%s weights, %s activations, %d blocks, row %d of %d: %v (%#x), port %v (%#x)",
+							wkind, akind, nb, r, rows, g, math.Float32bits(g), want, math.Float32bits(want))
 					}
 				}
 			}
@@ -135,28 +146,32 @@ func TestDotQ6K(t *testing.T) {
 	}
 }
 
-// BenchmarkDotQ6K measures the Q6_K kernel on one thread: 256 weight rows of 2048 values (llama3.2-1b's width,
-// 210 KiB of weights: in L2) times 1 or 4 activation rows; GOPS counts a multiply and an add per value.
-func BenchmarkDotQ6K(b *testing.B) {
-	const in, outRows = 2048, 256
+// BenchmarkInt8Q6K measures the Q6_K kernel on one thread: 256 weight rows of 2048 values (llama3.2-1b's
+// width; 210 KiB of weights, in L2) times runs of 1, 4 and 32 activation rows; GOPS counts a multiply and an
+// add per weight value and activation row.
+func BenchmarkInt8Q6K(b *testing.B) {
+	kernel := int8KKernels[gguf.TypeQ6_K]
+	if kernel == nil {
+		b.Skip("no Q6_K int8 kernel on this CPU")
+	}
+	const in, outRows, nb = 2048, 256, 2048 / 256
 	rng := rand.New(rand.NewPCG(1, 2))
-	w := make([]byte, outRows*in/256*210)
+	w := make([]byte, outRows*nb*210)
 	for i := range w {
 		w[i] = byte(rng.Uint32())
 	}
-	for _, rows := range []int{1, 4} {
-		acts := int8Acts(rng, "quantized", rows, in/256)
-		prep := make([][]q6kAct, rows)
-		for r := range acts {
-			prep[r] = make([]q6kAct, in/256)
-			prepQ6K(prep[r], acts[r])
+	for _, rows := range []int{1, 4, 32} {
+		x := make([]float32, rows*in)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
 		}
-		out := make([]float32, rows)
-		name := map[int]string{1: "x1", 4: "x4"}[rows]
-		b.Run(name, func(b *testing.B) {
+		act := make([]int8KBlock, rows*nb)
+		packQ8K(act, x)
+		y := make([]float32, rows*outRows)
+		b.Run(fmt.Sprintf("rows=%d", rows), func(b *testing.B) {
 			for b.Loop() {
 				for o := range outRows {
-					dotQ6K(out, w[o*in/256*210:(o+1)*in/256*210], prep)
+					kernel(&y[o], outRows, &w[o*nb*210], &act[0], nb, rows)
 				}
 			}
 			b.ReportMetric(2*float64(b.N)*in*outRows*float64(rows)/float64(b.Elapsed().Nanoseconds()), "GOPS")
