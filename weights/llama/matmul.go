@@ -376,15 +376,24 @@ type gemmJob struct {
 // tile for the edges of C.
 type gemmWorker struct {
 	apad, tile []float32
+	// ablk holds the micro-panels of a work item's rows of a transposed A for one block of k, packed
+	// together (see packATBlock).
+	ablk []float32
 }
 
 func newGemmWorker(g *gemmJob) gemmWorker {
-	return gemmWorker{apad: getScratch(g.kn.mr * max(g.kc, g.k-g.k1)), tile: getScratch(g.kn.mr * g.kn.nr)}
+	steps := max(g.kc, g.k-g.k1)
+	w := gemmWorker{apad: getScratch(g.kn.mr * steps), tile: getScratch(g.kn.mr * g.kn.nr)}
+	if g.tA || g.seg != nil && g.seg.tA {
+		w.ablk = getScratch(mcPanels * g.kn.mr * steps)
+	}
+	return w
 }
 
 func (w *gemmWorker) release() {
 	putScratch(w.apad)
 	putScratch(w.tile)
+	putScratch(w.ablk)
 }
 
 // packB copies the column panels [jp0, jp1) of op(B), and of the second segment's op(B2) scaled, into g.bp,
@@ -467,6 +476,11 @@ func (g *gemmJob) item(it int, w *gemmWorker) {
 		if p0 >= g.k1 {
 			a, lda, tA, off = g.seg.a, g.seg.lda, g.seg.tA, g.k1
 		}
+		if tA {
+			// Each step of a transposed A is a row of A, likely on a new page: copy the item's rows of
+			// the block once, reading each row of A in one run.
+			packATBlock(w.ablk, mr, a, lda, r0, r1, p0-off, pEnd-p0)
+		}
 		for i := r0; i < r1; i += mr {
 			rows := min(mr, g.m-i)
 			// Steps [q0, q1) of this block that the band leaves to the panel, and its last column panel.
@@ -480,13 +494,11 @@ func (g *gemmJob) item(it int, w *gemmWorker) {
 			var ap []float32
 			var rs, cs int
 			switch {
+			case tA:
+				ap, rs, cs = w.ablk[((i-r0)*(pEnd-p0) + (q0-p0)*mr):][:kk*mr], 1, mr
 			case rows < mr:
 				ap, rs, cs = w.apad[:kk*mr], 1, mr
-				packA(ap, mr, a, lda, tA, i, rows, q0-off, kk)
-			case tA:
-				// In place, each step would read a new row of A, likely on a new page: copy the panel.
-				ap, rs, cs = w.apad[:kk*mr], 1, mr
-				packAT(ap, mr, a, lda, i, q0-off, kk)
+				packA(ap, mr, a, lda, false, i, rows, q0-off, kk)
 			default:
 				ap, rs, cs = a[i*lda+q0-off:], lda, 1
 			}
@@ -560,23 +572,33 @@ func packA(ap []float32, mr int, a []float32, lda int, tA bool, i, rows, p0, kk 
 	}
 }
 
-// packAT copies a whole micro-panel of a transposed A, rows [i, i+mr) and steps [p0, p0+kk), into ap as kk
-// groups of mr values; each group is contiguous in A.
-func packAT(ap []float32, mr int, a []float32, lda, i, p0, kk int) {
-	a = a[p0*lda+i:]
-	switch mr {
-	case 12:
+// packATBlock copies rows [i0, i1) and steps [p0, p0+kk) of a transposed A (element (i,p) at a[p·lda+i])
+// into ap as micro-panels of mr rows, zero past row i1: panel q, rows [i0+q·mr, i0+(q+1)·mr), holds kk groups
+// of mr values at ap[q·kk·mr:], the layout a micro-kernel reads with row stride 1 and column stride mr.
+func packATBlock(ap []float32, mr int, a []float32, lda, i0, i1, p0, kk int) {
+	rows := i1 - i0
+	panels := (rows + mr - 1) / mr
+	whole := rows / mr
+	if mr == 6 {
+		// The AVX2 kernel's height, unrolled: a copy of [6]float32 would call memmove.
 		for p := range kk {
-			*(*[12]float32)(ap[p*12:]) = *(*[12]float32)(a[p*lda:])
+			src := a[(p0+p)*lda+i0:][:rows]
+			for q := range whole {
+				s := src[q*6 : q*6+6]
+				d := ap[(q*kk+p)*6:][:6]
+				d[0], d[1], d[2], d[3], d[4], d[5] = s[0], s[1], s[2], s[3], s[4], s[5]
+			}
 		}
-	case 6:
+	} else {
 		for p := range kk {
-			*(*[6]float32)(ap[p*6:]) = *(*[6]float32)(a[p*lda:])
+			src := a[(p0+p)*lda+i0:][:rows]
+			for q := range whole {
+				copy(ap[(q*kk+p)*mr:][:mr], src[q*mr:])
+			}
 		}
-	default:
-		for p := range kk {
-			copy(ap[p*mr:(p+1)*mr], a[p*lda:])
-		}
+	}
+	if whole < panels {
+		packA(ap[whole*kk*mr:][:kk*mr], mr, a, lda, true, i0+whole*mr, rows-whole*mr, p0, kk)
 	}
 }
 
