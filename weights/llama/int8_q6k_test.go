@@ -113,7 +113,7 @@ func packInt8K(dst []int8KBlock, src []q8KBlock) {
 // TestInt8Q6K checks the int8 Q6_K kernel against quant.go's port of ggml's ggml_vec_dot_q6_K_q8_K bit for
 // bit, on weight blocks of random bytes (NaN and infinite d included), of quantized weights and of extreme
 // quants and scales, with activations of any int8 values (-128 included, which quantizeQ8_K never gives) and
-// extreme scales, for 1 to 9 activation rows (the kernel's runs of four and its tail) and a y stride.
+// extreme scales, for 1 to 15 activation rows (the kernel's runs of four and its tail) and a y stride.
 func TestInt8Q6K(t *testing.T) {
 	kernel := int8KKernels[gguf.TypeQ6_K]
 	if kernel == nil {
@@ -124,7 +124,7 @@ func TestInt8Q6K(t *testing.T) {
 	for _, wkind := range []string{"quantized", "random bytes", "all max", "all min", "all equal"} {
 		for _, akind := range []string{"quantized", "random", "min", "max", "extreme scales"} {
 			for _, nb := range []int{1, 2, 8} {
-				rows := 1 + rng.IntN(9)
+				rows := 1 + rng.IntN(15)
 				w := q6kRow(t, rng, wkind, nb)
 				acts := int8Acts(rng, akind, rows, nb)
 				packed := make([]int8KBlock, rows*nb)

@@ -21,7 +21,7 @@ func init() {
 // int8DotQ80 is the int8Kernel of Q8_0 weights (AVX2): for r < nx, y[r·ystride] = the dot of the Q8_0 row w
 // (nb blocks of 34 bytes) with activation row r (x[r·nb …]), equal to quantMatrix.dotQ8_0. The activation values
 // must lie in −127…127, as quantize_row_q8_0 (packQ8_0) makes them; the weights may be any int8. Activation rows
-// are taken four at a time, then one at a time.
+// are taken eight at a time, then four, then one.
 //
 //go:noescape
 func int8DotQ80(y *float32, ystride int, w *byte, x *int8Block, nb, nx int)

@@ -87,8 +87,8 @@ func q80Acts(rng *rand.Rand, kind string, rows, nb int) [][]q8Block {
 
 // TestInt8Q80 checks the int8 Q8_0 kernel against quant.go's port of ggml's ggml_vec_dot_q8_0_q8_0 bit for bit,
 // on weight blocks of random bytes, quantized weights and extreme values and scales (infinite and NaN ones
-// included), with activations in -127…127 and extreme scales, for 1 to 9 activation rows (the kernel's runs of
-// four and its tail), 1 to 64 blocks and a y stride.
+// included), with activations in -127…127 and extreme scales, for 1 to 15 activation rows (the kernel's runs of
+// eight and four and its tail), 1 to 64 blocks and a y stride.
 func TestInt8Q80(t *testing.T) {
 	kernel := int8Kernels[gguf.TypeQ8_0]
 	if kernel == nil {
@@ -99,7 +99,7 @@ func TestInt8Q80(t *testing.T) {
 	for _, wkind := range []string{"quantized", "random bytes", "all max", "all min", "all equal", "infinite scales"} {
 		for _, akind := range []string{"quantized", "random", "min", "max", "extreme scales"} {
 			for _, nb := range []int{1, 2, 64} {
-				rows := 1 + rng.IntN(9)
+				rows := 1 + rng.IntN(15)
 				w := q80Row(t, rng, wkind, nb)
 				acts := q80Acts(rng, akind, rows, nb)
 				packed := make([]int8Block, rows*nb)
@@ -124,7 +124,7 @@ func TestInt8Q80(t *testing.T) {
 }
 
 // BenchmarkInt8Q80 measures the Q8_0 kernel on one thread: 256 weight rows of 2048 values (llama3.2-1b's width;
-// 272 KiB of weights) times runs of 1, 4 and 32 activation rows; GOPS counts a multiply and an add per weight
+// 272 KiB of weights) times runs of 1, 4, 8 and 32 activation rows; GOPS counts a multiply and an add per weight
 // value and activation row.
 func BenchmarkInt8Q80(b *testing.B) {
 	kernel := int8Kernels[gguf.TypeQ8_0]
@@ -137,7 +137,7 @@ func BenchmarkInt8Q80(b *testing.B) {
 	for i := range w {
 		w[i] = byte(rng.Uint32())
 	}
-	for _, rows := range []int{1, 4, 32} {
+	for _, rows := range []int{1, 4, 8, 32} {
 		x := make([]float32, rows*in)
 		for i := range x {
 			x[i] = float32(rng.NormFloat64())
