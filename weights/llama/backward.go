@@ -1,9 +1,12 @@
 package llama
 
-// backState holds the gradient buffers of a backward pass, reused from block to block.
+// backState holds the gradient buffers of a backward pass, reused from block to block. They are carved from
+// one buffer, buf, which the loss borrows for its logits before the backward starts (pass.score): every
+// buffer is cleared or overwritten before each block reads it, so nothing depends on their contents on entry.
 type backState struct {
 	p                    *pass
 	trainBase            bool
+	buf                  []float32 // all the buffers below, one after the other
 	dh, dg, du           []float32 // [n][hidden]
 	dxn, dao, dq, dk, dv []float32 // [n][dim], [n][qDim], [n][qDim], [n][kvDim], [n][kvDim]
 	dqRaw, dkRaw         []float32 // before the head norms (qwen3, gemma3), [n][qDim], [n][kvDim]
@@ -11,22 +14,43 @@ type backState struct {
 	dxa                  []float32 // [n][rank]
 }
 
-func newBackState(p *pass, trainBase bool) *backState {
-	c, n := p.m.Config, p.n
-	b := &backState{
-		p: p, trainBase: trainBase,
-		dh: p.alloc(n * c.Hidden), dg: p.alloc(n * c.Hidden), du: p.alloc(n * c.Hidden),
-		dxn: p.alloc(n * c.Dim), dao: p.alloc(n * p.m.qDim), dq: p.alloc(n * p.m.qDim),
-		dk: p.alloc(n * p.m.kvDim), dv: p.alloc(n * p.m.kvDim),
-	}
+// backFloats returns the floats per token of a backward's buffers (backState) for model shape c, with q and kv the
+// widths of its query (qDim) and key/value (kvDim) projections and r the LoRA rank (0: no adapter).
+func backFloats(c Config, q, kv, r int) int {
+	v := 3*c.Hidden + c.Dim + 2*q + 2*kv + r
 	if c.qkNorm() {
-		b.dqRaw, b.dkRaw = p.alloc(n*p.m.qDim), p.alloc(n*p.m.kvDim)
+		v += q + kv
 	}
 	if c.gemma() {
-		b.dpost = p.alloc(n * c.Dim)
+		v += c.Dim
+	}
+	return v
+}
+
+func newBackState(p *pass, trainBase bool) *backState {
+	c, n := p.m.Config, p.n
+	q, kv, r := p.m.qDim, p.m.kvDim, 0
+	if p.a != nil {
+		r = p.a.Config.Rank
+	}
+	b := &backState{p: p, trainBase: trainBase, buf: p.alloc(n * backFloats(c, q, kv, r))}
+	rest := b.buf
+	take := func(k int) []float32 {
+		s := rest[:k:k]
+		rest = rest[k:]
+		return s
+	}
+	b.dh, b.dg, b.du = take(n*c.Hidden), take(n*c.Hidden), take(n*c.Hidden)
+	b.dxn, b.dao, b.dq = take(n*c.Dim), take(n*q), take(n*q)
+	b.dk, b.dv = take(n*kv), take(n*kv)
+	if c.qkNorm() {
+		b.dqRaw, b.dkRaw = take(n*q), take(n*kv)
+	}
+	if c.gemma() {
+		b.dpost = take(n * c.Dim)
 	}
 	if p.a != nil {
-		b.dxa = p.alloc(n * p.a.Config.Rank)
+		b.dxa = take(n * r)
 	}
 	return b
 }

@@ -500,26 +500,60 @@ func (m *Model) LogLikelihood(prompt, completion []int32, a *Adapter) (sum float
 		rows[i] = len(prompt) - 1 + i
 		targets[i] = completion[i]
 	}
-	loss := p.score(rows, targets, nil, false)
+	loss := p.score(rows, targets, nil, false, nil)
 	return -loss, len(completion), nil
+}
+
+// scoreChunk returns the rows per loss chunk for scoring rows rows of perRow floats of buffers each, given
+// the Workspace's LossChunk setting (0: none) and spare floats that score may borrow, and whether the
+// chunk's buffers fit in the spare floats. Without a setting the chunk is DefaultLossChunk, or more when
+// more fit in the spare floats: then as many as fit, evened out over the chunks the rows need.
+func scoreChunk(setting, rows, perRow, spare int) (chunk int, borrow bool) {
+	chunk = DefaultLossChunk
+	if setting > 0 {
+		chunk = setting
+	} else if fit := spare / perRow; fit > chunk && rows > 0 {
+		chunks := (rows + fit - 1) / fit
+		chunk = (rows + chunks - 1) / chunks
+	}
+	return chunk, min(chunk, rows)*perRow <= spare
 }
 
 // score returns Σ −log softmax(output(xnF[row]))[target] over the given rows. When dxnF is not nil it also
 // accumulates the loss gradient with respect to xnF into dxnF and, if trainOut, into the output matrix's Grad.
-func (p *pass) score(rows []int, targets []int32, dxnF []float32, trainOut bool) float64 {
+//
+// The rows are scored a chunk at a time (lossChunk). spare is memory the caller does not need until score
+// returns (the backward's buffers): when a chunk's buffers fit in it they are carved from it instead of the
+// workspace, and without a LossChunk setting the chunk grows to what fits, in chunks of equal size. Each
+// chunk decodes an encoded output matrix twice (logits and input gradient), so fewer, larger chunks decode
+// it fewer times at no cost in memory. The loss does not depend on the chunking (it is summed in row order).
+func (p *pass) score(rows []int, targets []int32, dxnF []float32, trainOut bool, spare []float32) float64 {
 	m := p.m
 	d, vocab := m.Config.Dim, m.Config.Vocab
 	w := m.output
 	var loss float64
-	lossChunk := p.ws.lossChunk()
-	xs := p.alloc(min(lossChunk, len(rows)) * d)
-	logits := p.alloc(min(lossChunk, len(rows)) * vocab)
-	dxs := p.alloc(len(xs))
-	rowLoss := make([]float64, min(lossChunk, len(rows)))
 	sc := m.Config.FinalLogitSoftcap
+	perRow := 2*d + vocab // a row's input, logits and input gradient
+	if sc > 0 && dxnF != nil {
+		perRow += vocab // the capped logits, for the backward through the cap
+	}
+	lossChunk, borrow := scoreChunk(p.ws.lossChunkSetting(), len(rows), perRow, len(spare))
+	chunk := min(lossChunk, len(rows))
+	take := p.alloc
+	if borrow {
+		take = func(n int) []float32 { // not cleared: each chunk writes what it reads of these first
+			s := spare[:n:n]
+			spare = spare[n:]
+			return s
+		}
+	}
+	xs := take(chunk * d)
+	logits := take(chunk * vocab)
+	dxs := take(len(xs))
+	rowLoss := make([]float64, chunk)
 	var capped []float32 // the capped logits, for the backward through the cap
 	if sc > 0 && dxnF != nil {
-		capped = p.alloc(len(logits))
+		capped = take(len(logits))
 	}
 	for c0 := 0; c0 < len(rows); c0 += lossChunk {
 		c1 := min(c0+lossChunk, len(rows))

@@ -26,7 +26,7 @@ type MemoryEstimate struct {
 	Weights     int64 // the base tensors as the model holds them (WeightBytes)
 	Trained     int64 // the trained tensors' gradients and AdamW's two moments (and the adapter's own values)
 	Activations int64 // what the forward keeps for the backward, and the backward's buffers
-	Logits      int64 // one loss chunk: its logits (twice under a softcap), inputs and input gradients
+	Logits      int64 // one loss chunk: its logits (twice under a softcap), inputs and input gradients, when they do not fit in the backward's buffers (else 0)
 	Scratch     int64 // the products' packed operands and attention's per-worker buffers
 	Runtime     int64 // the Go runtime and not yet collected garbage: a fixed RuntimeBytes
 	Recompute   bool  // the estimate is for per-block recomputation
@@ -130,39 +130,32 @@ func EstimateMemory(c Config, weightBytes int64, s StepShape) MemoryEstimate {
 	default:
 		perToken = run + int64(c.Layers)*acts(true)
 	}
+	var back int64 // the backward's buffers, which the loss's chunks borrow when they fit
 	if grads {
-		perToken += 2*d + 3*f + d + 2*q + 2*kv + int64(rank) // dxnF, dx; the backward's buffers
-		if c.qkNorm() {
-			perToken += q + kv
-		}
-		if c.gemma() {
-			perToken += d
-		}
+		back = int64(backFloats(c, int(q), int(kv), rank)) * n
+		perToken += 2 * d // dxnF, dx
 	}
-	e.Activations = perToken * n * 4
+	e.Activations = perToken*n*4 + back*4
 
-	chunk := int64(DefaultLossChunk)
-	if s.LossChunk > 0 {
-		chunk = int64(s.LossChunk)
-	}
-	chunk = min(chunk, n)
-	vocab := int64(c.Vocab)
-	logits := chunk * (2*d + vocab)
+	perRow := 2*d + int64(c.Vocab)
 	if grads && c.FinalLogitSoftcap > 0 {
-		logits += chunk * vocab
+		perRow += int64(c.Vocab)
 	}
-	e.Logits = logits * 4
+	chunk, borrow := scoreChunk(s.LossChunk, int(n), int(perRow), int(back))
+	if !borrow {
+		e.Logits = int64(min(chunk, int(n))) * perRow * 4
+	}
 
 	// A product packs its second operand whole (the output matrix in blocks) into a pooled buffer of a power
 	// of two floats; each size class in use stays in its pool. Attention takes a buffer per worker that
 	// grows with the square of the sequence.
-	e.Scratch = scratchBytes(c, s, rank)
+	e.Scratch = scratchBytes(c, s, rank, chunk)
 	return e
 }
 
 // scratchBytes returns the pooled scratch memory of a training step: one buffer per size class of what its
 // matrix products copy (packed operands, transposed results; see packs), and attention's per-worker buffers.
-func scratchBytes(c Config, s StepShape, rank int) int64 {
+func scratchBytes(c Config, s StepShape, rank, lossChunk int) int64 {
 	classes := map[int64]bool{}
 	add := func(sizes ...int) {
 		for _, n := range sizes {
@@ -192,11 +185,7 @@ func scratchBytes(c Config, s StepShape, rank int) int64 {
 			add(packs(T, in, out, false)...)
 		}
 	}
-	chunk := DefaultLossChunk
-	if s.LossChunk > 0 {
-		chunk = s.LossChunk
-	}
-	chunk = min(chunk, T)
+	chunk := min(lossChunk, T)
 	rows := min(outBlockRows(c.Dim), c.Vocab)
 	add(packs(chunk, rows, c.Dim, false)...)
 	add(packs(chunk, c.Dim, rows, false)...)

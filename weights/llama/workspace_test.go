@@ -197,3 +197,30 @@ func TestOutputBlocks(t *testing.T) {
 		t.Errorf("input gradient: %v", err)
 	}
 }
+
+// TestScoreChunk checks the loss's chunk sizes: a set LossChunk is kept, the default grows to what fits in
+// the spare floats, evened out over the chunks, and the chunk borrows the spare floats only when it fits.
+func TestScoreChunk(t *testing.T) {
+	tests := []struct {
+		name                         string
+		setting, rows, perRow, spare int
+		chunk                        int
+		borrow                       bool
+	}{
+		{"1B shape", 0, 1020, 2*2048 + 128256, 1024 * 31760, 204, true},
+		{"default, no spare", 0, 1020, 100, 0, DefaultLossChunk, false},
+		{"default fits", 0, 50, 100, 5000, DefaultLossChunk, true},
+		{"default does not fit", 0, 200, 100, 12799, DefaultLossChunk, false},
+		{"grows to one chunk", 0, 300, 100, 40000, 300, true},
+		{"grows, evened out", 0, 301, 100, 20000, 151, true},
+		{"set, fits", 8, 30, 43, 4416, 8, true},
+		{"set, does not fit", 8, 30, 2032, 4416, 8, false},
+		{"set, fewer rows", 64, 30, 100, 3000, 64, true},
+	}
+	for _, tt := range tests {
+		chunk, borrow := scoreChunk(tt.setting, tt.rows, tt.perRow, tt.spare)
+		if chunk != tt.chunk || borrow != tt.borrow {
+			t.Errorf("%s: scoreChunk = %d, %v, want %d, %v", tt.name, chunk, borrow, tt.chunk, tt.borrow)
+		}
+	}
+}
