@@ -49,14 +49,16 @@ func (w *Workspace) floats(n int) []float32 {
 		w.slots = append(w.slots, nil)
 	}
 	s := w.slots[w.next]
-	if cap(s) < n {
-		s = make([]float32, n, n+n/8)
-		w.slots[w.next] = s
+	fresh := cap(s) < n
+	if fresh {
+		s = make([]float32, n, n+n/8) // zeroed by make (and untouched: the pages are faulted in by their first use)
 	}
 	w.next++
 	s = s[:n]
 	w.slots[w.next-1] = s
-	clear(s)
+	if !fresh {
+		clear(s)
+	}
 	return s
 }
 
