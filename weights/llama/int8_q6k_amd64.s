@@ -2,21 +2,20 @@
 
 #include "textflag.h"
 
-// int8DotQ6K (see int8_q6k_amd64.go). Per half super-block h (128 values), the weight bytes ql[64h:],
-// ql[64h+32:], qh[32h:] are loaded and shuffled within 128-bit halves into int8KBlock's order 0,8,1,9,…, then
-// unpacked into the signed values w = q6 − 32 of chunks j = 0…3 (values 128h+32j…+31: groups of 16 with scales
-// sc[8h+2j], sc[8h+2j+1]). vpmaddubsw needs one unsigned operand: it multiplies the activation plus 128 (x XOR
-// 0x80, 0…255) by w, giving int16 sums of the two values of one lane (|sum| ≤ 2·255·32, no saturation); the
-// 128·Σw this adds is computed once per weight block the same way and subtracted at the block's end. Chunks are
-// taken in pairs (0,1) and (2,3): vpunpck{l,h}wd puts the words of the two chunks side by side (same lanes,
-// different groups) and vpmaddwd multiplies them by their groups' scales and adds them into int32 lanes: acclo
-// holds lanes 0…3 in both 128-bit halves, acchi lanes 4…7. At the end of a block the halves are added, giving
-// the port's aux[0…7], which is converted, multiplied by d (mul, then add: no FMA) and added to the lane sums.
+// The Q6_K int8 kernel in two steps (see int8_q6k_amd64.go). q6kUnpackAVX2 unpacks a weight row once per call into
+// q6kUnpacked blocks of 448 bytes: at 32c the 32 signed values w = q6 − 32 of chunk c (values 32c…32c+31),
+// shuffled within 128-bit halves into int8KBlock's order 0,8,1,9,…; at 256+32p the scale words of chunk pair p
+// (chunks 2p, 2p+1: their four groups' int8 scales as int16, see q6kSc); at 384 the 8 int32 lanes of the
+// correction 128·Σ sc·w (lane l: values k with k%8 = l); at 416 d as float32.
 //
-// Registers: Y0, Y1 a chunk pair; Y2 0x80 bytes; Y3, Y12, Y13 temporaries; Y4…Y11 acclo/acchi of activation
-// rows 0…3; Y14/Y15 the same for the weights' 128·Σw. SI weight block, DI/R9/R10/R11 activation rows' blocks,
-// CX blocks left, BX q6kFP16, R8 y, R12 bytes per activation row, R13 ystride bytes, DX rows left.
-// Stack: 0…127 the float lane sums of rows 0…3, 128 the scale words of the current chunk pair.
+// q6kDotAVX2 then takes the activation rows four at a time (then one at a time). vpmaddubsw needs one unsigned
+// operand: it multiplies the activation plus 128 (x XOR 0x80, 0…255) by w (−32…31), giving int16 sums of the
+// two values of one lane (|sum| ≤ 2·255·32: no saturation); the correction removes the 128·Σ sc·w this adds.
+// The two chunks of a pair are unpacked side by side with vpunpck{l,h}wd (same lanes, different groups) and
+// vpmaddwd multiplies them by their groups' scales and adds them into int32 lanes: acclo holds lanes 0…3 in
+// both 128-bit halves, acchi lanes 4…7. At the end of a block the halves are added, giving the port's aux[0…7]
+// (exact in any order), which is converted, multiplied by d (mul, then add: no FMA) and added to the lane sums;
+// after the last block the lane sums are added in order, as the port does.
 
 DATA q6kShuf<>+0(SB)/8, $0x0b030a0209010800
 DATA q6kShuf<>+8(SB)/8, $0x0f070e060d050c04
@@ -61,62 +60,86 @@ DATA q6kSc<>+48(SB)/8, $0x0e0c0e0c0e0c0e0c
 DATA q6kSc<>+56(SB)/8, $0x0f0d0f0d0f0d0f0d
 GLOBL q6kSc<>(SB), RODATA|NOPTR, $64
 
-// The scale words of a chunk pair to 128(SP); off is the pair's shuffle in q6kSc. Clobbers Y3.
-#define SCALES(off) \
-	VMOVDQU 192(SI), X3; VPSHUFB q6kSc<>+off(SB), X3, X3; VPMOVSXBW X3, Y3; VMOVDQU Y3, 128(SP)
 
-// Loads and shuffles the weight bytes of half h: ql[64h:] in Y3, ql[64h+32:] in Y12, qh[32h:] in Y13.
-#define LOADH(h) \
-	VMOVDQU (64*h)(SI), Y3; VPSHUFB q6kShuf<>(SB), Y3, Y3; \
-	VMOVDQU (64*h+32)(SI), Y12; VPSHUFB q6kShuf<>(SB), Y12, Y12; \
-	VMOVDQU (128+32*h)(SI), Y13; VPSHUFB q6kShuf<>(SB), Y13, Y13
+// Unpacks the weight bytes of half h of the block at SI into the chunks at 128h(DI)… and their scale words and
+// correction. Registers: Y11 shuffle, Y12 0x80, Y13 32, Y14 0x0f, Y15 0x30; Y9/Y10 the correction's lanes.
+#define UNPACKH(h) \
+	VMOVDQU (64*h)(SI), Y3; VPSHUFB Y11, Y3, Y3; \
+	VMOVDQU (64*h+32)(SI), Y4; VPSHUFB Y11, Y4, Y4; \
+	VMOVDQU (128+32*h)(SI), Y5; VPSHUFB Y11, Y5, Y5; \
+	VPSLLW $4, Y5, Y1; VPAND Y15, Y1, Y1; VPAND Y14, Y3, Y0; VPOR Y1, Y0, Y0; VPSUBB Y13, Y0, Y0; \
+	VPSLLW $2, Y5, Y2; VPAND Y15, Y2, Y2; VPAND Y14, Y4, Y1; VPOR Y2, Y1, Y1; VPSUBB Y13, Y1, Y1; \
+	VPSRLW $4, Y3, Y6; VPAND Y14, Y6, Y6; VPAND Y15, Y5, Y2; VPOR Y2, Y6, Y6; VPSUBB Y13, Y6, Y6; \
+	VPSRLW $4, Y4, Y7; VPAND Y14, Y7, Y7; VPSRLW $2, Y5, Y2; VPAND Y15, Y2, Y2; VPOR Y2, Y7, Y7; VPSUBB Y13, Y7, Y7; \
+	VMOVDQU Y0, (128*h)(DI); VMOVDQU Y1, (128*h+32)(DI); VMOVDQU Y6, (128*h+64)(DI); VMOVDQU Y7, (128*h+96)(DI); \
+	VMOVDQU 192(SI), X8; VPSHUFB q6kSc<>+(32*h)(SB), X8, X8; VPMOVSXBW X8, Y8; VMOVDQU Y8, (256+64*h)(DI); \
+	CORR(Y0, Y1, Y8); \
+	VMOVDQU 192(SI), X8; VPSHUFB q6kSc<>+(32*h+16)(SB), X8, X8; VPMOVSXBW X8, Y8; VMOVDQU Y8, (256+64*h+32)(DI); \
+	CORR(Y6, Y7, Y8)
 
-// Chunks 0 and 1 of the loaded half, minus 32, in Y0, Y1. Clobbers Y3.
-#define CHUNKS01 \
-	VPSLLW $4, Y13, Y1; VPAND q6kBits45<>(SB), Y1, Y1; VPAND q6kLow4<>(SB), Y3, Y0; VPOR Y1, Y0, Y0; \
-	VPSLLW $2, Y13, Y3; VPAND q6kBits45<>(SB), Y3, Y3; VPAND q6kLow4<>(SB), Y12, Y1; VPOR Y3, Y1, Y1; \
-	VPSUBB q6k32<>(SB), Y0, Y0; VPSUBB q6k32<>(SB), Y1, Y1
+// Adds 128 times the chunk pair a, b with scale words sc to the correction lanes Y9, Y10. Clobbers Y3, Y4, Y5.
+#define CORR(a, b, sc) \
+	VPMADDUBSW a, Y12, Y3; VPMADDUBSW b, Y12, Y4; \
+	VPUNPCKHWD Y4, Y3, Y5; VPUNPCKLWD Y4, Y3, Y3; \
+	VPMADDWD sc, Y3, Y3; VPADDD Y3, Y9, Y9; VPMADDWD sc, Y5, Y5; VPADDD Y5, Y10, Y10
 
-// Chunks 2 and 3 of the loaded half, minus 32, in Y0, Y1. Clobbers Y3.
-#define CHUNKS23 \
-	VPSRLW $4, Y3, Y0; VPAND q6kLow4<>(SB), Y0, Y0; VPAND q6kBits45<>(SB), Y13, Y1; VPOR Y1, Y0, Y0; \
-	VPSRLW $4, Y12, Y1; VPAND q6kLow4<>(SB), Y1, Y1; VPSRLW $2, Y13, Y3; VPAND q6kBits45<>(SB), Y3, Y3; VPOR Y3, Y1, Y1; \
-	VPSUBB q6k32<>(SB), Y0, Y0; VPSUBB q6k32<>(SB), Y1, Y1
+// func q6kUnpackAVX2(w *byte, nb int, u *byte)
+TEXT ·q6kUnpackAVX2(SB), NOSPLIT, $0-24
+	MOVQ w+0(FP), SI
+	MOVQ nb+8(FP), CX
+	MOVQ u+16(FP), DI
+	MOVQ ·q6kFP16(SB), BX
+	TESTQ CX, CX
+	JLE  unpackdone
+	VMOVDQU q6kShuf<>(SB), Y11
+	VMOVDQU q6k80<>(SB), Y12
+	VMOVDQU q6k32<>(SB), Y13
+	VMOVDQU q6kLow4<>(SB), Y14
+	VMOVDQU q6kBits45<>(SB), Y15
+unpackblock:
+	VPXOR Y9, Y9, Y9
+	VPXOR Y10, Y10, Y10
+	UNPACKH(0)
+	UNPACKH(1)
+	VPERM2I128 $0x20, Y10, Y9, Y3
+	VPERM2I128 $0x31, Y10, Y9, Y4
+	VPADDD Y4, Y3, Y3
+	VMOVDQU Y3, 384(DI)
+	MOVWLZX 208(SI), AX
+	VMOVSS (BX)(AX*4), X0
+	VMOVSS X0, 416(DI)
+	ADDQ $210, SI
+	ADDQ $448, DI
+	DECQ CX
+	JNZ  unpackblock
+	VZEROUPPER
+unpackdone:
+	RET
 
-// Adds the lane sums of the chunk pair in Y0, Y1 times the unsigned bytes u0, u1 (registers) to acclo, acchi.
-// Clobbers Y12, Y13, and Y3 unless u0 is Y3.
-#define MADD(u0, u1, acclo, acchi) \
-	VPMADDUBSW Y0, u0, Y3; VPMADDUBSW Y1, u1, Y12; \
-	VPUNPCKHWD Y12, Y3, Y13; VPUNPCKLWD Y12, Y3, Y3; \
-	VPMADDWD 128(SP), Y3, Y3; VPADDD Y3, acclo, acclo; \
-	VPMADDWD 128(SP), Y13, Y13; VPADDD Y13, acchi, acchi
+// Loads the chunk pair p of the unpacked block at SI into Y0, Y1 and its scale words into Y14.
+#define LOADP(p) \
+	VMOVDQU (64*p)(SI), Y0; VMOVDQU (64*p+32)(SI), Y1; VMOVDQU (256+32*p)(SI), Y14
 
-// The chunk pair times the activation values at qoff(ra), qoff+32(ra), plus 128, into acclo, acchi.
+// Adds the chunk pair in Y0, Y1 (scale words Y14) times the activation values at qoff(ra), qoff+32(ra), plus
+// 128, to acclo, acchi. Clobbers Y3, Y12, Y13.
 #define PAIR(ra, qoff, acclo, acchi) \
-	VPXOR qoff(ra), Y2, Y3; VPXOR qoff+32(ra), Y2, Y12; MADD(Y3, Y12, acclo, acchi)
+	VPXOR qoff(ra), Y2, Y3; VPMADDUBSW Y0, Y3, Y3; \
+	VPXOR qoff+32(ra), Y2, Y12; VPMADDUBSW Y1, Y12, Y12; \
+	VPUNPCKHWD Y12, Y3, Y13; VPUNPCKLWD Y12, Y3, Y3; \
+	VPMADDWD Y14, Y3, Y3; VPADDD Y3, acclo, acclo; \
+	VPMADDWD Y14, Y13, Y13; VPADDD Y13, acchi, acchi
 
-// One chunk pair of the current block for the weights' correction and nrows activation rows.
-#define STEP1(qoff) \
-	MADD(Y2, Y2, Y14, Y15); PAIR(DI, qoff, Y4, Y5)
-#define STEP4(qoff) \
-	MADD(Y2, Y2, Y14, Y15); PAIR(DI, qoff, Y4, Y5); PAIR(R9, qoff, Y6, Y7); PAIR(R10, qoff, Y8, Y9); PAIR(R11, qoff, Y10, Y11)
+#define STEP4(p) \
+	LOADP(p); PAIR(DI, 64*p, Y4, Y5); PAIR(R9, 64*p, Y6, Y7); PAIR(R10, 64*p, Y8, Y9); PAIR(R11, 64*p, Y10, Y11)
+#define STEP1(p) \
+	LOADP(p); PAIR(DI, 64*p, Y4, Y5)
 
-// The integer work of one block for 1 or 4 rows (STEP1 or STEP4).
-#define BLOCK(step) \
-	SCALES(0); LOADH(0); CHUNKS01; step(0); \
-	SCALES(16); LOADH(0); CHUNKS23; step(64); \
-	SCALES(32); LOADH(1); CHUNKS01; step(128); \
-	SCALES(48); LOADH(1); CHUNKS23; step(192); \
-	VPERM2I128 $0x20, Y15, Y14, Y3; VPERM2I128 $0x31, Y15, Y14, Y14; VPADDD Y3, Y14, Y14; \
-	VPXOR Y15, Y15, Y15; \
-	MOVWLZX 208(SI), AX; VMOVSS (BX)(AX*4), X0
-
-// Ends a block for one activation row: aux = the halves of acclo, acchi added, minus the correction in Y14;
-// converted, times d = X0·ra.d, added to the 8 sums at soff(SP); zeroes acclo, acchi. Clobbers Y1, Y3, Y12.
+// Ends a block for one activation row: aux = the halves of acclo, acchi added, minus the correction; converted,
+// times d = dx·ra.d (X15 dx), added to the 8 sums at soff(SP); zeroes acclo, acchi. Clobbers Y3, Y12, Y13.
 #define FINISH(ra, acclo, acchi, soff) \
-	VMULSS 288(ra), X0, X1; VBROADCASTSS X1, Y1; \
+	VMULSS 288(ra), X15, X13; VBROADCASTSS X13, Y13; \
 	VPERM2I128 $0x20, acchi, acclo, Y3; VPERM2I128 $0x31, acchi, acclo, Y12; VPADDD Y12, Y3, Y3; \
-	VPSUBD Y14, Y3, Y3; VCVTDQ2PS Y3, Y3; VMULPS Y3, Y1, Y3; \
+	VPSUBD 384(SI), Y3, Y3; VCVTDQ2PS Y3, Y3; VMULPS Y3, Y13, Y3; \
 	VMOVUPS soff(SP), Y12; VADDPS Y3, Y12, Y12; VMOVUPS Y12, soff(SP); \
 	VPXOR acclo, acclo, acclo; VPXOR acchi, acchi, acchi
 
@@ -128,8 +151,11 @@ GLOBL q6kSc<>(SB), RODATA|NOPTR, $64
 	VADDSS soff+16(SP), X0, X0; VADDSS soff+20(SP), X0, X0; VADDSS soff+24(SP), X0, X0; VADDSS soff+28(SP), X0, X0; \
 	VMOVSS X0, (R8); ADDQ R13, R8
 
-// func int8DotQ6K(y *float32, ystride int, w *byte, x *int8KBlock, nb, nx int)
-TEXT ·int8DotQ6K(SB), NOSPLIT, $160-48
+// func q6kDotAVX2(y *float32, ystride int, u *byte, x *int8KBlock, nb, nx int)
+// Registers: Y0, Y1 a chunk pair, Y14 its scale words, Y2 0x80 bytes, Y3/Y12/Y13 temporaries, Y4…Y11
+// acclo/acchi of activation rows 0…3, X15 dx. SI unpacked block, DI/R9/R10/R11 activation rows' blocks, CX
+// blocks left, R8 y, R12 bytes per activation row, R13 ystride bytes, DX rows left. Stack: the rows' lane sums.
+TEXT ·q6kDotAVX2(SB), NOSPLIT, $128-48
 	MOVQ y+0(FP), R8
 	MOVQ ystride+8(FP), R13
 	SHLQ $2, R13
@@ -137,7 +163,6 @@ TEXT ·int8DotQ6K(SB), NOSPLIT, $160-48
 	MOVQ nb+32(FP), R12
 	IMUL3Q $292, R12, R12
 	MOVQ nx+40(FP), DX
-	MOVQ ·q6kFP16(SB), BX
 	VMOVDQU q6k80<>(SB), Y2
 	CMPQ nb+32(FP), $0
 	JLE  zero
@@ -148,7 +173,7 @@ rows4:
 	LEAQ (DI)(R12*1), R9
 	LEAQ (R9)(R12*1), R10
 	LEAQ (R10)(R12*1), R11
-	MOVQ w+16(FP), SI
+	MOVQ u+16(FP), SI
 	MOVQ nb+32(FP), CX
 	VPXOR Y4, Y4, Y4
 	VMOVDQU Y4, 0(SP)
@@ -162,16 +187,17 @@ rows4:
 	VPXOR Y9, Y9, Y9
 	VPXOR Y10, Y10, Y10
 	VPXOR Y11, Y11, Y11
-	VPXOR Y14, Y14, Y14
-	VPXOR Y15, Y15, Y15
 block4:
-	BLOCK(STEP4)
+	STEP4(0)
+	STEP4(1)
+	STEP4(2)
+	STEP4(3)
+	VMOVSS 416(SI), X15
 	FINISH(DI, Y4, Y5, 0)
 	FINISH(R9, Y6, Y7, 32)
 	FINISH(R10, Y8, Y9, 64)
 	FINISH(R11, Y10, Y11, 96)
-	VPXOR Y14, Y14, Y14
-	ADDQ $210, SI
+	ADDQ $448, SI
 	ADDQ $292, DI
 	ADDQ $292, R9
 	ADDQ $292, R10
@@ -189,18 +215,19 @@ block4:
 rows1:
 	TESTQ DX, DX
 	JLE  done
-	MOVQ w+16(FP), SI
+	MOVQ u+16(FP), SI
 	MOVQ nb+32(FP), CX
 	VPXOR Y4, Y4, Y4
 	VMOVDQU Y4, 0(SP)
 	VPXOR Y5, Y5, Y5
-	VPXOR Y14, Y14, Y14
-	VPXOR Y15, Y15, Y15
 block1:
-	BLOCK(STEP1)
+	STEP1(0)
+	STEP1(1)
+	STEP1(2)
+	STEP1(3)
+	VMOVSS 416(SI), X15
 	FINISH(DI, Y4, Y5, 0)
-	VPXOR Y14, Y14, Y14
-	ADDQ $210, SI
+	ADDQ $448, SI
 	ADDQ $292, DI
 	DECQ CX
 	JNZ  block1
