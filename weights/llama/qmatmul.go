@@ -107,7 +107,7 @@ func sgemmQ(m, n, k int, alpha float32, a []float32, lda int, tA bool, q *quantM
 		w := q.decodeAll()
 		sgemm(m, n, k, alpha, a, lda, tA, w, q.in, tB, acc, c, ldc, true)
 		putScratch(w)
-	case 2*n <= nr && m > n, m >= nr && 4*m <= n:
+	case 2*n <= nr && m > n, fewRows(m, n, tB):
 		// sgemm's transposed route: its Cᵀ, computed untransposed, then added or copied into C.
 		t := getScratch(m * n)
 		sgemmQJob(m, n, k, alpha, a, lda, tA, q, tB, false, t, n)

@@ -44,6 +44,7 @@ func TestEncodedProducts(t *testing.T) {
 		{64, 768, 300}, // several blocks of k, packed job
 		{200, 256, 96}, // rows past one work item
 		{36, 512, 1400},
+		{260, 1280, 300}, // input gradient, many rows against 4x as many columns, blocks of k: the plain route (fewRows)
 	}
 	const r = 4 // LoRA rank
 	for _, kn := range kernels() {
