@@ -129,19 +129,29 @@ unpackdone:
 	VPMADDWD Y14, Y3, Y3; VPADDD Y3, acclo, acclo; \
 	VPMADDWD Y14, Y13, Y13; VPADDD Y13, acchi, acchi
 
+// PAIR for the first chunk pair of a block: sets acclo, acchi.
+#define PAIR0(ra, acclo, acchi) \
+	VPXOR (ra), Y2, Y3; VPMADDUBSW Y0, Y3, Y3; \
+	VPXOR 32(ra), Y2, Y12; VPMADDUBSW Y1, Y12, Y12; \
+	VPUNPCKHWD Y12, Y3, Y13; VPUNPCKLWD Y12, Y3, Y3; \
+	VPMADDWD Y14, Y3, acclo; VPMADDWD Y14, Y13, acchi
+
+#define FIRST4 \
+	LOADP(0); PAIR0(DI, Y4, Y5); PAIR0(R9, Y6, Y7); PAIR0(R10, Y8, Y9); PAIR0(R11, Y10, Y11)
+#define FIRST1 \
+	LOADP(0); PAIR0(DI, Y4, Y5)
 #define STEP4(p) \
 	LOADP(p); PAIR(DI, 64*p, Y4, Y5); PAIR(R9, 64*p, Y6, Y7); PAIR(R10, 64*p, Y8, Y9); PAIR(R11, 64*p, Y10, Y11)
 #define STEP1(p) \
 	LOADP(p); PAIR(DI, 64*p, Y4, Y5)
 
 // Ends a block for one activation row: aux = the halves of acclo, acchi added, minus the correction; converted,
-// times d = dx·ra.d (X15 dx), added to the 8 sums at soff(SP); zeroes acclo, acchi. Clobbers Y3, Y12, Y13.
+// times d = dx·ra.d (X15 dx), added to the 8 sums at soff(SP). Clobbers Y3, Y12, Y13.
 #define FINISH(ra, acclo, acchi, soff) \
 	VMULSS 288(ra), X15, X13; VBROADCASTSS X13, Y13; \
 	VPERM2I128 $0x20, acchi, acclo, Y3; VPERM2I128 $0x31, acchi, acclo, Y12; VPADDD Y12, Y3, Y3; \
 	VPSUBD 384(SI), Y3, Y3; VCVTDQ2PS Y3, Y3; VMULPS Y3, Y13, Y3; \
-	VMOVUPS soff(SP), Y12; VADDPS Y3, Y12, Y12; VMOVUPS Y12, soff(SP); \
-	VPXOR acclo, acclo, acclo; VPXOR acchi, acchi, acchi
+	VADDPS soff(SP), Y3, Y3; VMOVUPS Y3, soff(SP)
 
 // Sums the 8 lane sums at soff(SP) in order into (R8), then steps R8 to the next row's y (the port's last
 // loop). Clobbers X0.
@@ -180,15 +190,8 @@ rows4:
 	VMOVDQU Y4, 32(SP)
 	VMOVDQU Y4, 64(SP)
 	VMOVDQU Y4, 96(SP)
-	VPXOR Y5, Y5, Y5
-	VPXOR Y6, Y6, Y6
-	VPXOR Y7, Y7, Y7
-	VPXOR Y8, Y8, Y8
-	VPXOR Y9, Y9, Y9
-	VPXOR Y10, Y10, Y10
-	VPXOR Y11, Y11, Y11
 block4:
-	STEP4(0)
+	FIRST4
 	STEP4(1)
 	STEP4(2)
 	STEP4(3)
@@ -219,9 +222,8 @@ rows1:
 	MOVQ nb+32(FP), CX
 	VPXOR Y4, Y4, Y4
 	VMOVDQU Y4, 0(SP)
-	VPXOR Y5, Y5, Y5
 block1:
-	STEP1(0)
+	FIRST1
 	STEP1(1)
 	STEP1(2)
 	STEP1(3)
