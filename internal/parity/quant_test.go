@@ -94,8 +94,15 @@ func TestQuantizedParity(t *testing.T) {
 			q.m.Precision = runner(t)
 			compare(t, q.served, q.m, nil, 0)
 			hiddenEqual(t, q.served, q.m)
-			drift, size := defaultDrift(t, q.m)
-			t.Logf("%s: default arithmetic moves logits by up to %.3g (largest logit %.3g)", tt.quant, drift, size)
+			drift, size := defaultDrift(t, q.m, llama.Precision{KVCacheF16: true})
+			t.Logf("%s: float32 arithmetic moves logits by up to %.3g (largest logit %.3g)", tt.quant, drift, size)
+			// Load's default multiplies by the matrices with an int8 kernel as the runner does.
+			i8, _ := defaultDrift(t, q.m, llama.Precision{KVCacheF16: true, Int8: true})
+			t.Logf("%s: with Precision.Int8 (kernels for %v) by up to %.3g", tt.quant, llama.Int8Types(), i8)
+			if slices.Contains(llama.Int8Types(), tt.main) && i8 > drift {
+				t.Errorf("%s: Precision.Int8 moves logits further from the runner's (%.3g) than float32 products (%.3g)",
+					tt.quant, i8, drift)
+			}
 		})
 	}
 }
@@ -190,9 +197,10 @@ func hiddenEqual(t *testing.T, s served, m *weights.Model, extra ...string) {
 	}
 }
 
-// defaultDrift returns the largest difference between the logits of llama.Runner and of the default
-// arithmetic (float32 products over the dequantized weights) over the prompts, and the largest logit.
-func defaultDrift(t *testing.T, m *weights.Model) (drift, size float64) {
+// defaultDrift returns the largest difference between the logits of llama.Runner (m's Precision) and of the
+// arithmetic of pr (e.g. float32 products over the dequantized weights) over the prompts, and the largest
+// logit.
+func defaultDrift(t *testing.T, m *weights.Model, pr llama.Precision) (drift, size float64) {
 	t.Helper()
 	runner := m.Precision
 	defer func() { m.Precision = runner }()
@@ -203,7 +211,7 @@ func defaultDrift(t *testing.T, m *weights.Model) (drift, size float64) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m.Precision = llama.Precision{KVCacheF16: true}
+		m.Precision = pr
 		got, err := m.Logits(ids, nil)
 		if err != nil {
 			t.Fatal(err)
