@@ -1,12 +1,13 @@
 package llama
 
 // backState holds the gradient buffers of a backward pass, reused from block to block. They are carved from
-// one buffer, buf, which the loss borrows for its logits before the backward starts (pass.score): every
-// buffer is cleared or overwritten before each block reads it, so nothing depends on their contents on entry.
+// one buffer, buf, which the loss borrows for its logits before the backward starts (pass.score): dx is
+// cleared after the loss, and every other buffer is cleared or overwritten before each block reads it.
 type backState struct {
 	p                    *pass
 	trainBase            bool
 	buf                  []float32 // all the buffers below, one after the other
+	dx                   []float32 // the gradient with respect to the residual stream, [n][dim]
 	dh, dg, du           []float32 // [n][hidden]
 	dxn, dao, dq, dk, dv []float32 // [n][dim], [n][qDim], [n][qDim], [n][kvDim], [n][kvDim]
 	dqRaw, dkRaw         []float32 // before the head norms (qwen3, gemma3), [n][qDim], [n][kvDim]
@@ -17,7 +18,7 @@ type backState struct {
 // backFloats returns the floats per token of a backward's buffers (backState) for model shape c, with q and kv the
 // widths of its query (qDim) and key/value (kvDim) projections and r the LoRA rank (0: no adapter).
 func backFloats(c Config, q, kv, r int) int {
-	v := 3*c.Hidden + c.Dim + 2*q + 2*kv + r
+	v := c.Dim + 3*c.Hidden + c.Dim + 2*q + 2*kv + r
 	if c.qkNorm() {
 		v += q + kv
 	}
@@ -40,6 +41,7 @@ func newBackState(p *pass, trainBase bool) *backState {
 		rest = rest[k:]
 		return s
 	}
+	b.dx = take(n * c.Dim)
 	b.dh, b.dg, b.du = take(n*c.Hidden), take(n*c.Hidden), take(n*c.Hidden)
 	b.dxn, b.dao, b.dq = take(n*c.Dim), take(n*q), take(n*q)
 	b.dk, b.dv = take(n*kv), take(n*kv)

@@ -133,7 +133,7 @@ func EstimateMemory(c Config, weightBytes int64, s StepShape) MemoryEstimate {
 	var back int64 // the backward's buffers, which the loss's chunks borrow when they fit
 	if grads {
 		back = int64(backFloats(c, int(q), int(kv), rank)) * n
-		perToken += 2 * d // dxnF, dx
+		perToken += d // dxnF
 	}
 	e.Activations = perToken*n*4 + back*4
 

@@ -10,7 +10,7 @@ import (
 // 2048, feed-forward 8192, 32 query and 8 key/value heads, tied output) with float32 weights, rank 16 on
 // all seven projections, batches of 4 × 256 tokens, with and without per-block recomputation. The scratch
 // part depends on the CPU's matrix kernel and the number of threads, so it is left out here. The loss's
-// logits take no memory of their own: its chunks (about 200 positions) fit in the backward's buffers.
+// logits take no memory of their own: its chunks (255 positions) fit in the backward's buffers.
 func ExampleEstimateMemory() {
 	c := llama.Config{Vocab: 128256, Dim: 2048, Hidden: 8192, Layers: 16, Heads: 32, KVHeads: 8,
 		ContextLength: 4096, RopeBase: 500000, NormEps: 1e-5, TiedOutput: true}

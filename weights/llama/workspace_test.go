@@ -207,7 +207,7 @@ func TestScoreChunk(t *testing.T) {
 		chunk                        int
 		borrow                       bool
 	}{
-		{"1B shape", 0, 1020, 2*2048 + 128256, 1024 * 31760, 204, true},
+		{"1B shape", 0, 1020, 2*2048 + 128256, 1024 * 33808, 255, true},
 		{"default, no spare", 0, 1020, 100, 0, DefaultLossChunk, false},
 		{"default fits", 0, 50, 100, 5000, DefaultLossChunk, true},
 		{"default does not fit", 0, 200, 100, 12799, DefaultLossChunk, false},
