@@ -44,6 +44,7 @@ type fwdRound struct {
 	Go           []float64 `json:"go"`
 	GoTokens     []int     `json:"go_tokens"`
 	GoHWM        float64   `json:"go_vm_hwm_mib"`
+	GoInt8       []string  `json:"go_int8,omitempty"` // weight types multiplied by int8 kernels (llama.Int8Types)
 	Ollama       []float64 `json:"ollama,omitempty"`
 	OllamaTokens []int     `json:"ollama_tokens,omitempty"`
 }
@@ -222,9 +223,9 @@ func (m *modelRun) forwardSides(ctx context.Context, r int, round *realRound) ([
 			if _, err := rb.realWorker(ctx, "score", s.Name, rb.ggufPath(s, typ), tf, &res); err != nil {
 				return fmt.Errorf("go score %s: %w", typ, err)
 			}
-			fr.Go, fr.GoTokens, fr.GoHWM = res.TokensPerS, res.Tokens, res.HWMMiB
-			rb.logf("%s %s: fastslow scoring %v tokens/s over %v tokens (load avg %.1f)", s.Name, typ,
-				res.TokensPerS, res.Tokens, loadAvg())
+			fr.Go, fr.GoTokens, fr.GoHWM, fr.GoInt8 = res.TokensPerS, res.Tokens, res.HWMMiB, res.Int8
+			rb.logf("%s %s: fastslow scoring %v tokens/s over %v tokens, int8 kernels for %v (load avg %.1f)",
+				s.Name, typ, res.TokensPerS, res.Tokens, res.Int8, loadAvg())
 			return nil
 		}, func() error {
 			for i, t := range texts {

@@ -148,7 +148,9 @@ func (r *realReport) writeForward(w io.Writer, m realModelResult) {
 	}
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	p("\n%s, forward scoring of the same texts (fastslow's log-likelihood against Ollama's prompt evaluation, "+
-		"prompt_eval_count / prompt_eval_duration, num_thread %d):\n\n", m.Shape.Name, r.Threads)
+		"prompt_eval_count / prompt_eval_duration, num_thread %d; fastslow multiplies by %s with int8 kernels, "+
+		"activations quantized as ggml does, the other types in float32):\n\n", m.Shape.Name, r.Threads,
+		int8Types(m.Rounds[0].Forward[types[0]].GoInt8))
 	p("| base | fastslow tokens/s | Ollama tokens/s | fastslow / Ollama | tokens per text (fastslow / Ollama) | fastslow peak RSS, MiB |\n|---|---|---|---|---|---|\n")
 	for _, t := range types {
 		g := func(x *realRound) []float64 { return x.Forward[t].Go }
@@ -166,4 +168,12 @@ func ints(xs []int) string {
 		s = append(s, fmt.Sprint(x))
 	}
 	return strings.Join(s, ",")
+}
+
+// int8Types names the weight types a scoring worker multiplied with int8 kernels.
+func int8Types(ts []string) string {
+	if len(ts) == 0 {
+		return "no weight type"
+	}
+	return strings.Join(ts, ", ")
 }

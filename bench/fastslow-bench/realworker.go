@@ -25,6 +25,7 @@ type realWorkerResult struct {
 	Loss       float64   `json:"loss,omitempty"`
 	HWMMiB     float64   `json:"vm_hwm_mib"` // the worker's own VmHWM when it finished
 	Kernel     string    `json:"kernel,omitempty"`
+	Int8       []string  `json:"int8,omitempty"` // scoring: weight types whose products take int8 kernels
 }
 
 // realWorkerArgs are the settings a real-shape worker runs with.
@@ -114,6 +115,11 @@ func runRealWorker(ctx context.Context, w io.Writer, a realWorkerArgs) error {
 			return err
 		}
 		res.LoadSec = time.Since(t0).Seconds()
+		if m.Precision.Int8 {
+			for _, t := range llama.Int8Types() {
+				res.Int8 = append(res.Int8, t.String())
+			}
+		}
 		for i, text := range texts {
 			ids := m.Tokenizer.Encode(text, true)
 			if len(ids) < 2 {

@@ -22,7 +22,8 @@ type Precision struct {
 	// Quantized multiplies by every matrix that has a stored form (Model.SetQuantized) as llama.cpp's CPU
 	// backend does: for Q4_0, Q8_0, Q4_K, Q5_K and Q6_K, inputs quantized to Q8_0 or Q8_K blocks, integer
 	// block dot products and float32 sums in ggml's order; for F16, inputs rounded to float16 (per matrix,
-	// where F16Weights rounds for all). It is much slower than the float32 products. Matrices without a
+	// where F16Weights rounds for all). Types with an int8 kernel on this CPU (Int8Types) run it, as fast as
+	// Int8; the others run portable ports, much slower than the float32 products. Matrices without a
 	// stored form, and LoRA products, are unaffected.
 	Quantized bool
 	// Int8 multiplies by every matrix kept in a stored form (SetEncoded, SetQuantized) whose type has an int8
