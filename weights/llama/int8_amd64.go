@@ -6,7 +6,7 @@ import "github.com/fastslow/fastslow/weights/gguf"
 
 func init() {
 	if useAVX2 {
-		int8KKernels[gguf.TypeQ4_K] = int8DotQ4K
+		int8KKernels[gguf.TypeQ4_K] = int8DotQ4KU // int8DotQ4K below for fewer than 4 rows
 	}
 }
 

@@ -1,0 +1,89 @@
+//go:build amd64 && !purego
+
+package llama
+
+import (
+	"encoding/binary"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/fastslow/fastslow/weights/gguf"
+)
+
+// q4kRow returns a Q4_K weight row of nb blocks of the named kind.
+func q4kRow(t *testing.T, rng *rand.Rand, kind string, nb int) []byte {
+	t.Helper()
+	row := make([]byte, 144*nb)
+	switch kind {
+	case "quantized":
+		w := make([]float32, 256*nb)
+		for i := range w {
+			w[i] = float32(rng.NormFloat64() * 0.05)
+		}
+		enc, err := gguf.Quantize(gguf.TypeQ4_K, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return enc
+	case "random bytes": // every scale, min and value; NaN and infinite d and dmin included
+		for i := range row {
+			row[i] = byte(rng.Uint32())
+		}
+		return row
+	}
+	for b := range nb {
+		blk := row[144*b : 144*b+144]
+		q, sc := byte(0x5a), byte(0x9c) // all equal
+		d, dmin := uint16(0x0001), uint16(0x8001)
+		switch kind {
+		case "all max":
+			q, sc, d, dmin = 0xff, 0xff, 0x7bff, 0x7bff // 15 everywhere, scales and mins 63, largest fp16
+		case "all min":
+			q, sc, d, dmin = 0x00, 0x00, 0xfbff, 0xfbff
+		}
+		binary.LittleEndian.PutUint16(blk[0:], d)
+		binary.LittleEndian.PutUint16(blk[2:], dmin)
+		for i := 4; i < 16; i++ {
+			blk[i] = sc
+		}
+		for i := 16; i < 144; i++ {
+			blk[i] = q
+		}
+	}
+	return row
+}
+
+// TestInt8Q4KU checks int8DotQ4K's unpacking variant against quant.go's port of ggml_vec_dot_q4_K_q8_K bit for
+// bit, as TestInt8Q6K does for Q6_K: weight blocks of random bytes (NaN and infinite scales included), quantized
+// weights and extreme ones; activations of any int8 values and extreme scales; 1 to 15 activation rows.
+func TestInt8Q4KU(t *testing.T) {
+	if !useAVX2 {
+		t.Skip("no AVX2")
+	}
+	rng := rand.New(rand.NewPCG(15, 11))
+	q := &quantMatrix{typ: gguf.TypeQ4_K, blockBytes: 144}
+	for _, wkind := range []string{"quantized", "random bytes", "all max", "all min", "all equal"} {
+		for _, akind := range []string{"quantized", "random", "min", "max", "extreme scales"} {
+			for _, nb := range []int{1, 2, 8} {
+				rows := 1 + rng.IntN(15)
+				w := q4kRow(t, rng, wkind, nb)
+				acts := int8Acts(rng, akind, rows, nb)
+				packed := make([]int8KBlock, rows*nb)
+				for r := range acts {
+					packInt8K(packed[r*nb:(r+1)*nb], acts[r])
+				}
+				const ystride = 3
+				got := make([]float32, rows*ystride)
+				int8DotQ4KU(&got[0], ystride, &w[0], &packed[0], nb, rows)
+				for r := range acts {
+					want := q.dotQ8_K(w, acts[r])
+					if g := got[r*ystride]; !sameFloat(g, want) {
+						t.Errorf("%s weights, %s activations, %d blocks, row %d of %d: %v (%#x), port %v (%#x)",
+							wkind, akind, nb, r, rows, g, math.Float32bits(g), want, math.Float32bits(want))
+					}
+				}
+			}
+		}
+	}
+}
