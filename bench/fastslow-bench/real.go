@@ -34,6 +34,7 @@ type realOptions struct {
 	scoreLen, scoreSeqs          int
 	sgemmReps                    int
 	noTorch, noOllama, noRound   bool
+	noTrain                      bool // only the forward (and FLOP-model) sides
 	worker                       realWorkerArgs
 }
 
@@ -80,6 +81,7 @@ func parseRealFlags(args []string, stderr io.Writer) (*realOptions, error) {
 	fs.IntVar(&o.roundExamples, "round-examples", 100, "examples of the learning round ('fastslow train' on a JSONL file)")
 	fs.IntVar(&o.roundSteps, "round-steps", 25, "optimizer steps of the learning round (25 × batch 4: one pass over 100 examples)")
 	fs.BoolVar(&o.noRound, "no-round", false, "skip the learning round")
+	fs.BoolVar(&o.noTrain, "no-train", false, "skip the training sides (e.g. to measure only forward scoring)")
 	fs.IntVar(&o.scoreLen, "score-len", 256, "approximate tokens per scoring text")
 	fs.IntVar(&o.scoreSeqs, "score-seqs", 2, "timed scoring texts per round and side")
 	fs.IntVar(&o.sgemmReps, "sgemm-reps", 2, "timed calls per matrix product of the FLOP model, per round and side")

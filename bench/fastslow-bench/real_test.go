@@ -145,6 +145,9 @@ func TestParseRealFlags(t *testing.T) {
 		!o.worker.recompute || o.worker.memLimitMiB != 4096 {
 		t.Errorf("memory settings: %+v, %v", o, err)
 	}
+	if o, err := parseRealFlags([]string{"-no-train"}, &bytes.Buffer{}); err != nil || !o.noTrain {
+		t.Errorf("-no-train: %+v, %v", o, err)
+	}
 	for _, args := range [][]string{
 		{"-mem-limit-mib", "-1"},
 		{"-models", "gpt-5"},

@@ -154,7 +154,10 @@ func (m *modelRun) round(ctx context.Context, r int) (realRound, error) {
 	rb := m.rb
 	round := realRound{Load: loadAvg()}
 	rb.logf("%s: round %d of %d (load %.1f)", m.s.Name, r+1, rb.o.rounds, round.Load)
-	sides := m.trainSides(ctx, &round)
+	var sides []func() error
+	if !rb.o.noTrain {
+		sides = m.trainSides(ctx, &round)
+	}
 	if m.fwd {
 		fwd, err := m.forwardSides(ctx, r, &round)
 		if err != nil {
