@@ -3,7 +3,6 @@ package llama
 import (
 	"errors"
 	"fmt"
-	"math/bits"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -710,54 +709,6 @@ func store4(c []float32, acc bool, alpha, v0, v1, v2, v3 float32) {
 	c[0], c[1], c[2], c[3] = alpha*v0, alpha*v1, alpha*v2, alpha*v3
 }
 
-// transpose writes the [cols][rows] transpose of the [rows][cols] matrix src into dst.
-func transpose(dst, src []float32, rows, cols int) {
-	transposeStrided(dst, rows, src, cols, rows, cols)
-}
-
-// transposeStrided sets dst[j·ldd+i] = src[i·lds+j] for i < rows and j < cols: with 8×8 register transposes
-// in assembly where the CPU has AVX2, for whole blocks of eight, and transposeGo for the rest.
-func transposeStrided(dst []float32, ldd int, src []float32, lds, rows, cols int) {
-	r8, c8 := rows&^7, cols&^7
-	if !useAVX2 || r8 == 0 || c8 == 0 {
-		transposeGo(dst, ldd, src, lds, rows, cols)
-		return
-	}
-	transpose8(dst, ldd, src, lds, r8, c8)
-	if c8 < cols {
-		transposeGo(dst[c8*ldd:], ldd, src[c8:], lds, r8, cols-c8)
-	}
-	if r8 < rows {
-		transposeGo(dst[r8:], ldd, src[r8*lds:], lds, rows-r8, cols)
-	}
-}
-
-// transposeGo is transposeStrided in Go. It walks strips of 16 columns and, within a strip, groups of four
-// rows, so that each write fills four adjacent values of dst and each strip of src stays in cache; a plain
-// double loop is ten times slower.
-func transposeGo(dst []float32, ldd int, src []float32, lds, rows, cols int) {
-	const strip = 16
-	for j0 := 0; j0 < cols; j0 += strip {
-		j1 := min(j0+strip, cols)
-		i := 0
-		for ; i+4 <= rows; i += 4 {
-			r0 := src[i*lds+j0 : i*lds+j1]
-			r1 := src[(i+1)*lds+j0:][:len(r0)]
-			r2 := src[(i+2)*lds+j0:][:len(r0)]
-			r3 := src[(i+3)*lds+j0:][:len(r0)]
-			for j, v := range r0 {
-				d := dst[(j0+j)*ldd+i:][:4]
-				d[0], d[1], d[2], d[3] = v, r1[j], r2[j], r3[j]
-			}
-		}
-		for ; i < rows; i++ {
-			for j, v := range src[i*lds+j0 : i*lds+j1] {
-				dst[(j0+j)*ldd+i] = v
-			}
-		}
-	}
-}
-
 // dot returns the inner product of two equal-length vectors.
 func dot(x, y []float32) float32 {
 	y = y[:len(x)]
@@ -773,41 +724,4 @@ func dot(x, y []float32) float32 {
 		s0 += x[i] * y[i]
 	}
 	return (s0 + s1) + (s2 + s3)
-}
-
-// Scratch buffers (packed panels, transposes, per-head attention blocks) are recycled through one pool per
-// power-of-two size class, so a request never finds only buffers too small for it, and the boxes the pools
-// hold are recycled too: a step of training allocates no scratch memory once the pools are warm.
-var (
-	scratchPools [48]sync.Pool // class c holds *[]float32 of capacity 1<<c
-	scratchBoxes sync.Pool     // empty *[]float32 boxes
-)
-
-// getScratch returns a slice of n floats with unspecified contents.
-func getScratch(n int) []float32 {
-	if n == 0 {
-		return nil
-	}
-	c := bits.Len(uint(n - 1))
-	if p, ok := scratchPools[c].Get().(*[]float32); ok {
-		s := (*p)[:n]
-		*p = nil
-		scratchBoxes.Put(p)
-		return s
-	}
-	return make([]float32, n, 1<<c)
-}
-
-// putScratch hands s back for reuse; s must not be used afterwards.
-func putScratch(s []float32) {
-	c := bits.Len(uint(cap(s) - 1))
-	if cap(s) == 0 || cap(s) != 1<<c {
-		return // not from getScratch
-	}
-	p, ok := scratchBoxes.Get().(*[]float32)
-	if !ok {
-		p = new([]float32)
-	}
-	*p = s[:0]
-	scratchPools[c].Put(p)
 }
