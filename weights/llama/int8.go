@@ -26,8 +26,9 @@ import (
 // the order 0,8,1,9,2,10,…,7,15. ggml's portable K-quant dot products sum value k's integer product into lane
 // k mod 8 and scale each lane in float32, so a kernel that is to equal them bit for bit must keep the lanes
 // apart: with this order, vpmaddubsw's adjacent pairs (stored bytes 2i, 2i+1) are values i and i+8 — one
-// lane. A kernel applies the same in-lane byte shuffle (vpshufb with int8Shuffle) to the weight bytes it
-// loads, 32 at a time (for Q4_K/Q6_K the low and high nibbles of a byte then both follow the order).
+// lane. A kernel applies the same in-lane byte shuffle (vpshufb with the mask 0,8,1,9,…,7,15, int8shuf in the
+// assembly) to the weight bytes it loads, 32 at a time (for Q4_K/Q6_K the low and high nibbles of a byte then
+// both follow the order).
 type int8KBlock struct {
 	qs    [256]int8
 	bsums [16]int16
@@ -43,9 +44,6 @@ type int8Block struct {
 	qs [32]int8
 	d  float32
 }
-
-// int8Shuffle is the vpshufb mask (for each 128-bit lane) that puts 32 loaded bytes into int8KBlock's order.
-var int8Shuffle = [16]byte{0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15}
 
 // int8KKernel computes, for r < nx, y[r·ystride] = the dot product of one weight row w (nb blocks of the
 // kernel's weight type, raw GGUF bytes) with activation row r, the nb blocks x[r·nb … r·nb+nb−1] — exactly
