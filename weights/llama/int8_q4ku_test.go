@@ -4,7 +4,6 @@ package llama
 
 import (
 	"encoding/binary"
-	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -62,28 +61,5 @@ func TestInt8Q4KU(t *testing.T) {
 		t.Skip("no AVX2")
 	}
 	rng := rand.New(rand.NewPCG(15, 11))
-	q := &quantMatrix{typ: gguf.TypeQ4_K, blockBytes: 144}
-	for _, wkind := range []string{"quantized", "random bytes", "all max", "all min", "all equal"} {
-		for _, akind := range []string{"quantized", "random", "min", "max", "extreme scales"} {
-			for _, nb := range []int{1, 2, 8} {
-				rows := 1 + rng.IntN(15)
-				w := q4kRow(t, rng, wkind, nb)
-				acts := int8Acts(rng, akind, rows, nb)
-				packed := make([]int8KBlock, rows*nb)
-				for r := range acts {
-					packInt8K(packed[r*nb:(r+1)*nb], acts[r])
-				}
-				const ystride = 3
-				got := make([]float32, rows*ystride)
-				int8DotQ4KU(&got[0], ystride, &w[0], &packed[0], nb, rows)
-				for r := range acts {
-					want := q.dotQ8_K(w, acts[r])
-					if g := got[r*ystride]; !sameFloat(g, want) {
-						t.Errorf("%s weights, %s activations, %d blocks, row %d of %d: %v (%#x), port %v (%#x)",
-							wkind, akind, nb, r, rows, g, math.Float32bits(g), want, math.Float32bits(want))
-					}
-				}
-			}
-		}
-	}
+	checkInt8KKernel(t, rng, int8DotQ4KU, gguf.TypeQ4_K, 144, q4kRow)
 }

@@ -120,12 +120,21 @@ func TestInt8Q6K(t *testing.T) {
 		t.Skip("no Q6_K int8 kernel on this CPU")
 	}
 	rng := rand.New(rand.NewPCG(15, 6))
-	q := &quantMatrix{typ: gguf.TypeQ6_K, blockBytes: 210}
+	checkInt8KKernel(t, rng, kernel, gguf.TypeQ6_K, 210, q6kRow)
+}
+
+// checkInt8KKernel checks kernel, for weights of type typ (blocks of blockBytes), against quant.go's port
+// (quantMatrix.dotQ8_K) bit for bit: weight rows from row of each kind, activations of any int8 values and
+// extreme scales, 1, 2 and 8 blocks, 1 to 15 activation rows and a y stride of 3.
+func checkInt8KKernel(t *testing.T, rng *rand.Rand, kernel int8KKernel, typ gguf.Type, blockBytes int,
+	row func(t *testing.T, rng *rand.Rand, kind string, nb int) []byte) {
+	t.Helper()
+	q := &quantMatrix{typ: typ, blockBytes: blockBytes}
 	for _, wkind := range []string{"quantized", "random bytes", "all max", "all min", "all equal"} {
 		for _, akind := range []string{"quantized", "random", "min", "max", "extreme scales"} {
 			for _, nb := range []int{1, 2, 8} {
 				rows := 1 + rng.IntN(15)
-				w := q6kRow(t, rng, wkind, nb)
+				w := row(t, rng, wkind, nb)
 				acts := int8Acts(rng, akind, rows, nb)
 				packed := make([]int8KBlock, rows*nb)
 				for r := range acts {
